@@ -1,0 +1,203 @@
+// Package app wires Pylon's long-running parts together. It is the one place
+// that knows every component; read Run top to bottom to see the process.
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"pylon.io/pylon/examples"
+	"pylon.io/pylon/internal/dataplane/compile"
+	"pylon.io/pylon/internal/dataplane/listener"
+	"pylon.io/pylon/internal/dataplane/proxy"
+	"pylon.io/pylon/internal/dataplane/router"
+	tlsindex "pylon.io/pylon/internal/dataplane/tls"
+	"pylon.io/pylon/internal/demo"
+	"pylon.io/pylon/internal/source/file"
+	"pylon.io/pylon/internal/telemetry"
+	"pylon.io/pylon/internal/upstream"
+)
+
+// Options are `pylon run`'s settings.
+type Options struct {
+	ConfigPath     string // file or directory; empty = the bundled example with its echo backends
+	MetricsAddress string
+	AccessLog      bool
+	AccessLogPath  string // empty or "-" = stdout
+	DrainTimeout   time.Duration
+	ShutdownDelay  time.Duration // not-ready before listeners close, for load balancers to notice
+	Log            *slog.Logger
+}
+
+// Runner is one long-running part of the process.
+type Runner struct {
+	Name  string
+	Start func(ctx context.Context) error
+}
+
+// Run serves until ctx ends (SIGTERM/SIGINT), then drains.
+func Run(ctx context.Context, o Options) error {
+	log := o.Log
+	metrics := telemetry.NewMetrics()
+	accessOut, closeAccess, err := openAccessLog(o.AccessLogPath)
+	if err != nil {
+		return err
+	}
+	defer closeAccess()
+	access := telemetry.NewAccessLog(accessOut)
+	access.SetEnabled(o.AccessLog)
+	defer access.Close()
+
+	rt := router.New[*proxy.Route]()
+	pools := upstream.NewRegistry(upstream.WithLogger(log))
+	defer pools.Close()
+	certs := tlsindex.New()
+	px := proxy.New(rt, metrics, access, log)
+	listeners := listener.NewManager(listener.Handlers{Fast: px.ServeFast, Std: px, GetCertificate: certs.GetCertificate}, log)
+	comp := compile.New(compile.Deps{Router: rt, Pools: pools, Certs: certs, Listeners: listeners, Metrics: metrics, Log: log})
+	metrics.SetUpstreamSource(func(emit func(service, endpoint string, healthy bool)) {
+		pools.Each(func(p *upstream.Pool) {
+			for _, e := range p.Endpoints() {
+				emit(p.Name(), e.Address(), e.Healthy())
+			}
+		})
+	})
+
+	ops := telemetry.NewOpsServer(o.MetricsAddress, metrics)
+	ops.HandleFunc("/debug/config", func(w http.ResponseWriter, _ *http.Request) { writeConfigStatus(w, comp) })
+	if err := ops.Listen(); err != nil {
+		return err
+	}
+
+	path := o.ConfigPath
+	if path == "" {
+		dir, err := os.MkdirTemp("", "pylon-example-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		path = filepath.Join(dir, "quickstart.yaml")
+		if err := os.WriteFile(path, examples.Quickstart, 0o644); err != nil {
+			return err
+		}
+		if err := demo.Serve(ctx, log, "127.0.0.1:9001", "127.0.0.1:9002"); err != nil {
+			return fmt.Errorf("example backends: %w", err)
+		}
+		log.Info("serving the bundled example", "try", "curl -H 'Host: echo.example.com' http://127.0.0.1:8080/")
+	}
+	src := file.New(path, log)
+
+	runCtx, stopRunners := context.WithCancel(context.Background())
+	defer stopRunners()
+	runners := []Runner{
+		{Name: "ops", Start: ops.Start},
+		{Name: "file-source", Start: func(ctx context.Context) error { return src.Run(ctx, comp) }},
+	}
+	errc := make(chan error, len(runners))
+	for _, r := range runners {
+		go func() {
+			if err := r.Start(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+				errc <- fmt.Errorf("%s: %w", r.Name, err)
+				return
+			}
+			errc <- nil
+		}()
+	}
+
+	select {
+	case <-src.Ready():
+		if bad := listenerFailures(comp); bad != nil {
+			stopRunners()
+			_ = listeners.Shutdown(context.Background())
+			return bad
+		}
+		ops.SetReady(true)
+		log.Info("pylon ready", "config", o.ConfigPath, "metrics", ops.Addr().String())
+	case err := <-errc:
+		if err == nil {
+			err = errors.New("config source stopped before the first load")
+		}
+		return err
+	case <-ctx.Done():
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	// Graceful stop: not ready first, then stop accepting and drain.
+	log.Info("shutting down", "drainTimeout", o.DrainTimeout.String())
+	ops.SetReady(false)
+	if o.ShutdownDelay > 0 {
+		time.Sleep(o.ShutdownDelay)
+	}
+	dctx, cancel := context.WithTimeout(context.Background(), o.DrainTimeout)
+	defer cancel()
+	if err := listeners.Shutdown(dctx); err != nil {
+		log.Warn("drain incomplete", "error", err)
+	}
+	stopRunners()
+	return runErr
+}
+
+// listenerFailures turns listeners that could not start on the first load
+// into a startup error: a gateway that cannot bind its ports must not look healthy.
+func listenerFailures(c *compile.Compiler) error {
+	var errs []error
+	for k, err := range c.Rejected() {
+		if k.Kind == "listener" {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func openAccessLog(path string) (io.Writer, func(), error) {
+	if path == "" || path == "-" {
+		return os.Stdout, func() {}, nil
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, nil, fmt.Errorf("access log: %w", err)
+	}
+	return f, func() { f.Close() }, nil
+}
+
+// writeConfigStatus serves /debug/config: the config version, the last
+// change's compile and propagation times, and every rejected object.
+func writeConfigStatus(w http.ResponseWriter, c *compile.Compiler) {
+	st := c.Stats()
+	rej := c.Rejected()
+	type rejected struct {
+		Object string `json:"object"`
+		Error  string `json:"error"`
+	}
+	out := struct {
+		Version         uint64     `json:"version"`
+		LastApplied     time.Time  `json:"lastApplied"`
+		LastCompileMs   float64    `json:"lastCompileMs"`
+		LastPropagateMs float64    `json:"lastPropagateMs"`
+		HostsTouched    int        `json:"hostsTouched"`
+		Rejected        []rejected `json:"rejected"`
+	}{st.Version, st.LastApplied, ms(st.LastCompile), ms(st.LastPropagate), st.HostsTouched, []rejected{}}
+	for k, err := range rej {
+		out.Rejected = append(out.Rejected, rejected{k.String(), err.Error()})
+	}
+	sort.Slice(out.Rejected, func(i, j int) bool { return out.Rejected[i].Object < out.Rejected[j].Object })
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(out)
+}
+
+func ms(d time.Duration) float64 { return float64(d) / 1e6 }

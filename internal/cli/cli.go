@@ -1,0 +1,109 @@
+// Package cli is Pylon's command line: it parses flags and hands off to app.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"pylon.io/pylon/internal/app"
+)
+
+// Version is set at build time with -ldflags "-X pylon.io/pylon/internal/cli.Version=…".
+var Version = "dev"
+
+// Main runs the command line and returns the exit code.
+func Main(args []string) int {
+	root := &cobra.Command{Use: "pylon", Short: "Pylon: API gateway and Kubernetes ingress controller", SilenceUsage: true, SilenceErrors: true}
+	root.AddCommand(runCmd(), validateCmd(), versionCmd())
+	root.SetArgs(args)
+	if err := root.Execute(); err != nil {
+		if e, ok := err.(exitError); ok {
+			return int(e)
+		}
+		fmt.Fprintln(os.Stderr, "pylon:", err)
+		return 1
+	}
+	return 0
+}
+
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", int(e)) }
+
+func runCmd() *cobra.Command {
+	var o app.Options
+	var logFormat, logLevel string
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Serve traffic (without --config: the bundled example with two echo backends)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.Log = newLogger(logFormat, logLevel)
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return app.Run(ctx, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.ConfigPath, "config", "c", "", "config file or directory of YAML files (watched)")
+	f.StringVar(&o.MetricsAddress, "metrics-address", "127.0.0.1:9100", "address for /metrics, /healthz and /readyz")
+	f.BoolVar(&o.AccessLog, "access-log", true, "write a JSON access log line per request")
+	f.StringVar(&o.AccessLogPath, "access-log-path", "-", "access log file ('-' for stdout)")
+	f.DurationVar(&o.DrainTimeout, "drain-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
+	f.DurationVar(&o.ShutdownDelay, "shutdown-delay", 0, "how long to report not-ready before closing listeners")
+	f.StringVar(&logFormat, "log-format", "json", "log format: json or text")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return cmd
+}
+
+func validateCmd() *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "validate",
+		Short: "Check a config without serving it; prints every problem and exits 1 if there is any",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if path == "" {
+				return fmt.Errorf("--config is required")
+			}
+			if n := app.Validate(path, cmd.OutOrStdout()); n > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%d problem(s) found\n", n)
+				return exitError(1)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "config is valid")
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&path, "config", "c", "", "config file or directory")
+	return cmd
+}
+
+func versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Run: func(cmd *cobra.Command, _ []string) {
+			v := Version
+			if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+				v = bi.Main.Version
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "pylon %s\n", v)
+		},
+	}
+}
+
+func newLogger(format, level string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}

@@ -1,0 +1,277 @@
+package compile
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"pylon.io/pylon/internal/dataplane/router"
+	tlsindex "pylon.io/pylon/internal/dataplane/tls"
+	"pylon.io/pylon/internal/ir"
+)
+
+// batch is one change being checked, split by kind.
+type batch struct {
+	up       map[ir.Kind][]ir.Object
+	upKeys   map[ir.Key]ir.Object // every validated upsert
+	del      map[ir.Kind][]ir.Key
+	deleting map[ir.Key]bool
+	rej      map[ir.Key]error
+	certs    map[ir.Key]*tlsindex.Entry
+}
+
+func (b *batch) reject(k ir.Key, err error) {
+	b.rej[k] = err
+	delete(b.upKeys, k)
+	delete(b.deleting, k)
+}
+
+// Apply checks a change object by object, applies what passes, and reports
+// what did not. Rejected upserts leave the last good version live; refused
+// deletes leave the object.
+func (c *Compiler) Apply(ch ir.Change) ir.Result {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	start := time.Now()
+	b := &batch{
+		up: map[ir.Kind][]ir.Object{}, upKeys: map[ir.Key]ir.Object{}, del: map[ir.Kind][]ir.Key{},
+		deleting: map[ir.Key]bool{}, rej: map[ir.Key]error{}, certs: map[ir.Key]*tlsindex.Entry{},
+	}
+	for _, o := range ch.Upserts {
+		if cur, ok := c.objs[o.Key]; ok && cur.Hash == o.Hash {
+			delete(c.rejected, o.Key) // re-sent unchanged: whatever was rejected is superseded
+			continue
+		}
+		if err := o.Resource.Validate(); err != nil {
+			b.rej[o.Key] = err
+			continue
+		}
+		b.up[o.Key.Kind] = append(b.up[o.Key.Kind], o)
+		b.upKeys[o.Key] = o
+	}
+	for _, k := range ch.Deletes {
+		delete(c.rejected, k)
+		if _, ok := c.objs[k]; ok {
+			b.del[k.Kind] = append(b.del[k.Kind], k)
+			b.deleting[k] = true
+		}
+	}
+	for _, objs := range b.up {
+		slices.SortFunc(objs, func(x, y ir.Object) int { return cmpKey(x.Key, y.Key) })
+	}
+
+	c.checkServices(b)
+	c.checkCertificates(b)
+	c.checkRoutes(b)
+	c.checkServiceDeletes(b)
+	c.checkListeners(b)
+
+	affected := map[string]struct{}{}
+	c.indexRoutes(b, affected)
+	if !c.check {
+		c.publish(b, affected)
+	}
+	c.commit(b)
+
+	for k, err := range b.rej {
+		c.rejected[k] = err
+	}
+	c.stats.Version++
+	c.stats.LastCompile = time.Since(start)
+	c.stats.LastApplied = time.Now()
+	c.stats.HostsTouched = len(affected)
+	if !ch.Event.IsZero() {
+		c.stats.LastPropagate = time.Since(ch.Event)
+	}
+	if m := c.d.Metrics; m != nil {
+		m.ObserveCompile(c.stats.LastCompile)
+		if !ch.Event.IsZero() {
+			m.ObservePropagation(c.stats.LastPropagate)
+		}
+		c.countObjects()
+		if len(b.rej) == 0 {
+			m.SetLastReloadSuccess(c.stats.LastApplied)
+		}
+	}
+	return ir.Result{Rejected: b.rej}
+}
+
+func (c *Compiler) exists(b *batch, k ir.Key) bool {
+	if _, ok := b.upKeys[k]; ok {
+		return true
+	}
+	_, live := c.objs[k]
+	return live && !b.deleting[k]
+}
+
+// checkServices applies service upserts to their pools (pools are long-lived
+// and updated in place, so this is where their check happens).
+func (c *Compiler) checkServices(b *batch) {
+	for _, o := range b.up[ir.KindService] {
+		cfg := poolConfig(displayName(o.Key), o.Resource.(*ir.Service))
+		if c.check {
+			continue
+		}
+		var err error
+		if _, live := c.objs[o.Key]; live {
+			err = c.d.Pools.Update(cfg)
+		} else {
+			_, err = c.d.Pools.Acquire(cfg)
+		}
+		if err != nil {
+			b.reject(o.Key, err)
+		}
+	}
+}
+
+func (c *Compiler) checkCertificates(b *batch) {
+	for _, o := range b.up[ir.KindCertificate] {
+		e, err := certEntry(o.Key, o.Resource.(*ir.Certificate))
+		if err != nil {
+			b.reject(o.Key, err)
+			continue
+		}
+		b.certs[o.Key] = e
+	}
+}
+
+// checkRoutes rejects routes whose services do not exist or whose match
+// collides with another route on one of their hosts (the route already
+// live, or the one with the smaller key, keeps the match).
+func (c *Compiler) checkRoutes(b *batch) {
+	newSig := map[ir.Key]string{}
+	for _, o := range b.up[ir.KindRoute] {
+		newSig[o.Key] = signature(o.Resource.(*ir.Route))
+	}
+	claimed := map[string]ir.Key{} // host + sig of routes accepted in this batch
+	for _, o := range b.up[ir.KindRoute] {
+		r := o.Resource.(*ir.Route)
+		var errs []error
+		for i, be := range r.Backends {
+			if !c.exists(b, serviceKey(o.Key, be.Service)) {
+				errs = append(errs, &ir.FieldError{Kind: ir.KindRoute, Name: r.Name, Field: fmt.Sprintf("backends[%d].service", i), Msg: fmt.Sprintf("unknown service %q", be.Service)})
+			}
+		}
+		if _, err := router.CompileHost([]router.Entry[*struct{}]{entryFor(o.Key, r)}); err != nil {
+			errs = append(errs, &ir.FieldError{Kind: ir.KindRoute, Name: r.Name, Field: "match", Msg: err.Error()})
+		}
+		sig := newSig[o.Key]
+		for _, h := range hostKeys(r) {
+			if other, ok := claimed[h+"\x00"+sig]; ok {
+				errs = append(errs, conflict(r.Name, h, other))
+				continue
+			}
+			for k2 := range c.hosts[h] {
+				if k2 == o.Key || b.deleting[k2] {
+					continue
+				}
+				s2, batched := newSig[k2]
+				if !batched {
+					s2 = c.routes[k2].sig
+				}
+				if s2 == sig {
+					errs = append(errs, conflict(r.Name, h, k2))
+					break
+				}
+			}
+		}
+		if len(errs) > 0 {
+			b.reject(o.Key, joinErrs(errs))
+			continue
+		}
+		for _, h := range hostKeys(r) {
+			claimed[h+"\x00"+sig] = o.Key
+		}
+	}
+}
+
+func conflict(name, host string, other ir.Key) error {
+	return &ir.FieldError{Kind: ir.KindRoute, Name: name, Field: "match",
+		Msg: fmt.Sprintf("conflicts with route %q on host %q (same match and priority)", other.Name, host)}
+}
+
+// checkServiceDeletes refuses to delete a service that a route will still use.
+func (c *Compiler) checkServiceDeletes(b *batch) {
+	for _, k := range b.del[ir.KindService] {
+		if user := c.userAfter(b, k); user != "" {
+			b.reject(k, &ir.FieldError{Kind: ir.KindService, Name: k.Name, Msg: fmt.Sprintf("still referenced by route %q", user)})
+		}
+	}
+	for _, k := range b.del[ir.KindCertificate] {
+		for lk, l := range c.listeners {
+			if b.deleting[lk] {
+				continue
+			}
+			if o, ok := b.upKeys[lk]; ok {
+				l = o.Resource.(*ir.Listener)
+			}
+			if l.TLS != nil && l.TLS.DefaultCertificate == k.Name {
+				b.reject(k, &ir.FieldError{Kind: ir.KindCertificate, Name: k.Name, Msg: fmt.Sprintf("still the default certificate of listener %q", l.Name)})
+			}
+		}
+	}
+}
+
+// userAfter names a route that references service k once the batch applies.
+func (c *Compiler) userAfter(b *batch, k ir.Key) string {
+	for rk := range c.users[k] {
+		if b.deleting[rk] {
+			continue
+		}
+		if _, replaced := b.upKeys[rk]; replaced {
+			continue // judged by its new version below
+		}
+		return rk.Name
+	}
+	for _, o := range b.up[ir.KindRoute] {
+		if _, ok := b.upKeys[o.Key]; !ok {
+			continue
+		}
+		for _, be := range o.Resource.(*ir.Route).Backends {
+			if serviceKey(o.Key, be.Service) == k {
+				return o.Key.Name
+			}
+		}
+	}
+	// A rejected new version keeps the old one live, still using k.
+	for rk := range c.users[k] {
+		if _, rejected := b.rej[rk]; rejected {
+			return rk.Name
+		}
+	}
+	return ""
+}
+
+func (c *Compiler) checkListeners(b *batch) {
+	for _, o := range b.up[ir.KindListener] {
+		l := o.Resource.(*ir.Listener)
+		if l.Protocol == ir.ProtocolHTTPS && l.TLS != nil && l.TLS.DefaultCertificate != "" {
+			ck := ir.Key{Kind: ir.KindCertificate, Source: o.Key.Source, Namespace: o.Key.Namespace, Name: l.TLS.DefaultCertificate}
+			if !c.exists(b, ck) {
+				b.reject(o.Key, &ir.FieldError{Kind: ir.KindListener, Name: l.Name, Field: "tls.defaultCertificate", Msg: fmt.Sprintf("unknown certificate %q", l.TLS.DefaultCertificate)})
+			}
+		}
+	}
+}
+
+func joinErrs(errs []error) error {
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return joined(errs)
+}
+
+type joined []error
+
+func (j joined) Error() string {
+	s := ""
+	for i, e := range j {
+		if i > 0 {
+			s += "\n"
+		}
+		s += e.Error()
+	}
+	return s
+}
+
+func (j joined) Unwrap() []error { return j }

@@ -1,0 +1,237 @@
+package compile
+
+import (
+	"pylon.io/pylon/internal/dataplane/proxy"
+	"pylon.io/pylon/internal/dataplane/router"
+	tlsindex "pylon.io/pylon/internal/dataplane/tls"
+	"pylon.io/pylon/internal/ir"
+)
+
+// entryFor builds a payload-free router entry, to check a route's match alone.
+func entryFor(k ir.Key, r *ir.Route) router.Entry[*struct{}] {
+	e := entry(k, r, nil)
+	return router.Entry[*struct{}]{Key: e.Key, Path: e.Path, Methods: e.Methods, Headers: e.Headers, Query: e.Query, Priority: e.Priority}
+}
+
+// publish updates the live structures for the accepted part of the batch and
+// returns how many host tables it replaced.
+func (c *Compiler) publish(b *batch, affected map[string]struct{}) {
+	for _, k := range b.del[ir.KindRoute] {
+		if b.deleting[k] {
+			c.d.Metrics.Forget(displayName(k))
+		}
+	}
+	if len(affected) > 0 {
+		tables := make(map[string]*router.HostTable[*proxy.Route], len(affected))
+		for h := range affected {
+			tables[h] = c.hostTable(h)
+		}
+		c.d.Router.Apply(tables)
+	}
+
+	// Certificates before listeners, so a new default certificate is there.
+	var ups []*tlsindex.Entry
+	var dels []string
+	for k, e := range b.certs {
+		if _, ok := b.upKeys[k]; ok {
+			ups = append(ups, e)
+		}
+	}
+	for _, k := range b.del[ir.KindCertificate] {
+		if b.deleting[k] {
+			dels = append(dels, k.String())
+		}
+	}
+	if len(ups) > 0 || len(dels) > 0 {
+		c.d.Certs.Apply(ups, dels)
+	}
+	for _, k := range b.del[ir.KindListener] {
+		if b.deleting[k] {
+			c.d.Listeners.Remove(k.Name)
+		}
+	}
+	for _, o := range b.up[ir.KindListener] {
+		if _, ok := b.upKeys[o.Key]; !ok {
+			continue
+		}
+		l := o.Resource.(*ir.Listener)
+		if l.TLS != nil && l.TLS.DefaultCertificate != "" {
+			ck := ir.Key{Kind: ir.KindCertificate, Source: o.Key.Source, Namespace: o.Key.Namespace, Name: l.TLS.DefaultCertificate}
+			c.d.Certs.SetDefault(ck.String())
+		}
+		if err := c.d.Listeners.Apply(l, o.Hash); err != nil {
+			b.reject(o.Key, err)
+		}
+	}
+	// Services last: a route that stopped using one was recompiled above.
+	for _, k := range b.del[ir.KindService] {
+		if b.deleting[k] {
+			c.d.Pools.Release(displayName(k))
+			c.d.Metrics.ForgetUpstream(displayName(k))
+			delete(c.users, k)
+		}
+	}
+}
+
+// indexRoutes moves the accepted route changes into the indexes, marking
+// every host whose table must be rebuilt. pr builds the data-plane route
+// (nil for checkers).
+func (c *Compiler) indexRoutes(b *batch, affected map[string]struct{}) {
+	for _, k := range b.del[ir.KindRoute] {
+		if b.deleting[k] {
+			c.unindexRoute(k, affected)
+		}
+	}
+	for _, o := range b.up[ir.KindRoute] {
+		if _, ok := b.upKeys[o.Key]; !ok {
+			continue
+		}
+		c.unindexRoute(o.Key, affected)
+		r := o.Resource.(*ir.Route)
+		lr := &liveRoute{r: r, hosts: hostKeys(r), sig: signature(r)}
+		if !c.check {
+			lr.pr = c.buildRoute(o.Key, r)
+		}
+		c.routes[o.Key] = lr
+		for _, h := range lr.hosts {
+			set := c.hosts[h]
+			if set == nil {
+				set = map[ir.Key]struct{}{}
+				c.hosts[h] = set
+			}
+			set[o.Key] = struct{}{}
+			affected[h] = struct{}{}
+		}
+		for _, be := range r.Backends {
+			sk := serviceKey(o.Key, be.Service)
+			if c.users[sk] == nil {
+				c.users[sk] = map[ir.Key]struct{}{}
+			}
+			c.users[sk][o.Key] = struct{}{}
+		}
+	}
+}
+
+// unindexRoute removes a live route from the indexes, marking its hosts.
+func (c *Compiler) unindexRoute(k ir.Key, affected map[string]struct{}) {
+	old := c.routes[k]
+	if old == nil {
+		return
+	}
+	for _, h := range old.hosts {
+		delete(c.hosts[h], k)
+		if len(c.hosts[h]) == 0 {
+			delete(c.hosts, h)
+		}
+		affected[h] = struct{}{}
+	}
+	for _, be := range old.r.Backends {
+		sk := serviceKey(k, be.Service)
+		delete(c.users[sk], k)
+	}
+	delete(c.routes, k)
+}
+
+// hostTable compiles one host's table from the routes on it; nil deletes it.
+func (c *Compiler) hostTable(h string) *router.HostTable[*proxy.Route] {
+	keys := c.hosts[h]
+	if len(keys) == 0 {
+		return nil
+	}
+	entries := make([]router.Entry[*proxy.Route], 0, len(keys))
+	for k := range keys {
+		lr := c.routes[k]
+		entries = append(entries, entry(k, lr.r, lr.pr))
+	}
+	t, err := router.CompileHost(entries)
+	if err != nil {
+		// Every entry compiled on its own in checkRoutes, so this is a bug;
+		// keep serving the host's previous table rather than dropping it.
+		c.d.Log.Error("compile: host table failed", "host", h, "error", err)
+		return c.d.Router.Table(h)
+	}
+	return t
+}
+
+// buildRoute compiles one IR route into its data-plane form.
+func (c *Compiler) buildRoute(k ir.Key, r *ir.Route) *proxy.Route {
+	name := displayName(k)
+	pr := &proxy.Route{Key: k.String(), Name: name, RequestTimeout: r.Timeouts.Request.D()}
+	pr.Stats = c.d.Metrics.Route(name, "")
+	weights := 0
+	for _, be := range r.Backends {
+		weights += be.Weight
+	}
+	for _, be := range r.Backends {
+		svc := displayName(serviceKey(k, be.Service))
+		w := be.Weight
+		if weights == 0 {
+			w = 1
+		}
+		pr.Backends = append(pr.Backends, proxy.Backend{
+			Service: svc, Pool: c.d.Pools.Get(svc), Weight: w,
+			Stats: c.d.Metrics.Route(name, svc), Errors: c.d.Metrics.Upstream(svc),
+		})
+	}
+	if rd := r.Redirect; rd != nil {
+		code := rd.Code
+		if code == 0 {
+			code = 301
+		}
+		pr.Redirect = &proxy.Redirect{Scheme: rd.Scheme, Host: rd.Host, Port: rd.Port, Path: rd.Path, Code: code}
+	}
+	if d := r.DirectResponse; d != nil {
+		pd := &proxy.Direct{Status: d.Status, Body: []byte(d.Body)}
+		for _, h := range d.Headers {
+			pd.Headers = append(pd.Headers, [2]string{h.Name, h.Value})
+		}
+		pr.Direct = pd
+	}
+	if rt := r.Retries; rt != nil {
+		pr.Retry.Attempts = rt.Attempts
+		pr.Retry.PerTryTimeout = rt.PerTryTimeout.D()
+		pr.Retry.NonIdempotent = rt.NonIdempotent
+		for _, s := range rt.On {
+			pr.Retry.SetRetryOn(s)
+		}
+	} else {
+		// Without a policy, a connect error (nothing was sent) still gets one
+		// more try on another endpoint, as nginx's proxy_next_upstream does.
+		pr.Retry.Attempts = 2
+	}
+	pr.Finish()
+	return pr
+}
+
+// commit records the accepted part of the batch as the live config.
+func (c *Compiler) commit(b *batch) {
+	for k, o := range b.upKeys {
+		if _, live := c.objs[k]; !live {
+			c.counts[k.Kind]++
+		}
+		c.objs[k] = o
+		delete(c.rejected, k)
+		if k.Kind == ir.KindListener {
+			c.listeners[k] = o.Resource.(*ir.Listener)
+		}
+	}
+	for k, del := range b.deleting {
+		if del {
+			delete(c.objs, k)
+			delete(c.listeners, k)
+			c.counts[k.Kind]--
+		}
+	}
+}
+
+// countObjects exports object counts; it costs O(kinds + rejected), not
+// O(config), so it can run on every change.
+func (c *Compiler) countObjects() {
+	rej := map[ir.Kind]int{}
+	for k := range c.rejected {
+		rej[k.Kind]++
+	}
+	for _, kind := range ir.Kinds {
+		c.d.Metrics.SetConfigObjects(string(kind), c.counts[kind], rej[kind])
+	}
+}

@@ -1,0 +1,115 @@
+package listener
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"pylon.io/pylon/internal/ir"
+)
+
+// Manager keeps the set of running listeners in step with config.
+type Manager struct {
+	h   Handlers
+	log *slog.Logger
+
+	mu   sync.Mutex
+	live map[string]*Listener // by listener name
+	// draining holds replaced listeners until they finish.
+	draining sync.WaitGroup
+	// DrainTimeout bounds how long a replaced listener serves its old connections.
+	DrainTimeout time.Duration
+}
+
+// NewManager returns a manager with no listeners.
+func NewManager(h Handlers, log *slog.Logger) *Manager {
+	return &Manager{h: h, log: log, live: map[string]*Listener{}, DrainTimeout: 5 * time.Minute}
+}
+
+// Apply starts or replaces the listener; an unchanged one is left alone.
+func (m *Manager) Apply(cfg *ir.Listener, hash uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := m.live[cfg.Name]
+	if old != nil && old.hash == hash {
+		return nil
+	}
+	nl, err := start(cfg, hash, m.h, m.log)
+	if err != nil {
+		return &ir.FieldError{Kind: ir.KindListener, Name: cfg.Name, Field: "address", Msg: fmt.Sprintf("cannot listen: %v", err)}
+	}
+	m.live[cfg.Name] = nl
+	m.log.Info("listener started", "listener", cfg.Name, "address", nl.Addr().String(), "protocol", cfg.Protocol)
+	if old != nil {
+		m.retire(old)
+	}
+	return nil
+}
+
+// Remove stops the named listener, draining its connections in the background.
+func (m *Manager) Remove(name string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old := m.live[name]; old != nil {
+		delete(m.live, name)
+		m.retire(old)
+	}
+}
+
+func (m *Manager) retire(l *Listener) {
+	m.draining.Add(1)
+	go func() {
+		defer m.draining.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), m.DrainTimeout)
+		defer cancel()
+		_ = l.shutdown(ctx)
+	}()
+}
+
+// Addr returns the bound address of the named listener, or nil.
+func (m *Manager) Addr(name string) net.Addr {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if l := m.live[name]; l != nil {
+		return l.Addr()
+	}
+	return nil
+}
+
+// Shutdown stops accepting on every listener and drains them until ctx ends.
+func (m *Manager) Shutdown(ctx context.Context) error {
+	m.mu.Lock()
+	ls := make([]*Listener, 0, len(m.live))
+	for _, l := range m.live {
+		ls = append(ls, l)
+	}
+	m.live = map[string]*Listener{}
+	m.mu.Unlock()
+	var mu sync.Mutex
+	var errs []error
+	var wg sync.WaitGroup
+	for _, l := range ls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := l.shutdown(ctx); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	done := make(chan struct{})
+	go func() { m.draining.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, ctx.Err())
+	}
+	return errors.Join(errs...)
+}

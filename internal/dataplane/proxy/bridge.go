@@ -1,0 +1,124 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"pylon.io/pylon/internal/upstream"
+)
+
+// fastViaStd forwards an HTTP/1.1 request to an HTTP/2 or h2c pool.
+func (p *Proxy) fastViaStd(fc *fasthttp.RequestCtx, c *Ctx, route *Route, b *Backend, o *outcome) {
+	req := &fc.Request
+	clientClose := req.Header.ConnectionClose()
+	h := make(http.Header)
+	for k, v := range req.Header.All() {
+		h.Add(string(k), string(v))
+	}
+	h.Del("Host")
+	body := req.Body()
+	ctx, cancel := context.WithTimeout(context.Background(), route.timeout())
+	defer cancel()
+	resp, err := p.roundTripStd(ctx, c, route, b, o, string(c.method), string(c.host), string(req.RequestURI()), h,
+		io.NopCloser(bytes.NewReader(body)), int64(len(body)))
+	if err != nil {
+		status, msg := statusForErr(err)
+		o.status = p.fastError(fc, status, msg)
+		return
+	}
+	o.upStatus, o.status = resp.StatusCode, resp.StatusCode
+	fc.SetStatusCode(resp.StatusCode)
+	for k, vv := range resp.Header {
+		if isHopHeader(k) {
+			continue
+		}
+		for _, v := range vv {
+			fc.Response.Header.Add(k, v)
+		}
+	}
+	// The engine streams the body and closes it when done.
+	fc.Response.SetBodyStream(resp.Body, int(resp.ContentLength))
+	if clientClose {
+		fc.SetConnectionClose()
+	}
+}
+
+// stdViaFast forwards an HTTP/2 request to an HTTP/1.1 pool.
+func (p *Proxy) stdViaFast(ctx context.Context, w http.ResponseWriter, r *http.Request, c *Ctx, route *Route, b *Backend, o *outcome) {
+	freq := fasthttp.AcquireRequest()
+	fresp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(freq)
+	defer fasthttp.ReleaseResponse(fresp)
+	freq.Header.DisableNormalizing()
+	freq.Header.SetMethod(r.Method)
+	freq.SetRequestURI(r.URL.RequestURI())
+	freq.Header.SetHost(r.Host)
+	for k, vv := range r.Header {
+		for _, v := range vv {
+			freq.Header.Add(k, v)
+		}
+	}
+	// HTTP/2 bodies are length-delimited by frames; a buffered copy keeps
+	// retries possible and lets the upstream see a Content-Length.
+	if r.Body != nil && r.ContentLength != 0 {
+		data, err := io.ReadAll(r.Body)
+		if err != nil {
+			o.status = stdError(w, http.StatusBadRequest, "request body read error")
+			return
+		}
+		freq.SetBodyRaw(data)
+	}
+	deadline, _ := ctx.Deadline()
+	idempotent := route.Retry.NonIdempotent || idempotentMethod(c.method)
+	var prev *upstream.Endpoint
+	for try := 1; ; try++ {
+		e := b.Pool.Pick(c, prev)
+		if e == nil {
+			o.status = stdError(w, http.StatusServiceUnavailable, "no healthy upstream")
+			return
+		}
+		o.endpoint = e
+		e.Begin()
+		err := e.Client().DoDeadline(freq, fresp, deadline)
+		e.End()
+		if err != nil {
+			e.ReportFailure()
+			kind := classify(err)
+			b.Errors.Error(kind)
+			if kind == 0 && try < max(route.Retry.Attempts, 2) && time.Now().Before(deadline) {
+				prev = e
+				continue
+			}
+			o.status = stdError(w, errorStatus(kind), errorText(kind))
+			return
+		}
+		o.upStatus = fresp.StatusCode()
+		if o.upStatus >= 502 && o.upStatus <= 504 {
+			e.ReportFailure()
+		} else {
+			e.ReportSuccess()
+		}
+		if idempotent && route.Retry.RetryOnStatus(o.upStatus) && try < route.Retry.Attempts && time.Now().Before(deadline) {
+			fresp.Reset()
+			prev = e
+			continue
+		}
+		break
+	}
+	o.status = o.upStatus
+	hdr := w.Header()
+	for k, v := range fresp.Header.All() {
+		ks := string(k)
+		if isHopHeader(ks) || ks == "Content-Length" {
+			continue
+		}
+		hdr.Add(ks, string(v))
+	}
+	w.WriteHeader(o.upStatus)
+	_ = fresp.BodyWriteTo(w)
+}

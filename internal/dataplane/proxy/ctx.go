@@ -1,0 +1,137 @@
+package proxy
+
+import (
+	"bytes"
+	"net/http"
+	"sync"
+	"unsafe"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Ctx is Pylon's request context: what the router, load balancers and (later)
+// plugins read. Each engine fills it without copying bodies or headers; for
+// HTTP/1.1 the accessors read fasthttp's parsed buffers in place.
+type Ctx struct {
+	fast *fasthttp.RequestCtx // set for HTTP/1.1
+	std  *http.Request        // set for HTTP/2
+
+	method, host, path []byte
+	clientIP           []byte
+	tls                bool
+
+	requestID []byte
+	ipBuf     [64]byte
+	scratch   []byte // reused for building header values
+}
+
+var ctxPool = sync.Pool{New: func() any { return &Ctx{scratch: make([]byte, 0, 256), requestID: make([]byte, 0, 32)} }}
+
+func acquireCtx() *Ctx { return ctxPool.Get().(*Ctx) }
+
+func releaseCtx(c *Ctx) {
+	c.fast, c.std = nil, nil
+	c.method, c.host, c.path, c.clientIP = nil, nil, nil, nil
+	c.requestID = c.requestID[:0]
+	c.scratch = c.scratch[:0]
+	ctxPool.Put(c)
+}
+
+// Method returns the request method.
+func (c *Ctx) Method() []byte { return c.method }
+
+// Host returns the request host as sent (may carry a port).
+func (c *Ctx) Host() []byte { return c.host }
+
+// Path returns the request path without the query.
+func (c *Ctx) Path() []byte { return c.path }
+
+// ClientIP returns the address of the connected client.
+func (c *Ctx) ClientIP() []byte { return c.clientIP }
+
+// RequestID returns the request's X-Request-Id.
+func (c *Ctx) RequestID() []byte { return c.requestID }
+
+// Header returns the first value of the named request header.
+func (c *Ctx) Header(name string) ([]byte, bool) {
+	if c.fast != nil {
+		v := c.fast.Request.Header.Peek(name)
+		return v, v != nil
+	}
+	vs := c.std.Header.Values(name)
+	if len(vs) == 0 {
+		return nil, false
+	}
+	return unsafeBytes(vs[0]), true
+}
+
+// Query returns the first value of the named query parameter.
+func (c *Ctx) Query(name string) ([]byte, bool) {
+	var raw []byte
+	if c.fast != nil {
+		raw = c.fast.Request.URI().QueryString()
+	} else {
+		raw = unsafeBytes(c.std.URL.RawQuery)
+	}
+	return lookupQuery(raw, name)
+}
+
+// Cookie returns the value of the named request cookie.
+func (c *Ctx) Cookie(name string) ([]byte, bool) {
+	if c.fast != nil {
+		v := c.fast.Request.Header.Cookie(name)
+		return v, v != nil
+	}
+	for _, h := range c.std.Header.Values("Cookie") {
+		if v, ok := lookupCookie(unsafeBytes(h), name); ok {
+			return v, true
+		}
+	}
+	return nil, false
+}
+
+// lookupQuery finds name in a raw query string without decoding or
+// allocating; values are returned as sent (still percent-encoded).
+func lookupQuery(raw []byte, name string) ([]byte, bool) {
+	for len(raw) > 0 {
+		var pair []byte
+		if i := bytes.IndexByte(raw, '&'); i >= 0 {
+			pair, raw = raw[:i], raw[i+1:]
+		} else {
+			pair, raw = raw, nil
+		}
+		k, v := pair, []byte(nil)
+		if i := bytes.IndexByte(pair, '='); i >= 0 {
+			k, v = pair[:i], pair[i+1:]
+		}
+		if string(k) == name {
+			if v == nil {
+				v = pair[len(pair):]
+			}
+			return v, true
+		}
+	}
+	return nil, false
+}
+
+func lookupCookie(h []byte, name string) ([]byte, bool) {
+	for len(h) > 0 {
+		var part []byte
+		if i := bytes.IndexByte(h, ';'); i >= 0 {
+			part, h = h[:i], h[i+1:]
+		} else {
+			part, h = h, nil
+		}
+		part = bytes.TrimSpace(part)
+		if i := bytes.IndexByte(part, '='); i >= 0 && string(part[:i]) == name {
+			return part[i+1:], true
+		}
+	}
+	return nil, false
+}
+
+// unsafeBytes views s as bytes; callers must not modify the result.
+func unsafeBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// unsafeString views b as a string; b must not change while it is used.
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }

@@ -1,0 +1,239 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"pylon.io/pylon/internal/telemetry"
+	"pylon.io/pylon/internal/upstream"
+)
+
+// ServeFast is the HTTP/1.1 engine's handler.
+func (p *Proxy) ServeFast(fc *fasthttp.RequestCtx) {
+	start := time.Now()
+	c := acquireCtx()
+	defer releaseCtx(c)
+	var o outcome
+	defer func() {
+		if v := recover(); v != nil {
+			p.metrics.PanicRecovered()
+			p.log.Error("panic serving request", "panic", v, "host", string(c.host), "path", string(c.path))
+			fc.Response.Reset()
+			fc.SetStatusCode(fasthttp.StatusInternalServerError)
+			fc.SetConnectionClose()
+			o.status = fasthttp.StatusInternalServerError
+		}
+		p.record(c, &o, start, "HTTP/1.1", len(fc.Response.Body()))
+	}()
+
+	c.fast = fc
+	c.method = fc.Method()
+	c.host = fc.Host()
+	c.path = fc.Path()
+	c.tls = fc.IsTLS()
+	c.clientIP = appendIP(c.ipBuf[:0], fc.RemoteAddr())
+	req := &fc.Request
+
+	// A request carrying both Transfer-Encoding and Content-Length is the
+	// classic smuggling shape (RFC 9112 section 6.3): refuse it and close.
+	if req.Header.ContentLength() == -1 && hasRawHeader(req.Header.RawHeaders(), "content-length") {
+		o.status = p.fastError(fc, fasthttp.StatusBadRequest, "ambiguous request framing")
+		fc.SetConnectionClose()
+		return
+	}
+
+	if id := req.Header.Peek("X-Request-Id"); validRequestID(id) {
+		c.requestID = append(c.requestID, id...)
+	} else {
+		c.requestID = appendRequestID(c.requestID)
+		req.Header.SetBytesV("X-Request-Id", c.requestID)
+	}
+
+	route, ok := p.router.Match(c.host, c.path, c)
+	if !ok {
+		o.status = p.fastError(fc, fasthttp.StatusNotFound, "no route")
+		return
+	}
+	o.route = route
+	switch {
+	case route.Direct != nil:
+		o.status = p.fastDirect(fc, route.Direct)
+		return
+	case route.Redirect != nil:
+		c.scratch = redirectLocation(c.scratch[:0], route.Redirect, c.tls, c.host, fc.Request.URI().PathOriginal(), fc.Request.URI().QueryString())
+		fc.Response.Header.SetBytesV("Location", c.scratch)
+		fc.SetStatusCode(route.Redirect.Code)
+		o.status = route.Redirect.Code
+		return
+	}
+	b := route.pick()
+	o.backend = b
+	if b == nil || b.Pool == nil {
+		o.status = p.fastError(fc, fasthttp.StatusServiceUnavailable, "no upstream")
+		return
+	}
+	if req.Header.ConnectionUpgrade() && isWebSocketUpgrade(req.Header.Peek("Upgrade")) {
+		p.serveWebSocket(fc, c, route, b, &o)
+		return
+	}
+	p.prepareFastRequest(c, req)
+	if b.Pool.Protocol() != upstream.HTTP1 {
+		p.fastViaStd(fc, c, route, b, &o)
+		return
+	}
+	p.forwardFast(fc, c, route, b, &o, start)
+}
+
+// prepareFastRequest rewrites the request for the upstream in place: hop-by-hop
+// headers out, forwarding headers in. The client's own Connection: close is
+// remembered by the caller; the upstream connection stays pooled.
+func (p *Proxy) prepareFastRequest(c *Ctx, req *fasthttp.Request) {
+	h := &req.Header
+	if conn := h.Peek("Connection"); len(conn) > 0 {
+		// Headers named in Connection are hop-by-hop too (RFC 9110 7.6.1).
+		forEachToken(conn, func(tok []byte) { h.DelBytes(tok) })
+	}
+	for _, name := range hopHeaders {
+		h.Del(name)
+	}
+	c.scratch = appendXFF(c.scratch[:0], h.Peek("X-Forwarded-For"), c.clientIP)
+	h.SetBytesV("X-Forwarded-For", c.scratch)
+	if c.tls {
+		h.Set("X-Forwarded-Proto", "https")
+	} else {
+		h.Set("X-Forwarded-Proto", "http")
+	}
+	h.SetBytesV("X-Forwarded-Host", c.host)
+}
+
+// forwardFast sends the request over HTTP/1.1, retrying per the route's policy.
+func (p *Proxy) forwardFast(fc *fasthttp.RequestCtx, c *Ctx, route *Route, b *Backend, o *outcome, start time.Time) {
+	req, resp := &fc.Request, &fc.Response
+	clientClose := req.Header.ConnectionClose()
+	req.Header.ResetConnectionClose()
+	deadline := start.Add(route.timeout())
+	idempotent := route.Retry.NonIdempotent || idempotentMethod(c.method)
+	var prev *upstream.Endpoint
+	for try := 1; ; try++ {
+		e := b.Pool.Pick(c, prev)
+		if e == nil {
+			o.status = p.fastError(fc, fasthttp.StatusServiceUnavailable, "no healthy upstream")
+			break
+		}
+		o.endpoint = e
+		tryDeadline := deadline
+		if pt := route.Retry.PerTryTimeout; pt > 0 {
+			if d := time.Now().Add(pt); d.Before(tryDeadline) {
+				tryDeadline = d
+			}
+		}
+		e.Begin()
+		err := e.Client().DoDeadline(req, resp, tryDeadline)
+		e.End()
+		retry := false
+		if err != nil {
+			e.ReportFailure()
+			kind := classify(err)
+			b.Errors.Error(kind)
+			retry = kind == telemetry.UpstreamConnect || (idempotent && kind == telemetry.UpstreamReset)
+			o.status = p.fastError(fc, errorStatus(kind), errorText(kind))
+		} else {
+			o.upStatus = resp.StatusCode()
+			o.status = o.upStatus
+			if o.upStatus == 502 || o.upStatus == 503 || o.upStatus == 504 {
+				e.ReportFailure()
+			} else {
+				e.ReportSuccess()
+			}
+			retry = idempotent && route.Retry.RetryOnStatus(o.upStatus)
+		}
+		if !retry || try >= route.Retry.Attempts || !time.Now().Before(deadline) {
+			break
+		}
+		resp.Reset()
+		prev = e
+	}
+	// The upstream's wish to close its connection is not the client's.
+	resp.Header.ResetConnectionClose()
+	for _, name := range hopHeaders[2:] { // Connection and Proxy-Connection are handled by the engine
+		resp.Header.Del(name)
+	}
+	if clientClose {
+		fc.SetConnectionClose()
+	}
+}
+
+func (r *Route) timeout() time.Duration {
+	if r.RequestTimeout > 0 {
+		return r.RequestTimeout
+	}
+	return defaultRequestTimeout
+}
+
+// classify maps an upstream error to connect (nothing was sent: always safe
+// to retry), timeout, or reset (the request may have reached the upstream).
+func classify(err error) telemetry.UpstreamErrorKind {
+	switch {
+	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return telemetry.UpstreamTimeout
+	case errors.Is(err, fasthttp.ErrDialTimeout), errors.Is(err, fasthttp.ErrNoFreeConns):
+		return telemetry.UpstreamConnect
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return telemetry.UpstreamConnect
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return telemetry.UpstreamTimeout
+	}
+	return telemetry.UpstreamReset
+}
+
+func errorStatus(k telemetry.UpstreamErrorKind) int {
+	if k == telemetry.UpstreamTimeout {
+		return fasthttp.StatusGatewayTimeout
+	}
+	return fasthttp.StatusBadGateway
+}
+
+func errorText(k telemetry.UpstreamErrorKind) string {
+	switch k {
+	case telemetry.UpstreamConnect:
+		return "upstream connect error"
+	case telemetry.UpstreamTimeout:
+		return "upstream timeout"
+	}
+	return "upstream connection error"
+}
+
+func idempotentMethod(m []byte) bool {
+	switch string(m) {
+	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
+		return true
+	}
+	return false
+}
+
+// fastError answers with a short plain-text error and returns the status.
+func (p *Proxy) fastError(fc *fasthttp.RequestCtx, status int, msg string) int {
+	fc.Response.Reset()
+	fc.SetStatusCode(status)
+	fc.SetContentType("text/plain; charset=utf-8")
+	fc.Response.SetBodyString(strconv.Itoa(status) + " " + msg + "\n")
+	return status
+}
+
+func (p *Proxy) fastDirect(fc *fasthttp.RequestCtx, d *Direct) int {
+	fc.SetStatusCode(d.Status)
+	for _, h := range d.Headers {
+		fc.Response.Header.Set(h[0], h[1])
+	}
+	fc.Response.SetBodyRaw(d.Body)
+	return d.Status
+}

@@ -1,0 +1,116 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+
+	"pylon.io/pylon/internal/telemetry"
+	"pylon.io/pylon/internal/upstream"
+)
+
+// roundTripStd sends one request over the pool's HTTP/2 (or h2c) transport,
+// retrying connect errors on another endpoint while the body is unread.
+func (p *Proxy) roundTripStd(ctx context.Context, c *Ctx, route *Route, b *Backend, o *outcome,
+	method, host, requestURI string, header http.Header, body io.ReadCloser, contentLength int64) (*http.Response, error) {
+	tr := b.Pool.H2Transport()
+	scheme := "https"
+	if b.Pool.Protocol() == upstream.H2C {
+		scheme = "http"
+	}
+	var prev *upstream.Endpoint
+	for try := 1; ; try++ {
+		e := b.Pool.Pick(c, prev)
+		if e == nil {
+			return nil, errNoEndpoint
+		}
+		o.endpoint = e
+		u, err := url.ParseRequestURI(requestURI)
+		if err != nil {
+			return nil, err
+		}
+		u.Scheme, u.Host = scheme, e.Address()
+		out := &http.Request{
+			Method: method, URL: u, Host: host, Header: header,
+			Body: body, ContentLength: contentLength,
+			Proto: "HTTP/2.0", ProtoMajor: 2, ProtoMinor: 0,
+		}
+		if body == nil || contentLength == 0 {
+			out.Body = http.NoBody
+		}
+		out = out.WithContext(ctx)
+		e.Begin()
+		resp, err := tr.RoundTrip(out)
+		e.End()
+		if err == nil {
+			if resp.StatusCode >= 502 && resp.StatusCode <= 504 {
+				e.ReportFailure()
+			} else {
+				e.ReportSuccess()
+			}
+			return resp, nil
+		}
+		e.ReportFailure()
+		kind := classify(err)
+		b.Errors.Error(kind)
+		unread := body == nil || contentLength == 0
+		if kind != telemetry.UpstreamConnect || !unread || try >= max(route.Retry.Attempts, 2) || ctx.Err() != nil {
+			return nil, err
+		}
+		prev = e
+	}
+}
+
+var errNoEndpoint = errors.New("no healthy upstream")
+
+// statusForErr maps a round-trip error to the answer the client gets.
+func statusForErr(err error) (int, string) {
+	if errors.Is(err, errNoEndpoint) {
+		return http.StatusServiceUnavailable, "no healthy upstream"
+	}
+	k := classify(err)
+	return errorStatus(k), errorText(k)
+}
+
+var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// copyFlush streams src to w, flushing after every read so streaming
+// responses (gRPC, server-sent events) are not held back.
+func copyFlush(w io.Writer, src io.Reader) (int64, error) {
+	bp := copyBufPool.Get().(*[]byte)
+	defer copyBufPool.Put(bp)
+	buf := *bp
+	fl, _ := w.(http.Flusher)
+	var n int64
+	for {
+		k, rerr := src.Read(buf)
+		if k > 0 {
+			wk, werr := w.Write(buf[:k])
+			n += int64(wk)
+			if werr != nil {
+				return n, werr
+			}
+			if fl != nil {
+				fl.Flush()
+			}
+		}
+		if rerr == io.EOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+}
+
+// clientIPFromRemote extracts the IP of a net/http RemoteAddr.
+func clientIPFromRemote(dst []byte, remote string) []byte {
+	if h, _, err := net.SplitHostPort(remote); err == nil {
+		return append(dst, h...)
+	}
+	return append(dst, remote...)
+}

@@ -1,0 +1,115 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// wsDialTimeout bounds connecting to the upstream and reading its handshake answer.
+const wsDialTimeout = 10 * time.Second
+
+// serveWebSocket forwards an HTTP/1.1 upgrade to one endpoint and, when the
+// upstream switches protocols, splices the two connections together. The
+// spliced connection belongs to neither engine afterwards, so no config
+// change can close it: only the client or the upstream can.
+func (p *Proxy) serveWebSocket(fc *fasthttp.RequestCtx, c *Ctx, route *Route, b *Backend, o *outcome) {
+	e := b.Pool.Pick(c, nil)
+	if e == nil {
+		o.status = p.fastError(fc, fasthttp.StatusServiceUnavailable, "no healthy upstream")
+		return
+	}
+	o.endpoint = e
+	ctx, cancel := context.WithTimeout(context.Background(), wsDialTimeout)
+	defer cancel()
+	up, err := e.Dial(ctx)
+	if err != nil {
+		e.ReportFailure()
+		b.Errors.Error(classify(err))
+		o.status = p.fastError(fc, fasthttp.StatusBadGateway, "upstream connect error")
+		return
+	}
+	h := &fc.Request.Header
+	c.scratch = appendXFF(c.scratch[:0], h.Peek("X-Forwarded-For"), c.clientIP)
+	h.SetBytesV("X-Forwarded-For", c.scratch)
+	if c.tls {
+		h.Set("X-Forwarded-Proto", "https")
+	} else {
+		h.Set("X-Forwarded-Proto", "http")
+	}
+	h.SetBytesV("X-Forwarded-Host", c.host)
+	_ = up.SetDeadline(time.Now().Add(wsDialTimeout))
+	if _, err := up.Write(h.Header()); err != nil {
+		up.Close()
+		e.ReportFailure()
+		o.status = p.fastError(fc, fasthttp.StatusBadGateway, "upstream write error")
+		return
+	}
+	br := bufio.NewReader(up)
+	var rh fasthttp.ResponseHeader
+	rh.DisableNormalizing()
+	if err := rh.Read(br); err != nil {
+		up.Close()
+		e.ReportFailure()
+		o.status = p.fastError(fc, fasthttp.StatusBadGateway, "upstream handshake error")
+		return
+	}
+	e.ReportSuccess()
+	o.upStatus = rh.StatusCode()
+	o.status = o.upStatus
+	if o.upStatus != fasthttp.StatusSwitchingProtocols {
+		// A refused upgrade is an ordinary response: pass it on.
+		rh.CopyTo(&fc.Response.Header)
+		fc.Response.Header.ResetConnectionClose()
+		if err := fc.Response.ReadBody(br, 16<<20); err != nil {
+			o.status = p.fastError(fc, fasthttp.StatusBadGateway, "upstream read error")
+		}
+		up.Close()
+		return
+	}
+	_ = up.SetDeadline(time.Time{})
+	head := append([]byte(nil), rh.Header()...)
+	fc.HijackSetNoResponse(true)
+	fc.Hijack(func(client net.Conn) {
+		if _, err := client.Write(head); err != nil {
+			up.Close()
+			return
+		}
+		splice(client, up, br)
+	})
+}
+
+// splice copies both ways until either side ends, then closes both. br holds
+// bytes the upstream sent right after its handshake.
+func splice(client, up net.Conn, br *bufio.Reader) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		_, _ = io.Copy(client, br)
+		closeWrite(client)
+	}()
+	go func() {
+		defer wg.Done()
+		_, _ = io.Copy(up, client)
+		closeWrite(up)
+	}()
+	wg.Wait()
+	client.Close()
+	up.Close()
+}
+
+// closeWrite half-closes c when it can, so the peer sees EOF while the other
+// direction drains.
+func closeWrite(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+		return
+	}
+	_ = c.Close()
+}

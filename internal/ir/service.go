@@ -1,0 +1,216 @@
+package ir
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"strconv"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Load-balancing policies.
+const (
+	LBRoundRobin         = "roundRobin"
+	LBWeightedRoundRobin = "weightedRoundRobin"
+	LBLeastRequest       = "leastRequest"
+	LBConsistentHash     = "consistentHash"
+	LBRandom             = "random"
+)
+
+// Upstream protocols.
+const (
+	UpstreamHTTP1 = "http1"
+	UpstreamHTTP2 = "http2" // over TLS with ALPN h2
+	UpstreamH2C   = "h2c"
+)
+
+// Service is a set of upstream endpoints and how to reach them.
+type Service struct {
+	Name         string       `json:"name" yaml:"name"`
+	Endpoints    []Endpoint   `json:"endpoints" yaml:"endpoints"`
+	LoadBalancer string       `json:"loadBalancer,omitempty" yaml:"loadBalancer,omitempty"` // default roundRobin
+	HashOn       *HashOn      `json:"hashOn,omitempty" yaml:"hashOn,omitempty"`             // for consistentHash
+	Protocol     string       `json:"protocol,omitempty" yaml:"protocol,omitempty"`         // default http1
+	TLS          *UpstreamTLS `json:"tls,omitempty" yaml:"tls,omitempty"`
+	HealthCheck  *HealthCheck `json:"healthCheck,omitempty" yaml:"healthCheck,omitempty"`
+
+	ConnectTimeout Duration `json:"connectTimeout,omitempty" yaml:"connectTimeout,omitempty"` // default 5s
+	MaxConnections int      `json:"maxConnections,omitempty" yaml:"maxConnections,omitempty"` // per endpoint, default 1024
+}
+
+// Endpoint is one upstream address. In YAML and JSON it is either
+// "host:port" or {address: "host:port", weight: N}.
+type Endpoint struct {
+	Address string `json:"address" yaml:"address"`
+	Weight  int    `json:"weight,omitempty" yaml:"weight,omitempty"`
+}
+
+type endpointObject Endpoint
+
+// UnmarshalYAML accepts a string or a mapping.
+func (e *Endpoint) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*e = Endpoint{Address: n.Value}
+		return nil
+	}
+	var o endpointObject
+	if err := n.Decode(&o); err != nil {
+		return err
+	}
+	*e = Endpoint(o)
+	return nil
+}
+
+// UnmarshalJSON accepts a string or an object.
+func (e *Endpoint) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		*e = Endpoint{Address: s}
+		return nil
+	}
+	var o endpointObject
+	if err := json.Unmarshal(b, &o); err != nil {
+		return err
+	}
+	*e = Endpoint(o)
+	return nil
+}
+
+// HashOn selects the consistent-hash key: exactly one field.
+type HashOn struct {
+	Header   string `json:"header,omitempty" yaml:"header,omitempty"`
+	Cookie   string `json:"cookie,omitempty" yaml:"cookie,omitempty"`
+	ClientIP bool   `json:"clientIP,omitempty" yaml:"clientIP,omitempty"`
+	Path     bool   `json:"path,omitempty" yaml:"path,omitempty"`
+}
+
+// UpstreamTLS makes Pylon speak TLS to the endpoints, optionally with a client
+// certificate. PEM fields may be inline or files (resolved by the source).
+type UpstreamTLS struct {
+	ServerName         string `json:"serverName,omitempty" yaml:"serverName,omitempty"`
+	InsecureSkipVerify bool   `json:"insecureSkipVerify,omitempty" yaml:"insecureSkipVerify,omitempty"`
+	CA                 string `json:"ca,omitempty" yaml:"ca,omitempty"`
+	CAFile             string `json:"caFile,omitempty" yaml:"caFile,omitempty"`
+	Cert               string `json:"cert,omitempty" yaml:"cert,omitempty"`
+	CertFile           string `json:"certFile,omitempty" yaml:"certFile,omitempty"`
+	Key                string `json:"key,omitempty" yaml:"key,omitempty"`
+	KeyFile            string `json:"keyFile,omitempty" yaml:"keyFile,omitempty"`
+}
+
+// HealthCheck configures active probes and passive ejection.
+type HealthCheck struct {
+	Active  *ActiveHealthCheck  `json:"active,omitempty" yaml:"active,omitempty"`
+	Passive *PassiveHealthCheck `json:"passive,omitempty" yaml:"passive,omitempty"`
+}
+
+// ActiveHealthCheck probes every endpoint periodically.
+type ActiveHealthCheck struct {
+	Type               string   `json:"type,omitempty" yaml:"type,omitempty"` // http (default) or tcp
+	Path               string   `json:"path,omitempty" yaml:"path,omitempty"` // default "/"
+	Host               string   `json:"host,omitempty" yaml:"host,omitempty"`
+	Interval           Duration `json:"interval,omitempty" yaml:"interval,omitempty"` // default 5s
+	Timeout            Duration `json:"timeout,omitempty" yaml:"timeout,omitempty"`   // default 2s
+	HealthyThreshold   int      `json:"healthyThreshold,omitempty" yaml:"healthyThreshold,omitempty"`
+	UnhealthyThreshold int      `json:"unhealthyThreshold,omitempty" yaml:"unhealthyThreshold,omitempty"`
+	ExpectedStatuses   []int    `json:"expectedStatuses,omitempty" yaml:"expectedStatuses,omitempty"` // default 200-399
+}
+
+// PassiveHealthCheck ejects an endpoint after consecutive failures.
+type PassiveHealthCheck struct {
+	ConsecutiveFailures int      `json:"consecutiveFailures" yaml:"consecutiveFailures"`
+	EjectionTime        Duration `json:"ejectionTime,omitempty" yaml:"ejectionTime,omitempty"` // default 30s
+}
+
+func (s *Service) ResourceKind() Kind   { return KindService }
+func (s *Service) ResourceName() string { return s.Name }
+
+// Validate checks the service on its own.
+func (s *Service) Validate() error {
+	p := &problems{kind: KindService, name: s.Name}
+	checkName(p, s.Name)
+	if len(s.Endpoints) == 0 {
+		p.add("endpoints", "at least one endpoint is required")
+	}
+	seen := map[string]bool{}
+	for i, e := range s.Endpoints {
+		f := fmt.Sprintf("endpoints[%d]", i)
+		host, port, err := net.SplitHostPort(e.Address)
+		if err != nil || host == "" {
+			p.add(f+".address", "must be host:port (got %q)", e.Address)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			p.add(f+".address", "port must be 1-65535 (got %q)", port)
+		}
+		if e.Weight < 0 {
+			p.add(f+".weight", "must not be negative")
+		}
+		if seen[e.Address] {
+			p.add(f+".address", "duplicate endpoint %q", e.Address)
+		}
+		seen[e.Address] = true
+	}
+	switch s.LoadBalancer {
+	case "", LBRoundRobin, LBWeightedRoundRobin, LBLeastRequest, LBRandom:
+		if s.HashOn != nil {
+			p.add("hashOn", "only allowed with loadBalancer consistentHash")
+		}
+	case LBConsistentHash:
+		h := s.HashOn
+		if h == nil {
+			p.add("hashOn", "required with loadBalancer consistentHash")
+		} else {
+			n := 0
+			for _, set := range []bool{h.Header != "", h.Cookie != "", h.ClientIP, h.Path} {
+				if set {
+					n++
+				}
+			}
+			if n != 1 {
+				p.add("hashOn", "exactly one of header, cookie, clientIP or path must be set")
+			}
+		}
+	default:
+		p.add("loadBalancer", "must be one of roundRobin, weightedRoundRobin, leastRequest, consistentHash, random (got %q)", s.LoadBalancer)
+	}
+	switch s.Protocol {
+	case "", UpstreamHTTP1, UpstreamHTTP2, UpstreamH2C:
+	default:
+		p.add("protocol", "must be http1, http2 or h2c (got %q)", s.Protocol)
+	}
+	if s.Protocol == UpstreamH2C && s.TLS != nil {
+		p.add("tls", "not allowed with protocol h2c")
+	}
+	if t := s.TLS; t != nil {
+		if t.CA != "" && t.CAFile != "" {
+			p.add("tls.ca", "set ca or caFile, not both")
+		}
+		hasCert := t.Cert != "" || t.CertFile != ""
+		hasKey := t.Key != "" || t.KeyFile != ""
+		if hasCert != hasKey {
+			p.add("tls.key", "a client certificate needs both cert and key")
+		}
+	}
+	if hc := s.HealthCheck; hc != nil {
+		if a := hc.Active; a != nil {
+			if a.Type != "" && a.Type != "http" && a.Type != "tcp" {
+				p.add("healthCheck.active.type", "must be http or tcp (got %q)", a.Type)
+			}
+			if a.Path != "" && a.Path[0] != '/' {
+				p.add("healthCheck.active.path", "must start with '/'")
+			}
+			if a.HealthyThreshold < 0 || a.UnhealthyThreshold < 0 {
+				p.add("healthCheck.active", "thresholds must not be negative")
+			}
+			if a.Interval != 0 && a.Interval.D() < 1e8 {
+				p.add("healthCheck.active.interval", "must be at least 100ms")
+			}
+		}
+		if ps := hc.Passive; ps != nil && ps.ConsecutiveFailures < 1 {
+			p.add("healthCheck.passive.consecutiveFailures", "must be at least 1")
+		}
+	}
+	if s.MaxConnections < 0 {
+		p.add("maxConnections", "must not be negative")
+	}
+	return p.err()
+}
