@@ -132,8 +132,16 @@ func (p *Proxy) forwardFast(fc *fasthttp.RequestCtx, c *Ctx, route *Route, b *Ba
 				tryDeadline = d
 			}
 		}
+		hc := e.Client()
+		// The client-side scheme must not leak into the upstream request:
+		// fasthttp refuses a URI scheme that differs from the client's.
+		if hc.IsTLS {
+			req.URI().SetScheme("https")
+		} else {
+			req.URI().SetScheme("http")
+		}
 		e.Begin()
-		err := e.Client().DoDeadline(req, resp, tryDeadline)
+		err := hc.DoDeadline(req, resp, tryDeadline)
 		e.End()
 		retry := false
 		if err != nil {
