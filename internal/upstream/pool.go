@@ -1,0 +1,197 @@
+package upstream
+
+import (
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/net/http2"
+)
+
+// Pool is the long-lived set of endpoints of one service. All methods are safe
+// for concurrent use; Pick and the accessors never block.
+type Pool struct {
+	name string
+	log  *slog.Logger
+	snap atomic.Pointer[snapshot]
+	tr   atomic.Pointer[transport]
+	rr   atomic.Uint64 // shared cursor for the round-robin style policies
+
+	mu      sync.Mutex // serializes update and stop
+	cfg     Config
+	byAddr  map[string]*Endpoint
+	checker *checker
+	retired []*checker // stopped checkers whose goroutine may still be finishing
+	stopped bool
+}
+
+func newPool(cfg Config, log *slog.Logger) (*Pool, error) {
+	p := &Pool{name: cfg.Name, log: log.With("service", cfg.Name), byAddr: map[string]*Endpoint{}}
+	if err := p.update(cfg); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// update applies cfg in place. On error nothing changes: the last good config
+// keeps serving. Endpoints whose address is unchanged keep their identity,
+// health and connections; their connections are replaced only if the
+// connection settings (protocol, TLS, timeouts, limits) changed.
+func (p *Pool) update(cfg Config) error {
+	cfg, err := normalize(cfg)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+
+	oldTr := p.tr.Load()
+	tr := oldTr
+	if tr == nil || tr.key != keyOf(&cfg) {
+		if tr, err = newTransport(&cfg); err != nil {
+			return err
+		}
+	}
+	eps := make([]*Endpoint, 0, len(cfg.Endpoints))
+	next := make(map[string]*Endpoint, len(cfg.Endpoints))
+	for _, ec := range cfg.Endpoints {
+		e := p.byAddr[ec.Address]
+		if e == nil {
+			e = newEndpoint(cfg.Name, ec, tr)
+		} else {
+			e.weight.Store(int32(ec.Weight))
+			if tr != oldTr {
+				e.setTransport(tr)
+			}
+		}
+		e.setPassive(cfg.Passive)
+		eps = append(eps, e)
+		next[ec.Address] = e
+	}
+	p.tr.Store(tr)
+	p.snap.Store(newSnapshot(&cfg, eps))
+	for addr, e := range p.byAddr {
+		if next[addr] == nil {
+			// Requests already on it finish on their own connections.
+			e.Client().CloseIdleConnections()
+		}
+	}
+	if oldTr != nil && tr != oldTr {
+		oldTr.close()
+	}
+	p.byAddr = next
+
+	if !activeEqual(p.cfg.Active, cfg.Active) {
+		if p.checker != nil {
+			p.checker.stop()
+			p.retired = append(pruneExited(p.retired), p.checker)
+			p.checker = nil
+		}
+		if cfg.Active == nil {
+			// Without active checks nothing would ever mark these healthy again.
+			for _, e := range eps {
+				e.activeDown.Store(false)
+			}
+		} else if !p.stopped {
+			p.checker = startChecker(p, *cfg.Active)
+		}
+	}
+	p.cfg = cfg
+	return nil
+}
+
+// pruneExited drops checkers whose goroutine has already ended, so a pool
+// whose checks are reconfigured often does not accumulate them.
+func pruneExited(cs []*checker) []*checker {
+	live := cs[:0]
+	for _, c := range cs {
+		select {
+		case <-c.done:
+		default:
+			live = append(live, c)
+		}
+	}
+	return live
+}
+
+func activeEqual(a, b *ActiveCheck) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Type == b.Type && a.Path == b.Path && a.Host == b.Host &&
+		a.Interval == b.Interval && a.Timeout == b.Timeout &&
+		a.HealthyThreshold == b.HealthyThreshold && a.UnhealthyThreshold == b.UnhealthyThreshold &&
+		slices.Equal(a.ExpectedStatuses, b.ExpectedStatuses)
+}
+
+// stop ends health checking and closes idle connections, and returns the
+// checkers to wait for. The pool still answers Pick, so requests routed by a
+// table that has not yet been replaced keep working; their connections are
+// closed when they go idle.
+func (p *Pool) stop() []*checker {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopped = true
+	if p.checker != nil {
+		p.checker.stop()
+		p.retired = append(p.retired, p.checker)
+		p.checker = nil
+	}
+	cs := p.retired
+	p.retired = nil
+	for _, e := range p.byAddr {
+		e.Client().CloseIdleConnections()
+	}
+	p.tr.Load().close()
+	return cs
+}
+
+// Pick returns the endpoint for the next request, or nil when there is none.
+// exclude is the endpoint a retry already tried; it is avoided unless it is the
+// only healthy one. When no endpoint is healthy, Pick returns one anyway (panic
+// mode) unless the pool's config sets StrictHealth. in may be nil when the
+// policy is not ConsistentHash. Pick takes no lock and does not allocate.
+func (p *Pool) Pick(in HashInput, exclude *Endpoint) *Endpoint {
+	s := p.snap.Load()
+	if len(s.eps) == 0 {
+		return nil
+	}
+	if e := s.pick(&p.rr, in, filter{exclude: exclude}); e != nil {
+		return e
+	}
+	member := exclude != nil && slices.Contains(s.eps, exclude)
+	if member && exclude.Healthy() {
+		return exclude
+	}
+	if s.strict {
+		return nil
+	}
+	if e := s.pick(&p.rr, in, filter{exclude: exclude, any: true}); e != nil {
+		return e
+	}
+	if member {
+		return exclude
+	}
+	return nil
+}
+
+// Name returns the service name the pool is registered under.
+func (p *Pool) Name() string { return p.name }
+
+// Protocol returns how the proxy must talk to this pool's endpoints.
+func (p *Pool) Protocol() Protocol { return p.tr.Load().key.protocol }
+
+// H2Transport returns the pool's shared HTTP/2 transport for HTTP2 and H2C
+// pools, nil for HTTP1 pools. Requests address an endpoint by putting its
+// Address in the URL host. The transport is replaced when the connection
+// settings change, so fetch it per request.
+func (p *Pool) H2Transport() *http2.Transport { return p.tr.Load().h2 }
+
+// Endpoints returns the pool's current endpoints in config order. The slice is
+// a copy; the endpoints are live.
+func (p *Pool) Endpoints() []*Endpoint { return slices.Clone(p.snap.Load().eps) }
+
+// IsTLS reports whether connections to the endpoints use TLS (always for
+// HTTP2, when Config.TLS is set for HTTP1), so the proxy can pick the URL scheme.
+func (p *Pool) IsTLS() bool { return p.tr.Load().key.tls }
