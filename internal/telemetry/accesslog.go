@@ -1,0 +1,185 @@
+package telemetry
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// AccessEntry is one access log record. Fields read from the request are
+// []byte because the HTTP/1.1 engine (fasthttp) hands them out as byte
+// slices, and converting to string would allocate per request; fields that
+// come from compiled config are strings that already exist. The entry is
+// only read during Log, so callers may reuse it and the slices it points to
+// afterwards.
+type AccessEntry struct {
+	Time           time.Time // when the request started; written in UTC
+	RequestID      []byte
+	ClientIP       netip.Addr
+	Method         []byte
+	Host           []byte
+	Path           []byte
+	Protocol       []byte // e.g. "HTTP/1.1", "HTTP/2.0"
+	Status         int
+	BytesSent      int64
+	Duration       time.Duration
+	Route          string
+	Service        string
+	Upstream       string // the endpoint address, empty if none was picked
+	UpstreamStatus int    // 0 if no upstream response was received
+	UserAgent      []byte
+}
+
+// flushInterval bounds how stale the log on disk can be: a line is written
+// out at most this long after the request ended.
+const flushInterval = 100 * time.Millisecond
+
+// maxPooledLine keeps one huge line (a long URL) from pinning a big buffer
+// in the pool forever.
+const maxPooledLine = 64 << 10
+
+// AccessLog writes access log entries as JSON lines. Lines are built in
+// pooled buffers outside any lock, then copied into one buffered writer.
+type AccessLog struct {
+	enabled atomic.Bool
+	pool    sync.Pool // *[]byte
+
+	mu     sync.Mutex // guards bw, err and closed
+	bw     *bufio.Writer
+	err    error // first write error, returned by Close
+	closed bool
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+// NewAccessLog returns an enabled access log writing to w, and starts the
+// goroutine that flushes it every 100 ms. Close stops it. The log does not
+// close w.
+func NewAccessLog(w io.Writer) *AccessLog {
+	l := &AccessLog{
+		bw:   bufio.NewWriterSize(w, 64<<10),
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	l.pool.New = func() any { b := make([]byte, 0, 1024); return &b }
+	l.enabled.Store(true)
+	go l.flushLoop()
+	return l
+}
+
+// Enabled reports whether entries are written. Callers check it before
+// filling an entry to skip the work when logging is off.
+func (l *AccessLog) Enabled() bool { return l.enabled.Load() }
+
+// SetEnabled turns the log on or off at runtime.
+func (l *AccessLog) SetEnabled(on bool) { l.enabled.Store(on) }
+
+// Log writes one entry if the log is enabled. In steady state it does not
+// allocate. A write error is kept for Close and later entries are dropped,
+// because a request must never fail over its log line.
+func (l *AccessLog) Log(e *AccessEntry) {
+	if !l.enabled.Load() {
+		return
+	}
+	bp := l.pool.Get().(*[]byte)
+	line := appendAccessEntry((*bp)[:0], e)
+	l.mu.Lock()
+	if !l.closed && l.err == nil {
+		_, l.err = l.bw.Write(line)
+	}
+	l.mu.Unlock()
+	if cap(line) <= maxPooledLine {
+		*bp = line
+		l.pool.Put(bp)
+	}
+}
+
+func (l *AccessLog) flushLoop() {
+	defer close(l.done)
+	t := time.NewTicker(flushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+			l.flush()
+		}
+	}
+}
+
+func (l *AccessLog) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err == nil && l.bw.Buffered() > 0 {
+		l.err = l.bw.Flush()
+	}
+}
+
+// Close flushes what is buffered, stops the flusher and returns the first
+// write error, if any. Entries logged after Close are dropped.
+func (l *AccessLog) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return errors.New("accesslog: already closed")
+	}
+	l.closed = true
+	l.mu.Unlock()
+	close(l.stop)
+	<-l.done
+	l.flush()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return fmt.Errorf("accesslog: write: %w", l.err)
+	}
+	return nil
+}
+
+// appendAccessEntry appends e as one JSON object and a newline. Field order
+// is fixed so that lines diff and grep well.
+func appendAccessEntry(b []byte, e *AccessEntry) []byte {
+	b = append(b, `{"time":"`...)
+	b = e.Time.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","request_id":`...)
+	b = appendJSONString(b, e.RequestID)
+	b = append(b, `,"client_ip":"`...)
+	if e.ClientIP.IsValid() {
+		// Without a zone the address is digits, dots, colons and hex only,
+		// so it needs no escaping.
+		b = e.ClientIP.WithZone("").AppendTo(b)
+	}
+	b = append(b, `","method":`...)
+	b = appendJSONString(b, e.Method)
+	b = append(b, `,"host":`...)
+	b = appendJSONString(b, e.Host)
+	b = append(b, `,"path":`...)
+	b = appendJSONString(b, e.Path)
+	b = append(b, `,"protocol":`...)
+	b = appendJSONString(b, e.Protocol)
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(e.Status), 10)
+	b = append(b, `,"bytes_sent":`...)
+	b = strconv.AppendInt(b, e.BytesSent, 10)
+	b = append(b, `,"duration_ms":`...)
+	b = strconv.AppendFloat(b, float64(e.Duration)/float64(time.Millisecond), 'f', 3, 64)
+	b = append(b, `,"route":`...)
+	b = appendJSONString(b, e.Route)
+	b = append(b, `,"service":`...)
+	b = appendJSONString(b, e.Service)
+	b = append(b, `,"upstream":`...)
+	b = appendJSONString(b, e.Upstream)
+	b = append(b, `,"upstream_status":`...)
+	b = strconv.AppendInt(b, int64(e.UpstreamStatus), 10)
+	b = append(b, `,"user_agent":`...)
+	b = appendJSONString(b, e.UserAgent)
+	return append(b, "}\n"...)
+}

@@ -1,0 +1,100 @@
+package telemetry
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+var (
+	requestsDesc = prometheus.NewDesc("pylon_requests_total",
+		"Requests handled, by route, service and response status code.",
+		[]string{"route", "service", "code"}, nil)
+	durationDesc = prometheus.NewDesc("pylon_request_duration_seconds",
+		"Time from reading the request to the end of the response, by route and service.",
+		[]string{"route", "service"}, nil)
+	endpointHealthyDesc = prometheus.NewDesc("pylon_upstream_endpoint_healthy",
+		"1 if the upstream endpoint is healthy, 0 if it is not.",
+		[]string{"service", "endpoint"}, nil)
+	upstreamErrorsDesc = prometheus.NewDesc("pylon_upstream_errors_total",
+		"Failed attempts to reach an upstream, by service and kind (connect, timeout, reset).",
+		[]string{"service", "kind"}, nil)
+)
+
+// codeLabels are the code label values, built once so that a scrape does
+// not format the same few numbers 100,000 times.
+var codeLabels = func() [codeIndexes]string {
+	var l [codeIndexes]string
+	l[0] = "unknown"
+	for i := 1; i < codeIndexes; i++ {
+		l[i] = strconv.Itoa(i + 99)
+	}
+	return l
+}()
+
+// liveCollector turns the lock-free per-route and per-service counters into
+// series at scrape time. Series exist only for routes that have had traffic,
+// so 100k idle routes cost a map entry each and nothing in the output.
+type liveCollector Metrics
+
+func (c *liveCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- requestsDesc
+	ch <- durationDesc
+	ch <- endpointHealthyDesc
+	ch <- upstreamErrorsDesc
+}
+
+func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
+	// Copy the pointers and emit outside the lock, so that a slow scrape
+	// never delays a config compile calling Route or Forget.
+	c.mu.Lock()
+	routes := make([]*RouteStats, 0, len(c.routes))
+	for _, byService := range c.routes {
+		for _, s := range byService {
+			if s.hist.Load() != nil {
+				routes = append(routes, s)
+			}
+		}
+	}
+	upstreams := make([]*UpstreamStats, 0, len(c.upstreams))
+	for _, s := range c.upstreams {
+		upstreams = append(upstreams, s)
+	}
+	c.mu.Unlock()
+
+	for _, s := range routes {
+		s.eachCode(func(idx, n uint64) {
+			ch <- constMetric(requestsDesc, prometheus.CounterValue, float64(n), s.route, s.service, codeLabels[idx])
+		})
+		count, sum, buckets := s.hist.Load().snapshot()
+		h, err := prometheus.NewConstHistogram(durationDesc, count, sum, buckets, s.route, s.service)
+		if err != nil {
+			h = prometheus.NewInvalidMetric(durationDesc, err)
+		}
+		ch <- h
+	}
+	for _, s := range upstreams {
+		for k := range s.errs {
+			ch <- constMetric(upstreamErrorsDesc, prometheus.CounterValue, float64(s.errs[k].Load()), s.service, upstreamKindNames[k])
+		}
+	}
+	if src := c.source.Load(); src != nil {
+		(*src)(func(service, endpoint string, healthy bool) {
+			v := 0.0
+			if healthy {
+				v = 1
+			}
+			ch <- constMetric(endpointHealthyDesc, prometheus.GaugeValue, v, service, endpoint)
+		})
+	}
+}
+
+// constMetric reports a bad label value (invalid UTF-8 from a config name,
+// say) as a failed series instead of panicking in the scrape.
+func constMetric(d *prometheus.Desc, t prometheus.ValueType, v float64, labels ...string) prometheus.Metric {
+	m, err := prometheus.NewConstMetric(d, t, v, labels...)
+	if err != nil {
+		return prometheus.NewInvalidMetric(d, err)
+	}
+	return m
+}

@@ -1,0 +1,252 @@
+package telemetry
+
+import (
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestRouteSeries(t *testing.T) {
+	m := NewMetrics()
+	r := m.Route("default/shop", "shop-svc")
+	if m.Route("default/shop", "shop-svc") != r {
+		t.Fatal("Route returned new stats for an unchanged route; counters would reset on recompile")
+	}
+	m.Route("default/idle", "idle-svc") // never gets traffic: no series
+	r.Observe(200, 3*time.Millisecond)
+	r.Observe(200, 40*time.Millisecond)
+	r.Observe(404, 2*time.Second)
+	r.Observe(42, time.Millisecond) // out of range
+
+	want := `
+# HELP pylon_requests_total Requests handled, by route, service and response status code.
+# TYPE pylon_requests_total counter
+pylon_requests_total{code="200",route="default/shop",service="shop-svc"} 2
+pylon_requests_total{code="404",route="default/shop",service="shop-svc"} 1
+pylon_requests_total{code="unknown",route="default/shop",service="shop-svc"} 1
+# HELP pylon_request_duration_seconds Time from reading the request to the end of the response, by route and service.
+# TYPE pylon_request_duration_seconds histogram
+pylon_request_duration_seconds_bucket{route="default/shop",service="shop-svc",le="0.005"} 2
+pylon_request_duration_seconds_bucket{route="default/shop",service="shop-svc",le="0.01"} 2
+pylon_request_duration_seconds_bucket{route="default/shop",service="shop-svc",le="0.025"} 2
+pylon_request_duration_seconds_bucket{route="default/shop",service="shop-svc",le="0.05"} 3
+pylon_request_duration_seconds_bucket{route="default/shop",service="shop-svc",le="0.1"} 3
+pylon_request_duration_seconds_bucket{route="default/shop",service="shop-svc",le="0.25"} 3
+pylon_request_duration_seconds_bucket{route="default/shop",service="shop-svc",le="0.5"} 3
+pylon_request_duration_seconds_bucket{route="default/shop",service="shop-svc",le="1"} 3
+pylon_request_duration_seconds_bucket{route="default/shop",service="shop-svc",le="2.5"} 4
+pylon_request_duration_seconds_bucket{route="default/shop",service="shop-svc",le="5"} 4
+pylon_request_duration_seconds_bucket{route="default/shop",service="shop-svc",le="10"} 4
+pylon_request_duration_seconds_bucket{route="default/shop",service="shop-svc",le="+Inf"} 4
+pylon_request_duration_seconds_sum{route="default/shop",service="shop-svc"} 2.044
+pylon_request_duration_seconds_count{route="default/shop",service="shop-svc"} 4
+`
+	expectLines(t, scrape(t, m), want)
+
+	// A route now pointing elsewhere starts fresh series; a forgotten
+	// route disappears.
+	if m.Route("default/shop", "shop-v2") == r {
+		t.Fatal("Route kept the stats of the old service")
+	}
+	m.Forget("default/shop")
+	if body := scrape(t, m); strings.Contains(body, "pylon_requests_total{") {
+		t.Fatalf("after Forget, series remain:\n%s", body)
+	}
+}
+
+// scrape serves /metrics through the handler, as Prometheus would see it.
+func scrape(t *testing.T, m *Metrics) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 200 {
+		t.Fatalf("scrape: status %d", rec.Code)
+	}
+	body, _ := io.ReadAll(rec.Body)
+	return string(body)
+}
+
+// expectLines checks that every non-empty line of want is a whole line of
+// the scraped text. Checking lines rather than comparing whole families
+// keeps the test free of the testutil package's extra dependencies.
+func expectLines(t *testing.T, body, want string) {
+	t.Helper()
+	have := map[string]bool{}
+	for _, l := range strings.Split(body, "\n") {
+		have[l] = true
+	}
+	for _, l := range strings.Split(strings.TrimSpace(want), "\n") {
+		if !have[l] {
+			t.Errorf("scrape lacks line %q", l)
+		}
+	}
+}
+
+func TestManyStatusCodesOverflow(t *testing.T) {
+	m := NewMetrics()
+	r := m.Route("r", "s")
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 1000; i++ {
+				r.Observe(200+i%20, time.Millisecond) // 20 codes: more than the inline slots
+			}
+		}()
+	}
+	wg.Wait()
+	got := map[string]float64{}
+	for i := 0; i < 20; i++ {
+		code := fmt.Sprint(200 + i)
+		got[code] = seriesValue(t, m, "pylon_requests_total", map[string]string{"route": "r", "service": "s", "code": code})
+	}
+	for code, n := range got {
+		if n != 400 {
+			t.Errorf("code %s: %v requests, want 400", code, n)
+		}
+	}
+}
+
+// seriesValue gathers the registry and returns the value of the one counter
+// or gauge series of the family with exactly these labels.
+func seriesValue(t *testing.T, m *Metrics, family string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != family {
+			continue
+		}
+	series:
+		for _, s := range mf.GetMetric() {
+			if len(s.GetLabel()) != len(labels) {
+				continue
+			}
+			for _, l := range s.GetLabel() {
+				if labels[l.GetName()] != l.GetValue() {
+					continue series
+				}
+			}
+			if c := s.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return s.GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no series %s%v", family, labels)
+	return 0
+}
+
+func TestObserveDoesNotAllocate(t *testing.T) {
+	m := NewMetrics()
+	r := m.Route("r", "s")
+	for code := 200; code < 220; code++ { // fill the slots and the overflow table
+		r.Observe(code, time.Millisecond)
+	}
+	if a := testing.AllocsPerRun(1000, func() { r.Observe(204, 7*time.Millisecond) }); a != 0 {
+		t.Errorf("Observe in a slot: %v allocs, want 0", a)
+	}
+	if a := testing.AllocsPerRun(1000, func() { r.Observe(219, 7*time.Millisecond) }); a != 0 {
+		t.Errorf("Observe in the overflow table: %v allocs, want 0", a)
+	}
+	var nilStats *RouteStats
+	nilStats.Observe(200, time.Millisecond) // must not panic
+}
+
+func TestOtherSeries(t *testing.T) {
+	m := NewMetrics()
+	m.SetConfigObjects("Route", 10, 2)
+	m.ObservePropagation(300 * time.Microsecond)
+	m.ObserveCompile(2 * time.Millisecond)
+	m.SetLastReloadSuccess(time.Unix(1700000000, 500_000_000))
+	m.PanicRecovered()
+	u := m.Upstream("shop-svc")
+	u.Error(UpstreamConnect)
+	u.Error(UpstreamConnect)
+	u.Error(UpstreamReset)
+	m.SetUpstreamSource(func(emit func(service, endpoint string, healthy bool)) {
+		emit("shop-svc", "10.0.0.1:80", true)
+		emit("shop-svc", "10.0.0.2:80", false)
+	})
+
+	want := `
+# HELP pylon_config_objects Config objects by kind and validation state (accepted or rejected).
+# TYPE pylon_config_objects gauge
+pylon_config_objects{kind="Route",state="accepted"} 10
+pylon_config_objects{kind="Route",state="rejected"} 2
+# HELP pylon_config_last_reload_success_timestamp_seconds Unix time of the last config change that went live.
+# TYPE pylon_config_last_reload_success_timestamp_seconds gauge
+pylon_config_last_reload_success_timestamp_seconds 1.7000000005e+09
+# HELP pylon_panics_recovered_total Panics recovered in request handling or background work.
+# TYPE pylon_panics_recovered_total counter
+pylon_panics_recovered_total 1
+# HELP pylon_upstream_endpoint_healthy 1 if the upstream endpoint is healthy, 0 if it is not.
+# TYPE pylon_upstream_endpoint_healthy gauge
+pylon_upstream_endpoint_healthy{endpoint="10.0.0.1:80",service="shop-svc"} 1
+pylon_upstream_endpoint_healthy{endpoint="10.0.0.2:80",service="shop-svc"} 0
+# HELP pylon_upstream_errors_total Failed attempts to reach an upstream, by service and kind (connect, timeout, reset).
+# TYPE pylon_upstream_errors_total counter
+pylon_upstream_errors_total{kind="connect",service="shop-svc"} 2
+pylon_upstream_errors_total{kind="reset",service="shop-svc"} 1
+pylon_upstream_errors_total{kind="timeout",service="shop-svc"} 0
+`
+	body := scrape(t, m)
+	expectLines(t, body, want)
+	// Histograms, runtime and process metrics are all there.
+	expectLines(t, body, `
+pylon_config_propagation_seconds_bucket{le="0.0001"} 0
+pylon_config_propagation_seconds_bucket{le="0.0005"} 1
+pylon_config_propagation_seconds_bucket{le="30"} 1
+pylon_config_compile_seconds_count 1
+`)
+	for _, name := range []string{"go_goroutines ", "process_start_time_seconds "} {
+		if !strings.Contains(body, "\n"+name) {
+			t.Errorf("scrape lacks %s", name)
+		}
+	}
+}
+
+func TestBadLabelDoesNotBreakScrape(t *testing.T) {
+	m := NewMetrics()
+	m.Route("ok", "s").Observe(200, time.Millisecond)
+	m.SetUpstreamSource(func(emit func(service, endpoint string, healthy bool)) {
+		emit("s", "\xff", true) // invalid UTF-8 label value
+	})
+	expectLines(t, scrape(t, m), `pylon_requests_total{code="200",route="ok",service="s"} 1`)
+}
+
+func BenchmarkObserve(b *testing.B) {
+	m := NewMetrics()
+	r := m.Route("r", "s")
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			r.Observe(200, 3*time.Millisecond)
+		}
+	})
+}
+
+// BenchmarkScrape100kRoutes measures a scrape with 100,000 configured
+// routes of which 1,000 have traffic.
+func BenchmarkScrape100kRoutes(b *testing.B) {
+	m := NewMetrics()
+	for i := 0; i < 100_000; i++ {
+		r := m.Route(fmt.Sprintf("ns/route-%d", i), "svc")
+		if i%100 == 0 {
+			r.Observe(200, time.Millisecond)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.Registry().Gather(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
