@@ -1,0 +1,34 @@
+package file
+
+import (
+	"strings"
+	"testing"
+)
+
+// FuzzParseFile checks that no input panics and that every error names the
+// file, so a user can always find the problem.
+func FuzzParseFile(f *testing.F) {
+	f.Add([]byte(example))
+	f.Add([]byte("routes: [\n"))
+	f.Add([]byte(`{"routes": [{"name": "a", "backends": [{"service": "s", "weight": "x"}]}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const name = "fuzz.yaml"
+		entries, errs, ok := ParseFile(name, data)
+		for _, err := range errs {
+			if !strings.HasPrefix(err.Error(), name+":") {
+				t.Errorf("error without the file name: %q", err)
+			}
+		}
+		if len(errs) == 0 && !ok {
+			t.Errorf("not ok without an error")
+		}
+		for _, e := range entries {
+			if e.File != name || e.Line < 1 {
+				t.Errorf("entry %s at %s:%d", e.Object.Key, e.File, e.Line)
+			}
+			if err := e.Object.Resource.Validate(); err != nil {
+				t.Errorf("entry %s does not validate: %v", e.Object.Key, err)
+			}
+		}
+	})
+}

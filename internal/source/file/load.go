@@ -1,0 +1,99 @@
+package file
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Load reads a file, or every *.yaml, *.yml and *.json file of a directory
+// (recursively, in walk order, skipping dotfiles and Kubernetes ConfigMap
+// "..data" internals). certFile, keyFile and caFile paths are resolved
+// relative to the referencing file's directory into the inline PEM fields.
+// A kind and name defined twice is an error at the later place (by file
+// order, then position), naming both; the first one is kept.
+func Load(path string) (entries []Entry, errs []error) {
+	files, err := listFiles(filepath.Clean(path))
+	if err != nil {
+		return nil, []error{err}
+	}
+	s := newState(os.ReadFile)
+	for _, f := range files {
+		errs = append(errs, s.reload(f, false)...)
+	}
+	_, _, dups := s.diff()
+	errs = append(errs, dups...)
+	for _, f := range files {
+		fs := s.files[f]
+		if fs == nil {
+			continue
+		}
+		for _, c := range fs.claims {
+			if c.obj != nil && s.claims[c.key][0] == c {
+				entries = append(entries, Entry{Object: *c.obj, File: c.file, Line: c.line})
+			}
+		}
+	}
+	return entries, errs
+}
+
+// listFiles returns root if it is a file, or the config files under it in
+// walk order.
+func listFiles(root string) ([]string, error) {
+	st, err := os.Stat(root)
+	if err != nil {
+		return nil, fmt.Errorf("file: %w", err)
+	}
+	if !st.IsDir() {
+		return []string{root}, nil
+	}
+	var files []string
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == root {
+				return err
+			}
+			return nil // a subtree vanished or is unreadable: the rest still loads
+		}
+		if p == root {
+			return nil
+		}
+		if hidden(d.Name()) {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() || !configExt(p) {
+			return nil
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			// ConfigMap mounts are symlinks into ..data; follow them to files only.
+			if t, err := os.Stat(p); err != nil || !t.Mode().IsRegular() {
+				return nil
+			}
+		}
+		files = append(files, p)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("file: %w", err)
+	}
+	slices.SortFunc(files, compareFiles)
+	return files, nil
+}
+
+// hidden reports dotfiles, which includes Kubernetes' "..data" and
+// "..2024_01_01..." directories behind a mounted ConfigMap.
+func hidden(name string) bool { return strings.HasPrefix(name, ".") }
+
+func configExt(p string) bool {
+	switch strings.ToLower(filepath.Ext(p)) {
+	case ".yaml", ".yml", ".json":
+		return true
+	}
+	return false
+}

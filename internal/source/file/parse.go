@@ -1,0 +1,288 @@
+package file
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+
+	"gopkg.in/yaml.v3"
+
+	"pylon.io/pylon/internal/ir"
+)
+
+// ParseFile parses one file's bytes. Each object is decoded on its own: a
+// malformed object (unknown field, wrong type, failing Validate) yields an
+// error and no Entry, and does not affect its siblings. Whole-file problems
+// (YAML syntax) yield one error and no entries. Every error is an *Error
+// reading `FILE:LINE: route "echo": match.path.regex: ...`.
+//
+// ParseFile does no I/O: certFile, keyFile and caFile stay unresolved, and
+// duplicate names are not checked (Load does both, across all files). fileOK reports whether the file's object list is complete,
+// so that an object missing from it was really removed: it is false after a
+// syntax error, an unknown top-level key, or an object without a readable name.
+func ParseFile(file string, data []byte) (entries []Entry, errs []error, fileOK bool) {
+	p := parse(file, data, nil)
+	return p.entries(file), p.errs, p.ok
+}
+
+// parsed is one file's parse. Unlike ParseFile's result it keeps the keys of
+// invalid objects, whose last good version must stay rather than be deleted.
+type parsed struct {
+	objects []parsedObject
+	refs    []string // files the objects reference (certificates, keys, CAs)
+	errs    []error
+	ok      bool // the object list is complete: a missing object was removed
+	broken  bool // the file as a whole failed (YAML syntax): nothing in it counts
+}
+
+type parsedObject struct {
+	key  ir.Key
+	line int
+	obj  *ir.Object // nil when the object is invalid
+}
+
+func (p *parsed) entries(file string) []Entry {
+	var out []Entry
+	for _, o := range p.objects {
+		if o.obj != nil {
+			out = append(out, Entry{Object: *o.obj, File: file, Line: o.line})
+		}
+	}
+	return out
+}
+
+func (p *parsed) fail(file string, line int, err error) {
+	p.errs = append(p.errs, &Error{File: file, Line: line, Err: err})
+}
+
+func parse(file string, data []byte, res *resolver) (p parsed) {
+	defer func() {
+		// yaml.v3 has panicked on hostile input before; a config file must
+		// never take the process down.
+		if r := recover(); r != nil {
+			p = parsed{broken: true, errs: []error{&Error{File: file, Err: fmt.Errorf("invalid YAML: parser panic: %v", r)}}}
+		}
+	}()
+	docs, err := documents(data)
+	if err != nil {
+		return parsed{broken: true, errs: []error{syntaxError(file, err)}}
+	}
+	p.ok = true
+	var jobs []job
+	for _, doc := range docs {
+		root := doc
+		if root.Kind == yaml.DocumentNode {
+			if len(root.Content) == 0 {
+				continue
+			}
+			root = root.Content[0]
+		}
+		root = deref(root)
+		if isNull(root) {
+			continue
+		}
+		if root.Kind != yaml.MappingNode {
+			p.fail(file, root.Line, fmt.Errorf("a document must be a mapping with keys %s", sectionKeys()))
+			p.ok = false
+			continue
+		}
+		for i := 0; i+1 < len(root.Content); i += 2 {
+			k, v := root.Content[i], deref(root.Content[i+1])
+			sec, found := findSection(k.Value)
+			switch {
+			case !found:
+				p.fail(file, k.Line, fmt.Errorf("unknown top-level key %q (known: %s)", k.Value, sectionKeys()))
+				p.ok = false
+			case isNull(v):
+			case v.Kind != yaml.SequenceNode:
+				p.fail(file, v.Line, fmt.Errorf("%s: must be a list", k.Value))
+				p.ok = false
+			default:
+				for _, n := range v.Content {
+					jobs = append(jobs, job{sec: sec, node: deref(n)})
+				}
+			}
+		}
+	}
+	for _, r := range decodeAll(file, jobs, res) {
+		p.errs = append(p.errs, r.errs...)
+		p.refs = append(p.refs, r.refs...)
+		switch {
+		case r.unnamed:
+			// Without a name we cannot tell which object this was, so we
+			// cannot keep its last good version: infer no deletes from here.
+			p.ok = false
+		case r.key.Name != "":
+			p.objects = append(p.objects, parsedObject{key: r.key, line: r.line, obj: r.obj})
+		}
+	}
+	return p
+}
+
+// job is one object node to decode; result is what became of it.
+type job struct {
+	sec  section
+	node *yaml.Node
+}
+
+type result struct {
+	key     ir.Key
+	line    int
+	obj     *ir.Object // nil when invalid
+	errs    []error
+	refs    []string
+	unnamed bool // invalid and without a readable name
+}
+
+// decodeAll decodes the objects of a file, in parallel when there are many:
+// after YAML parsing, per-object decoding, validation and hashing are most of
+// the cost of a big file, and objects are independent by design.
+func decodeAll(file string, jobs []job, res *resolver) []result {
+	out := make([]result, len(jobs))
+	workers := min(runtime.GOMAXPROCS(0), len(jobs)/256+1)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(jobs); i += workers {
+				out[i] = decodeObject(file, jobs[i].sec, jobs[i].node, res)
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// decodeObject decodes, resolves and validates one object node.
+func decodeObject(file string, sec section, n *yaml.Node, res *resolver) (out result) {
+	defer func() {
+		if r := recover(); r != nil { // see parse: hostile input must not crash us
+			out = result{unnamed: true, errs: []error{&Error{File: file, Line: n.Line, Err: fieldErr(sec.kind, nameOf(n), "", "decode panic: %v", r)}}}
+		}
+	}()
+	name := nameOf(n)
+	out.line = n.Line
+	r := sec.new()
+	t := reflect.TypeOf(r).Elem()
+	w := &walker{kind: sec.kind, name: name, budget: walkBudget}
+	w.walk(n, t)
+	decodeErr := n.Decode(r)
+	var problems []fieldProblem
+	if decodeErr != nil || len(w.errs) > 0 {
+		// Walk again in detail mode: it reports unknown fields again and
+		// decodes each leaf to name the field of a type error.
+		d := &walker{kind: sec.kind, name: name, budget: walkBudget, lines: map[string]int{}}
+		d.walk(n, t)
+		problems = d.errs
+		switch {
+		case len(problems) > 0:
+		case decodeErr != nil:
+			problems = []fieldProblem{{n.Line, fieldErr(sec.kind, name, "", "%s", cleanYAMLError(decodeErr))}}
+		default:
+			problems = w.errs
+		}
+	} else {
+		var ferrs []*ir.FieldError
+		if res != nil {
+			out.refs, ferrs = res.resolve(r)
+		}
+		ferrs = append(ferrs, ir.FieldErrors(r.Validate())...)
+		if len(ferrs) > 0 {
+			d := &walker{kind: sec.kind, name: name, budget: walkBudget, lines: map[string]int{}}
+			d.walk(n, t)
+			for _, fe := range ferrs {
+				if fe.Kind == "" {
+					fe.Kind, fe.Name = sec.kind, name
+				}
+				problems = append(problems, fieldProblem{d.lineOf(fe.Field, n.Line), fe})
+			}
+		}
+	}
+	if len(problems) == 0 {
+		o := ir.NewObject(keySource, keyNamespace, r)
+		out.key, out.obj = o.Key, &o
+		return out
+	}
+	for _, pr := range problems {
+		out.errs = append(out.errs, &Error{File: file, Line: pr.line, Err: pr.err})
+	}
+	out.key = objectKey(sec.kind, name)
+	out.unnamed = name == ""
+	return out
+}
+
+// nameOf reads an object's name straight from its node, so even an object
+// that fails to decode can be identified (and its last good version kept).
+func nameOf(n *yaml.Node) string {
+	if n.Kind != yaml.MappingNode {
+		return ""
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k, v := n.Content[i], deref(n.Content[i+1]); k.Value == "name" && v.Kind == yaml.ScalarNode && !isNull(v) {
+			return v.Value
+		}
+	}
+	return ""
+}
+
+func documents(data []byte) ([]*yaml.Node, error) {
+	var docs []*yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var d yaml.Node
+		err := dec.Decode(&d)
+		if errors.Is(err, io.EOF) {
+			return docs, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		docs = append(docs, &d)
+	}
+}
+
+var yamlSyntaxLine = regexp.MustCompile(`(?s)^yaml: line (\d+): (.*)$`)
+
+// parserProblems are yaml.v3's parser error messages (parserc.go).
+var parserProblems = map[string]bool{
+	"did not find expected <stream-start>":   true,
+	"did not find expected <document start>": true,
+	"found undefined tag handle":             true,
+	"did not find expected node content":     true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected key":              true,
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+	"found duplicate %YAML directive":        true,
+	"found incompatible YAML document":       true,
+	"found duplicate %TAG directive":         true,
+}
+
+func syntaxError(file string, err error) error {
+	msg := err.Error()
+	if m := yamlSyntaxLine.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		if parserProblems[m[2]] {
+			line++ // yaml.v3 reports parser (not scanner) errors with 0-based lines
+		}
+		return &Error{File: file, Line: line, Err: fmt.Errorf("invalid YAML: %s", m[2])}
+	}
+	return &Error{File: file, Err: fmt.Errorf("invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))}
+}
+
+func deref(n *yaml.Node) *yaml.Node {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		return n.Alias
+	}
+	return n
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
+}

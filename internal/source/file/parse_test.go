@@ -1,0 +1,136 @@
+package file
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"pylon.io/pylon/internal/ir"
+)
+
+const example = `listeners:
+  - name: web
+    address: 127.0.0.1:8080
+    protocol: http
+services:
+  - name: echo
+    endpoints: ["127.0.0.1:9001", "127.0.0.1:9002"]
+    loadBalancer: roundRobin
+routes:
+  - name: echo
+    hosts: ["echo.example.com"]
+    match: { path: { prefix: / } }
+    backends: [{ service: echo, weight: 100 }]
+`
+
+func TestParseExample(t *testing.T) {
+	entries, errs, ok := ParseFile("pylon.yaml", []byte(example))
+	if len(errs) > 0 || !ok {
+		t.Fatalf("errors %v, ok %v", errs, ok)
+	}
+	want := []struct {
+		key  string
+		line int
+	}{
+		{"listener/file/default/web", 2},
+		{"service/file/default/echo", 6},
+		{"route/file/default/echo", 10},
+	}
+	if len(entries) != len(want) {
+		t.Fatalf("got %d entries, want %d", len(entries), len(want))
+	}
+	for i, w := range want {
+		e := entries[i]
+		if e.Object.Key.String() != w.key || e.Line != w.line || e.File != "pylon.yaml" {
+			t.Errorf("entry %d = %s %s:%d, want %s line %d", i, e.Object.Key, e.File, e.Line, w.key, w.line)
+		}
+		if e.Object.Hash != ir.Hash(e.Object.Resource) {
+			t.Errorf("entry %d: hash does not match its resource", i)
+		}
+	}
+	l := entries[0].Object.Resource.(*ir.Listener)
+	if l.Address != "127.0.0.1:8080" || l.Protocol != ir.ProtocolHTTP {
+		t.Errorf("listener = %+v", l)
+	}
+	s := entries[1].Object.Resource.(*ir.Service)
+	if len(s.Endpoints) != 2 || s.Endpoints[1].Address != "127.0.0.1:9002" || s.LoadBalancer != ir.LBRoundRobin {
+		t.Errorf("service = %+v", s)
+	}
+	r := entries[2].Object.Resource.(*ir.Route)
+	if r.Hosts[0] != "echo.example.com" || r.Match.Path.Prefix != "/" || r.Backends[0] != (ir.Backend{Service: "echo", Weight: 100}) {
+		t.Errorf("route = %+v", r)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string // each one error, in order
+		ok   bool
+		n    int // entries that still parse
+	}{
+		{"syntax", "routes:\n  - name: a\n    hosts: [x\n", []string{`f.yaml:3: invalid YAML: did not find expected ',' or ']'`}, false, 0},
+		{"unknown field nested deep", "routes:\n  - name: echo\n    match:\n      path:\n        prefx: /\n    backends: [{service: s}]\n",
+			[]string{`f.yaml:5: route "echo": match.path.prefx: unknown field (known: exact, prefix, regex)`}, true, 0},
+		{"unknown field in list", "routes:\n  - name: echo\n    backends:\n      - service: s\n      - service: t\n        wieght: 2\n",
+			[]string{`f.yaml:6: route "echo": backends[1].wieght: unknown field`}, true, 0},
+		{"unknown field in endpoint mapping", "services:\n  - name: s\n    endpoints:\n      - {address: 1.2.3.4:80, wieght: 1}\n",
+			[]string{`f.yaml:4: service "s": endpoints[0].wieght: unknown field`}, true, 0},
+		{"wrong type", "routes:\n  - name: echo\n    priority: high\n    backends: [{service: s}]\n",
+			[]string{"f.yaml:3: route \"echo\": priority: cannot unmarshal !!str `high` into int32"}, true, 0},
+		{"wrong type nested", "services:\n  - name: s\n    endpoints: [1.2.3.4:80]\n    healthCheck:\n      active:\n        expectedStatuses: [200, ok]\n",
+			[]string{"f.yaml:6: service \"s\": healthCheck.active.expectedStatuses[1]: cannot unmarshal !!str `ok` into int"}, true, 0},
+		{"bad duration", "services:\n  - name: s\n    endpoints: [1.2.3.4:80]\n    connectTimeout: 5 parsecs\n",
+			[]string{`f.yaml:4: service "s": connectTimeout: invalid duration "5 parsecs"`}, true, 0},
+		{"bad regex", "routes:\n  - name: echo\n    match:\n      path:\n        regex: \"(\"\n    backends: [{service: s}]\n",
+			[]string{`f.yaml:5: route "echo": match.path.regex: error parsing regexp: missing closing )`}, true, 0},
+		{"validate, two problems", "listeners:\n  - name: web\n    address: nowhere\n    protocol: ftp\n",
+			[]string{`f.yaml:3: listener "web": address: must be host:port`, `f.yaml:4: listener "web": protocol: must be http, https or h2c`}, true, 0},
+		{"duplicate field", "routes:\n  - name: echo\n    priority: 1\n    priority: 2\n    backends: [{service: s}]\n",
+			[]string{`f.yaml:4: route "echo": priority: duplicate field`}, true, 0},
+		{"unknown top-level key", "route:\n  - name: echo\n", []string{`f.yaml:1: unknown top-level key "route"`}, false, 0},
+		{"section not a list", "routes: {name: echo}\n", []string{`f.yaml:1: routes: must be a list`}, false, 0},
+		{"object without name", "routes:\n  - hosts: [a.example.com]\n    backends: [{service: s}]\n", []string{`f.yaml:2: route "": name: must be`}, false, 0},
+		{"object not a mapping", "routes:\n  - just a string\n", []string{"f.yaml:2: route \"\": cannot unmarshal !!str `just a ...` into ir.Route"}, false, 0},
+		{"bad sibling does not block others", "routes:\n  - name: good\n    backends: [{service: s}]\n  - name: bad\n    priority: x\n    backends: [{service: s}]\n  - name: good2\n    backends: [{service: s}]\n",
+			[]string{`f.yaml:5: route "bad": priority: cannot unmarshal`}, true, 2},
+		{"second document", "routes:\n  - name: a\n    backends: [{service: s}]\n---\nroutes:\n  - name: b\n    retries: {attempts: 99}\n    backends: [{service: s}]\n",
+			[]string{`f.yaml:7: route "b": retries.attempts: must be 1-10 (got 99)`}, true, 1},
+		{"json", `{"routes": [{"name": "a", "backends": [{"service": "s"}]}, {"name": "b", "backends": [{"service": "s", "weight": "x"}]}]}`,
+			[]string{"f.yaml:1: route \"b\": backends[0].weight: cannot unmarshal !!str `x` into int"}, true, 1},
+		{"empty", "", nil, true, 0},
+		{"alias and merge", "x: &b {service: s}\n", []string{`f.yaml:1: unknown top-level key "x"`}, false, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			entries, errs, ok := ParseFile("f.yaml", []byte(tt.yaml))
+			if ok != tt.ok || len(entries) != tt.n {
+				t.Errorf("ok = %v, %d entries; want %v, %d", ok, len(entries), tt.ok, tt.n)
+			}
+			if len(errs) != len(tt.want) {
+				t.Fatalf("got %d errors %q, want %d", len(errs), errs, len(tt.want))
+			}
+			for i, w := range tt.want {
+				if !strings.HasPrefix(errs[i].Error(), w) {
+					t.Errorf("error %d = %q, want prefix %q", i, errs[i], w)
+				}
+				var e *Error
+				if !errors.As(errs[i], &e) || e.File != "f.yaml" {
+					t.Errorf("error %d is not a *file.Error for f.yaml: %#v", i, errs[i])
+				}
+			}
+		})
+	}
+}
+
+func TestParseMergeKeys(t *testing.T) {
+	y := "routes:\n  - &base\n    name: a\n    backends: [{service: s}]\n  - <<: *base\n    name: b\n    priority: 3\n"
+	entries, errs, ok := ParseFile("f.yaml", []byte(y))
+	if len(errs) > 0 || !ok || len(entries) != 2 {
+		t.Fatalf("entries %d, errors %v, ok %v", len(entries), errs, ok)
+	}
+	if r := entries[1].Object.Resource.(*ir.Route); r.Name != "b" || r.Backends[0].Service != "s" || r.Priority != 3 {
+		t.Errorf("merged route = %+v", r)
+	}
+}

@@ -1,0 +1,249 @@
+package file
+
+import (
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io/fs"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+
+	"pylon.io/pylon/internal/ir"
+)
+
+// state is what the files currently say and what was last applied. Every
+// config file claims the keys of its objects; the first claim in file order
+// wins and later ones are duplicates. Reloading one file touches only its
+// own keys, so an edit costs O(that file), not O(config).
+type state struct {
+	read    func(string) ([]byte, error)
+	files   map[string]*fileState
+	claims  map[ir.Key][]*claim // sorted by file order, then position
+	applied map[ir.Key]applied
+	refs    map[string]map[string]bool // referenced PEM file → config files using it
+	touched map[ir.Key]bool            // keys to look at in the next diff
+	retry   map[ir.Key]bool            // rejected by the sink: look again next time
+}
+
+type fileState struct {
+	sum    uint64
+	claims []*claim
+	refs   []string
+}
+
+type claim struct {
+	key  ir.Key
+	file string
+	pos  int
+	line int
+	obj  *ir.Object // nil: present but invalid, so the last good version stays
+}
+
+type applied struct {
+	hash uint64
+	file string
+	line int
+}
+
+var seed = maphash.MakeSeed()
+
+func newState(read func(string) ([]byte, error)) *state {
+	return &state{
+		read:    read,
+		files:   map[string]*fileState{},
+		claims:  map[ir.Key][]*claim{},
+		applied: map[ir.Key]applied{},
+		refs:    map[string]map[string]bool{},
+		touched: map[ir.Key]bool{},
+		retry:   map[ir.Key]bool{},
+	}
+}
+
+// reload re-reads one config file. Unless force is set (a PEM file it uses
+// changed), identical content is not parsed again.
+func (s *state) reload(file string, force bool) []error {
+	data, err := s.read(file)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.EISDIR) {
+		s.remove(file)
+		return nil
+	}
+	if err != nil {
+		// Unreadable for now (permissions, a half-swapped mount): keep what
+		// it said before rather than deleting its objects.
+		return []error{&Error{File: file, Err: fmt.Errorf("read: %w", err)}}
+	}
+	sum := maphash.Bytes(seed, data)
+	f := s.files[file]
+	if f != nil && f.sum == sum && !force {
+		return nil
+	}
+	if f == nil {
+		f = &fileState{}
+		s.files[file] = f
+	}
+	f.sum = sum
+	p := parse(file, data, &resolver{dir: filepath.Dir(file), read: s.read})
+	if p.broken {
+		return p.errs // a syntax error changes nothing
+	}
+	claims := make([]*claim, 0, len(p.objects))
+	have := make(map[ir.Key]bool, len(p.objects))
+	for i, o := range p.objects {
+		claims = append(claims, &claim{key: o.key, file: file, pos: i, line: o.line, obj: o.obj})
+		have[o.key] = true
+	}
+	if !p.ok {
+		// Some object could not be identified; it may be one that vanished
+		// from the list, so keep every old claim not seen again.
+		for _, c := range f.claims {
+			if !have[c.key] {
+				claims = append(claims, c)
+			}
+		}
+	}
+	s.setClaims(file, f, claims)
+	s.setRefs(file, f, p.refs)
+	return p.errs
+}
+
+// remove forgets a deleted file: its objects are deleted.
+func (s *state) remove(file string) {
+	f := s.files[file]
+	if f == nil {
+		return
+	}
+	s.setClaims(file, f, nil)
+	s.setRefs(file, f, nil)
+	delete(s.files, file)
+}
+
+func (s *state) setClaims(file string, f *fileState, claims []*claim) {
+	for _, c := range f.claims {
+		s.claims[c.key] = slices.DeleteFunc(s.claims[c.key], func(x *claim) bool { return x.file == file })
+		if len(s.claims[c.key]) == 0 {
+			delete(s.claims, c.key)
+		}
+		s.touched[c.key] = true
+	}
+	for _, c := range claims {
+		cs := s.claims[c.key]
+		i, _ := slices.BinarySearchFunc(cs, c, compareClaims)
+		s.claims[c.key] = slices.Insert(cs, i, c)
+		s.touched[c.key] = true
+	}
+	f.claims = claims
+}
+
+func (s *state) setRefs(file string, f *fileState, refs []string) {
+	for _, r := range f.refs {
+		delete(s.refs[r], file)
+		if len(s.refs[r]) == 0 {
+			delete(s.refs, r)
+		}
+	}
+	for _, r := range refs {
+		if s.refs[r] == nil {
+			s.refs[r] = map[string]bool{}
+		}
+		s.refs[r][file] = true
+	}
+	f.refs = refs
+}
+
+func compareClaims(a, b *claim) int {
+	if c := compareFiles(a.file, b.file); c != 0 {
+		return c
+	}
+	return a.pos - b.pos
+}
+
+// compareFiles orders paths the way a directory walk visits them: by path
+// element, so "a/b.yaml" comes before "a.yaml" as it does in filepath.WalkDir.
+func compareFiles(a, b string) int {
+	return slices.Compare(strings.Split(a, string(filepath.Separator)), strings.Split(b, string(filepath.Separator)))
+}
+
+// diff turns the touched keys into a Change, and reports duplicates among them.
+func (s *state) diff() (ir.Change, map[ir.Key]*claim, []error) {
+	var ch ir.Change
+	var errs []error
+	winners := map[ir.Key]*claim{}
+	for k := range s.retry {
+		s.touched[k] = true
+	}
+	clear(s.retry)
+	for k := range s.touched {
+		cs := s.claims[k]
+		if len(cs) == 0 {
+			if _, ok := s.applied[k]; ok {
+				ch.Deletes = append(ch.Deletes, k)
+			}
+			continue
+		}
+		for _, c := range cs[1:] {
+			errs = append(errs, &Error{File: c.file, Line: c.line, Err: fieldErr(k.Kind, k.Name, "",
+				"duplicate %s name, first defined at %s:%d", k.Kind, cs[0].file, cs[0].line)})
+		}
+		w := cs[0]
+		if w.obj == nil {
+			continue // invalid: its last good version keeps serving
+		}
+		if a, ok := s.applied[k]; ok && a.hash == w.obj.Hash {
+			continue
+		}
+		ch.Upserts = append(ch.Upserts, *w.obj)
+		winners[k] = w
+	}
+	clear(s.touched)
+	slices.SortFunc(ch.Upserts, func(a, b ir.Object) int { return compareKeys(a.Key, b.Key) })
+	slices.SortFunc(ch.Deletes, func(a, b ir.Key) int { return compareKeys(b, a) })
+	slices.SortFunc(errs, func(a, b error) int { return compareErrors(a.(*Error), b.(*Error)) })
+	return ch, winners, errs
+}
+
+// commit records what the sink accepted. Rejected objects are looked at
+// again in the next diff, so a route rejected for a missing service is
+// re-sent once something else changes.
+func (s *state) commit(ch ir.Change, winners map[ir.Key]*claim, res ir.Result) {
+	for _, o := range ch.Upserts {
+		if _, bad := res.Rejected[o.Key]; bad {
+			s.retry[o.Key] = true
+			continue
+		}
+		w := winners[o.Key]
+		s.applied[o.Key] = applied{hash: o.Hash, file: w.file, line: w.line}
+	}
+	for _, k := range ch.Deletes {
+		if _, bad := res.Rejected[k]; bad {
+			s.retry[k] = true
+			continue
+		}
+		delete(s.applied, k)
+	}
+}
+
+// compareKeys orders keys as ir.Kinds applies them, then by name.
+func compareKeys(a, b ir.Key) int {
+	if c := kindRank(a.Kind) - kindRank(b.Kind); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Name, b.Name)
+}
+
+func compareErrors(a, b *Error) int {
+	if c := compareFiles(a.File, b.File); c != 0 {
+		return c
+	}
+	return a.Line - b.Line
+}
+
+func kindRank(k ir.Kind) int {
+	for i, x := range ir.Kinds {
+		if x == k {
+			return i
+		}
+	}
+	return len(ir.Kinds)
+}
