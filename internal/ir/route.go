@@ -191,15 +191,11 @@ func (r *Route) validateMatch(p *problems) {
 		n := 0
 		if pm.Exact != "" {
 			n++
-			if !strings.HasPrefix(pm.Exact, "/") {
-				p.add("match.path.exact", "must start with '/' (got %q)", pm.Exact)
-			}
+			checkPath(p, "match.path.exact", pm.Exact)
 		}
 		if pm.Prefix != "" {
 			n++
-			if !strings.HasPrefix(pm.Prefix, "/") {
-				p.add("match.path.prefix", "must start with '/' (got %q)", pm.Prefix)
-			}
+			checkPath(p, "match.path.prefix", pm.Prefix)
 		}
 		if pm.Regex != "" {
 			n++
@@ -217,7 +213,32 @@ func (r *Route) validateMatch(p *problems) {
 		}
 	}
 	validateStringMatches(p, "match.headers", r.Match.Headers, validHeaderName)
-	validateStringMatches(p, "match.query", r.Match.Query, func(s string) bool { return s != "" })
+	validateStringMatches(p, "match.query", r.Match.Query, func(s string) bool {
+		if s == "" {
+			return false
+		}
+		for i := 0; i < len(s); i++ {
+			if s[i] <= ' ' || s[i] == 0x7f {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// checkPath rejects paths that could never match a request path: they must
+// start with '/' and hold no spaces, control bytes, '?' or '#'.
+func checkPath(p *problems, field, path string) {
+	if !strings.HasPrefix(path, "/") {
+		p.add(field, "must start with '/' (got %q)", path)
+		return
+	}
+	for i := 0; i < len(path); i++ {
+		if c := path[i]; c <= ' ' || c == 0x7f || c == '?' || c == '#' {
+			p.add(field, "invalid character %q at offset %d", c, i)
+			return
+		}
+	}
 }
 
 func validateStringMatches(p *problems, field string, ms []StringMatch, validName func(string) bool) {

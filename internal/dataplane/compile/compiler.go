@@ -5,6 +5,7 @@
 package compile
 
 import (
+	"cmp"
 	"log/slog"
 	"slices"
 	"sync"
@@ -117,11 +118,5 @@ func (c *Compiler) Objects() []ir.Object {
 }
 
 func cmpKey(a, b ir.Key) int {
-	if a.String() < b.String() {
-		return -1
-	}
-	if a.String() > b.String() {
-		return 1
-	}
-	return 0
+	return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Source, b.Source), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 }

@@ -3,6 +3,7 @@ package compile
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"pylon.io/pylon/internal/dataplane/proxy"
@@ -74,12 +75,16 @@ func stringMatch(m ir.StringMatch) router.StringMatch {
 // signature identifies what a route matches on one host; two routes with the
 // same signature on a host conflict.
 func signature(r *ir.Route) string {
-	var b strings.Builder
 	pm := r.PathOrDefault()
-	fmt.Fprintf(&b, "%d|e=%s|p=%s|r=%s|", r.Priority, pm.Exact, pm.Prefix, pm.Regex)
+	sig := strconv.Itoa(int(r.Priority)) + "|" + pm.Exact + "|" + pm.Prefix + "|" + pm.Regex
+	if len(r.Match.Methods)+len(r.Match.Headers)+len(r.Match.Query) == 0 {
+		return sig // the common case, without the sorting below
+	}
+	var b strings.Builder
+	b.WriteString(sig)
 	m := slices.Clone(r.Match.Methods)
 	slices.Sort(m)
-	fmt.Fprintf(&b, "m=%s|", strings.Join(m, ","))
+	fmt.Fprintf(&b, "|m=%s|", strings.Join(m, ","))
 	for _, set := range [][]ir.StringMatch{r.Match.Headers, r.Match.Query} {
 		parts := make([]string, len(set))
 		for i, s := range set {

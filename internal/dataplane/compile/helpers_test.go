@@ -85,7 +85,7 @@ func key(kind ir.Kind, name string) ir.Key {
 
 type req struct{ method string }
 
-func (r req) Method() []byte                  { return []byte(r.method) }
+func (r req) Method() []byte             { return []byte(r.method) }
 func (req) Header(string) ([]byte, bool) { return nil, false }
 func (req) Query(string) ([]byte, bool)  { return nil, false }
 
