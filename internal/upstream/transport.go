@@ -122,10 +122,11 @@ func (t *transport) hostClient(addr string) *fasthttp.HostClient {
 		// One retry covers a keep-alive connection the server closed while it
 		// sat idle. More would hammer a failing endpoint on the proxy's time;
 		// the proxy retries on another endpoint under its own budget.
-		MaxIdemponentCallAttempts:     2,
-		DisableHeaderNamesNormalizing: true,
-		DisablePathNormalizing:        true,
-		NoDefaultUserAgentHeader:      true,
+		MaxIdemponentCallAttempts: 2,
+		// Response header names stay normalized so that hop-by-hop headers
+		// are found and stripped whatever case the upstream wrote them in.
+		DisablePathNormalizing:   true,
+		NoDefaultUserAgentHeader: true,
 	}
 }
 

@@ -75,21 +75,23 @@ func start(cfg *ir.Listener, hash uint64, h Handlers, log *slog.Logger) (*Listen
 	}
 	l := &Listener{cfg: *cfg, hash: hash, ln: ln, log: log.With("listener", cfg.Name)}
 	l.fast = &fasthttp.Server{
-		Handler:                       h.Fast,
-		Name:                          "pylon",
-		ReadBufferSize:                lim.MaxHeaderBytes,
-		MaxRequestBodySize:            int(lim.MaxBodyBytes),
-		ReadTimeout:                   lim.ReadTimeout.D(),
-		WriteTimeout:                  lim.WriteTimeout.D(),
-		IdleTimeout:                   lim.IdleTimeout.D(),
-		DisableHeaderNamesNormalizing: true,
-		DisablePreParseMultipartForm:  true,
-		NoDefaultServerHeader:         true,
-		NoDefaultContentType:          true,
-		NoDefaultDate:                 false,
-		CloseOnShutdown:               true,
-		ErrorHandler:                  fastErrorHandler,
-		Logger:                        discardLogger{},
+		Handler:            h.Fast,
+		Name:               "pylon",
+		ReadBufferSize:     lim.MaxHeaderBytes,
+		MaxRequestBodySize: int(lim.MaxBodyBytes),
+		ReadTimeout:        lim.ReadTimeout.D(),
+		WriteTimeout:       lim.WriteTimeout.D(),
+		IdleTimeout:        lim.IdleTimeout.D(),
+		// Header names stay normalized: with normalizing off, the engine's
+		// lookups are case-sensitive, so "x-forwarded-for" or "TE" from a
+		// client would escape the proxy's header handling and route matches.
+		DisablePreParseMultipartForm: true,
+		NoDefaultServerHeader:        true,
+		NoDefaultContentType:         true,
+		NoDefaultDate:                false,
+		CloseOnShutdown:              true,
+		ErrorHandler:                 fastErrorHandler,
+		Logger:                       discardLogger{},
 	}
 	std := h.Std
 	maxBody := lim.MaxBodyBytes

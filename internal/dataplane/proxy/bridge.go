@@ -15,18 +15,19 @@ import (
 // fastViaStd forwards an HTTP/1.1 request to an HTTP/2 or h2c pool.
 func (p *Proxy) fastViaStd(fc *fasthttp.RequestCtx, c *Ctx, route *Route, b *Backend, o *outcome) {
 	req := &fc.Request
-	clientClose := req.Header.ConnectionClose()
 	h := make(http.Header)
 	for k, v := range req.Header.All() {
 		h.Add(string(k), string(v))
 	}
 	h.Del("Host")
 	body := req.Body()
+	// The context must outlive this function: the engine streams the
+	// response body after the handler returns, and closes it when done.
 	ctx, cancel := context.WithTimeout(context.Background(), route.timeout())
-	defer cancel()
 	resp, err := p.roundTripStd(ctx, c, route, b, o, string(c.method), string(c.host), string(req.RequestURI()), h,
 		io.NopCloser(bytes.NewReader(body)), int64(len(body)))
 	if err != nil {
+		cancel()
 		status, msg := statusForErr(err)
 		o.status = p.fastError(fc, status, msg)
 		return
@@ -42,10 +43,7 @@ func (p *Proxy) fastViaStd(fc *fasthttp.RequestCtx, c *Ctx, route *Route, b *Bac
 		}
 	}
 	// The engine streams the body and closes it when done.
-	fc.Response.SetBodyStream(resp.Body, int(resp.ContentLength))
-	if clientClose {
-		fc.SetConnectionClose()
-	}
+	fc.Response.SetBodyStream(cancelOnClose{resp.Body, cancel}, int(resp.ContentLength))
 }
 
 // stdViaFast forwards an HTTP/2 request to an HTTP/1.1 pool.
@@ -121,4 +119,16 @@ func (p *Proxy) stdViaFast(ctx context.Context, w http.ResponseWriter, r *http.R
 	}
 	w.WriteHeader(o.upStatus)
 	_ = fresp.BodyWriteTo(w)
+}
+
+// cancelOnClose ends a request's context when its response body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
 }

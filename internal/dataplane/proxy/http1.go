@@ -41,7 +41,10 @@ func (p *Proxy) ServeFast(fc *fasthttp.RequestCtx) {
 
 	// A request carrying both Transfer-Encoding and Content-Length is the
 	// classic smuggling shape (RFC 9112 section 6.3): refuse it and close.
-	if req.Header.ContentLength() == -1 && hasRawHeader(req.Header.RawHeaders(), "content-length") {
+	// The engine reports an empty chunked body as Content-Length 0, not -1,
+	// so both headers are looked for in the raw header block.
+	if req.Header.ContentLength() <= 0 && hasRawHeader(req.Header.RawHeaders(), "transfer-encoding") &&
+		hasRawHeader(req.Header.RawHeaders(), "content-length") {
 		o.status = p.fastError(fc, fasthttp.StatusBadRequest, "ambiguous request framing")
 		fc.SetConnectionClose()
 		return
@@ -77,6 +80,11 @@ func (p *Proxy) ServeFast(fc *fasthttp.RequestCtx) {
 		o.status = p.fastError(fc, fasthttp.StatusServiceUnavailable, "no upstream")
 		return
 	}
+	// The client's own Connection: close is remembered before the header
+	// goes; the upstream connection stays pooled either way.
+	if req.Header.ConnectionClose() || hasCloseToken(req.Header.Peek("Connection")) {
+		defer fc.SetConnectionClose()
+	}
 	if req.Header.ConnectionUpgrade() && isWebSocketUpgrade(req.Header.Peek("Upgrade")) {
 		p.serveWebSocket(fc, c, route, b, &o)
 		return
@@ -90,8 +98,7 @@ func (p *Proxy) ServeFast(fc *fasthttp.RequestCtx) {
 }
 
 // prepareFastRequest rewrites the request for the upstream in place: hop-by-hop
-// headers out, forwarding headers in. The client's own Connection: close is
-// remembered by the caller; the upstream connection stays pooled.
+// headers out, forwarding headers in.
 func (p *Proxy) prepareFastRequest(c *Ctx, req *fasthttp.Request) {
 	h := &req.Header
 	if conn := h.Peek("Connection"); len(conn) > 0 {
@@ -114,8 +121,6 @@ func (p *Proxy) prepareFastRequest(c *Ctx, req *fasthttp.Request) {
 // forwardFast sends the request over HTTP/1.1, retrying per the route's policy.
 func (p *Proxy) forwardFast(fc *fasthttp.RequestCtx, c *Ctx, route *Route, b *Backend, o *outcome, start time.Time) {
 	req, resp := &fc.Request, &fc.Response
-	clientClose := req.Header.ConnectionClose()
-	req.Header.ResetConnectionClose()
 	deadline := start.Add(route.timeout())
 	idempotent := route.Retry.NonIdempotent || idempotentMethod(c.method)
 	var prev *upstream.Endpoint
@@ -170,9 +175,6 @@ func (p *Proxy) forwardFast(fc *fasthttp.RequestCtx, c *Ctx, route *Route, b *Ba
 	resp.Header.ResetConnectionClose()
 	for _, name := range hopHeaders[2:] { // Connection and Proxy-Connection are handled by the engine
 		resp.Header.Del(name)
-	}
-	if clientClose {
-		fc.SetConnectionClose()
 	}
 }
 

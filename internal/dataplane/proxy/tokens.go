@@ -60,3 +60,15 @@ func hasRawHeader(raw []byte, name string) bool {
 	}
 	return false
 }
+
+// hasCloseToken reports whether a Connection header value lists "close"
+// (the engine only recognises the value when it stands alone).
+func hasCloseToken(v []byte) bool {
+	found := false
+	forEachToken(v, func(tok []byte) {
+		if len(tok) == 5 && (tok[0]|0x20) == 'c' && (tok[1]|0x20) == 'l' && (tok[2]|0x20) == 'o' && (tok[3]|0x20) == 's' && (tok[4]|0x20) == 'e' {
+			found = true
+		}
+	})
+	return found
+}
