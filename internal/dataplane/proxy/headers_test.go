@@ -31,7 +31,7 @@ func TestForEachToken(t *testing.T) {
 func TestLookupQueryAndCookie(t *testing.T) {
 	for _, tc := range []struct {
 		raw, name, want string
-		ok             bool
+		ok              bool
 	}{
 		{"a=1&b=2", "b", "2", true},
 		{"a=1&flag&c=", "flag", "", true},
