@@ -22,6 +22,7 @@ import (
 	"pylon.io/pylon/internal/dataplane/router"
 	tlsindex "pylon.io/pylon/internal/dataplane/tls"
 	"pylon.io/pylon/internal/demo"
+	"pylon.io/pylon/internal/ir"
 	"pylon.io/pylon/internal/source/file"
 	"pylon.io/pylon/internal/telemetry"
 	"pylon.io/pylon/internal/upstream"
@@ -62,7 +63,7 @@ func Run(ctx context.Context, o Options) error {
 	defer pools.Close()
 	certs := tlsindex.New()
 	px := proxy.New(rt, metrics, access, log)
-	listeners := listener.NewManager(listener.Handlers{Fast: px.ServeFast, Std: px, GetCertificate: certs.GetCertificate}, log)
+	listeners := listener.NewManager(listener.Handlers{Fast: px.ServeFast, Std: px, Certificates: certs.ForListener}, log)
 	comp := compile.New(compile.Deps{Router: rt, Pools: pools, Certs: certs, Listeners: listeners, Metrics: metrics, Log: log})
 	metrics.SetUpstreamSource(func(emit func(service, endpoint string, healthy bool)) {
 		pools.Each(func(p *upstream.Pool) {
@@ -73,7 +74,8 @@ func Run(ctx context.Context, o Options) error {
 	})
 
 	ops := telemetry.NewOpsServer(o.MetricsAddress, metrics)
-	ops.HandleFunc("/debug/config", func(w http.ResponseWriter, _ *http.Request) { writeConfigStatus(w, comp) })
+	var src *file.Source
+	ops.HandleFunc("/debug/config", func(w http.ResponseWriter, _ *http.Request) { writeConfigStatus(w, comp, src) })
 	if err := ops.Listen(); err != nil {
 		return err
 	}
@@ -94,7 +96,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 		log.Info("serving the bundled example", "try", "curl -H 'Host: echo.example.com' http://127.0.0.1:8080/")
 	}
-	src := file.New(path, log)
+	src = file.New(path, log)
 
 	runCtx, stopRunners := context.WithCancel(context.Background())
 	defer stopRunners()
@@ -174,8 +176,9 @@ func openAccessLog(path string) (io.Writer, func(), error) {
 }
 
 // writeConfigStatus serves /debug/config: the config version, the last
-// change's compile and propagation times, and every rejected object.
-func writeConfigStatus(w http.ResponseWriter, c *compile.Compiler) {
+// change's compile and propagation times, and every rejected object, both
+// those the source could not read and those the compile stage refused.
+func writeConfigStatus(w http.ResponseWriter, c *compile.Compiler, src *file.Source) {
 	st := c.Stats()
 	rej := c.Rejected()
 	type rejected struct {
@@ -192,6 +195,18 @@ func writeConfigStatus(w http.ResponseWriter, c *compile.Compiler) {
 	}{st.Version, st.LastApplied, ms(st.LastCompile), ms(st.LastPropagate), st.HostsTouched, []rejected{}}
 	for k, err := range rej {
 		out.Rejected = append(out.Rejected, rejected{k.String(), err.Error()})
+	}
+	if src != nil {
+		for _, err := range src.Problems() {
+			var fe *ir.FieldError
+			obj := ""
+			if errors.As(err, &fe) && fe.Kind != "" {
+				obj = ir.Key{Kind: fe.Kind, Source: "file", Namespace: "default", Name: fe.Name}.String()
+			} else if e := (*file.Error)(nil); errors.As(err, &e) {
+				obj = e.File
+			}
+			out.Rejected = append(out.Rejected, rejected{obj, err.Error()})
+		}
 	}
 	sort.Slice(out.Rejected, func(i, j int) bool { return out.Rejected[i].Object < out.Rejected[j].Object })
 	w.Header().Set("Content-Type", "application/json")

@@ -21,7 +21,7 @@ import (
 
 // Listeners is the part of the listener manager the compiler drives.
 type Listeners interface {
-	Apply(cfg *ir.Listener, hash uint64) error
+	Apply(cfg *ir.Listener, hash uint64, defaultCert string) error
 	Remove(name string)
 }
 

@@ -21,7 +21,7 @@ type recordingListeners struct {
 	applied map[string]uint64
 }
 
-func (l *recordingListeners) Apply(cfg *ir.Listener, hash uint64) error {
+func (l *recordingListeners) Apply(cfg *ir.Listener, hash uint64, _ string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.applied[cfg.Name] = hash

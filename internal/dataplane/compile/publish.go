@@ -55,11 +55,11 @@ func (c *Compiler) publish(b *batch, affected map[string]struct{}) {
 			continue
 		}
 		l := o.Resource.(*ir.Listener)
+		def := ""
 		if l.TLS != nil && l.TLS.DefaultCertificate != "" {
-			ck := ir.Key{Kind: ir.KindCertificate, Source: o.Key.Source, Namespace: o.Key.Namespace, Name: l.TLS.DefaultCertificate}
-			c.d.Certs.SetDefault(ck.String())
+			def = ir.Key{Kind: ir.KindCertificate, Source: o.Key.Source, Namespace: o.Key.Namespace, Name: l.TLS.DefaultCertificate}.String()
 		}
-		if err := c.d.Listeners.Apply(l, o.Hash); err != nil {
+		if err := c.d.Listeners.Apply(l, o.Hash, def); err != nil {
 			b.reject(o.Key, err)
 		}
 	}

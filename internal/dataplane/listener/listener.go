@@ -27,8 +27,9 @@ import (
 type Handlers struct {
 	Fast fasthttp.RequestHandler // HTTP/1.1
 	Std  http.Handler            // HTTP/2 and h2c
-	// GetCertificate chooses the certificate by SNI for https listeners.
-	GetCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	// Certificates chooses the certificate by SNI for https listeners, with
+	// the listener's own default certificate (by key) for names it lacks.
+	Certificates func(defaultKey string) func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 }
 
 // Listener is one running listening socket and its engines.
@@ -63,7 +64,7 @@ func listenConfig() net.ListenConfig {
 }
 
 // start binds cfg's address and serves it.
-func start(cfg *ir.Listener, hash uint64, h Handlers, log *slog.Logger) (*Listener, error) {
+func start(cfg *ir.Listener, hash uint64, defaultCert string, h Handlers, log *slog.Logger) (*Listener, error) {
 	lc := listenConfig()
 	ln, err := lc.Listen(context.Background(), "tcp", cfg.Address)
 	if err != nil {
@@ -95,7 +96,10 @@ func start(cfg *ir.Listener, hash uint64, h Handlers, log *slog.Logger) (*Listen
 	}
 	std := h.Std
 	maxBody := lim.MaxBodyBytes
+	// 16 KiB frames, the protocol's default, rather than Go's 1 MiB: a peer
+	// sending larger frames than it was told is refused (RFC 9113 4.2).
 	l.std = &http.Server{
+		HTTP2: &http.HTTP2Config{MaxReadFrameSize: 16 << 10},
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.ContentLength > maxBody {
 				http.Error(w, "413 request body too large", http.StatusRequestEntityTooLarge)
@@ -123,7 +127,7 @@ func start(cfg *ir.Listener, hash uint64, h Handlers, log *slog.Logger) (*Listen
 		go l.acceptLoop(l.sniffH2C)
 	case ir.ProtocolHTTPS:
 		tc := &tls.Config{
-			GetCertificate: h.GetCertificate,
+			GetCertificate: h.Certificates(defaultCert),
 			NextProtos:     []string{"h2", "http/1.1"},
 			MinVersion:     tls.VersionTLS12,
 		}

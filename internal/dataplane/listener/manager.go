@@ -31,14 +31,16 @@ func NewManager(h Handlers, log *slog.Logger) *Manager {
 }
 
 // Apply starts or replaces the listener; an unchanged one is left alone.
-func (m *Manager) Apply(cfg *ir.Listener, hash uint64) error {
+// defaultCert is the key of the certificate an https listener serves to
+// clients whose SNI matches no certificate ("" for none).
+func (m *Manager) Apply(cfg *ir.Listener, hash uint64, defaultCert string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	old := m.live[cfg.Name]
 	if old != nil && old.hash == hash {
 		return nil
 	}
-	nl, err := start(cfg, hash, m.h, m.log)
+	nl, err := start(cfg, hash, defaultCert, m.h, m.log)
 	if err != nil {
 		return &ir.FieldError{Kind: ir.KindListener, Name: cfg.Name, Field: "address", Msg: fmt.Sprintf("cannot listen: %v", err)}
 	}

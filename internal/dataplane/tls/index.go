@@ -206,6 +206,30 @@ func (x *Index) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, er
 	return nil, errNoCertificate
 }
 
+// ForListener returns a tls.Config.GetCertificate for one listener: SNI
+// lookup as GetCertificate, then the certificate keyed defaultKey (none when
+// empty), ignoring the index-wide default, so each listener has its own. The
+// default is looked up on each miss, so a replaced certificate is served at
+// once; a miss is a handshake without a matching name, rare enough that the
+// writers' mutex costs nothing next to the handshake.
+func (x *Index) ForListener(defaultKey string) func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		if e := x.cur.Load().lookup(hello.ServerName); e != nil {
+			return e.certificate()
+		}
+		if defaultKey == "" {
+			return nil, errNoCertificate
+		}
+		x.mu.Lock()
+		e := x.byKey[defaultKey]
+		x.mu.Unlock()
+		if e == nil {
+			return nil, errNoCertificate
+		}
+		return e.certificate()
+	}
+}
+
 // errNoCertificate is preallocated: a scan of random names must not turn
 // into a stream of allocations.
 var errNoCertificate = errors.New("tlsindex: no certificate for the requested server name")

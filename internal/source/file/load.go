@@ -22,7 +22,8 @@ func Load(path string) (entries []Entry, errs []error) {
 	}
 	s := newState(os.ReadFile)
 	for _, f := range files {
-		errs = append(errs, s.reload(f, false)...)
+		fe, _ := s.reload(f, false)
+		errs = append(errs, fe...)
 	}
 	_, _, dups := s.diff()
 	errs = append(errs, dups...)

@@ -33,6 +33,41 @@ type Source struct {
 	// bounds the wait so a steady stream of writes still goes live.
 	quiet    time.Duration
 	maxDelay time.Duration
+
+	mu       sync.Mutex
+	problems map[string][]error // config file → its current problems
+	dups     []error
+}
+
+// Problems returns the config problems that stand now (objects that could
+// not be read, or duplicates), each naming file, line, object and field.
+// Fixing a file clears its problems on the next load.
+func (s *Source) Problems() []error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	files := make([]string, 0, len(s.problems))
+	for f := range s.problems {
+		files = append(files, f)
+	}
+	slices.SortFunc(files, compareFiles)
+	var out []error
+	for _, f := range files {
+		out = append(out, s.problems[f]...)
+	}
+	return append(out, s.dups...)
+}
+
+func (s *Source) setProblems(file string, errs []error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.problems == nil {
+		s.problems = map[string][]error{}
+	}
+	if len(errs) == 0 {
+		delete(s.problems, file)
+		return
+	}
+	s.problems[file] = errs
 }
 
 // New returns a source for a file or a directory of files. A nil log means
@@ -124,7 +159,11 @@ func (r *run) sync(b *batch, initial bool) {
 	slices.SortFunc(files, compareFiles)
 	var errs []error
 	for _, f := range files {
-		errs = append(errs, st.reload(f, b.dirty[f])...)
+		fe, looked := st.reload(f, b.dirty[f])
+		if looked {
+			r.setProblems(f, fe)
+		}
+		errs = append(errs, fe...)
 		if fs := st.files[f]; fs != nil {
 			for _, ref := range fs.refs {
 				r.watch(filepath.Dir(ref)) // a missing directory is retried on the next reload
@@ -132,6 +171,9 @@ func (r *run) sync(b *batch, initial bool) {
 		}
 	}
 	ch, winners, dups := st.diff()
+	r.mu.Lock()
+	r.dups = dups
+	r.mu.Unlock()
 	for _, e := range append(errs, dups...) {
 		r.logProblem(e)
 	}
@@ -176,6 +218,7 @@ func (r *run) rescan(b *batch) {
 	for f := range r.st.files {
 		if !listed[f] {
 			r.st.remove(f)
+			r.setProblems(f, nil)
 		}
 	}
 }

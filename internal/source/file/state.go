@@ -63,21 +63,23 @@ func newState(read func(string) ([]byte, error)) *state {
 
 // reload re-reads one config file. Unless force is set (a PEM file it uses
 // changed), identical content is not parsed again.
-func (s *state) reload(file string, force bool) []error {
+// reload re-reads one file. It returns the file's problems, and whether it
+// looked at the content at all (false when it was unchanged).
+func (s *state) reload(file string, force bool) ([]error, bool) {
 	data, err := s.read(file)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.EISDIR) {
 		s.remove(file)
-		return nil
+		return nil, true
 	}
 	if err != nil {
 		// Unreadable for now (permissions, a half-swapped mount): keep what
 		// it said before rather than deleting its objects.
-		return []error{&Error{File: file, Err: fmt.Errorf("read: %w", err)}}
+		return []error{&Error{File: file, Err: fmt.Errorf("read: %w", err)}}, true
 	}
 	sum := maphash.Bytes(seed, data)
 	f := s.files[file]
 	if f != nil && f.sum == sum && !force {
-		return nil
+		return nil, false
 	}
 	if f == nil {
 		f = &fileState{}
@@ -86,7 +88,7 @@ func (s *state) reload(file string, force bool) []error {
 	f.sum = sum
 	p := parse(file, data, &resolver{dir: filepath.Dir(file), read: s.read})
 	if p.broken {
-		return p.errs // a syntax error changes nothing
+		return p.errs, true // a syntax error changes nothing
 	}
 	claims := make([]*claim, 0, len(p.objects))
 	have := make(map[ir.Key]bool, len(p.objects))
@@ -105,7 +107,7 @@ func (s *state) reload(file string, force bool) []error {
 	}
 	s.setClaims(file, f, claims)
 	s.setRefs(file, f, p.refs)
-	return p.errs
+	return p.errs, true
 }
 
 // remove forgets a deleted file: its objects are deleted.

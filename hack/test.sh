@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# test.sh runs Pylon's whole test suite, as CI does:
+#
+#   1. hack/testenv.sh provides the real components (nginx, h2spec, ...) and
+#      their paths are exported as PYLON_TEST_<NAME> for test/testenv.Tool;
+#   2. gofmt, go vet, and shellcheck on the scripts;
+#   3. go test -race for every package but the end-to-end tests, then the
+#      end-to-end tests (test/e2e/...) without -race: they drive real
+#      processes, and the race detector would only slow them down;
+#   4. a short fuzz smoke: every Fuzz* target for PYLON_FUZZTIME (10s).
+#
+# Usage: hack/test.sh [PACKAGES...]   (default ./...)
+#
+# CI is set for the tests (unless already set), so a test whose component is
+# missing fails instead of skipping. Every step runs even when an earlier one
+# failed; the script then lists the failed steps and exits non-zero.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+export CI=${CI:-true}
+FUZZTIME=${PYLON_FUZZTIME:-10s}
+TIMEOUT=${PYLON_TEST_TIMEOUT:-15m}
+PKGS=("${@:-./...}")
+FAILED=()
+
+# step NAME CMD... runs CMD, timing it and recording a failure.
+step() {
+	local name=$1 t=$SECONDS
+	shift
+	printf '\n== %s\n' "$name" >&2
+	if "$@"; then
+		printf '   ok (%ds)\n' $((SECONDS - t)) >&2
+	else
+		printf '   FAILED: %s (%ds)\n' "$name" $((SECONDS - t)) >&2
+		FAILED+=("$name")
+	fi
+}
+
+test_environment() {
+	local tools name path
+	tools=$(hack/testenv.sh) || return 1
+	while IFS='=' read -r name path; do
+		[ -n "$name" ] || continue
+		export "PYLON_TEST_${name}=${path}"
+		echo "   PYLON_TEST_${name}=${path}" >&2
+	done <<<"$tools"
+}
+
+check_gofmt() {
+	local unformatted
+	unformatted=$(git ls-files --cached --others --exclude-standard -- '*.go' | grep -v '^vendor/' | xargs -r gofmt -l)
+	[ -z "$unformatted" ] && return 0
+	printf 'not gofmt-ed:\n%s\n' "$unformatted" >&2
+	return 1
+}
+
+# check_scripts runs shellcheck on the repository's shell scripts.
+check_scripts() {
+	local scripts
+	mapfile -t scripts < <(git ls-files --cached --others --exclude-standard -- '*.sh' .ci/run)
+	[ ${#scripts[@]} -eq 0 ] || "$PYLON_TEST_SHELLCHECK" -x "${scripts[@]}"
+}
+
+# fuzz_smoke runs every Fuzz* target of the packages for $FUZZTIME.
+fuzz_smoke() {
+	local targets=() names=() first second rest target pkg name n rc=0 list
+	list=$(go test -list '^Fuzz' "${pkgs[@]}") || { printf '%s\n' "$list" >&2; rc=1; }
+	# `go test -list` prints a package's matching names, then "ok  <package> ...".
+	while read -r first second rest; do
+		case $first in
+		Fuzz*) names+=("$first") ;;
+		ok)
+			for n in "${names[@]}"; do targets+=("$second $n"); done
+			names=()
+			;;
+		*) names=() ;;
+		esac
+	done <<<"$list"
+	for target in "${targets[@]}"; do
+		read -r pkg name <<<"$target"
+		echo "   $pkg $name" >&2
+		go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$pkg" 2>&1 |
+			grep -v '^fuzz: elapsed' || rc=1
+	done
+	[ ${#targets[@]} -gt 0 ] || echo "   no fuzz targets" >&2
+	return $rc
+}
+
+step "test environment" test_environment
+if [ ${#FAILED[@]} -gt 0 ]; then
+	echo "test.sh: the test environment is incomplete; not running the tests" >&2
+	exit 1
+fi
+step "gofmt" check_gofmt
+step "go vet ${PKGS[*]}" go vet "${PKGS[@]}"
+step "shellcheck" check_scripts
+
+mapfile -t pkgs < <(go list "${PKGS[@]}")
+unit=() e2e=()
+for p in "${pkgs[@]}"; do
+	case $p in
+	*/test/e2e | */test/e2e/*) e2e+=("$p") ;;
+	*) unit+=("$p") ;;
+	esac
+done
+[ ${#unit[@]} -eq 0 ] || step "go test -race (${#unit[@]} packages)" go test -race -count=1 -timeout "$TIMEOUT" "${unit[@]}"
+[ ${#e2e[@]} -eq 0 ] || step "go test, end to end (${#e2e[@]} packages)" go test -count=1 -timeout "$TIMEOUT" "${e2e[@]}"
+step "fuzz smoke ($FUZZTIME per target)" fuzz_smoke
+
+if [ ${#FAILED[@]} -gt 0 ]; then
+	printf '\ntest.sh: FAILED after %ds:\n' $SECONDS >&2
+	printf '  - %s\n' "${FAILED[@]}" >&2
+	exit 1
+fi
+printf '\ntest.sh: all passed in %ds\n' $SECONDS >&2

@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# testenv.sh installs or builds every real component that Pylon's tests and
+# benchmarks run against, and prints one NAME=PATH line per component on
+# stdout. Progress and errors go to stderr.
+#
+# Usage: hack/testenv.sh [--bench] [NAME...]
+#
+#   --bench   also provide the benchmark-only components (Caddy, benchstat).
+#             PYLON_TESTENV_BENCH=1 does the same.
+#   NAME...   provide only these components (lower case, e.g. h2spec caddy),
+#             whether or not they are benchmark-only.
+#
+# Built components are cached under
+# ${PYLON_TESTENV_CACHE:-$HOME/.cache/pylon-testenv}/<name>-<version>/, so a
+# second run takes seconds. Debian packages are installed with apt-get, and
+# `apt-get update` runs only when something is missing.
+#
+# Adding a component: write a function `component_<name>` that makes the
+# component available and calls `emit NAME PATH`, list <name> in
+# TEST_COMPONENTS or BENCH_COMPONENTS, and, if it comes from Debian, add its
+# package to apt_package_for. Every component is run once after installation
+# to prove it works; a component that cannot be provided fails the script.
+set -euo pipefail
+
+CACHE=${PYLON_TESTENV_CACHE:-$HOME/.cache/pylon-testenv}
+BENCH=${PYLON_TESTENV_BENCH:-0}
+
+# Components every test run needs.
+TEST_COMPONENTS=(curl taskset procps wrk h2load nginx haproxy hyperfine shellcheck h2spec)
+# Components only the benchmarks need (slow to build).
+BENCH_COMPONENTS=(caddy benchstat)
+
+# Pinned versions of Go-built components: the cache is keyed by version, and
+# a pinned version makes CI reproducible. Bump them here.
+H2SPEC_VERSION=v2.2.1+incompatible
+CADDY_VERSION=v2.11.9
+BENCHSTAT_VERSION=v0.0.0-20260908200009-22c9c6c9d4da
+
+log() { printf 'testenv: %s\n' "$*" >&2; }
+die() { printf 'testenv: error: %s\n' "$*" >&2; exit 1; }
+emit() { printf '%s=%s\n' "$1" "$2"; }
+
+# ---------------------------------------------------------------------------
+# Debian packages
+
+# apt_package_for prints the Debian package and the binary it provides for a
+# component, or nothing when the component does not come from Debian.
+apt_package_for() {
+	case $1 in
+	curl) echo "curl /usr/bin/curl" ;;
+	taskset) echo "util-linux /usr/bin/taskset" ;;
+	procps) echo "procps /usr/bin/pgrep" ;;
+	wrk) echo "wrk /usr/bin/wrk" ;;
+	h2load) echo "nghttp2-client /usr/bin/h2load" ;;
+	nginx) echo "nginx /usr/sbin/nginx" ;;
+	haproxy) echo "haproxy /usr/sbin/haproxy" ;;
+	hyperfine) echo "hyperfine /usr/bin/hyperfine" ;;
+	shellcheck) echo "shellcheck /usr/bin/shellcheck" ;;
+	esac
+}
+
+APT_UPDATED=0
+
+# apt_install installs the Debian packages given, running apt-get update
+# first (once per run).
+apt_install() {
+	[ $# -gt 0 ] || return 0
+	command -v apt-get >/dev/null || die "apt-get not found; install these packages by hand: $*"
+	local sudo=
+	[ "$(id -u)" -eq 0 ] || sudo=sudo
+	local out
+	out=$(mktemp)
+	if [ "$APT_UPDATED" = 0 ]; then
+		log "apt-get update"
+		$sudo apt-get update >"$out" 2>&1 || { cat "$out" >&2; rm -f "$out"; die "apt-get update failed"; }
+		APT_UPDATED=1
+	fi
+	log "apt-get install $*"
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "$@" >"$out" 2>&1 ||
+		{ tail -40 "$out" >&2; rm -f "$out"; die "apt-get install $* failed"; }
+	rm -f "$out"
+}
+
+# apt_prefetch installs, in one apt-get call, every missing Debian package
+# among the components given, so that a fresh machine pays for one update
+# and one install.
+apt_prefetch() {
+	local missing=() c spec pkg bin
+	for c in "$@"; do
+		spec=$(apt_package_for "$c")
+		[ -n "$spec" ] || continue
+		read -r pkg bin <<<"$spec"
+		[ -x "$bin" ] || missing+=("$pkg")
+	done
+	apt_install "${missing[@]}"
+}
+
+# apt_tool makes sure the Debian package of component $1 is installed and
+# prints the path of its binary.
+apt_tool() {
+	local spec pkg bin
+	spec=$(apt_package_for "$1")
+	read -r pkg bin <<<"$spec"
+	[ -x "$bin" ] || apt_install "$pkg"
+	[ -x "$bin" ] || die "$1: package $pkg installed but $bin is missing"
+	echo "$bin"
+}
+
+# check runs a component's binary with arguments and fails unless its output
+# matches the pattern. Exit codes are not trusted: several tools print their
+# version or usage and exit non-zero.
+check() {
+	local name=$1 pattern=$2 out
+	shift 2
+	out=$("$@" 2>&1 </dev/null || true)
+	if ! grep -Eq -- "$pattern" <<<"$out"; then
+		log "$name: '$*' printed:"
+		printf '%s\n' "$out" | head -20 >&2
+		die "$name: '$*' does not work (expected output matching /$pattern/)"
+	fi
+}
+
+# ---------------------------------------------------------------------------
+# Go tools
+
+# go_tool builds a Go command into $CACHE/<name>-<version>/<binary> unless it
+# is already there, and prints the binary's path. $1 is the component name,
+# $2 the version, $3 the package path (without @version).
+go_tool() {
+	local name=$1 version=$2 pkg=$3
+	local dir="$CACHE/$name-${version#v}" bin
+	bin="$dir/$(basename "$pkg")"
+	if [ ! -x "$bin" ]; then
+		command -v go >/dev/null || die "$name: go is not on PATH"
+		log "$name: go install $pkg@$version (cold build)"
+		local tmp
+		tmp=$(mktemp -d "$CACHE/.build-$name.XXXXXX")
+		# Build outside any module so the repository's go.mod cannot interfere.
+		(cd "$tmp" && GOBIN="$tmp/bin" GOFLAGS="" GO111MODULE=on go install "$pkg@$version") >"$tmp/build.log" 2>&1 ||
+			{ grep -v '^go: downloading' "$tmp/build.log" | tail -40 >&2; rm -rf "$tmp"; die "$name: go install $pkg@$version failed"; }
+		rm -rf "$dir"
+		mkdir -p "$dir"
+		mv "$tmp/bin/$(basename "$pkg")" "$bin"
+		rm -rf "$tmp"
+	fi
+	echo "$bin"
+}
+
+# ---------------------------------------------------------------------------
+# Components: one function each.
+
+component_curl() {
+	local b; b=$(apt_tool curl)
+	check curl '^curl [0-9]' "$b" --version
+	emit CURL "$b"
+}
+
+component_taskset() {
+	local b; b=$(apt_tool taskset)
+	check taskset 'taskset from util-linux' "$b" --version
+	emit TASKSET "$b"
+}
+
+component_procps() {
+	local b; b=$(apt_tool procps)
+	check procps 'procps' "$b" --version
+	emit PGREP "$b"
+}
+
+component_wrk() {
+	local b; b=$(apt_tool wrk)
+	check wrk '^wrk .*Copyright' "$b" --version
+	emit WRK "$b"
+}
+
+component_h2load() {
+	local b; b=$(apt_tool h2load)
+	check h2load 'nghttp2/[0-9]' "$b" --version
+	emit H2LOAD "$b"
+}
+
+component_nginx() {
+	local b; b=$(apt_tool nginx)
+	check nginx 'nginx version: nginx/[0-9]' "$b" -v
+	emit NGINX "$b"
+}
+
+component_haproxy() {
+	local b; b=$(apt_tool haproxy)
+	check haproxy 'HAProxy version [0-9]' "$b" -v
+	emit HAPROXY "$b"
+}
+
+component_hyperfine() {
+	local b; b=$(apt_tool hyperfine)
+	check hyperfine '^hyperfine [0-9]' "$b" --version
+	emit HYPERFINE "$b"
+}
+
+component_shellcheck() {
+	local b; b=$(apt_tool shellcheck)
+	check shellcheck '^ShellCheck' "$b" --version
+	emit SHELLCHECK "$b"
+}
+
+component_h2spec() {
+	local b; b=$(go_tool h2spec "$H2SPEC_VERSION" github.com/summerwind/h2spec/cmd/h2spec)
+	check h2spec '^Version: ' "$b" --version
+	emit H2SPEC "$b"
+}
+
+component_caddy() {
+	local b; b=$(go_tool caddy "$CADDY_VERSION" github.com/caddyserver/caddy/v2/cmd/caddy)
+	# A `go install`ed Caddy reports its version as "unknown", so prove it
+	# runs by listing the module the benchmarks use.
+	check caddy '^http\.handlers\.reverse_proxy$' "$b" list-modules
+	emit CADDY "$b"
+}
+
+component_benchstat() {
+	local b; b=$(go_tool benchstat "$BENCHSTAT_VERSION" golang.org/x/perf/cmd/benchstat)
+	check benchstat '^Usage: benchstat' "$b" -h
+	emit BENCHSTAT "$b"
+}
+
+# ---------------------------------------------------------------------------
+
+main() {
+	local wanted=()
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--bench) BENCH=1 ;;
+		-h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
+		-*) die "unknown flag $1" ;;
+		*) wanted+=("$1") ;;
+		esac
+		shift
+	done
+	if [ ${#wanted[@]} -eq 0 ]; then
+		wanted=("${TEST_COMPONENTS[@]}")
+		[ "$BENCH" != 1 ] || wanted+=("${BENCH_COMPONENTS[@]}")
+	fi
+	local c
+	for c in "${wanted[@]}"; do
+		declare -F "component_$c" >/dev/null || die "unknown component $c"
+	done
+	mkdir -p "$CACHE"
+	apt_prefetch "${wanted[@]}"
+	for c in "${wanted[@]}"; do
+		"component_$c"
+	done
+}
+
+main "$@"
