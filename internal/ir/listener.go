@@ -7,9 +7,9 @@ import (
 
 // Listener protocols.
 const (
-	ProtocolHTTP  = "http"  // HTTP/1.1 (WebSocket included), and h2c with prior knowledge
+	ProtocolHTTP  = "http"  // HTTP/1.1 only (WebSocket included): the fastest path
 	ProtocolHTTPS = "https" // TLS with ALPN: h2 and http/1.1
-	ProtocolH2C   = "h2c"   // HTTP/2 without TLS only (prior knowledge), e.g. for gRPC
+	ProtocolH2C   = "h2c"   // HTTP/2 without TLS (prior knowledge, e.g. gRPC) and HTTP/1.1, told apart by the preface
 )
 
 // Listener is an address Pylon accepts connections on.
@@ -31,7 +31,9 @@ type ListenerTLS struct {
 }
 
 // Limits protect the listener against slow or oversized clients. Zero values
-// mean the defaults below, never "unlimited".
+// mean the defaults below; MaxConnections and WriteTimeout have none (zero is
+// unlimited). Over HTTP/2, MaxBodyBytes is checked against the declared
+// Content-Length: streams (gRPC) are not cut.
 type Limits struct {
 	MaxHeaderBytes int      `json:"maxHeaderBytes,omitempty" yaml:"maxHeaderBytes,omitempty"`
 	MaxBodyBytes   int64    `json:"maxBodyBytes,omitempty" yaml:"maxBodyBytes,omitempty"`

@@ -83,9 +83,13 @@ type Timeouts struct {
 	Request Duration `json:"request,omitempty" yaml:"request,omitempty"`
 }
 
-// Retries re-sends a failed request to another endpoint. Connect errors are
-// always retried; On lists the response statuses that are too. Only
-// idempotent methods are retried unless NonIdempotent is set.
+// Retries re-sends a failed request to another endpoint, up to Attempts tries
+// in all. A connect error (nothing was sent) is retried for any method; a
+// reset connection and the statuses in On only for idempotent methods unless
+// NonIdempotent is set. Without a Retries block a route gets two tries for
+// connect errors and resets. Requests with a streamed body (HTTP/2 clients
+// to HTTP/2 upstreams) are retried only on connect errors before the body
+// was read.
 type Retries struct {
 	Attempts      int      `json:"attempts" yaml:"attempts"` // total tries, including the first
 	PerTryTimeout Duration `json:"perTryTimeout,omitempty" yaml:"perTryTimeout,omitempty"`

@@ -109,7 +109,7 @@ type ActiveHealthCheck struct {
 	Type               string   `json:"type,omitempty" yaml:"type,omitempty"` // http (default) or tcp
 	Path               string   `json:"path,omitempty" yaml:"path,omitempty"` // default "/"
 	Host               string   `json:"host,omitempty" yaml:"host,omitempty"`
-	Interval           Duration `json:"interval,omitempty" yaml:"interval,omitempty"` // default 5s
+	Interval           Duration `json:"interval,omitempty" yaml:"interval,omitempty"` // default 10s
 	Timeout            Duration `json:"timeout,omitempty" yaml:"timeout,omitempty"`   // default 2s
 	HealthyThreshold   int      `json:"healthyThreshold,omitempty" yaml:"healthyThreshold,omitempty"`
 	UnhealthyThreshold int      `json:"unhealthyThreshold,omitempty" yaml:"unhealthyThreshold,omitempty"`

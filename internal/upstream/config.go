@@ -279,3 +279,18 @@ func (a *ActiveCheck) statusExpected(code int) bool {
 	}
 	return false
 }
+
+// Validate checks cfg as Acquire would (fields, TLS material) without
+// creating anything, for dry runs such as `pylon validate`.
+func Validate(cfg Config) error {
+	n, err := normalize(cfg)
+	if err != nil {
+		return err
+	}
+	if n.TLS != nil {
+		if _, err := buildTLS(&n); err != nil {
+			return err
+		}
+	}
+	return nil
+}

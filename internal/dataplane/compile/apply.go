@@ -8,6 +8,7 @@ import (
 	"pylon.io/pylon/internal/dataplane/router"
 	tlsindex "pylon.io/pylon/internal/dataplane/tls"
 	"pylon.io/pylon/internal/ir"
+	"pylon.io/pylon/internal/upstream"
 )
 
 // batch is one change being checked, split by kind.
@@ -110,6 +111,9 @@ func (c *Compiler) checkServices(b *batch) {
 	for _, o := range b.up[ir.KindService] {
 		cfg := poolConfig(displayName(o.Key), o.Resource.(*ir.Service))
 		if c.check {
+			if err := upstream.Validate(cfg); err != nil {
+				b.reject(o.Key, err)
+			}
 			continue
 		}
 		var err error

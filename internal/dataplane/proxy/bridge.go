@@ -9,6 +9,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"pylon.io/pylon/internal/telemetry"
 	"pylon.io/pylon/internal/upstream"
 )
 
@@ -81,14 +82,25 @@ func (p *Proxy) stdViaFast(ctx context.Context, w http.ResponseWriter, r *http.R
 			return
 		}
 		o.endpoint = e
+		tryDeadline := deadline
+		if pt := route.Retry.PerTryTimeout; pt > 0 {
+			if d := time.Now().Add(pt); d.Before(tryDeadline) {
+				tryDeadline = d
+			}
+		}
+		hc := e.Client()
+		if hc.IsTLS {
+			freq.URI().SetScheme("https")
+		}
 		e.Begin()
-		err := e.Client().DoDeadline(freq, fresp, deadline)
+		err := hc.DoDeadline(freq, fresp, tryDeadline)
 		e.End()
 		if err != nil {
 			e.ReportFailure()
 			kind := classify(err)
 			b.Errors.Error(kind)
-			if kind == 0 && try < max(route.Retry.Attempts, 2) && time.Now().Before(deadline) {
+			retry := kind == telemetry.UpstreamConnect || (idempotent && kind == telemetry.UpstreamReset)
+			if retry && try < route.Retry.Attempts && time.Now().Before(deadline) {
 				prev = e
 				continue
 			}

@@ -100,3 +100,13 @@ func FuzzHeaderParsers(f *testing.F) {
 		_ = stripPort(data)
 	})
 }
+
+func TestNormalizePath(t *testing.T) {
+	for in, want := range map[string]string{
+		"/a/b": "/a/b", "/a//b": "/a/b", "/x/../a/b": "/a/b", "/a/./b/": "/a/b/", "/a/..": "/", "": "/", "/../..": "/",
+	} {
+		if got := normalizePath(in); got != want {
+			t.Errorf("normalizePath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -36,7 +36,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.std = r
 	c.method = unsafeBytes(r.Method)
 	c.host = unsafeBytes(r.Host)
-	c.path = unsafeBytes(r.URL.Path)
+	c.path = unsafeBytes(normalizePath(r.URL.Path))
 	c.tls = r.TLS != nil
 	c.clientIP = clientIPFromRemote(c.ipBuf[:0], r.RemoteAddr)
 	if id := r.Header.Get("X-Request-Id"); validRequestID(unsafeBytes(id)) {

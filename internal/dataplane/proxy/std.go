@@ -46,20 +46,27 @@ func (p *Proxy) roundTripStd(ctx context.Context, c *Ctx, route *Route, b *Backe
 		e.Begin()
 		resp, err := tr.RoundTrip(out)
 		e.End()
+		// A request without a body can be sent again; a streamed one only
+		// if the connection never opened.
+		unread := body == nil || contentLength == 0
+		last := try >= route.Retry.Attempts || ctx.Err() != nil
 		if err == nil {
 			if resp.StatusCode >= 502 && resp.StatusCode <= 504 {
 				e.ReportFailure()
 			} else {
 				e.ReportSuccess()
 			}
-			return resp, nil
-		}
-		e.ReportFailure()
-		kind := classify(err)
-		b.Errors.Error(kind)
-		unread := body == nil || contentLength == 0
-		if kind != telemetry.UpstreamConnect || !unread || try >= max(route.Retry.Attempts, 2) || ctx.Err() != nil {
-			return nil, err
+			if last || !unread || !route.Retry.RetryOnStatus(resp.StatusCode) || !(route.Retry.NonIdempotent || idempotentMethod(c.method)) {
+				return resp, nil
+			}
+			resp.Body.Close()
+		} else {
+			e.ReportFailure()
+			kind := classify(err)
+			b.Errors.Error(kind)
+			if last || kind != telemetry.UpstreamConnect && !(unread && kind == telemetry.UpstreamReset && idempotentMethod(c.method)) {
+				return nil, err
+			}
 		}
 		prev = e
 	}

@@ -1,5 +1,10 @@
 package proxy
 
+import (
+	"path"
+	"strings"
+)
+
 // forEachToken calls fn for each comma-separated, trimmed token of v.
 func forEachToken(v []byte, fn func(tok []byte)) {
 	for len(v) > 0 {
@@ -71,4 +76,22 @@ func hasCloseToken(v []byte) bool {
 		}
 	})
 	return found
+}
+
+// normalizePath removes dot segments and repeated slashes from a decoded
+// path, as the HTTP/1.1 engine does, so both engines route the same request
+// the same way. It returns p itself when there is nothing to clean.
+func normalizePath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if !strings.Contains(p, "//") && !strings.Contains(p, "/./") && !strings.Contains(p, "/../") &&
+		!strings.HasSuffix(p, "/.") && !strings.HasSuffix(p, "/..") {
+		return p
+	}
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c
 }
