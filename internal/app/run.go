@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"sort"
@@ -76,6 +77,11 @@ func Run(ctx context.Context, o Options) error {
 	ops := telemetry.NewOpsServer(o.MetricsAddress, metrics)
 	var src *file.Source
 	ops.HandleFunc("/debug/config", func(w http.ResponseWriter, _ *http.Request) { writeConfigStatus(w, comp, src) })
+	// Profiles on the ops address (loopback by default), for finding what
+	// limits a busy gateway in production as in benchmarks.
+	ops.HandleFunc("/debug/pprof/", pprof.Index)
+	ops.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	ops.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	if err := ops.Listen(); err != nil {
 		return err
 	}

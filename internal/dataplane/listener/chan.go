@@ -28,12 +28,27 @@ func (l *chanListener) Accept() (net.Conn, error) {
 	}
 }
 
-// push gives c to the engine, or closes it when the listener is shut.
-func (l *chanListener) push(c net.Conn) {
+// push gives c to the engine; false if the listener is shut (c untouched).
+func (l *chanListener) push(c net.Conn) bool {
+	select {
+	case <-l.done:
+		return false
+	default:
+	}
 	select {
 	case l.conns <- c:
+		return true
 	case <-l.done:
-		c.Close()
+		return false
+	}
+}
+
+func (l *chanListener) closed() bool {
+	select {
+	case <-l.done:
+		return true
+	default:
+		return false
 	}
 }
 

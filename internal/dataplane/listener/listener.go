@@ -1,7 +1,7 @@
 // Package listener owns Pylon's listening sockets and the engines serving
 // them. Listeners live outside config generations: a route or service change
-// never touches them, and a listener's own change starts the new socket
-// before the old one drains.
+// never touches them, and a listener's own change hands its socket to the
+// new generation while the old one drains.
 package listener
 
 import (
@@ -14,11 +14,10 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"syscall"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
-	"golang.org/x/net/netutil"
 
 	"pylon.io/pylon/internal/ir"
 )
@@ -32,49 +31,34 @@ type Handlers struct {
 	Certificates func(defaultKey string) func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 }
 
-// Listener is one running listening socket and its engines.
+// Listener is one generation of a listener: its config and its engines,
+// fed by a socket it shares with the generations before and after it.
 type Listener struct {
 	cfg  ir.Listener
+	lim  ir.Limits
 	hash uint64
-	ln   net.Listener
-	log  *slog.Logger
+	// defaultCert is the key of the https default certificate.
+	defaultCert string
+	sock        *socket
+	log         *slog.Logger
+	tls         *tls.Config
 
-	fast   *fasthttp.Server
-	h1     *chanListener // classified HTTP/1.1 conns (https, h2c)
-	std    *http.Server
-	stdln  *chanListener
-	accept sync.WaitGroup // the accept loop and its per-connection sniffers
+	fast  *fasthttp.Server
+	h1    *chanListener // HTTP/1.1 conns
+	std   *http.Server
+	stdln *chanListener // HTTP/2 conns
+
+	conns    atomic.Int64   // open connections, for limits.maxConnections
+	sniffers sync.WaitGroup // per-connection TLS handshakes and h2c sniffs
 }
 
 var h2Preface = []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
 
-func listenConfig() net.ListenConfig {
-	// SO_REUSEPORT lets a changed listener bind its address before the old
-	// socket is closed, so no connection attempt is refused during the swap.
-	return net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		err := rc.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, 0xf /* SO_REUSEPORT */, 1)
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
-}
-
-// start binds cfg's address and serves it.
-func start(cfg *ir.Listener, hash uint64, defaultCert string, h Handlers, log *slog.Logger) (*Listener, error) {
-	lc := listenConfig()
-	ln, err := lc.Listen(context.Background(), "tcp", cfg.Address)
-	if err != nil {
-		return nil, err
-	}
+// start serves cfg on sock; it becomes the socket's owner.
+func start(cfg *ir.Listener, hash uint64, defaultCert string, sock *socket, h Handlers, log *slog.Logger) *Listener {
 	lim := cfg.Limits.WithDefaults()
-	if lim.MaxConnections > 0 {
-		ln = netutil.LimitListener(ln, lim.MaxConnections)
-	}
-	l := &Listener{cfg: *cfg, hash: hash, ln: ln, log: log.With("listener", cfg.Name)}
+	l := &Listener{cfg: *cfg, lim: lim, hash: hash, sock: sock, log: log.With("listener", cfg.Name)}
+	l.h1, l.stdln = newChanListener(sock.ln.Addr()), newChanListener(sock.ln.Addr())
 	l.fast = &fasthttp.Server{
 		Handler:            h.Fast,
 		Name:               "pylon",
@@ -89,7 +73,6 @@ func start(cfg *ir.Listener, hash uint64, defaultCert string, h Handlers, log *s
 		DisablePreParseMultipartForm: true,
 		NoDefaultServerHeader:        true,
 		NoDefaultContentType:         true,
-		NoDefaultDate:                false,
 		CloseOnShutdown:              true,
 		ErrorHandler:                 fastErrorHandler,
 		Logger:                       discardLogger{},
@@ -113,45 +96,66 @@ func start(cfg *ir.Listener, hash uint64, defaultCert string, h Handlers, log *s
 		ErrorLog:          slog.NewLogLogger(l.log.Handler(), slog.LevelDebug),
 	}
 	switch cfg.Protocol {
-	case ir.ProtocolHTTP:
-		go l.serveFast(ln)
 	case ir.ProtocolH2C:
 		var p http.Protocols
 		p.SetHTTP1(true)
 		p.SetUnencryptedHTTP2(true)
 		l.std.Protocols = &p
-		l.h1, l.stdln = newChanListener(ln.Addr()), newChanListener(ln.Addr())
-		go l.serveFast(l.h1)
-		go l.serveStd()
-		l.accept.Add(1)
-		go l.acceptLoop(l.sniffH2C)
 	case ir.ProtocolHTTPS:
-		tc := &tls.Config{
+		l.tls = &tls.Config{
 			GetCertificate: h.Certificates(defaultCert),
 			NextProtos:     []string{"h2", "http/1.1"},
 			MinVersion:     tls.VersionTLS12,
 		}
 		if cfg.TLS != nil && cfg.TLS.MinVersion == "1.3" {
-			tc.MinVersion = tls.VersionTLS13
+			l.tls.MinVersion = tls.VersionTLS13
 		}
-		l.std.TLSConfig = tc
-		l.h1, l.stdln = newChanListener(ln.Addr()), newChanListener(ln.Addr())
-		go l.serveFast(l.h1)
-		go l.serveStd()
-		l.accept.Add(1)
-		go l.acceptLoop(func(c net.Conn) { l.handshake(c, tc) })
-	default:
-		ln.Close()
-		return nil, errors.New("listener: unknown protocol " + cfg.Protocol)
+		l.std.TLSConfig = l.tls
 	}
-	return l, nil
+	go l.serveFast()
+	go l.serveStd()
+	sock.owner.Store(l)
+	return l
 }
 
 // Addr is the bound address (useful with port 0).
-func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
+func (l *Listener) Addr() net.Addr { return l.sock.ln.Addr() }
 
-func (l *Listener) serveFast(ln net.Listener) {
-	if err := l.fast.Serve(ln); err != nil && !errors.Is(err, net.ErrClosed) {
+// intake takes one accepted connection; false means this generation has
+// retired and the connection should go to its successor.
+func (l *Listener) intake(c net.Conn) bool {
+	if max := l.lim.MaxConnections; max > 0 {
+		if l.conns.Add(1) > int64(max) {
+			l.conns.Add(-1)
+			c.Close() // over the limit: refuse rather than queue unboundedly
+			return true
+		}
+		c = &countedConn{Conn: c, n: &l.conns}
+	}
+	switch l.cfg.Protocol {
+	case ir.ProtocolHTTP:
+		return l.h1.push(c)
+	case ir.ProtocolH2C:
+		return l.spawn(func() { l.sniffH2C(c) })
+	default:
+		return l.spawn(func() { l.handshake(c) })
+	}
+}
+
+func (l *Listener) spawn(fn func()) bool {
+	if l.h1.closed() {
+		return false
+	}
+	l.sniffers.Add(1)
+	go func() {
+		defer l.sniffers.Done()
+		fn()
+	}()
+	return true
+}
+
+func (l *Listener) serveFast() {
+	if err := l.fast.Serve(l.h1); err != nil && !errors.Is(err, net.ErrClosed) {
 		l.log.Error("http/1.1 engine stopped", "error", err)
 	}
 }
@@ -162,54 +166,29 @@ func (l *Listener) serveStd() {
 	}
 }
 
-func (l *Listener) acceptLoop(handle func(net.Conn)) {
-	defer l.accept.Done()
-	for {
-		c, err := l.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(5 * time.Millisecond)
-				continue
-			}
-			l.log.Error("accept failed", "error", err)
-			time.Sleep(50 * time.Millisecond)
-			continue
-		}
-		l.accept.Add(1)
-		go func() {
-			defer l.accept.Done()
-			handle(c)
-		}()
-	}
-}
-
 // sniffH2C sends connections that open with the HTTP/2 preface to the
 // HTTP/2 engine and everything else to the HTTP/1.1 engine.
 func (l *Listener) sniffH2C(c net.Conn) {
-	_ = c.SetReadDeadline(time.Now().Add(l.cfg.Limits.WithDefaults().ReadTimeout.D()))
+	_ = c.SetReadDeadline(time.Now().Add(l.lim.ReadTimeout.D()))
 	br := bufio.NewReaderSize(c, 4096)
 	head, err := br.Peek(len(h2Preface))
 	_ = c.SetReadDeadline(time.Time{})
-	pc := &peekedConn{Conn: c, r: br}
-	if err == nil && bytes.Equal(head, h2Preface) {
-		l.stdln.push(pc)
-		return
-	}
 	if len(head) == 0 && err != nil {
 		c.Close()
 		return
 	}
-	l.h1.push(pc)
+	pc := &peekedConn{Conn: c, r: br}
+	if bytes.Equal(head, h2Preface) {
+		l.deliver(l.stdln, pc)
+		return
+	}
+	l.deliver(l.h1, pc)
 }
 
 // handshake completes TLS and routes the connection by ALPN.
-func (l *Listener) handshake(c net.Conn, tc *tls.Config) {
-	tlsConn := tls.Server(c, tc)
-	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.Limits.WithDefaults().ReadTimeout.D())
+func (l *Listener) handshake(c net.Conn) {
+	tlsConn := tls.Server(c, l.tls)
+	ctx, cancel := context.WithTimeout(context.Background(), l.lim.ReadTimeout.D())
 	err := tlsConn.HandshakeContext(ctx)
 	cancel()
 	if err != nil {
@@ -218,41 +197,62 @@ func (l *Listener) handshake(c net.Conn, tc *tls.Config) {
 		return
 	}
 	if tlsConn.ConnectionState().NegotiatedProtocol == "h2" {
-		l.stdln.push(tlsConn)
+		l.deliver(l.stdln, tlsConn)
 		return
 	}
-	l.h1.push(tlsConn)
+	l.deliver(l.h1, tlsConn)
 }
 
-// shutdown stops accepting and drains: in-flight requests finish, idle
-// connections close, HTTP/2 clients get GOAWAY, until ctx ends.
+// deliver hands a classified connection to an engine; if this generation
+// retired meanwhile, its engines are draining and the connection ends.
+func (l *Listener) deliver(to *chanListener, c net.Conn) {
+	if !to.push(c) {
+		c.Close()
+	}
+}
+
+// stopAccepting ends this generation's intake; served connections go on.
+func (l *Listener) stopAccepting() {
+	l.h1.Close()
+	l.stdln.Close()
+}
+
+// shutdown stops taking connections and drains: in-flight requests finish,
+// idle connections close, HTTP/2 clients get GOAWAY, until ctx ends. The
+// socket is not closed here: it belongs to the manager.
 func (l *Listener) shutdown(ctx context.Context) error {
-	l.ln.Close()
-	l.accept.Wait()
+	l.h1.Close()
+	l.stdln.Close()
+	l.sniffers.Wait()
 	var fastErr, stdErr error
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		// The socket is already closed above; only a drain failure matters.
 		if err := l.fast.ShutdownWithContext(ctx); err != nil && !errors.Is(err, net.ErrClosed) {
 			fastErr = err
 		}
 	}()
 	go func() {
 		defer wg.Done()
-		if l.stdln != nil {
-			l.stdln.Close()
-		}
 		if err := l.std.Shutdown(ctx); err != nil {
 			stdErr = err
 		}
 	}()
 	wg.Wait()
-	if l.h1 != nil {
-		l.h1.Close()
-	}
 	return errors.Join(fastErr, stdErr)
+}
+
+// countedConn keeps the listener's count of open connections.
+type countedConn struct {
+	net.Conn
+	n    *atomic.Int64
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() { c.n.Add(-1) })
+	return c.Conn.Close()
 }
 
 // fastErrorHandler answers requests the HTTP/1.1 engine could not parse.

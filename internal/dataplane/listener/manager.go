@@ -23,31 +23,44 @@ type Manager struct {
 	draining sync.WaitGroup
 	// DrainTimeout bounds how long a replaced listener serves its old connections.
 	DrainTimeout time.Duration
+	retired      map[*Listener]struct{}
+	stopping     chan struct{}
+	stopOnce     sync.Once
 }
 
 // NewManager returns a manager with no listeners.
 func NewManager(h Handlers, log *slog.Logger) *Manager {
-	return &Manager{h: h, log: log, live: map[string]*Listener{}, DrainTimeout: 5 * time.Minute}
+	return &Manager{h: h, log: log, live: map[string]*Listener{}, DrainTimeout: 5 * time.Minute,
+		retired: map[*Listener]struct{}{}, stopping: make(chan struct{})}
 }
 
 // Apply starts or replaces the listener; an unchanged one is left alone.
 // defaultCert is the key of the certificate an https listener serves to
-// clients whose SNI matches no certificate ("" for none).
+// clients whose SNI matches no certificate ("" for none). A listener whose
+// address stays the same keeps its socket: the new generation takes over
+// accepting at once and the old one drains its connections.
 func (m *Manager) Apply(cfg *ir.Listener, hash uint64, defaultCert string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	old := m.live[cfg.Name]
-	if old != nil && old.hash == hash {
+	if old != nil && old.hash == hash && old.defaultCert == defaultCert {
 		return nil
 	}
-	nl, err := start(cfg, hash, defaultCert, m.h, m.log)
-	if err != nil {
-		return &ir.FieldError{Kind: ir.KindListener, Name: cfg.Name, Field: "address", Msg: fmt.Sprintf("cannot listen: %v", err)}
+	var sock *socket
+	if old != nil && old.cfg.Address == cfg.Address {
+		sock = old.sock
+	} else {
+		var err error
+		if sock, err = bind(cfg.Address, m.log); err != nil {
+			return &ir.FieldError{Kind: ir.KindListener, Name: cfg.Name, Field: "address", Msg: fmt.Sprintf("cannot listen: %v", err)}
+		}
 	}
+	nl := start(cfg, hash, defaultCert, sock, m.h, m.log)
+	nl.defaultCert = defaultCert
 	m.live[cfg.Name] = nl
 	m.log.Info("listener started", "listener", cfg.Name, "address", nl.Addr().String(), "protocol", cfg.Protocol)
 	if old != nil {
-		m.retire(old)
+		m.retire(old, old.sock != sock)
 	}
 	return nil
 }
@@ -58,17 +71,33 @@ func (m *Manager) Remove(name string) {
 	defer m.mu.Unlock()
 	if old := m.live[name]; old != nil {
 		delete(m.live, name)
-		m.retire(old)
+		m.retire(old, true)
 	}
 }
 
-func (m *Manager) retire(l *Listener) {
+// retire stops l taking new connections; its open connections carry on
+// (keep-alive, WebSocket, HTTP/2) until their clients close them, they idle
+// out, or DrainTimeout passes. A config change thus closes no connection.
+// closeSocket also stops the socket (no successor serves its address).
+func (m *Manager) retire(l *Listener, closeSocket bool) {
+	if closeSocket {
+		l.sock.close()
+	}
+	l.stopAccepting()
+	m.retired[l] = struct{}{}
 	m.draining.Add(1)
 	go func() {
 		defer m.draining.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), m.DrainTimeout)
+		select {
+		case <-time.After(m.DrainTimeout):
+		case <-m.stopping:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = l.shutdown(ctx)
+		m.mu.Lock()
+		delete(m.retired, l)
+		m.mu.Unlock()
 	}()
 }
 
@@ -90,10 +119,17 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 		ls = append(ls, l)
 	}
 	m.live = map[string]*Listener{}
+	for l := range m.retired {
+		ls = append(ls, l)
+	}
 	m.mu.Unlock()
+	m.stopOnce.Do(func() { close(m.stopping) })
 	var mu sync.Mutex
 	var errs []error
 	var wg sync.WaitGroup
+	for _, l := range ls {
+		l.sock.close() // stop accepting everywhere first
+	}
 	for _, l := range ls {
 		wg.Add(1)
 		go func() {
