@@ -164,6 +164,11 @@ start_peer() {
 		start_on "$PROXY_CPU" "$peer" env GOMAXPROCS=1 "$PYLON" run --config "$WORK/pylon.yaml" \
 			--metrics-address "127.0.0.1:$(free_port)" --access-log=false
 		;;
+	fasthttp-min)
+		(cd "$REPO" && go build -o "$WORK/fasthttp-min" ./bench/peers/fasthttp-min) || return 2
+		start_on "$PROXY_CPU" "$peer" env GOMAXPROCS=1 "$WORK/fasthttp-min" \
+			-listen "127.0.0.1:$PROXY_PORT" -upstream "127.0.0.1:$BACKEND_PORT"
+		;;
 	*) die "unknown peer $peer" ;;
 	esac
 	PEER_PID=$LAST_PID

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # S1: throughput of a proxy pinned to one core.
 #
-# Usage: bench/s1.sh [PEER...]     (default: nginx haproxy caddy pylon)
+# Usage: bench/s1.sh [PEER...]     (default: nginx haproxy caddy pylon fasthttp-min)
 #
 # For each peer, wrk (-t1 -c$CONNS) drives $DURATION of keep-alive GETs for
 # a 0-byte and a 1 KB body through the peer to an nginx backend. Pylon also
@@ -18,7 +18,7 @@ CONNS=${CONNS:-64}
 WARMUP=${WARMUP:-2s}
 RUNS=${RUNS:-1}
 MANY_ROUTES=${MANY_ROUTES:-10000}
-PEERS=(nginx haproxy caddy pylon)
+PEERS=(nginx haproxy caddy pylon fasthttp-min)
 [ $# -eq 0 ] || PEERS=("$@")
 
 bench_mode=

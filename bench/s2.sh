@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # S2: latency a proxy adds, at one connection.
 #
-# Usage: bench/s2.sh [PEER...]     (default: nginx haproxy caddy pylon)
+# Usage: bench/s2.sh [PEER...]     (default: nginx haproxy caddy pylon fasthttp-min)
 #
 # wrk -t1 -c1 --latency sends one request at a time for $DURATION, first
 # straight to the nginx backend, then through each peer (0-byte body). The
@@ -15,7 +15,7 @@ source "$(dirname "$0")/lib.sh"
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
 RUNS=${RUNS:-1}
-PEERS=(nginx haproxy caddy pylon)
+PEERS=(nginx haproxy caddy pylon fasthttp-min)
 [ $# -eq 0 ] || PEERS=("$@")
 
 bench_mode=

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# scale.sh: config at scale. Loads N routes (default 100,000, each on a host
+# of its own, all to one nginx backend) from a config file, and measures:
+#
+#   - time from process start to every route serving (the last route's host
+#     answers through the proxy), and the RSS then and at its peak;
+#   - CHANGES edits of one route each, by rewriting a small second file in
+#     the watched directory: compile + publish time of each change (from
+#     /debug/config lastCompileMs) and file event to live (lastPropagateMs),
+#     as p50 and p99.
+#
+# Usage: bench/scale.sh      (ROUTES=100000 CHANGES=200)
+# Only 127.0.0.1; every process is stopped on exit.
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+ROUTES=${ROUTES:-100000}
+CHANGES=${CHANGES:-200}
+load_tools
+start_backend
+build_pylon || die "cmd/pylon does not build"
+
+mkdir -p "$WORK/conf"
+PROXY_PORT=$(free_port)
+METRICS_PORT=$(free_port)
+cat >"$WORK/conf/base.yaml" <<YAML
+listeners:
+  - name: web
+    address: 127.0.0.1:$PROXY_PORT
+    protocol: http
+services:
+  - name: backend
+    endpoints: ["127.0.0.1:$BACKEND_PORT"]
+YAML
+awk -v n="$ROUTES" 'BEGIN {
+	print "routes:"
+	for (i = 0; i < n; i++) {
+		printf "  - name: r%06d\n    hosts: [\"h%06d.scale.local\"]\n    match: { path: { prefix: / } }\n    backends: [{ service: backend }]\n", i, i
+	}
+}' >"$WORK/conf/routes.yaml"
+change_file() { # change_file I: one route on a host of its own, edited each time
+	printf 'routes:\n  - name: changing\n    hosts: ["changing.scale.local"]\n    match: { path: { prefix: /v%d/ } }\n    backends: [{ service: backend }]\n' "$1" >"$WORK/conf/change.yaml.tmp"
+	mv "$WORK/conf/change.yaml.tmp" "$WORK/conf/change.yaml"
+}
+change_file 0
+log "config: $ROUTES routes, $(du -h "$WORK/conf/routes.yaml" | cut -f1) of YAML"
+
+last=$(printf 'h%06d.scale.local' $((ROUTES - 1)))
+start_ns=$(date +%s%N)
+start_on "$PROXY_CPU" pylon env GOMAXPROCS=1 "$PYLON" run --config "$WORK/conf" \
+	--metrics-address "127.0.0.1:$METRICS_PORT" --access-log=false
+PID=$LAST_PID
+serving=
+for _ in $(seq 600); do
+	code=$(curl -s -o /dev/null -w '%{http_code}' -H "Host: $last" "http://127.0.0.1:$PROXY_PORT/0" || true)
+	if [ "$code" = 200 ]; then serving=$(date +%s%N); break; fi
+	kill -0 "$PID" 2>/dev/null || die "pylon exited: $(tail -5 "$WORK/pylon.log")"
+	sleep 0.02
+done
+[ -n "$serving" ] || die "the last route never served"
+rss_kb() { awk -v f="$2" '$1 == f":" { print $2 }' "/proc/$1/status"; }
+# The pinned process is env's child; find the pylon process itself.
+PPID_PYLON=$(pgrep -P "$PID" -f "pylon run" || echo "$PID")
+load_ms=$(((serving - start_ns) / 1000000))
+rss=$(rss_kb "$PPID_PYLON" VmRSS)
+hwm=$(rss_kb "$PPID_PYLON" VmHWM)
+first=$(printf 'h%06d.scale.local' 0)
+[ "$(curl -s -o /dev/null -w '%{http_code}' -H "Host: $first" "http://127.0.0.1:$PROXY_PORT/0")" = 200 ] || die "the first route does not serve"
+log "all $ROUTES routes serving after ${load_ms} ms; RSS $((rss / 1024)) MiB (peak $((hwm / 1024)) MiB)"
+
+debug() { curl -s "http://127.0.0.1:$METRICS_PORT/debug/config"; }
+field() { sed -n "s/.*\"$1\": *\([0-9.]*\).*/\1/p" | head -1; }
+compile=() propagate=()
+version=$(debug | field version)
+for i in $(seq "$CHANGES"); do
+	change_file "$i"
+	for _ in $(seq 500); do
+		body=$(debug)
+		v=$(field version <<<"$body")
+		[ "$v" -gt "$version" ] && break
+		sleep 0.002
+	done
+	version=$v
+	compile+=("$(field lastCompileMs <<<"$body")")
+	propagate+=("$(field lastPropagateMs <<<"$body")")
+	[ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: changing.scale.local' "http://127.0.0.1:$PROXY_PORT/v$i/0")" = 200 ] ||
+		die "change $i not live"
+done
+pct() { # pct P VALUES...: the P-th percentile
+	local p=$1
+	shift
+	printf '%s\n' "$@" | sort -g | awk -v p="$p" '{ a[NR] = $1 } END { i = int(NR * p / 100 + 0.999); if (i < 1) i = 1; printf "%.3f\n", a[i] }'
+}
+
+echo "## Config at scale: $ROUTES routes from files"
+echo
+echo "Command: \`bench/scale.sh\` (ROUTES=$ROUTES CHANGES=$CHANGES); Pylon pinned to CPU $PROXY_CPU, GOMAXPROCS=1."
+echo
+machine_report
+echo
+echo "| measure | value |"
+echo "|---|---:|"
+echo "| process start → all $ROUTES routes serving | $load_ms ms |"
+echo "| RSS when serving (peak) | $((rss / 1024)) MiB ($((hwm / 1024)) MiB) |"
+echo "| one route change, compile + publish p50 / p99 | $(pct 50 "${compile[@]}") / $(pct 99 "${compile[@]}") ms |"
+echo "| one route change, file event → live p50 / p99 | $(pct 50 "${propagate[@]}") / $(pct 99 "${propagate[@]}") ms |"
