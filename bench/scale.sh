@@ -9,13 +9,16 @@
 #     /debug/config lastCompileMs) and file event to live (lastPropagateMs),
 #     as p50 and p99.
 #
-# Usage: bench/scale.sh      (ROUTES=100000 CHANGES=200)
+# Usage: bench/scale.sh      (ROUTES=100000 CHANGES=200 ONE_CORE=0)
+# With ONE_CORE=1 Pylon is pinned to CPU 0 with GOMAXPROCS=1, as in the
+# throughput benchmarks; by default it has both cores (parsing is parallel).
 # Only 127.0.0.1; every process is stopped on exit.
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 ROUTES=${ROUTES:-100000}
 CHANGES=${CHANGES:-200}
+ONE_CORE=${ONE_CORE:-0}
 load_tools
 start_backend
 build_pylon || die "cmd/pylon does not build"
@@ -47,7 +50,14 @@ log "config: $ROUTES routes, $(du -h "$WORK/conf/routes.yaml" | cut -f1) of YAML
 
 last=$(printf 'h%06d.scale.local' $((ROUTES - 1)))
 start_ns=$(date +%s%N)
-start_on "$PROXY_CPU" pylon env GOMAXPROCS=1 "$PYLON" run --config "$WORK/conf" \
+if [ "$ONE_CORE" = 1 ]; then
+	cpus=$PROXY_CPU
+	limit=(GOMAXPROCS=1)
+else
+	cpus=0-$(($(nproc) - 1))
+	limit=()
+fi
+start_on "$cpus" pylon env "${limit[@]}" ${GOGC:+GOGC=$GOGC} "$PYLON" run --config "$WORK/conf" \
 	--metrics-address "127.0.0.1:$METRICS_PORT" --access-log=false
 PID=$LAST_PID
 serving=
@@ -86,6 +96,7 @@ for i in $(seq "$CHANGES"); do
 	[ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: changing.scale.local' "http://127.0.0.1:$PROXY_PORT/v$i/0")" = 200 ] ||
 		die "change $i not live"
 done
+rss_after=$(rss_kb "$PPID_PYLON" VmRSS)
 pct() { # pct P VALUES...: the P-th percentile
 	local p=$1
 	shift
@@ -94,7 +105,7 @@ pct() { # pct P VALUES...: the P-th percentile
 
 echo "## Config at scale: $ROUTES routes from files"
 echo
-echo "Command: \`bench/scale.sh\` (ROUTES=$ROUTES CHANGES=$CHANGES); Pylon pinned to CPU $PROXY_CPU, GOMAXPROCS=1."
+echo "Command: \`bench/scale.sh\` (ROUTES=$ROUTES CHANGES=$CHANGES ONE_CORE=$ONE_CORE); Pylon on CPUs $cpus${limit[*]:+, ${limit[*]}}."
 echo
 machine_report
 echo
@@ -102,5 +113,6 @@ echo "| measure | value |"
 echo "|---|---:|"
 echo "| process start → all $ROUTES routes serving | $load_ms ms |"
 echo "| RSS when serving (peak) | $((rss / 1024)) MiB ($((hwm / 1024)) MiB) |"
+echo "| RSS after the changes below | $((rss_after / 1024)) MiB |"
 echo "| one route change, compile + publish p50 / p99 | $(pct 50 "${compile[@]}") / $(pct 99 "${compile[@]}") ms |"
 echo "| one route change, file event → live p50 / p99 | $(pct 50 "${propagate[@]}") / $(pct 99 "${propagate[@]}") ms |"

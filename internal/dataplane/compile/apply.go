@@ -35,7 +35,7 @@ func (c *Compiler) Apply(ch ir.Change) ir.Result {
 	defer c.mu.Unlock()
 	start := time.Now()
 	b := &batch{
-		up: map[ir.Kind][]ir.Object{}, upKeys: map[ir.Key]ir.Object{}, del: map[ir.Kind][]ir.Key{},
+		up: map[ir.Kind][]ir.Object{}, upKeys: make(map[ir.Key]ir.Object, len(ch.Upserts)), del: map[ir.Kind][]ir.Key{},
 		deleting: map[ir.Key]bool{}, rej: map[ir.Key]error{}, certs: map[ir.Key]*tlsindex.Entry{},
 	}
 	for _, o := range ch.Upserts {
@@ -169,7 +169,7 @@ func (c *Compiler) checkRoutes(b *batch) {
 				errs = append(errs, conflict(r.Name, h, other))
 				continue
 			}
-			for k2 := range c.hosts[h] {
+			for _, k2 := range c.hosts[h] {
 				if k2 == o.Key || b.deleting[k2] {
 					continue
 				}

@@ -45,7 +45,7 @@ type Compiler struct {
 	objs      map[ir.Key]ir.Object
 	rejected  map[ir.Key]error
 	routes    map[ir.Key]*liveRoute
-	hosts     map[string]map[ir.Key]struct{} // host key → routes on it
+	hosts     map[string][]ir.Key // host key → routes on it (a few each: a slice beats a map)
 	users     map[ir.Key]map[ir.Key]struct{} // service key → routes using it
 	listeners map[ir.Key]*ir.Listener
 	counts    map[ir.Kind]int
@@ -75,7 +75,7 @@ func New(d Deps) *Compiler {
 	}
 	return &Compiler{
 		d: d, objs: map[ir.Key]ir.Object{}, rejected: map[ir.Key]error{},
-		routes: map[ir.Key]*liveRoute{}, hosts: map[string]map[ir.Key]struct{}{}, users: map[ir.Key]map[ir.Key]struct{}{},
+		routes: map[ir.Key]*liveRoute{}, hosts: map[string][]ir.Key{}, users: map[ir.Key]map[ir.Key]struct{}{},
 		listeners: map[ir.Key]*ir.Listener{}, counts: map[ir.Kind]int{},
 	}
 }

@@ -1,6 +1,8 @@
 package compile
 
 import (
+	"slices"
+
 	"pylon.io/pylon/internal/dataplane/proxy"
 	"pylon.io/pylon/internal/dataplane/router"
 	tlsindex "pylon.io/pylon/internal/dataplane/tls"
@@ -94,12 +96,7 @@ func (c *Compiler) indexRoutes(b *batch, affected map[string]struct{}) {
 		}
 		c.routes[o.Key] = lr
 		for _, h := range lr.hosts {
-			set := c.hosts[h]
-			if set == nil {
-				set = map[ir.Key]struct{}{}
-				c.hosts[h] = set
-			}
-			set[o.Key] = struct{}{}
+			c.hosts[h] = append(c.hosts[h], o.Key)
 			affected[h] = struct{}{}
 		}
 		for _, be := range r.Backends {
@@ -119,9 +116,11 @@ func (c *Compiler) unindexRoute(k ir.Key, affected map[string]struct{}) {
 		return
 	}
 	for _, h := range old.hosts {
-		delete(c.hosts[h], k)
-		if len(c.hosts[h]) == 0 {
+		keys := slices.DeleteFunc(c.hosts[h], func(x ir.Key) bool { return x == k })
+		if len(keys) == 0 {
 			delete(c.hosts, h)
+		} else {
+			c.hosts[h] = keys
 		}
 		affected[h] = struct{}{}
 	}
@@ -139,7 +138,7 @@ func (c *Compiler) hostTable(h string) *router.HostTable[*proxy.Route] {
 		return nil
 	}
 	entries := make([]router.Entry[*proxy.Route], 0, len(keys))
-	for k := range keys {
+	for _, k := range keys {
 		lr := c.routes[k]
 		entries = append(entries, entry(k, lr.r, lr.pr))
 	}
