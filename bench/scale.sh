@@ -19,7 +19,7 @@ source "$(dirname "$0")/lib.sh"
 ROUTES=${ROUTES:-100000}
 CHANGES=${CHANGES:-200}
 ONE_CORE=${ONE_CORE:-0}
-load_tools
+load_tools ""
 start_backend
 build_pylon || die "cmd/pylon does not build"
 

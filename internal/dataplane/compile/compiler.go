@@ -45,7 +45,7 @@ type Compiler struct {
 	objs      map[ir.Key]ir.Object
 	rejected  map[ir.Key]error
 	routes    map[ir.Key]*liveRoute
-	hosts     map[string][]ir.Key // host key → routes on it (a few each: a slice beats a map)
+	hosts     map[string][]ir.Key            // host key → routes on it (a few each: a slice beats a map)
 	users     map[ir.Key]map[ir.Key]struct{} // service key → routes using it
 	listeners map[ir.Key]*ir.Listener
 	counts    map[ir.Kind]int
