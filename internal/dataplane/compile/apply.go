@@ -19,6 +19,8 @@ type batch struct {
 	deleting map[ir.Key]bool
 	rej      map[ir.Key]error
 	certs    map[ir.Key]*tlsindex.Entry
+	byRef    map[ir.Key]ir.Key // source-less key → upsert key
+	dry      bool              // Check: no side effects on live structures
 }
 
 func (b *batch) reject(k ir.Key, err error) {
@@ -34,38 +36,7 @@ func (c *Compiler) Apply(ch ir.Change) ir.Result {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	start := time.Now()
-	b := &batch{
-		up: map[ir.Kind][]ir.Object{}, upKeys: make(map[ir.Key]ir.Object, len(ch.Upserts)), del: map[ir.Kind][]ir.Key{},
-		deleting: map[ir.Key]bool{}, rej: map[ir.Key]error{}, certs: map[ir.Key]*tlsindex.Entry{},
-	}
-	for _, o := range ch.Upserts {
-		if cur, ok := c.objs[o.Key]; ok && cur.Hash == o.Hash {
-			delete(c.rejected, o.Key) // re-sent unchanged: whatever was rejected is superseded
-			continue
-		}
-		if err := o.Resource.Validate(); err != nil {
-			b.rej[o.Key] = err
-			continue
-		}
-		b.up[o.Key.Kind] = append(b.up[o.Key.Kind], o)
-		b.upKeys[o.Key] = o
-	}
-	for _, k := range ch.Deletes {
-		delete(c.rejected, k)
-		if _, ok := c.objs[k]; ok {
-			b.del[k.Kind] = append(b.del[k.Kind], k)
-			b.deleting[k] = true
-		}
-	}
-	for _, objs := range b.up {
-		slices.SortFunc(objs, func(x, y ir.Object) int { return cmpKey(x.Key, y.Key) })
-	}
-
-	c.checkServices(b)
-	c.checkCertificates(b)
-	c.checkRoutes(b)
-	c.checkServiceDeletes(b)
-	c.checkListeners(b)
+	b := c.prepare(ch, false)
 
 	affected := map[string]struct{}{}
 	c.indexRoutes(b, affected)
@@ -97,12 +68,91 @@ func (c *Compiler) Apply(ch ir.Change) ir.Result {
 	return ir.Result{Rejected: b.rej}
 }
 
-func (c *Compiler) exists(b *batch, k ir.Key) bool {
-	if _, ok := b.upKeys[k]; ok {
-		return true
+// Check reports what Apply would reject in ch against the live config,
+// changing nothing: the admin API's dry run before it writes.
+func (c *Compiler) Check(ch ir.Change) ir.Result {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return ir.Result{Rejected: c.prepare(ch, true).rej}
+}
+
+// prepare validates a change and runs every cross-object check.
+func (c *Compiler) prepare(ch ir.Change, dry bool) *batch {
+	b := &batch{
+		up: map[ir.Kind][]ir.Object{}, upKeys: make(map[ir.Key]ir.Object, len(ch.Upserts)), del: map[ir.Kind][]ir.Key{},
+		deleting: map[ir.Key]bool{}, rej: map[ir.Key]error{}, certs: map[ir.Key]*tlsindex.Entry{},
+		byRef: map[ir.Key]ir.Key{}, dry: dry,
 	}
-	_, live := c.objs[k]
-	return live && !b.deleting[k]
+	for _, k := range ch.Deletes {
+		if !dry {
+			delete(c.rejected, k)
+		}
+		if _, ok := c.objs[k]; ok {
+			b.del[k.Kind] = append(b.del[k.Kind], k)
+			b.deleting[k] = true
+		}
+	}
+	for _, o := range ch.Upserts {
+		if cur, ok := c.objs[o.Key]; ok && cur.Hash == o.Hash {
+			if !dry {
+				delete(c.rejected, o.Key) // re-sent unchanged: whatever was rejected is superseded
+			}
+			continue
+		}
+		if err := o.Resource.Validate(); err != nil {
+			b.rej[o.Key] = err
+			continue
+		}
+		ref := refKey(o.Key)
+		if other, ok := b.byRef[ref]; ok && other != o.Key {
+			b.rej[o.Key] = collision(o.Key, other)
+			continue
+		}
+		if other, ok := c.byRef[ref]; ok && other != o.Key && !b.deleting[other] {
+			b.rej[o.Key] = collision(o.Key, other)
+			continue
+		}
+		b.up[o.Key.Kind] = append(b.up[o.Key.Kind], o)
+		b.upKeys[o.Key] = o
+		b.byRef[ref] = o.Key
+	}
+	for _, objs := range b.up {
+		slices.SortFunc(objs, func(x, y ir.Object) int { return cmpKey(x.Key, y.Key) })
+	}
+	c.checkServices(b)
+	c.checkCertificates(b)
+	c.checkRoutes(b)
+	c.checkServiceDeletes(b)
+	c.checkListeners(b)
+	return b
+}
+
+// collision is the error for an object whose name another source has.
+func collision(k, other ir.Key) error {
+	return &ir.FieldError{Kind: k.Kind, Name: k.Name, Field: "name",
+		Msg: fmt.Sprintf("name collision: a %s of this name comes from source %q (names are unique across sources)", k.Kind, other.Source)}
+}
+
+// actual returns the key of the object a source-less reference names once
+// the batch applies, if there is one.
+func (c *Compiler) actual(b *batch, ref ir.Key) (ir.Key, bool) {
+	if k, ok := b.byRef[ref]; ok {
+		if _, up := b.upKeys[k]; up {
+			return k, true
+		}
+	}
+	k, ok := c.byRef[ref]
+	if !ok || b.deleting[k] {
+		return ir.Key{}, false
+	}
+	return k, true
+}
+
+// exists reports whether the object k names (k may be source-less) is live
+// once the batch applies.
+func (c *Compiler) exists(b *batch, k ir.Key) bool {
+	_, ok := c.actual(b, refKey(k))
+	return ok
 }
 
 // checkServices applies service upserts to their pools (pools are long-lived
@@ -110,7 +160,7 @@ func (c *Compiler) exists(b *batch, k ir.Key) bool {
 func (c *Compiler) checkServices(b *batch) {
 	for _, o := range b.up[ir.KindService] {
 		cfg := poolConfig(displayName(o.Key), o.Resource.(*ir.Service))
-		if c.check {
+		if c.check || b.dry {
 			if err := upstream.Validate(cfg); err != nil {
 				b.reject(o.Key, err)
 			}
@@ -201,7 +251,7 @@ func conflict(name, host string, other ir.Key) error {
 // checkServiceDeletes refuses to delete a service that a route will still use.
 func (c *Compiler) checkServiceDeletes(b *batch) {
 	for _, k := range b.del[ir.KindService] {
-		if user := c.userAfter(b, k); user != "" {
+		if user := c.userAfter(b, refKey(k)); user != "" {
 			b.reject(k, &ir.FieldError{Kind: ir.KindService, Name: k.Name, Msg: fmt.Sprintf("still referenced by route %q", user)})
 		}
 	}
@@ -254,7 +304,7 @@ func (c *Compiler) checkListeners(b *batch) {
 	for _, o := range b.up[ir.KindListener] {
 		l := o.Resource.(*ir.Listener)
 		if l.Protocol == ir.ProtocolHTTPS && l.TLS != nil && l.TLS.DefaultCertificate != "" {
-			ck := ir.Key{Kind: ir.KindCertificate, Source: o.Key.Source, Namespace: o.Key.Namespace, Name: l.TLS.DefaultCertificate}
+			ck := ir.Key{Kind: ir.KindCertificate, Namespace: o.Key.Namespace, Name: l.TLS.DefaultCertificate}
 			if !c.exists(b, ck) {
 				b.reject(o.Key, &ir.FieldError{Kind: ir.KindListener, Name: l.Name, Field: "tls.defaultCertificate", Msg: fmt.Sprintf("unknown certificate %q", l.TLS.DefaultCertificate)})
 			}

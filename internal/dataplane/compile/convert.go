@@ -22,10 +22,17 @@ func displayName(k ir.Key) string {
 	return k.Namespace + "/" + k.Name
 }
 
-// serviceKey resolves a route's backend reference: services are looked up in
-// the route's own source and namespace.
+// serviceKey is a route's backend reference: a service of that name in the
+// route's namespace, from any source. Names are unique across sources (a
+// collision is rejected), so a file route may use an API service and back.
 func serviceKey(route ir.Key, service string) ir.Key {
-	return ir.Key{Kind: ir.KindService, Source: route.Source, Namespace: route.Namespace, Name: service}
+	return ir.Key{Kind: ir.KindService, Namespace: route.Namespace, Name: service}
+}
+
+// refKey drops the source from k: the form references and the name index use.
+func refKey(k ir.Key) ir.Key {
+	k.Source = ""
+	return k
 }
 
 // hostKeys lists the router host keys of a route: lowercase hosts, or "*"

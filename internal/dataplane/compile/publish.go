@@ -59,7 +59,9 @@ func (c *Compiler) publish(b *batch, affected map[string]struct{}) {
 		l := o.Resource.(*ir.Listener)
 		def := ""
 		if l.TLS != nil && l.TLS.DefaultCertificate != "" {
-			def = ir.Key{Kind: ir.KindCertificate, Source: o.Key.Source, Namespace: o.Key.Namespace, Name: l.TLS.DefaultCertificate}.String()
+			if ck, ok := c.actual(b, ir.Key{Kind: ir.KindCertificate, Namespace: o.Key.Namespace, Name: l.TLS.DefaultCertificate}); ok {
+				def = ck.String()
+			}
 		}
 		if err := c.d.Listeners.Apply(l, o.Hash, def); err != nil {
 			b.reject(o.Key, err)
@@ -70,7 +72,7 @@ func (c *Compiler) publish(b *batch, affected map[string]struct{}) {
 		if b.deleting[k] {
 			c.d.Pools.Release(displayName(k))
 			c.d.Metrics.ForgetUpstream(displayName(k))
-			delete(c.users, k)
+			delete(c.users, refKey(k))
 		}
 	}
 }
@@ -213,11 +215,15 @@ func (c *Compiler) commit(b *batch) {
 		if k.Kind == ir.KindListener {
 			c.listeners[k] = o.Resource.(*ir.Listener)
 		}
+		c.byRef[refKey(k)] = k
 	}
 	for k, del := range b.deleting {
 		if del {
 			delete(c.objs, k)
 			delete(c.listeners, k)
+			if c.byRef[refKey(k)] == k {
+				delete(c.byRef, refKey(k))
+			}
 			c.counts[k.Kind]--
 		}
 	}

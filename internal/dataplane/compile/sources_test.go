@@ -1,0 +1,54 @@
+package compile
+
+import (
+	"strings"
+	"testing"
+
+	"pylon.io/pylon/internal/ir"
+)
+
+func apiObj(r ir.Resource) ir.Object { return ir.NewObject("api", "default", r) }
+
+// TestSourcesShareNamesNotObjects: an API route may use a file service, but
+// the same name from two sources is a collision, not an override.
+func TestSourcesShareNamesNotObjects(t *testing.T) {
+	f := newFixture(t)
+	mustAccept(t, f.c.Apply(upserts(svc("echo", "127.0.0.1:1"), route("file-route", "f.test", "/", "echo"))))
+	mustAccept(t, f.c.Apply(ir.Change{Upserts: []ir.Object{apiObj(route("api-route", "a.test", "/", "echo"))}}))
+	if f.match("a.test", "/") != "api-route" {
+		t.Fatal("API route using a file service does not serve")
+	}
+	res := f.c.Apply(ir.Change{Upserts: []ir.Object{apiObj(svc("echo", "127.0.0.1:2"))}})
+	err := res.Rejected[ir.Key{Kind: ir.KindService, Source: "api", Namespace: "default", Name: "echo"}]
+	if err == nil || !strings.Contains(err.Error(), `name collision`) || !strings.Contains(err.Error(), `source "file"`) {
+		t.Fatalf("collision not reported: %v", res.Rejected)
+	}
+	// The file service is still the one in use, and still guarded against
+	// deletion by the API route that uses it.
+	res = f.c.Apply(ir.Change{Deletes: []ir.Key{key(ir.KindService, "echo")}})
+	if err := res.Rejected[key(ir.KindService, "echo")]; err == nil || !strings.Contains(err.Error(), "still referenced") {
+		t.Fatalf("delete of a service used across sources not refused: %v", res.Rejected)
+	}
+}
+
+// TestCheckChangesNothing: the dry run reports what Apply would, and leaves
+// routing, pools and the rejected list alone.
+func TestCheckChangesNothing(t *testing.T) {
+	f := newFixture(t)
+	mustAccept(t, f.c.Apply(upserts(svc("echo", "127.0.0.1:1"), route("a", "a.test", "/", "echo"))))
+	table := f.router.Table("a.test")
+	ch := ir.Change{
+		Upserts: []ir.Object{apiObj(svc("new", "127.0.0.1:9")), apiObj(route("b", "b.test", "/", "new")), apiObj(route("c", "c.test", "/", "missing"))},
+		Deletes: []ir.Key{key(ir.KindService, "echo")},
+	}
+	res := f.c.Check(ch)
+	if len(res.Rejected) != 2 {
+		t.Fatalf("Check rejections = %v, want route c (unknown service) and the delete of echo (in use)", res.Rejected)
+	}
+	if f.pools.Get("new") != nil || f.match("b.test", "/") != "" || f.router.Table("a.test") != table || len(f.c.Rejected()) != 0 {
+		t.Fatal("Check changed live state")
+	}
+	if f.c.Stats().Version != 1 {
+		t.Fatal("Check counted as a config version")
+	}
+}
