@@ -162,7 +162,7 @@ start_peer() {
 		render "$BENCH_DIR/peers/pylon.yaml" "$WORK/pylon.yaml"
 		extra_routes "$routes" >>"$WORK/pylon.yaml"
 		start_on "$PROXY_CPU" "$peer" env GOMAXPROCS=1 "$PYLON" run --config "$WORK/pylon.yaml" \
-			--metrics-address "127.0.0.1:$(free_port)" --access-log=false
+			--metrics-address "127.0.0.1:$(free_port)" --access-log=false --admin-address off
 		;;
 	fasthttp-min)
 		(cd "$REPO" && go build -o "$WORK/fasthttp-min" ./bench/peers/fasthttp-min) || return 2

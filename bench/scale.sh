@@ -58,7 +58,7 @@ else
 	limit=()
 fi
 start_on "$cpus" pylon env "${limit[@]}" ${GOGC:+GOGC=$GOGC} "$PYLON" run --config "$WORK/conf" \
-	--metrics-address "127.0.0.1:$METRICS_PORT" --access-log=false
+	--metrics-address "127.0.0.1:$METRICS_PORT" --access-log=false --admin-address off
 PID=$LAST_PID
 serving=
 for _ in $(seq 600); do

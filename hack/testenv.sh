@@ -26,7 +26,7 @@ CACHE=${PYLON_TESTENV_CACHE:-$HOME/.cache/pylon-testenv}
 BENCH=${PYLON_TESTENV_BENCH:-0}
 
 # Components every test run needs.
-TEST_COMPONENTS=(curl taskset procps wrk h2load nginx haproxy hyperfine shellcheck h2spec)
+TEST_COMPONENTS=(curl taskset procps wrk h2load nginx haproxy hyperfine shellcheck h2spec etcd)
 # Components only the benchmarks need (slow to build).
 BENCH_COMPONENTS=(caddy benchstat)
 
@@ -35,6 +35,7 @@ BENCH_COMPONENTS=(caddy benchstat)
 H2SPEC_VERSION=v2.2.1+incompatible
 CADDY_VERSION=v2.11.9
 BENCHSTAT_VERSION=v0.0.0-20260908200009-22c9c6c9d4da
+ETCD_VERSION=v3.7.3
 
 log() { printf 'testenv: %s\n' "$*" >&2; }
 die() { printf 'testenv: error: %s\n' "$*" >&2; exit 1; }
@@ -146,6 +147,39 @@ go_tool() {
 	echo "$bin"
 }
 
+# go_module_tool builds a Go command that `go install pkg@version` refuses
+# (its module's go.mod has `replace` lines, as etcd's server has) from a
+# throwaway module generated in the cache dir, which requires the modules
+# given; their own replace lines point into their source trees and are
+# ignored for a dependency. It prints the binary's path. $1 is the component
+# name (and the binary's), $2 the version, $3 the package path, and the rest
+# are module@version pairs to require.
+go_module_tool() {
+	local name=$1 version=$2 pkg=$3
+	shift 3
+	local dir="$CACHE/$name-${version#v}" bin
+	bin="$dir/$name"
+	if [ ! -x "$bin" ]; then
+		command -v go >/dev/null || die "$name: go is not on PATH"
+		log "$name: go build $pkg in a throwaway module (cold build)"
+		local tmp mod
+		tmp=$(mktemp -d "$CACHE/.build-$name.XXXXXX")
+		{
+			printf 'module pylon.io/testenv/%s\n\ngo 1.26\n\n' "$name"
+			for mod in "$@"; do printf 'require %s %s\n' "${mod%@*}" "${mod#*@}"; done
+		} >"$tmp/go.mod"
+		printf '//go:build tools\n\npackage tools\n\nimport _ "%s"\n' "$pkg" >"$tmp/tools.go"
+		(cd "$tmp" && export GOFLAGS="" GO111MODULE=on GOWORK=off &&
+			go mod tidy && go build -o "$tmp/bin/$name" "$pkg") >"$tmp/build.log" 2>&1 ||
+			{ grep -v '^go: downloading' "$tmp/build.log" | tail -40 >&2; rm -rf "$tmp"; die "$name: go build $pkg failed"; }
+		rm -rf "$dir"
+		mkdir -p "$dir"
+		mv "$tmp/bin/$name" "$bin"
+		rm -rf "$tmp"
+	fi
+	echo "$bin"
+}
+
 # ---------------------------------------------------------------------------
 # Components: one function each.
 
@@ -207,6 +241,14 @@ component_h2spec() {
 	local b; b=$(go_tool h2spec "$H2SPEC_VERSION" github.com/summerwind/h2spec/cmd/h2spec)
 	check h2spec '^Version: ' "$b" --version
 	emit H2SPEC "$b"
+}
+
+component_etcd() {
+	local b
+	b=$(go_module_tool etcd "$ETCD_VERSION" go.etcd.io/etcd/server/v3 \
+		"go.etcd.io/etcd/server/v3@$ETCD_VERSION" "go.etcd.io/etcd/etcdctl/v3@$ETCD_VERSION")
+	check etcd '^etcd Version: 3\.' "$b" --version
+	emit ETCD "$b"
 }
 
 component_caddy() {

@@ -38,6 +38,7 @@ type Options struct {
 	AccessLogPath  string // empty or "-" = stdout
 	DrainTimeout   time.Duration
 	ShutdownDelay  time.Duration // not-ready before listeners close, for load balancers to notice
+	Control        ControlOptions
 	Log            *slog.Logger
 }
 
@@ -88,7 +89,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	path := o.ConfigPath
-	if path == "" {
+	if path == "" && o.Control.Store == "" {
 		dir, err := os.MkdirTemp("", "pylon-example-")
 		if err != nil {
 			return err
@@ -103,7 +104,11 @@ func Run(ctx context.Context, o Options) error {
 		}
 		log.Info("serving the bundled example", "try", "curl -H 'Host: echo.example.com' http://127.0.0.1:8080/")
 	}
-	src = file.New(path, log)
+	ctl, err := openControl(ctx, o.Control, comp, log)
+	if err != nil {
+		return err
+	}
+	defer ctl.close()
 
 	// The first load parses and compiles the whole config at once: mostly
 	// short-lived garbage. A laxer GC target for that phase alone cuts the
@@ -112,9 +117,16 @@ func Run(ctx context.Context, o Options) error {
 	prevGC := debug.SetGCPercent(300)
 	runCtx, stopRunners := context.WithCancel(context.Background())
 	defer stopRunners()
-	runners := []Runner{
-		{Name: "ops", Start: ops.Start},
-		{Name: "file-source", Start: func(ctx context.Context) error { return src.Run(ctx, comp) }},
+	runners := []Runner{{Name: "ops", Start: ops.Start}}
+	var ready []<-chan struct{}
+	if path != "" {
+		src = file.New(path, log)
+		runners = append(runners, Runner{Name: "file-source", Start: func(ctx context.Context) error { return src.Run(ctx, comp) }})
+		ready = append(ready, src.Ready())
+	}
+	if ctl != nil {
+		runners = append(runners, ctl.runners(comp, o.Control, log)...)
+		ready = append(ready, ctl.source.Ready())
 	}
 	errc := make(chan error, len(runners))
 	for _, r := range runners {
@@ -128,7 +140,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	select {
-	case <-src.Ready():
+	case <-allClosed(ready):
 		debug.SetGCPercent(prevGC)
 		go debug.FreeOSMemory()
 		if bad := listenerFailures(comp); bad != nil {
@@ -164,6 +176,18 @@ func Run(ctx context.Context, o Options) error {
 	}
 	stopRunners()
 	return runErr
+}
+
+// allClosed returns a channel closed once every channel in cs is.
+func allClosed(cs []<-chan struct{}) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		for _, c := range cs {
+			<-c
+		}
+		close(done)
+	}()
+	return done
 }
 
 // listenerFailures turns listeners that could not start on the first load

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -22,7 +23,7 @@ var Version = "dev"
 // Main runs the command line and returns the exit code.
 func Main(args []string) int {
 	root := &cobra.Command{Use: "pylon", Short: "Pylon: API gateway and Kubernetes ingress controller", SilenceUsage: true, SilenceErrors: true}
-	root.AddCommand(runCmd(), validateCmd(), versionCmd())
+	root.AddCommand(runCmd(), validateCmd(), versionCmd(), getCmd(), applyCmd(), deleteCmd())
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
 		if e, ok := err.(exitError); ok {
@@ -46,6 +47,8 @@ func runCmd() *cobra.Command {
 		Short: "Serve traffic (without --config: the bundled example with two echo backends)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Log = newLogger(logFormat, logLevel)
+			o.Control.AdminKeyEnv = os.Getenv("PYLON_ADMIN_KEY")
+			o.Control.Version = Version
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			return app.Run(ctx, o)
@@ -58,6 +61,13 @@ func runCmd() *cobra.Command {
 	f.StringVar(&o.AccessLogPath, "access-log-path", "-", "access log file ('-' for stdout)")
 	f.DurationVar(&o.DrainTimeout, "drain-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
 	f.DurationVar(&o.ShutdownDelay, "shutdown-delay", 0, "how long to report not-ready before closing listeners")
+	f.StringVar(&o.Control.DataDir, "data-dir", defaultDataDir(), "directory for the embedded store and the admin key's hash")
+	f.StringVar(&o.Control.Store, "store", "", "config store: empty for the embedded bbolt file in --data-dir, or etcd://host:port[,host:port]")
+	f.StringVar(&o.Control.AdminAddress, "admin-address", "127.0.0.1:9180", "admin API address ('off' to disable)")
+	f.StringVar(&o.Control.AdminKeyFile, "admin-key-file", "", "file holding the admin API key (else $PYLON_ADMIN_KEY, else a generated one)")
+	f.StringVar(&o.Control.AdminTLSCert, "admin-tls-cert", "", "serve the admin API over TLS with this certificate")
+	f.StringVar(&o.Control.AdminTLSKey, "admin-tls-key", "", "key of --admin-tls-cert")
+	f.StringVar(&o.Control.NodeName, "node-name", defaultNodeName(), "this node's name in the cluster")
 	f.StringVar(&logFormat, "log-format", "json", "log format: json or text")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
@@ -106,4 +116,21 @@ func newLogger(format, level string) *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, opts))
 	}
 	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}
+
+func defaultDataDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "pylon")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "share", "pylon")
+	}
+	return "pylon-data"
+}
+
+func defaultNodeName() string {
+	if h, err := os.Hostname(); err == nil {
+		return h
+	}
+	return "pylon"
 }

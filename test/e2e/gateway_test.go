@@ -36,7 +36,9 @@ func startGatewayAt(t *testing.T, path string, args ...string) *gateway {
 	t.Helper()
 	bin := testenv.BuildPylon(t)
 	g := &gateway{t: t, config: path, metrics: testenv.FreeAddr(t)}
+	// Each gateway has its own data dir and admin port, so tests run in parallel.
 	argv := append([]string{"run", "--config", path, "--metrics-address", g.metrics,
+		"--data-dir", t.TempDir(), "--admin-address", "off",
 		"--access-log=false", "--log-format", "text", "--log-level", "debug"}, args...)
 	g.proc = testenv.Start(t, bin, argv...)
 	g.waitReady(10 * time.Second)

@@ -121,3 +121,14 @@ func (c *Compiler) Objects() []ir.Object {
 func cmpKey(a, b ir.Key) int {
 	return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Source, b.Source), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 }
+
+// Counts returns the number of accepted objects by kind.
+func (c *Compiler) Counts() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int, len(ir.Kinds))
+	for _, k := range ir.Kinds {
+		out[string(k)] = c.counts[k]
+	}
+	return out
+}

@@ -1,0 +1,155 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"pylon.io/pylon/internal/admin"
+	"pylon.io/pylon/internal/cluster"
+	"pylon.io/pylon/internal/dataplane/compile"
+	storesource "pylon.io/pylon/internal/source/store"
+	"pylon.io/pylon/internal/store"
+	"pylon.io/pylon/internal/store/bolt"
+	"pylon.io/pylon/internal/store/etcd"
+)
+
+// ControlOptions are the admin API, store and cluster settings of `pylon run`.
+type ControlOptions struct {
+	DataDir      string // bbolt file and the admin key's hash
+	Store        string // "" (bbolt in DataDir) or etcd://host:port[,host:port]
+	AdminAddress string // "" or "off" disables the admin API
+	AdminKeyFile string
+	AdminKeyEnv  string // PYLON_ADMIN_KEY
+	AdminTLSCert string
+	AdminTLSKey  string
+	NodeName     string
+	Version      string
+}
+
+// control is the admin API, its store and the node's cluster membership.
+type control struct {
+	store  store.Store
+	source *storesource.Source
+	admin  *admin.Server
+	member *cluster.Member
+}
+
+// etcdPrefix is where a fleet keeps its objects and membership in etcd.
+const etcdPrefix = "/pylon"
+
+// openControl opens the store and, unless disabled, prepares the admin API.
+// It returns nil when neither an admin API nor a store is configured.
+func openControl(ctx context.Context, o ControlOptions, comp *compile.Compiler, log *slog.Logger) (*control, error) {
+	disabled := o.AdminAddress == "" || o.AdminAddress == "off"
+	if disabled && o.Store == "" {
+		return nil, nil
+	}
+	c := &control{}
+	var err error
+	switch {
+	case strings.HasPrefix(o.Store, "etcd://"):
+		eps := strings.Split(strings.TrimPrefix(o.Store, "etcd://"), ",")
+		c.store, err = etcd.Open(ctx, eps, etcdPrefix)
+	case o.Store == "":
+		if err = os.MkdirAll(o.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
+		c.store, err = bolt.Open(filepath.Join(o.DataDir, "pylon.db"))
+	default:
+		return nil, fmt.Errorf("--store: want etcd://host:port[,host:port] (got %q)", o.Store)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.source = storesource.New(c.store, log)
+	if disabled {
+		return c, nil
+	}
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	hash, generated, err := admin.LoadOrCreateKey(o.DataDir, o.AdminKeyFile, o.AdminKeyEnv)
+	if err != nil {
+		c.store.Close()
+		return nil, err
+	}
+	if generated != "" {
+		// Printed once, on the terminal that started the node: only the hash is kept.
+		fmt.Fprintf(os.Stderr, "pylon: generated an admin API key (shown once, stored hashed in %s):\n\n    %s\n\n", o.DataDir, generated)
+	}
+	deps := admin.Deps{
+		Store: c.store, Checker: comp, Log: log,
+		Status: func() admin.Status {
+			st := comp.Stats()
+			return admin.Status{
+				ConfigVersion: st.Version, Objects: comp.Counts(), Rejected: len(comp.Rejected()),
+				LastPropagation: st.LastPropagate, LastApplied: st.LastApplied, Store: c.store.Status(), Node: o.NodeName,
+			}
+		},
+	}
+	if es, ok := c.store.(*etcd.Store); ok {
+		deps.Nodes = func(ctx context.Context) ([]admin.NodeInfo, error) {
+			nodes, err := cluster.List(ctx, es.Client(), etcdPrefix)
+			if err != nil {
+				return nil, err
+			}
+			out := make([]admin.NodeInfo, len(nodes))
+			for i, n := range nodes {
+				out[i] = admin.NodeInfo{Name: n.Name, Address: n.Address, Version: n.Version, Revision: n.Revision, Heartbeat: n.Heartbeat}
+			}
+			return out, nil
+		}
+	}
+	c.admin = admin.New(deps, admin.Options{Address: o.AdminAddress, KeyHash: hash, TLSCert: o.AdminTLSCert, TLSKey: o.AdminTLSKey})
+	return c, nil
+}
+
+// runners lists the control plane's long-running parts.
+func (c *control) runners(sink storesource.Sink, o ControlOptions, log *slog.Logger) []Runner {
+	rs := []Runner{{Name: "store-source", Start: func(ctx context.Context) error { return c.source.Run(ctx, sink) }}}
+	if c.admin != nil {
+		rs = append(rs, Runner{Name: "admin", Start: c.admin.Start})
+	}
+	if es, ok := c.store.(*etcd.Store); ok {
+		rs = append(rs, Runner{Name: "cluster", Start: func(ctx context.Context) error {
+			return c.joinCluster(ctx, es, o, log)
+		}})
+	}
+	return rs
+}
+
+// joinCluster registers this node under a lease and keeps its record
+// current until ctx ends; a clean stop removes it at once.
+func (c *control) joinCluster(ctx context.Context, es *etcd.Store, o ControlOptions, log *slog.Logger) error {
+	addr := o.AdminAddress
+	if c.admin != nil && c.admin.Addr() != nil {
+		addr = c.admin.Addr().String()
+	}
+	m, err := cluster.Register(ctx, es.Client(), etcdPrefix, cluster.Node{Name: o.NodeName, Address: addr, Version: o.Version}, 0)
+	if err != nil {
+		return err
+	}
+	c.member = m
+	defer m.Close()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			m.Update(c.source.Revision())
+		}
+	}
+}
+
+func (c *control) close() {
+	if c != nil && c.store != nil {
+		c.store.Close()
+	}
+}

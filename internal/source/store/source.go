@@ -1,0 +1,162 @@
+// Package store feeds objects written through the admin API, kept in a
+// store.Store (bbolt or etcd), to the compile stage: a full list once, then
+// the store's watch from the revision listed, so a node that reconnects
+// resumes where it was instead of reloading everything.
+package store
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"pylon.io/pylon/internal/ir"
+	"pylon.io/pylon/internal/store"
+)
+
+// Sink is what the source feeds; the compile stage implements it.
+type Sink interface {
+	Apply(ir.Change) ir.Result
+}
+
+// Source keeps a sink in step with a store.
+type Source struct {
+	st    store.Store
+	log   *slog.Logger
+	ready chan struct{}
+	once  sync.Once
+	rev   atomic.Int64
+
+	known map[ir.Key]uint64 // hash of what was last sent, per key
+}
+
+// New returns a source reading st.
+func New(st store.Store, log *slog.Logger) *Source {
+	return &Source{st: st, log: log.With("source", store.Source), ready: make(chan struct{}), known: map[ir.Key]uint64{}}
+}
+
+// Ready is closed once the stored objects have been applied.
+func (s *Source) Ready() <-chan struct{} { return s.ready }
+
+// Revision is the last store revision applied.
+func (s *Source) Revision() int64 { return s.rev.Load() }
+
+// Run lists, applies, then follows the watch until ctx ends. It retries the
+// first list while the store is unreachable.
+func (s *Source) Run(ctx context.Context, sink Sink) error {
+	var recs []store.Record
+	var rev int64
+	for {
+		var err error
+		recs, rev, err = s.listAll(ctx)
+		if err == nil {
+			break
+		}
+		s.log.Error("store list failed; retrying", "error", err.Error())
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+	s.apply(sink, s.reset(recs), rev)
+	s.once.Do(func() { close(s.ready) })
+	for ev := range s.st.Watch(ctx, rev) {
+		var ch ir.Change
+		if ev.Reset {
+			ch = s.reset(ev.Records)
+		} else {
+			ch = s.delta(ev)
+		}
+		s.apply(sink, ch, ev.Revision)
+	}
+	return ctx.Err()
+}
+
+// listAll reads every kind. Kinds are listed one by one; the watch starts
+// from the oldest revision read, so a write between two lists is replayed
+// (an unchanged object then costs a hash compare).
+func (s *Source) listAll(ctx context.Context) ([]store.Record, int64, error) {
+	var all []store.Record
+	var min int64
+	for i, kind := range ir.Kinds {
+		recs, rev, err := s.st.List(ctx, kind, "", 0)
+		if err != nil {
+			return nil, 0, fmt.Errorf("store: list %ss: %w", kind, err)
+		}
+		if i == 0 || rev < min {
+			min = rev
+		}
+		all = append(all, recs...)
+	}
+	return all, min, nil
+}
+
+// reset turns a full state into a change against what was sent before.
+func (s *Source) reset(recs []store.Record) ir.Change {
+	var ch ir.Change
+	seen := make(map[ir.Key]bool, len(recs))
+	for _, r := range recs {
+		seen[r.Key] = true
+		if o, ok := s.decode(r); ok && s.known[o.Key] != o.Hash {
+			ch.Upserts = append(ch.Upserts, o)
+		}
+	}
+	for k := range s.known {
+		if !seen[k] {
+			ch.Deletes = append(ch.Deletes, k)
+		}
+	}
+	return ch
+}
+
+func (s *Source) delta(ev store.Event) ir.Change {
+	var ch ir.Change
+	for _, r := range ev.Records {
+		if o, ok := s.decode(r); ok && s.known[o.Key] != o.Hash {
+			ch.Upserts = append(ch.Upserts, o)
+		}
+	}
+	ch.Deletes = append(ch.Deletes, ev.Deletes...)
+	return ch
+}
+
+// decode turns a record into an object. A record this node cannot read
+// (written by a newer version, say) is logged and skipped: the last good
+// version of it stays live.
+func (s *Source) decode(r store.Record) (ir.Object, bool) {
+	res, err := ir.DecodeJSON(r.Key.Kind, r.Value)
+	if err != nil {
+		s.log.Error("stored object unreadable", "object", r.Key.String(), "revision", r.Revision, "error", err.Error())
+		return ir.Object{}, false
+	}
+	if res.ResourceName() != r.Key.Name {
+		s.log.Error("stored object misnamed", "object", r.Key.String(), "name", res.ResourceName())
+		return ir.Object{}, false
+	}
+	return ir.NewObject(r.Key.Source, r.Key.Namespace, res), true
+}
+
+func (s *Source) apply(sink Sink, ch ir.Change, rev int64) {
+	if len(ch.Upserts)+len(ch.Deletes) > 0 {
+		ch.Event = time.Now()
+		res := sink.Apply(ch)
+		for _, o := range ch.Upserts {
+			if _, bad := res.Rejected[o.Key]; !bad {
+				s.known[o.Key] = o.Hash
+			}
+		}
+		for _, k := range ch.Deletes {
+			if _, bad := res.Rejected[k]; !bad {
+				delete(s.known, k)
+			}
+		}
+		for k, err := range res.Rejected {
+			s.log.Error("object rejected", "object", k.String(), "revision", rev, "error", err.Error())
+		}
+		s.log.Info("config applied", "upserts", len(ch.Upserts), "deletes", len(ch.Deletes), "rejected", len(res.Rejected), "revision", rev)
+	}
+	s.rev.Store(rev)
+}
