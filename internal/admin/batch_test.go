@@ -12,7 +12,7 @@ func TestBatch(t *testing.T) {
 		{"kind":"route","object":`+routeX+`},
 		{"kind":"service","object":`+svcA+`},
 		{"kind":"routes","object":{"name":"y","directResponse":{"status":200}}}]}`)
-	if r.code != 200 || ts.st.count() != 1 {
+	if r.code != 200 || ts.revision() != 1 {
 		t.Fatalf("%d %s", r.code, r.raw)
 	}
 	v := r.version()
@@ -64,12 +64,12 @@ func TestBatchAllOrNothing(t *testing.T) {
 			ts.do("POST", "/api/v1/services", `{"name":"used","endpoints":["127.0.0.1:1"]}`)
 			ts.do("POST", "/api/v1/routes", `{"name":"user","backends":[{"service":"used"}]}`)
 			ts.do("POST", "/api/v1/routes", `{"name":"r","directResponse":{"status":200}}`)
-			before := ts.st.count()
+			before := ts.revision()
 			r := ts.do("POST", "/api/v1/batch", tc.body)
 			if r.code != tc.code {
 				t.Fatalf("status %d, want %d: %s", r.code, tc.code, r.raw)
 			}
-			if ts.st.count() != before {
+			if ts.revision() != before {
 				t.Fatal("a failed batch wrote")
 			}
 			ps := r.problems()
@@ -88,5 +88,16 @@ func TestBatchAllOrNothing(t *testing.T) {
 				t.Errorf("conflict names %v", r.body["object"])
 			}
 		})
+	}
+}
+
+func TestBatchTooLargeForStore(t *testing.T) {
+	st := newMemStore()
+	st.maxOps = 2
+	ts := newTestServer(t, func(d *Deps, _ *Options) { d.Store = st; d.Checker = refChecker{st} })
+	ts.st = st
+	r := ts.do("POST", "/api/v1/batch", `{"deletes":[{"kind":"route","name":"a"},{"kind":"route","name":"b"},{"kind":"route","name":"c"}]}`)
+	if r.code != http.StatusRequestEntityTooLarge || ts.revision() != 0 {
+		t.Fatalf("%d %s", r.code, r.raw)
 	}
 }

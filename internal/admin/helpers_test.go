@@ -3,25 +3,50 @@ package admin
 import (
 	"crypto/sha256"
 	"encoding/json"
+	"flag"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"pylon.io/pylon/internal/store"
+	"pylon.io/pylon/internal/store/bolt"
 )
 
 const testKey = "test-key-0123456789"
 
+// storeFlag picks the store the tests write to: the in-memory one, or the
+// real bbolt store (go test ./internal/admin -args -admin.store=bolt).
+var storeFlag = flag.String("admin.store", "mem", "store under test: mem or bolt")
+
+func newStore(t testing.TB) store.Store {
+	if *storeFlag == "bolt" {
+		st, err := bolt.Open(filepath.Join(t.TempDir(), "pylon.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	return newMemStore()
+}
+
 type testServer struct {
 	t  testing.TB
 	s  *Server
-	st *memStore
+	st store.Store
 	h  http.Handler
 }
 
+// revision is the store's revision: it moves on every commit and only then,
+// so an unchanged revision proves nothing was written.
+func (ts *testServer) revision() int64 { return ts.st.Status().Revision }
+
 func newTestServer(t testing.TB, opts ...func(*Deps, *Options)) *testServer {
-	st := newMemStore()
+	st := newStore(t)
 	d := Deps{Store: st, Checker: refChecker{st}, Log: slog.New(slog.DiscardHandler)}
 	o := Options{KeyHash: sha256.Sum256([]byte(testKey))}
 	for _, f := range opts {

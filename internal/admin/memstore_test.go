@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -11,13 +12,12 @@ import (
 )
 
 // memStore is a store.Store in memory with the real one's Commit semantics
-// (atomic ops, Expect checks, one revision per commit). commits counts
-// successful commits, so tests can prove nothing was written.
+// (atomic ops, Expect checks, one revision per commit).
 type memStore struct {
-	mu      sync.Mutex
-	rev     int64
-	objs    map[ir.Key]store.Record
-	commits int
+	mu     sync.Mutex
+	rev    int64
+	objs   map[ir.Key]store.Record
+	maxOps int // like etcd's --max-txn-ops; 0 = no limit
 }
 
 var _ store.Store = (*memStore)(nil)
@@ -27,6 +27,9 @@ func newMemStore() *memStore { return &memStore{objs: map[ir.Key]store.Record{}}
 func (m *memStore) Commit(_ context.Context, ops []store.Op) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.maxOps > 0 && len(ops) > m.maxOps {
+		return 0, store.ErrBatchTooLarge
+	}
 	for _, op := range ops {
 		cur, ok := m.objs[op.Key]
 		switch {
@@ -44,7 +47,6 @@ func (m *memStore) Commit(_ context.Context, ops []store.Op) (int64, error) {
 		}
 		m.objs[op.Key] = store.Record{Key: op.Key, Value: slices.Clone(op.Value), Revision: m.rev}
 	}
-	m.commits++
 	return m.rev, nil
 }
 
@@ -88,57 +90,43 @@ func (m *memStore) Status() store.Status {
 
 func (m *memStore) Close() error { return nil }
 
-func (m *memStore) count() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.commits
-}
-
 // refChecker is a Checker in the compiler's image for the cross-object rules
 // tests need: a route's services must exist after the change, and a service
-// still used by a route cannot be deleted. It reads the store as "live".
-type refChecker struct{ s *memStore }
+// still used by a route cannot be deleted. The store stands in for the live
+// config.
+type refChecker struct{ s store.Store }
 
 func (c refChecker) Check(ch ir.Change) ir.Result {
-	c.s.mu.Lock()
-	defer c.s.mu.Unlock()
-	exists := map[string]bool{}
-	users := map[string]string{} // service → a route using it
+	ctx := context.Background()
 	gone := map[ir.Key]bool{}
 	for _, k := range ch.Deletes {
 		gone[k] = true
 	}
-	for k, r := range c.s.objs {
-		if gone[k] {
-			continue
-		}
-		switch k.Kind {
-		case ir.KindService:
-			exists[k.Name] = true
-		case ir.KindRoute:
-			if rt, err := ir.DecodeJSON(ir.KindRoute, r.Value); err == nil {
-				for _, b := range rt.(*ir.Route).Backends {
-					users[b.Service] = k.Name
-				}
+	exists := map[string]bool{}
+	users := map[string]string{} // service → a route using it
+	svcs, _, _ := c.s.List(ctx, ir.KindService, "", 0)
+	for _, r := range svcs {
+		exists[r.Key.Name] = !gone[r.Key]
+	}
+	routes, _, _ := c.s.List(ctx, ir.KindRoute, "", 0)
+	for _, r := range routes {
+		if rt, err := ir.DecodeJSON(ir.KindRoute, r.Value); err == nil && !gone[r.Key] {
+			for _, b := range rt.(*ir.Route).Backends {
+				users[b.Service] = r.Key.Name
 			}
 		}
 	}
-	for _, k := range ch.Deletes {
-		if k.Kind == ir.KindService {
-			delete(exists, k.Name)
-		}
-	}
+	rej := map[ir.Key]error{}
 	for _, o := range ch.Upserts {
 		if o.Key.Kind == ir.KindService {
 			exists[o.Key.Name] = true
 		}
 	}
-	rej := map[ir.Key]error{}
 	for _, o := range ch.Upserts {
 		if r, ok := o.Resource.(*ir.Route); ok {
 			for i, b := range r.Backends {
 				if !exists[b.Service] {
-					rej[o.Key] = &ir.FieldError{Kind: ir.KindRoute, Name: r.Name, Field: "backends[" + string(rune('0'+i)) + "].service", Msg: "unknown service " + b.Service}
+					rej[o.Key] = &ir.FieldError{Kind: ir.KindRoute, Name: r.Name, Field: fmt.Sprintf("backends[%d].service", i), Msg: "unknown service " + b.Service}
 				}
 			}
 		}

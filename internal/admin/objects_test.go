@@ -139,7 +139,7 @@ func TestConflicts(t *testing.T) {
 		{"version on missing", "PUT", "/api/v1/services/b", `{"name":"b","endpoints":["127.0.0.1:1"]}`, []string{"If-Match", "3"}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := ts.st.count()
+			before := ts.revision()
 			r := ts.do(tc.method, tc.path, tc.body, tc.header...)
 			if r.code != http.StatusConflict || r.body["error"] != "conflict" {
 				t.Fatalf("%d %s", r.code, r.raw)
@@ -147,7 +147,7 @@ func TestConflicts(t *testing.T) {
 			if got, ok := r.body["version"].(float64); !ok || int64(got) != tc.want {
 				t.Errorf("version = %v, want %d", r.body["version"], tc.want)
 			}
-			if ts.st.count() != before {
+			if ts.revision() != before {
 				t.Error("a conflict wrote")
 			}
 		})
@@ -184,7 +184,7 @@ func TestBadWrites(t *testing.T) {
 			ts := newTestServer(t)
 			ts.do("POST", "/api/v1/services", svcA)
 			ts.do("POST", "/api/v1/routes", routeX)
-			before := ts.st.count()
+			before := ts.revision()
 			var hdr []string
 			if tc.name == "bad If-Match" {
 				hdr = []string{"If-Match", "yesterday"}
@@ -196,7 +196,7 @@ func TestBadWrites(t *testing.T) {
 			if tc.object != "" && !r.hasProblem(tc.object, tc.field, tc.msg) {
 				t.Errorf("no problem %s %s %q in %s", tc.object, tc.field, tc.msg, r.raw)
 			}
-			if ts.st.count() != before {
+			if ts.revision() != before {
 				t.Error("a rejected write was committed")
 			}
 		})
@@ -227,7 +227,7 @@ func TestBodyLimit(t *testing.T) {
 	hr.RemoteAddr = "192.0.2.1:1"
 	w := &recorder{h: http.Header{}}
 	ts.h.ServeHTTP(w, hr)
-	if w.code != http.StatusRequestEntityTooLarge || ts.st.count() != 0 {
+	if w.code != http.StatusRequestEntityTooLarge || ts.revision() != 0 {
 		t.Fatalf("chunked: %d", w.code)
 	}
 }

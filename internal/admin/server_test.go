@@ -45,7 +45,7 @@ func TestStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 201 || st.count() != 1 {
+	if resp.StatusCode != 201 || st.Status().Revision != 1 {
 		t.Fatalf("create over TLS: %d", resp.StatusCode)
 	}
 	cancel()

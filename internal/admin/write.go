@@ -194,6 +194,8 @@ func (s *Server) commit(ctx context.Context, ups []upsert, dels []removal, ps []
 		v := ce.Actual
 		return 0, &httpError{http.StatusConflict, errorBody{Error: "conflict", Message: "admin: " + ce.Error(),
 			Object: objectName(ce.Key.Kind, ce.Key.Name), Version: &v}}
+	case errors.Is(err, store.ErrBatchTooLarge):
+		return 0, &httpError{http.StatusRequestEntityTooLarge, errorBody{Error: "request entity too large", Message: "admin: " + err.Error()}}
 	case err != nil:
 		s.log.Error("admin: commit failed", "ops", len(ops), "error", err)
 		return 0, &httpError{http.StatusInternalServerError, errorBody{Error: "store failed", Message: "admin: commit: " + err.Error()}}

@@ -83,7 +83,7 @@ func openControl(ctx context.Context, o ControlOptions, comp *compile.Compiler, 
 		fmt.Fprintf(os.Stderr, "pylon: generated an admin API key (shown once, stored hashed in %s):\n\n    %s\n\n", o.DataDir, generated)
 	}
 	deps := admin.Deps{
-		Store: c.store, Checker: comp, Log: log,
+		Store: c.store, Checker: comp, Log: log, WaitApplied: c.source.WaitRevision,
 		Status: func() admin.Status {
 			st := comp.Stats()
 			return admin.Status{
@@ -105,7 +105,7 @@ func openControl(ctx context.Context, o ControlOptions, comp *compile.Compiler, 
 			return out, nil
 		}
 	}
-	c.admin = admin.New(deps, admin.Options{Address: o.AdminAddress, KeyHash: hash, TLSCert: o.AdminTLSCert, TLSKey: o.AdminTLSKey})
+	c.admin = admin.New(deps, admin.Options{Address: o.AdminAddress, KeyHash: hash, TLSCert: o.AdminTLSCert, TLSKey: o.AdminTLSKey, Version: o.Version})
 	return c, nil
 }
 

@@ -19,6 +19,9 @@ func TestDecodeJSON(t *testing.T) {
 		{KindRoute, `{"name":"a"} {}`, `unexpected data`},
 		{KindRoute, `[1,2]`, `must be`},
 		{KindService, `{"name":"s","connectTimeout":"soon"}`, `invalid duration`},
+		{KindService, `{"name":"s","connectTimeout":1e300}`, `invalid duration`},
+		{KindService, `{"name":"s","connectTimeout":-1}`, `invalid duration`},
+		{KindService, `{"name":"s","endpoints":[{"address":"127.0.0.1:1","wieght":2}]}`, `unknown field`},
 	} {
 		_, err := DecodeJSON(tc.kind, []byte(tc.in))
 		switch {

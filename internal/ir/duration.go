@@ -28,8 +28,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 		if err2 := json.Unmarshal(b, &secs); err2 != nil {
 			return fmt.Errorf("duration must be a string like \"5s\" or a number of seconds")
 		}
-		*d = Duration(secs * float64(time.Second))
-		return nil
+		return d.fromSeconds(secs)
 	}
 	return d.parse(s)
 }
@@ -45,7 +44,9 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	var secs float64
 	if n.Tag == "!!int" || n.Tag == "!!float" {
 		if err := n.Decode(&secs); err == nil {
-			*d = Duration(secs * float64(time.Second))
+			if err := d.fromSeconds(secs); err != nil {
+				return fmt.Errorf("line %d: %w", n.Line, err)
+			}
 			return nil
 		}
 	}
@@ -64,5 +65,16 @@ func (d *Duration) parse(s string) error {
 		return fmt.Errorf("invalid duration %q: negative", s)
 	}
 	*d = Duration(v)
+	return nil
+}
+
+// maxSeconds keeps a duration in seconds inside time.Duration's range.
+const maxSeconds = float64(1<<63-1) / float64(time.Second)
+
+func (d *Duration) fromSeconds(secs float64) error {
+	if secs != secs || secs < 0 || secs > maxSeconds {
+		return fmt.Errorf("invalid duration %v seconds: must be 0 to %.0f", secs, maxSeconds)
+	}
+	*d = Duration(secs * float64(time.Second))
 	return nil
 }

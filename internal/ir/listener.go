@@ -18,7 +18,7 @@ type Listener struct {
 	Address  string       `json:"address" yaml:"address"`
 	Protocol string       `json:"protocol" yaml:"protocol"`
 	TLS      *ListenerTLS `json:"tls,omitempty" yaml:"tls,omitempty"`
-	Limits   Limits       `json:"limits,omitempty" yaml:"limits,omitempty"`
+	Limits   Limits       `json:"limits,omitzero" yaml:"limits,omitempty"`
 }
 
 // ListenerTLS configures TLS termination. Certificates are chosen by SNI from

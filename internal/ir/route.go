@@ -12,14 +12,14 @@ import (
 type Route struct {
 	Name     string     `json:"name" yaml:"name"`
 	Hosts    []string   `json:"hosts,omitempty" yaml:"hosts,omitempty"` // exact or "*.example.com"; empty = any host
-	Match    RouteMatch `json:"match,omitempty" yaml:"match,omitempty"`
+	Match    RouteMatch `json:"match,omitzero" yaml:"match,omitempty"`
 	Priority int32      `json:"priority,omitempty" yaml:"priority,omitempty"`
 
 	Backends       []Backend       `json:"backends,omitempty" yaml:"backends,omitempty"`
 	Redirect       *Redirect       `json:"redirect,omitempty" yaml:"redirect,omitempty"`
 	DirectResponse *DirectResponse `json:"directResponse,omitempty" yaml:"directResponse,omitempty"`
 
-	Timeouts Timeouts `json:"timeouts,omitempty" yaml:"timeouts,omitempty"`
+	Timeouts Timeouts `json:"timeouts,omitzero" yaml:"timeouts,omitempty"`
 	Retries  *Retries `json:"retries,omitempty" yaml:"retries,omitempty"`
 }
 

@@ -1,6 +1,7 @@
 package ir
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -70,7 +71,9 @@ func (e *Endpoint) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	var o endpointObject
-	if err := json.Unmarshal(b, &o); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields() // strict like the rest of the object
+	if err := dec.Decode(&o); err != nil {
 		return err
 	}
 	*e = Endpoint(o)

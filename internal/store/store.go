@@ -74,6 +74,10 @@ type Store interface {
 // ErrNotFound is returned for a missing object.
 var ErrNotFound = errors.New("store: not found")
 
+// ErrBatchTooLarge is returned when a Commit holds more operations than the
+// store takes in one transaction (etcd's --max-txn-ops, 128 by default).
+var ErrBatchTooLarge = errors.New("store: too many objects for one transaction")
+
 // ConflictError is a failed optimistic-concurrency check.
 type ConflictError struct {
 	Key      ir.Key

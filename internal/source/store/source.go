@@ -29,12 +29,15 @@ type Source struct {
 	once  sync.Once
 	rev   atomic.Int64
 
+	mu      sync.Mutex
+	applied chan struct{} // closed and replaced after each apply
+
 	known map[ir.Key]uint64 // hash of what was last sent, per key
 }
 
 // New returns a source reading st.
 func New(st store.Store, log *slog.Logger) *Source {
-	return &Source{st: st, log: log.With("source", store.Source), ready: make(chan struct{}), known: map[ir.Key]uint64{}}
+	return &Source{st: st, log: log.With("source", store.Source), ready: make(chan struct{}), known: map[ir.Key]uint64{}, applied: make(chan struct{})}
 }
 
 // Ready is closed once the stored objects have been applied.
@@ -159,4 +162,27 @@ func (s *Source) apply(sink Sink, ch ir.Change, rev int64) {
 		s.log.Info("config applied", "upserts", len(ch.Upserts), "deletes", len(ch.Deletes), "rejected", len(res.Rejected), "revision", rev)
 	}
 	s.rev.Store(rev)
+	s.mu.Lock()
+	close(s.applied)
+	s.applied = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// WaitRevision blocks until the store revision rev is applied on this node
+// (or ctx ends), so an admin API write is answered once it is live here and
+// the next write is checked against it.
+func (s *Source) WaitRevision(ctx context.Context, rev int64) error {
+	for {
+		s.mu.Lock()
+		ch := s.applied
+		s.mu.Unlock()
+		if s.rev.Load() >= rev {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }

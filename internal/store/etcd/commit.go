@@ -2,8 +2,10 @@ package etcd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"pylon.io/pylon/internal/ir"
@@ -42,6 +44,9 @@ func (s *Store) Commit(ctx context.Context, ops []store.Op) (int64, error) {
 	c, cancel := s.reqCtx(ctx)
 	defer cancel()
 	resp, err := s.cli.Txn(c).If(cmps...).Then(thens...).Else(elses...).Commit()
+	if errors.Is(err, rpctypes.ErrTooManyOps) {
+		return 0, fmt.Errorf("%w: %d objects; write fewer per batch or raise etcd's --max-txn-ops", store.ErrBatchTooLarge, len(ops))
+	}
 	if err != nil {
 		return 0, s.wrap("commit "+describe(ops), err)
 	}
