@@ -16,6 +16,7 @@ import (
 	"pylon.io/pylon/internal/store"
 	"pylon.io/pylon/internal/store/bolt"
 	"pylon.io/pylon/internal/store/etcd"
+	"pylon.io/pylon/internal/telemetry"
 )
 
 // ControlOptions are the admin API, store and cluster settings of `pylon run`.
@@ -44,7 +45,7 @@ const etcdPrefix = "/pylon"
 
 // openControl opens the store and, unless disabled, prepares the admin API.
 // It returns nil when neither an admin API nor a store is configured.
-func openControl(ctx context.Context, o ControlOptions, comp *compile.Compiler, log *slog.Logger) (*control, error) {
+func openControl(ctx context.Context, o ControlOptions, comp *compile.Compiler, metrics *telemetry.Metrics, log *slog.Logger) (*control, error) {
 	disabled := o.AdminAddress == "" || o.AdminAddress == "off"
 	if disabled && o.Store == "" {
 		return nil, nil
@@ -67,6 +68,7 @@ func openControl(ctx context.Context, o ControlOptions, comp *compile.Compiler, 
 		return nil, err
 	}
 	c.source = storesource.New(c.store, log)
+	metrics.WatchStore(func() (bool, int64) { return c.store.Status().Synced, c.source.Revision() })
 	if disabled {
 		return c, nil
 	}

@@ -104,7 +104,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 		log.Info("serving the bundled example", "try", "curl -H 'Host: echo.example.com' http://127.0.0.1:8080/")
 	}
-	ctl, err := openControl(ctx, o.Control, comp, log)
+	ctl, err := openControl(ctx, o.Control, comp, metrics, log)
 	if err != nil {
 		return err
 	}

@@ -174,3 +174,20 @@ func (m *Metrics) SetLastReloadSuccess(t time.Time) {
 
 // PanicRecovered counts a recovered panic.
 func (m *Metrics) PanicRecovered() { m.panics.Inc() }
+
+// WatchStore exports the config store's state: pylon_store_synced (1 while
+// the node is connected to its store and watching, 0 while it serves its
+// last good config without it) and pylon_store_revision.
+func (m *Metrics) WatchStore(status func() (synced bool, revision int64)) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "pylon_store_synced", Help: "1 while the config store is reachable and watched, 0 otherwise."},
+			func() float64 {
+				if ok, _ := status(); ok {
+					return 1
+				}
+				return 0
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "pylon_store_revision", Help: "Last config store revision applied on this node."},
+			func() float64 { _, rev := status(); return float64(rev) }),
+	)
+}
