@@ -35,6 +35,7 @@ type ControlOptions struct {
 // control is the admin API, its store and the node's cluster membership.
 type control struct {
 	store  store.Store
+	cache  *storesource.Cache
 	source *storesource.Source
 	admin  *admin.Server
 	member *cluster.Member
@@ -55,7 +56,21 @@ func openControl(ctx context.Context, o ControlOptions, comp *compile.Compiler, 
 	switch {
 	case strings.HasPrefix(o.Store, "etcd://"):
 		eps := strings.Split(strings.TrimPrefix(o.Store, "etcd://"), ",")
-		c.store, err = etcd.Open(ctx, eps, etcdPrefix)
+		// A node keeps a local copy of what it applied: with one, it starts
+		// (and serves that copy) even while etcd is away.
+		if err = os.MkdirAll(o.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
+		if c.cache, err = storesource.OpenCache(filepath.Join(o.DataDir, "etcd-cache.db"), log); err != nil {
+			return nil, err
+		}
+		var opts []etcd.Option
+		if c.cache.Revision() > 0 {
+			opts = append(opts, etcd.WithoutFirstContact())
+		}
+		if c.store, err = etcd.Open(ctx, eps, etcdPrefix, opts...); err != nil {
+			c.cache.Close()
+		}
 	case o.Store == "":
 		if err = os.MkdirAll(o.DataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("data dir: %w", err)
@@ -68,6 +83,9 @@ func openControl(ctx context.Context, o ControlOptions, comp *compile.Compiler, 
 		return nil, err
 	}
 	c.source = storesource.New(c.store, log)
+	if c.cache != nil {
+		c.source.WithCache(c.cache)
+	}
 	metrics.WatchStore(func() (bool, int64) { return c.store.Status().Synced, c.source.Revision() })
 	if disabled {
 		return c, nil
@@ -132,9 +150,20 @@ func (c *control) joinCluster(ctx context.Context, es *etcd.Store, o ControlOpti
 	if c.admin != nil && c.admin.Addr() != nil {
 		addr = c.admin.Addr().String()
 	}
-	m, err := cluster.Register(ctx, es.Client(), etcdPrefix, cluster.Node{Name: o.NodeName, Address: addr, Version: o.Version}, 0)
-	if err != nil {
-		return err
+	var m *cluster.Member
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		var err error
+		m, err = cluster.Register(ctx, es.Client(), etcdPrefix, cluster.Node{Name: o.NodeName, Address: addr, Version: o.Version}, 0)
+		if err == nil {
+			break
+		}
+		// Serving does not need membership: keep trying while etcd is away.
+		log.Warn("cluster registration failed; retrying", "error", err.Error())
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
 	}
 	c.member = m
 	defer m.Close()
@@ -151,7 +180,13 @@ func (c *control) joinCluster(ctx context.Context, es *etcd.Store, o ControlOpti
 }
 
 func (c *control) close() {
-	if c != nil && c.store != nil {
+	if c == nil {
+		return
+	}
+	if c.cache != nil {
+		c.cache.Close()
+	}
+	if c.store != nil {
 		c.store.Close()
 	}
 }

@@ -172,7 +172,7 @@ func TestClusterPropagationAndMembership(t *testing.T) {
 		if err := cn.proc.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 2*time.Second, "n3 gone from /api/v1/nodes after SIGTERM", func() (bool, string) {
+		eventually(t, 40*time.Second, "n3 gone from /api/v1/nodes after SIGTERM", func() (bool, string) {
 			items, st, body := listNodes(t, a)
 			return st == 200 && !slices.Contains(nodeNames(items), "n3"), body
 		})

@@ -33,6 +33,14 @@ type Source struct {
 	applied chan struct{} // closed and replaced after each apply
 
 	known map[ir.Key]uint64 // hash of what was last sent, per key
+	cache *Cache            // nil: no local copy (the store is local itself)
+}
+
+// WithCache makes the source keep a local copy of what it applied, and
+// start from it (see Cache).
+func (s *Source) WithCache(c *Cache) *Source {
+	s.cache = c
+	return s
 }
 
 // New returns a source reading st.
@@ -47,8 +55,21 @@ func (s *Source) Ready() <-chan struct{} { return s.ready }
 func (s *Source) Revision() int64 { return s.rev.Load() }
 
 // Run lists, applies, then follows the watch until ctx ends. It retries the
-// first list while the store is unreachable.
+// first list while the store is unreachable. With a cache it starts from the
+// cached copy instead and resumes the watch at the cached revision.
 func (s *Source) Run(ctx context.Context, sink Sink) error {
+	if s.cache != nil {
+		recs, rev, err := s.cache.Load()
+		switch {
+		case err != nil:
+			s.log.Error("store cache unreadable; listing the store", "error", err.Error())
+		case rev > 0:
+			s.log.Info("resuming from the local copy", "revision", rev, "objects", len(recs))
+			s.apply(sink, s.reset(recs), rev)
+			s.once.Do(func() { close(s.ready) })
+			return s.follow(ctx, sink, rev)
+		}
+	}
 	var recs []store.Record
 	var rev int64
 	for {
@@ -65,15 +86,27 @@ func (s *Source) Run(ctx context.Context, sink Sink) error {
 		}
 	}
 	s.apply(sink, s.reset(recs), rev)
+	if s.cache != nil {
+		s.cache.Save(store.Event{Revision: rev, Records: recs, Reset: true})
+	}
 	s.once.Do(func() { close(s.ready) })
+	return s.follow(ctx, sink, rev)
+}
+
+// follow applies the store's watch from rev until ctx ends.
+func (s *Source) follow(ctx context.Context, sink Sink, rev int64) error {
 	for ev := range s.st.Watch(ctx, rev) {
 		var ch ir.Change
 		if ev.Reset {
+			s.log.Info("store history lost; applying its full state", "revision", ev.Revision, "objects", len(ev.Records))
 			ch = s.reset(ev.Records)
 		} else {
 			ch = s.delta(ev)
 		}
 		s.apply(sink, ch, ev.Revision)
+		if s.cache != nil {
+			s.cache.Save(ev)
+		}
 	}
 	return ctx.Err()
 }

@@ -23,6 +23,7 @@ type options struct {
 	dialTimeout    time.Duration
 	requestTimeout time.Duration
 	healthInterval time.Duration
+	lazy           bool
 }
 
 // WithDialTimeout bounds the first connection (default two seconds).
@@ -36,6 +37,11 @@ func WithRequestTimeout(d time.Duration) Option { return func(o *options) { o.re
 // WithHealthInterval sets how often the store checks that etcd answers
 // (default one second).
 func WithHealthInterval(d time.Duration) Option { return func(o *options) { o.healthInterval = d } }
+
+// WithoutFirstContact lets Open succeed while etcd is unreachable: the
+// store starts not synced and connects by itself. For a node that can serve
+// a local copy meanwhile.
+func WithoutFirstContact() Option { return func(o *options) { o.lazy = true } }
 
 // Store is a store.Store in etcd.
 type Store struct {
@@ -76,15 +82,19 @@ func Open(ctx context.Context, endpoints []string, prefix string, opts ...Option
 	if err != nil {
 		return nil, fmt.Errorf("store: etcd %v: %w", endpoints, err)
 	}
-	c, cancel := context.WithTimeout(ctx, o.dialTimeout)
-	defer cancel()
-	if _, err := cli.Get(c, prefix+"/objects/", clientv3.WithCountOnly()); err != nil {
-		cli.Close()
-		return nil, fmt.Errorf("store: etcd %v is unreachable: %w", endpoints, err)
+	status := store.Status{Synced: true}
+	if o.lazy {
+		status = store.Status{Error: "connecting"}
+	} else {
+		c, cancel := context.WithTimeout(ctx, o.dialTimeout)
+		defer cancel()
+		if _, err := cli.Get(c, prefix+"/objects/", clientv3.WithCountOnly()); err != nil {
+			cli.Close()
+			return nil, fmt.Errorf("store: etcd %v is unreachable: %w", endpoints, err)
+		}
 	}
 	bg, stop := context.WithCancel(context.Background())
-	s := &Store{cli: cli, endpoints: endpoints, prefix: prefix, opts: o, cancel: stop,
-		status: store.Status{Synced: true}}
+	s := &Store{cli: cli, endpoints: endpoints, prefix: prefix, opts: o, cancel: stop, status: status}
 	s.wg.Go(func() { s.checkHealth(bg) })
 	return s, nil
 }
