@@ -75,7 +75,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	recs, rev, err := s.d.Store.List(ctx, kind, after, limit+1) // one more says whether a next page exists
 	if err != nil {
-		fail(w, r, storeError("list", ir.Key{Kind: kind}, err))
+		fail(w, r, s.storeError("list", ir.Key{Kind: kind}, err))
 		return
 	}
 	body := listBody{Items: make([]Envelope, 0, min(len(recs), limit)), Version: rev}
@@ -99,7 +99,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 	key := apiKey(kind, r.PathValue("name"))
 	rec, err := s.d.Store.Get(ctx, key)
 	if err != nil {
-		fail(w, r, storeError("get", key, err))
+		fail(w, r, s.storeError("get", key, err))
 		return
 	}
 	w.Header().Set("ETag", etag(rec.Revision))
@@ -178,7 +178,7 @@ func (s *Server) putBody(w http.ResponseWriter, r *http.Request, kind ir.Kind, n
 			s.write(w, r, res, store.Any, http.StatusCreated)
 			return nil
 		case err != nil:
-			return storeError("get", apiKey(kind, name), err)
+			return s.storeError("get", apiKey(kind, name), err)
 		case ifMatch < 0 && expect == 0:
 			expect = cur.Revision
 		}
@@ -231,7 +231,7 @@ func (s *Server) remove(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	cur, err := s.d.Store.Get(ctx, key)
 	if err != nil {
-		fail(w, r, storeError("get", key, err))
+		fail(w, r, s.storeError("get", key, err))
 		return
 	}
 	rev, herr := s.commit(ctx, nil, []removal{{key: key, expect: max(ifMatch, store.Any)}}, nil)
@@ -245,14 +245,23 @@ func (s *Server) remove(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, Envelope{Kind: kind, Version: rev, Object: cur.Value})
 }
 
-func storeError(op string, k ir.Key, err error) *httpError {
+func (s *Server) storeError(op string, k ir.Key, err error) *httpError {
 	obj := objectName(k.Kind, k.Name)
 	if errors.Is(err, store.ErrNotFound) {
 		return &httpError{http.StatusNotFound, errorBody{Error: "not found", Object: obj,
 			Message: fmt.Sprintf("admin: %s %q does not exist", k.Kind, k.Name)}}
 	}
-	return &httpError{http.StatusInternalServerError, errorBody{Error: "store failed", Object: obj,
+	return &httpError{s.storeDownCode(), errorBody{Error: "store failed", Object: obj,
 		Message: "admin: " + op + ": " + err.Error()}}
+}
+
+// storeDownCode is 503 while the store is unreachable (try again later),
+// 500 for any other store failure.
+func (s *Server) storeDownCode() int {
+	if !s.d.Store.Status().Synced {
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
 }
 
 // objectPath is the URL path of an object; a name's '/' stay separators.

@@ -198,7 +198,7 @@ func (s *Server) commit(ctx context.Context, ups []upsert, dels []removal, ps []
 		return 0, &httpError{http.StatusRequestEntityTooLarge, errorBody{Error: "request entity too large", Message: "admin: " + err.Error()}}
 	case err != nil:
 		s.log.Error("admin: commit failed", "ops", len(ops), "error", err)
-		return 0, &httpError{http.StatusInternalServerError, errorBody{Error: "store failed", Message: "admin: commit: " + err.Error()}}
+		return 0, &httpError{s.storeDownCode(), errorBody{Error: "store failed", Message: "admin: commit: " + err.Error()}}
 	}
 	s.waitApplied(ctx, rev)
 	return rev, nil

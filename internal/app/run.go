@@ -159,9 +159,11 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	var runErr error
+	running := len(runners)
 	select {
 	case <-ctx.Done():
 	case runErr = <-errc:
+		running--
 	}
 	// Graceful stop: not ready first, then stop accepting and drain.
 	log.Info("shutting down", "drainTimeout", o.DrainTimeout.String())
@@ -175,7 +177,30 @@ func Run(ctx context.Context, o Options) error {
 		log.Warn("drain incomplete", "error", err)
 	}
 	stopRunners()
+	// The runners stop on their own way out before the deferred closes
+	// run: the cluster member revokes its lease (so the node leaves the
+	// fleet at once) and the admin API lets in-flight commits finish, and
+	// both need the store still open.
+	waitRunners(errc, running, runnerStopTimeout, log)
 	return runErr
+}
+
+// runnerStopTimeout bounds how long a stop waits for the runners to return;
+// the admin API alone may take ten seconds to finish its requests.
+const runnerStopTimeout = 15 * time.Second
+
+// waitRunners waits until n more runners have reported on errc, or timeout.
+func waitRunners(errc <-chan error, n int, timeout time.Duration, log *slog.Logger) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for ; n > 0; n-- {
+		select {
+		case <-errc:
+		case <-t.C:
+			log.Warn("runners did not stop in time", "running", n, "timeout", timeout.String())
+			return
+		}
+	}
 }
 
 // allClosed returns a channel closed once every channel in cs is.

@@ -106,10 +106,10 @@ type envelope struct {
 
 // apiError is every error answer of the API.
 type apiError struct {
-	Error    string  `json:"error"`
-	Message  string  `json:"message"`
-	Object   string  `json:"object"`
-	Version  *int64  `json:"version"`
+	Error    string `json:"error"`
+	Message  string `json:"message"`
+	Object   string `json:"object"`
+	Version  *int64 `json:"version"`
 	Problems []struct {
 		Item    string `json:"item"`
 		Object  string `json:"object"`

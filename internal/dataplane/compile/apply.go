@@ -20,6 +20,7 @@ type batch struct {
 	rej      map[ir.Key]error
 	certs    map[ir.Key]*tlsindex.Entry
 	byRef    map[ir.Key]ir.Key // source-less key → upsert key
+	invalid  map[ir.Key]bool   // rejected on their own (no other object can fix them)
 	dry      bool              // Check: no side effects on live structures
 }
 
@@ -36,7 +37,25 @@ func (c *Compiler) Apply(ch ir.Change) ir.Result {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	start := time.Now()
+	own := len(ch.Upserts)
+	ch.Upserts = append(ch.Upserts, c.retries(ch)...)
 	b := c.prepare(ch, false)
+	for _, o := range ch.Upserts[:own] {
+		if _, bad := b.rej[o.Key]; bad && !b.invalid[o.Key] {
+			c.pending[o.Key] = o
+		} else {
+			delete(c.pending, o.Key)
+		}
+	}
+	for _, k := range ch.Deletes {
+		delete(c.pending, k)
+	}
+	for _, o := range ch.Upserts[own:] {
+		if _, bad := b.rej[o.Key]; !bad {
+			delete(c.pending, o.Key)
+			c.d.Log.Info("compile: rejected object accepted now that what it needs is there", "object", o.Key.String())
+		}
+	}
 
 	affected := map[string]struct{}{}
 	c.indexRoutes(b, affected)
@@ -65,7 +84,46 @@ func (c *Compiler) Apply(ch ir.Change) ir.Result {
 			m.SetLastReloadSuccess(c.stats.LastApplied)
 		}
 	}
+	// Report only this change's own objects to its source.
+	for _, o := range ch.Upserts[own:] {
+		delete(b.rej, o.Key)
+	}
 	return ir.Result{Rejected: b.rej}
+}
+
+// retries returns the rejected objects worth trying again with ch: those
+// another object was missing for (a service, a certificate) or in the way of
+// (a conflicting route) may pass once ch adds or removes such objects. This
+// heals order between sources: an API route using a file service may arrive
+// before the file is read.
+func (c *Compiler) retries(ch ir.Change) []ir.Object {
+	if len(c.pending) == 0 {
+		return nil
+	}
+	trigger := len(ch.Deletes) > 0
+	for _, o := range ch.Upserts {
+		if k := o.Key.Kind; k == ir.KindService || k == ir.KindCertificate || k == ir.KindRoute {
+			trigger = true
+			break
+		}
+	}
+	if !trigger {
+		return nil
+	}
+	inChange := make(map[ir.Key]bool, len(ch.Upserts)+len(ch.Deletes))
+	for _, o := range ch.Upserts {
+		inChange[o.Key] = true
+	}
+	for _, k := range ch.Deletes {
+		inChange[k] = true
+	}
+	var out []ir.Object
+	for k, o := range c.pending {
+		if !inChange[k] {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // Check reports what Apply would reject in ch against the live config,
@@ -81,7 +139,7 @@ func (c *Compiler) prepare(ch ir.Change, dry bool) *batch {
 	b := &batch{
 		up: map[ir.Kind][]ir.Object{}, upKeys: make(map[ir.Key]ir.Object, len(ch.Upserts)), del: map[ir.Kind][]ir.Key{},
 		deleting: map[ir.Key]bool{}, rej: map[ir.Key]error{}, certs: map[ir.Key]*tlsindex.Entry{},
-		byRef: map[ir.Key]ir.Key{}, dry: dry,
+		byRef: map[ir.Key]ir.Key{}, invalid: map[ir.Key]bool{}, dry: dry,
 	}
 	for _, k := range ch.Deletes {
 		if !dry {
@@ -101,6 +159,7 @@ func (c *Compiler) prepare(ch ir.Change, dry bool) *batch {
 		}
 		if err := o.Resource.Validate(); err != nil {
 			b.rej[o.Key] = err
+			b.invalid[o.Key] = true
 			continue
 		}
 		ref := refKey(o.Key)

@@ -48,7 +48,8 @@ type Compiler struct {
 	hosts     map[string][]ir.Key            // host key → routes on it (a few each: a slice beats a map)
 	users     map[ir.Key]map[ir.Key]struct{} // service key → routes using it
 	listeners map[ir.Key]*ir.Listener
-	byRef     map[ir.Key]ir.Key // source-less key → the live object's key
+	byRef     map[ir.Key]ir.Key    // source-less key → the live object's key
+	pending   map[ir.Key]ir.Object // rejected upserts, retried when what they need may have come
 	counts    map[ir.Kind]int
 	stats     Stats
 }
@@ -77,7 +78,7 @@ func New(d Deps) *Compiler {
 	return &Compiler{
 		d: d, objs: map[ir.Key]ir.Object{}, rejected: map[ir.Key]error{},
 		routes: map[ir.Key]*liveRoute{}, hosts: map[string][]ir.Key{}, users: map[ir.Key]map[ir.Key]struct{}{},
-		listeners: map[ir.Key]*ir.Listener{}, counts: map[ir.Kind]int{}, byRef: map[ir.Key]ir.Key{},
+		listeners: map[ir.Key]*ir.Listener{}, counts: map[ir.Kind]int{}, byRef: map[ir.Key]ir.Key{}, pending: map[ir.Key]ir.Object{},
 	}
 }
 

@@ -52,3 +52,27 @@ func TestCheckChangesNothing(t *testing.T) {
 		t.Fatal("Check counted as a config version")
 	}
 }
+
+// TestRejectedObjectHealsWhenItsServiceArrives: sources start in any order;
+// a route that came before its service is accepted when the service comes.
+func TestRejectedObjectHealsWhenItsServiceArrives(t *testing.T) {
+	f := newFixture(t)
+	res := f.c.Apply(ir.Change{Upserts: []ir.Object{apiObj(route("early", "e.test", "/", "backend"))}})
+	if len(res.Rejected) != 1 {
+		t.Fatalf("route without its service accepted: %v", res.Rejected)
+	}
+	res = f.c.Apply(upserts(svc("backend", "127.0.0.1:1")))
+	if len(res.Rejected) != 0 {
+		t.Fatalf("the file change got the retried route's result: %v", res.Rejected)
+	}
+	if f.match("e.test", "/") != "early" || len(f.c.Rejected()) != 0 {
+		t.Fatalf("route not accepted once its service arrived; rejected: %v", f.c.Rejected())
+	}
+	// An object wrong on its own is not retried forever.
+	bad := route("bad", "b.test", "", "backend")
+	bad.Match.Path = &ir.PathMatch{Regex: "("}
+	f.c.Apply(ir.Change{Upserts: []ir.Object{apiObj(bad)}})
+	if len(f.c.pending) != 0 {
+		t.Fatalf("an invalid object is waiting for a retry: %v", f.c.pending)
+	}
+}

@@ -12,6 +12,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 
 	"pylon.io/pylon/internal/store"
 )
@@ -77,7 +79,13 @@ func Open(ctx context.Context, endpoints []string, prefix string, opts ...Option
 		DialKeepAliveTime:    5 * time.Second,
 		DialKeepAliveTimeout: 2 * time.Second,
 		Logger:               zap.NewNop(),
-		Context:              context.WithoutCancel(ctx),
+		// Reconnect within ~2 s of etcd's return whatever the outage's
+		// length (gRPC's default backoff grows to two minutes).
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
+			MinConnectTimeout: 2 * time.Second,
+		})},
+		Context: context.WithoutCancel(ctx),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: etcd %v: %w", endpoints, err)
@@ -163,9 +171,8 @@ func (s *Store) seen(rev int64) {
 
 // reqCtx applies the request timeout when ctx has no deadline.
 func (s *Store) reqCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return ctx, func() {}
-	}
+	// The tighter of the caller's deadline and the store's own: a write must
+	// fail fast while etcd is away, whatever the caller allows.
 	return context.WithTimeout(ctx, s.opts.requestTimeout)
 }
 
