@@ -82,19 +82,7 @@ func (p *Proxy) stdViaFast(ctx context.Context, w http.ResponseWriter, r *http.R
 			return
 		}
 		o.endpoint = e
-		tryDeadline := deadline
-		if pt := route.Retry.PerTryTimeout; pt > 0 {
-			if d := time.Now().Add(pt); d.Before(tryDeadline) {
-				tryDeadline = d
-			}
-		}
-		hc := e.Client()
-		if hc.IsTLS {
-			freq.URI().SetScheme("https")
-		}
-		e.Begin()
-		err := hc.DoDeadline(freq, fresp, tryDeadline)
-		e.End()
+		err := sendFast(e, route, freq, fresp, deadline)
 		if err != nil {
 			e.ReportFailure()
 			kind := classify(err)

@@ -108,6 +108,11 @@ func (p *Proxy) prepareFastRequest(c *Ctx, req *fasthttp.Request) {
 	for _, name := range hopHeaders {
 		h.Del(name)
 	}
+	setForwarded(c, h)
+}
+
+// setForwarded sets X-Forwarded-For (appending the client), -Proto and -Host.
+func setForwarded(c *Ctx, h *fasthttp.RequestHeader) {
 	c.scratch = appendXFF(c.scratch[:0], h.Peek("X-Forwarded-For"), c.clientIP)
 	h.SetBytesV("X-Forwarded-For", c.scratch)
 	if c.tls {
@@ -116,6 +121,27 @@ func (p *Proxy) prepareFastRequest(c *Ctx, req *fasthttp.Request) {
 		h.Set("X-Forwarded-Proto", "http")
 	}
 	h.SetBytesV("X-Forwarded-Host", c.host)
+}
+
+// sendFast makes one try over an endpoint's HTTP/1.1 client, bounded by the
+// request deadline and the route's per-try timeout.
+func sendFast(e *upstream.Endpoint, route *Route, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
+	if pt := route.Retry.PerTryTimeout; pt > 0 {
+		if d := time.Now().Add(pt); d.Before(deadline) {
+			deadline = d
+		}
+	}
+	hc := e.Client()
+	// The client-side scheme must not leak into the upstream request:
+	// fasthttp refuses a URI scheme that differs from the client's.
+	if hc.IsTLS {
+		req.URI().SetScheme("https")
+	} else {
+		req.URI().SetScheme("http")
+	}
+	e.Begin()
+	defer e.End()
+	return hc.DoDeadline(req, resp, deadline)
 }
 
 // forwardFast sends the request over HTTP/1.1, retrying per the route's policy.
@@ -131,23 +157,7 @@ func (p *Proxy) forwardFast(fc *fasthttp.RequestCtx, c *Ctx, route *Route, b *Ba
 			break
 		}
 		o.endpoint = e
-		tryDeadline := deadline
-		if pt := route.Retry.PerTryTimeout; pt > 0 {
-			if d := time.Now().Add(pt); d.Before(tryDeadline) {
-				tryDeadline = d
-			}
-		}
-		hc := e.Client()
-		// The client-side scheme must not leak into the upstream request:
-		// fasthttp refuses a URI scheme that differs from the client's.
-		if hc.IsTLS {
-			req.URI().SetScheme("https")
-		} else {
-			req.URI().SetScheme("http")
-		}
-		e.Begin()
-		err := hc.DoDeadline(req, resp, tryDeadline)
-		e.End()
+		err := sendFast(e, route, req, resp, deadline)
 		retry := false
 		if err != nil {
 			e.ReportFailure()

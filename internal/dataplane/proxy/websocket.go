@@ -35,14 +35,7 @@ func (p *Proxy) serveWebSocket(fc *fasthttp.RequestCtx, c *Ctx, route *Route, b 
 		return
 	}
 	h := &fc.Request.Header
-	c.scratch = appendXFF(c.scratch[:0], h.Peek("X-Forwarded-For"), c.clientIP)
-	h.SetBytesV("X-Forwarded-For", c.scratch)
-	if c.tls {
-		h.Set("X-Forwarded-Proto", "https")
-	} else {
-		h.Set("X-Forwarded-Proto", "http")
-	}
-	h.SetBytesV("X-Forwarded-Host", c.host)
+	setForwarded(c, h) // Connection and Upgrade stay: they are the handshake
 	_ = up.SetDeadline(time.Now().Add(wsDialTimeout))
 	if _, err := up.Write(h.Header()); err != nil {
 		up.Close()

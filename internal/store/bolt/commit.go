@@ -16,7 +16,7 @@ import (
 // before it returns. A commit that changes something bumps the revision
 // once and stamps every record it writes with it.
 func (s *Store) Commit(ctx context.Context, ops []store.Op) (int64, error) {
-	if err := checkOps(ops); err != nil {
+	if err := store.CheckOps(ops); err != nil {
 		return 0, err
 	}
 	if err := ctx.Err(); err != nil {

@@ -16,7 +16,7 @@ import (
 // When a compare fails, the same transaction reads the checked keys so the
 // conflict names the right key and its actual revision.
 func (s *Store) Commit(ctx context.Context, ops []store.Op) (int64, error) {
-	if err := checkOps(ops); err != nil {
+	if err := store.CheckOps(ops); err != nil {
 		return 0, err
 	}
 	var cmps []clientv3.Cmp
