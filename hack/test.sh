@@ -5,8 +5,7 @@
 #      their paths are exported as PYLON_TEST_<NAME> for test/testenv.Tool;
 #   2. gofmt, go vet, and shellcheck on the scripts;
 #   3. go test -race for every package but the end-to-end tests, then the
-#      end-to-end tests (test/e2e/...) without -race: they drive real
-#      processes, and the race detector would only slow them down;
+#      end-to-end tests (test/e2e/...) against a pylon built with -race;
 #   4. a short fuzz smoke: every Fuzz* target for PYLON_FUZZTIME (10s).
 #
 # Usage: hack/test.sh [PACKAGES...]   (default ./...)
@@ -104,7 +103,10 @@ for p in "${pkgs[@]}"; do
 	esac
 done
 [ ${#unit[@]} -eq 0 ] || step "go test -race (${#unit[@]} packages)" go test -race -count=1 -timeout "$TIMEOUT" "${unit[@]}"
-[ ${#e2e[@]} -eq 0 ] || step "go test, end to end (${#e2e[@]} packages)" go test -count=1 -timeout "$TIMEOUT" "${e2e[@]}"
+# The end-to-end tests run a race-detector build of pylon that stops at the
+# first data race, so races in the real process fail the suite.
+[ ${#e2e[@]} -eq 0 ] || step "go test, end to end (${#e2e[@]} packages, pylon built with -race)" \
+	env PYLON_TEST_RACE=1 GORACE=halt_on_error=1 go test -count=1 -timeout "$TIMEOUT" "${e2e[@]}"
 step "fuzz smoke ($FUZZTIME per target)" fuzz_smoke
 
 if [ ${#FAILED[@]} -gt 0 ]; then

@@ -33,7 +33,13 @@ func BuildPylon(t testing.TB) string {
 			return
 		}
 		out := filepath.Join(dir, "pylon")
-		cmd := exec.Command("go", "build", "-o", out, "./cmd/pylon")
+		args := []string{"build", "-o", out}
+		if os.Getenv("PYLON_TEST_RACE") != "" {
+			// A race-detector build of the binary under test: the e2e tests
+			// then find data races in the real process, not only in-package.
+			args = append(args, "-race")
+		}
+		cmd := exec.Command("go", append(args, "./cmd/pylon")...)
 		cmd.Dir = root
 		if b, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("testenv: go build ./cmd/pylon: %w\n%s", err, b)
