@@ -97,6 +97,10 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
 	defer cancel()
 	key := apiKey(kind, r.PathValue("name"))
+	if key.Name == "" {
+		fail(w, r, &httpError{http.StatusNotFound, errorBody{Error: "not found", Message: "admin: no object name in the path"}})
+		return
+	}
 	rec, err := s.d.Store.Get(ctx, key)
 	if err != nil {
 		fail(w, r, s.storeError("get", key, err))
@@ -219,6 +223,10 @@ func (s *Server) remove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := apiKey(kind, r.PathValue("name"))
+	if key.Name == "" {
+		fail(w, r, &httpError{http.StatusNotFound, errorBody{Error: "not found", Message: "admin: no object name in the path"}})
+		return
+	}
 	if n := noteOf(r); n != nil {
 		n.object = objectName(kind, key.Name)
 	}
@@ -234,7 +242,13 @@ func (s *Server) remove(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, s.storeError("get", key, err))
 		return
 	}
-	rev, herr := s.commit(ctx, nil, []removal{{key: key, expect: max(ifMatch, store.Any)}}, nil)
+	// Without If-Match, delete exactly the version read above, so the answer
+	// never shows an object that a concurrent write has since replaced.
+	expect := ifMatch
+	if expect <= 0 {
+		expect = cur.Revision
+	}
+	rev, herr := s.commit(ctx, nil, []removal{{key: key, expect: expect}}, nil)
 	if herr != nil {
 		fail(w, r, herr)
 		return

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -99,6 +100,10 @@ type Server struct {
 	limiter *limiter
 	openapi []byte
 	addr    atomic.Pointer[net.Addr]
+	// writes serializes check → commit → wait-until-live on this node, so
+	// two writes never pass the dry run against the same config (a route
+	// using a service while another request deletes it).
+	writes sync.Mutex
 }
 
 // New returns a server over d with options o.

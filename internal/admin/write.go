@@ -138,6 +138,8 @@ func fieldProblems(item string, k ir.Key, err error) []Problem {
 // problems passed in included, fails the whole write with every problem
 // listed and nothing written.
 func (s *Server) commit(ctx context.Context, ups []upsert, dels []removal, ps []Problem) (int64, *httpError) {
+	s.writes.Lock()
+	defer s.writes.Unlock()
 	ch := ir.Change{}
 	items := map[ir.Key]string{} // key → its item, for problems and duplicates
 	seen := func(item string, k ir.Key) bool {
@@ -200,7 +202,9 @@ func (s *Server) commit(ctx context.Context, ups []upsert, dels []removal, ps []
 		s.log.Error("admin: commit failed", "ops", len(ops), "error", err)
 		return 0, &httpError{s.storeDownCode(), errorBody{Error: "store failed", Message: "admin: commit: " + err.Error()}}
 	}
-	s.waitApplied(ctx, rev)
+	if rev > 0 { // 0: the commit changed nothing (deletes of missing objects)
+		s.waitApplied(ctx, rev)
+	}
 	return rev, nil
 }
 

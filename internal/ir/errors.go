@@ -69,11 +69,19 @@ func validName(s string) bool {
 			return false
 		}
 	}
-	return !strings.HasPrefix(s, "/")
+	// '/' separates namespace-like segments (Kubernetes-derived names); a
+	// segment must not be empty, "." or "..", or a URL naming the object
+	// would, once cleaned, name another one.
+	for _, seg := range strings.Split(s, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
 }
 
 func checkName(p *problems, name string) {
 	if !validName(name) {
-		p.add("name", "must be 1-253 characters of letters, digits, '-', '.', '_' or '/' (got %q)", name)
+		p.add("name", "must be 1-253 characters of letters, digits, '-', '.', '_' or '/', with no empty, '.' or '..' segment between '/' (got %q)", name)
 	}
 }

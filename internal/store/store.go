@@ -55,7 +55,8 @@ type Status struct {
 type Store interface {
 	// Commit applies ops atomically; when it returns nil the write is
 	// durable (fsynced, or committed by etcd's quorum). A failed Expect
-	// returns a *ConflictError and writes nothing.
+	// returns a *ConflictError and writes nothing. The revision is 0 when
+	// nothing changed (only deletes of missing objects).
 	Commit(ctx context.Context, ops []Op) (revision int64, err error)
 	// Get returns one object or ErrNotFound.
 	Get(ctx context.Context, key ir.Key) (Record, error)

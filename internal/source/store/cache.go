@@ -20,8 +20,10 @@ import (
 type Cache struct {
 	db   *bolt.DB
 	log  *slog.Logger
-	mu   sync.Mutex
-	todo []store.Event
+	mu     sync.Mutex
+	todo   []store.Event
+	closed bool
+	broken bool // a write failed: the copy has a hole and must not be resumed from
 	wake chan struct{}
 	done chan struct{}
 }
@@ -90,12 +92,16 @@ func (c *Cache) Load() ([]store.Record, int64, error) {
 // one transaction, so the cache never slows the apply path.
 func (c *Cache) Save(ev store.Event) {
 	c.mu.Lock()
+	if c.closed || c.broken {
+		c.mu.Unlock()
+		return
+	}
 	c.todo = append(c.todo, ev)
-	c.mu.Unlock()
-	select {
+	select { // under the lock: Close cannot close wake meanwhile
 	case c.wake <- struct{}{}:
 	default:
 	}
+	c.mu.Unlock()
 }
 
 func (c *Cache) writer() {
@@ -109,7 +115,18 @@ func (c *Cache) writer() {
 			continue
 		}
 		if err := c.write(evs); err != nil {
+			// A copy missing these events must not be resumed from: forget
+			// its revision, so the next start lists the store in full.
+			c.mu.Lock()
+			c.broken = true
+			c.mu.Unlock()
 			c.log.Error("store cache write failed; the next start lists the store in full", "error", err.Error())
+			_ = c.db.Update(func(tx *bolt.Tx) error {
+				if m := tx.Bucket(cacheMeta); m != nil {
+					return m.Delete(cacheRevKey)
+				}
+				return nil
+			})
 		}
 	}
 }
@@ -153,12 +170,19 @@ func (c *Cache) write(evs []store.Event) error {
 
 // Close flushes what is queued and closes the file.
 func (c *Cache) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.mu.Unlock()
 	close(c.wake)
 	<-c.done
 	c.mu.Lock()
-	evs := c.todo
+	evs, broken := c.todo, c.broken
 	c.mu.Unlock()
-	if len(evs) > 0 {
+	if len(evs) > 0 && !broken {
 		_ = c.write(evs)
 	}
 	return c.db.Close()

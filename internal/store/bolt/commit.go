@@ -66,9 +66,10 @@ func (s *Store) Commit(ctx context.Context, ops []store.Op) (int64, error) {
 		}
 		return 0, fmt.Errorf("store: commit to %s: %w", s.path, err)
 	}
-	if len(ev.Records) > 0 || len(ev.Deletes) > 0 {
-		s.broadcast(ev)
+	if len(ev.Records) == 0 && len(ev.Deletes) == 0 {
+		return 0, nil // nothing changed (store.Store's contract)
 	}
+	s.broadcast(ev)
 	return ev.Revision, nil
 }
 

@@ -44,14 +44,21 @@ func (s *Store) Commit(ctx context.Context, ops []store.Op) (int64, error) {
 	c, cancel := s.reqCtx(ctx)
 	defer cancel()
 	resp, err := s.cli.Txn(c).If(cmps...).Then(thens...).Else(elses...).Commit()
-	if errors.Is(err, rpctypes.ErrTooManyOps) {
-		return 0, fmt.Errorf("%w: %d objects; write fewer per batch or raise etcd's --max-txn-ops", store.ErrBatchTooLarge, len(ops))
+	if errors.Is(err, rpctypes.ErrTooManyOps) || errors.Is(err, rpctypes.ErrRequestTooLarge) {
+		return 0, fmt.Errorf("%w: %d objects; write fewer per batch or raise etcd's --max-txn-ops / --max-request-bytes", store.ErrBatchTooLarge, len(ops))
 	}
 	if err != nil {
 		return 0, s.wrap("commit "+describe(ops), err)
 	}
 	if resp.Succeeded {
-		return resp.Header.Revision, nil
+		for i, op := range ops {
+			if op.Value != nil || resp.Responses[i].GetResponseDeleteRange().GetDeleted() > 0 {
+				return resp.Header.Revision, nil
+			}
+		}
+		// Only deletes of missing keys: nothing changed, and no watch event
+		// will ever carry this revision, so none must be waited for.
+		return 0, nil
 	}
 	for i, op := range checked {
 		var actual int64
