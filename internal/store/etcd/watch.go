@@ -56,6 +56,15 @@ func (s *Store) watch(ctx context.Context, last int64, out chan<- store.Event) {
 			}
 			last, reset = ev.Revision, false
 		}
+		// A revision ahead of etcd's own means etcd was wiped or restored
+		// from an older backup (or is another cluster): a watch from there
+		// would wait for revisions that will never carry our objects.
+		if cur, err := s.currentRevision(ctx); err == nil && last > cur {
+			slog.Warn("store: etcd is behind this node's revision (wiped or restored?); reading all objects",
+				"prefix", s.prefix, "node", last, "etcd", cur)
+			reset = true
+			continue
+		}
 		var err error
 		last, err = s.follow(ctx, last, send)
 		switch {
@@ -70,6 +79,17 @@ func (s *Store) watch(ctx context.Context, last int64, out chan<- store.Event) {
 			backoff = 100 * time.Millisecond
 		}
 	}
+}
+
+// currentRevision is etcd's current revision.
+func (s *Store) currentRevision(ctx context.Context) (int64, error) {
+	c, cancel := s.reqCtx(ctx)
+	defer cancel()
+	resp, err := s.cli.Get(c, s.objects(), clientv3.WithCountOnly())
+	if err != nil {
+		return 0, err
+	}
+	return resp.Header.Revision, nil
 }
 
 // follow watches from last+1 and delivers events until the watch ends. It
