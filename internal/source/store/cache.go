@@ -18,14 +18,14 @@ import (
 // the store's watch from that revision: it serves its last config at once,
 // even with etcd away, and catches up with only what changed meanwhile.
 type Cache struct {
-	db   *bolt.DB
-	log  *slog.Logger
+	db     *bolt.DB
+	log    *slog.Logger
 	mu     sync.Mutex
 	todo   []store.Event
 	closed bool
 	broken bool // a write failed: the copy has a hole and must not be resumed from
-	wake chan struct{}
-	done chan struct{}
+	wake   chan struct{}
+	done   chan struct{}
 }
 
 var (
