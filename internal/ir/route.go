@@ -141,8 +141,8 @@ func (r *Route) Validate() error {
 		if b.Service == "" {
 			p.add(fmt.Sprintf("backends[%d].service", i), "required")
 		}
-		if b.Weight < 0 {
-			p.add(fmt.Sprintf("backends[%d].weight", i), "must not be negative")
+		if b.Weight < 0 || b.Weight > MaxWeight {
+			p.add(fmt.Sprintf("backends[%d].weight", i), "must be 0-%d (got %d)", MaxWeight, b.Weight)
 		}
 	}
 	if rd := r.Redirect; rd != nil {

@@ -40,6 +40,10 @@ type Service struct {
 	MaxConnections int      `json:"maxConnections,omitempty" yaml:"maxConnections,omitempty"` // per endpoint, default 1024
 }
 
+// MaxWeight bounds endpoint and backend weights, so schedules built from
+// them stay small and sums cannot overflow.
+const MaxWeight = 1_000_000
+
 // Endpoint is one upstream address. In YAML and JSON it is either
 // "host:port" or {address: "host:port", weight: N}.
 type Endpoint struct {
@@ -144,8 +148,8 @@ func (s *Service) Validate() error {
 		} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 			p.add(f+".address", "port must be 1-65535 (got %q)", port)
 		}
-		if e.Weight < 0 {
-			p.add(f+".weight", "must not be negative")
+		if e.Weight < 0 || e.Weight > MaxWeight {
+			p.add(f+".weight", "must be 0-%d (got %d)", MaxWeight, e.Weight)
 		}
 		if seen[e.Address] {
 			p.add(f+".address", "duplicate endpoint %q", e.Address)

@@ -152,6 +152,8 @@ type Config struct {
 }
 
 const (
+	// maxWeight keeps weights in int32 and weighted schedules small.
+	maxWeight             = 1_000_000
 	defaultConnectTimeout = 5 * time.Second
 	defaultMaxConns       = 1024
 	defaultMaxIdle        = 60 * time.Second
@@ -183,8 +185,8 @@ func normalize(cfg Config) (Config, error) {
 		}
 		seen[ep.Address] = true
 		switch {
-		case ep.Weight < 0:
-			bad("endpoints[%d] %q: weight %d is negative", i, ep.Address, ep.Weight)
+		case ep.Weight < 0 || ep.Weight > maxWeight:
+			bad("endpoints[%d] %q: weight %d is out of range 0-%d", i, ep.Address, ep.Weight, maxWeight)
 		case ep.Weight == 0:
 			ep.Weight = 1
 		}

@@ -132,8 +132,13 @@ func probe(ctx context.Context, tr *transport, e *Endpoint, a *ActiveCheck) erro
 		req.SetRequestURI(a.Path)
 		req.Header.SetHost(host)
 		req.Header.SetUserAgent("pylon-health-check")
-		// The endpoint's own client: the check then also keeps a connection warm.
-		if err := e.Client().DoTimeout(req, resp, a.Timeout); err != nil {
+		// The endpoint's own client: the check then also keeps a connection
+		// warm. Its scheme must match the client's, or fasthttp refuses it.
+		hc := e.Client()
+		if hc.IsTLS {
+			req.URI().SetScheme("https")
+		}
+		if err := hc.DoTimeout(req, resp, a.Timeout); err != nil {
 			return fmt.Errorf("upstream: service %q: endpoint %s: http check: %w", e.service, e.addr, err)
 		}
 		code = resp.StatusCode()

@@ -125,7 +125,8 @@ func (t *transport) hostClient(addr string) *fasthttp.HostClient {
 		MaxIdemponentCallAttempts: 2,
 		// Response header names stay normalized so that hop-by-hop headers
 		// are found and stripped whatever case the upstream wrote them in.
-		DisablePathNormalizing:   true,
+		// Paths are sent normalized too: the upstream gets the path the
+		// router matched, never a raw /admin/..%2Fx it would read otherwise.
 		NoDefaultUserAgentHeader: true,
 	}
 }

@@ -6,7 +6,6 @@ package listener
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -171,14 +170,27 @@ func (l *Listener) serveStd() {
 func (l *Listener) sniffH2C(c net.Conn) {
 	_ = c.SetReadDeadline(time.Now().Add(l.lim.ReadTimeout.D()))
 	br := bufio.NewReaderSize(c, 4096)
-	head, err := br.Peek(len(h2Preface))
-	_ = c.SetReadDeadline(time.Time{})
-	if len(head) == 0 && err != nil {
-		c.Close()
-		return
+	// Compare byte by byte as they arrive: an HTTP/1.x request shorter
+	// than the preface ("GET / HTTP/1.0\r\n\r\n") must not wait for more.
+	h2 := true
+	for n := 1; n <= len(h2Preface); n++ {
+		head, err := br.Peek(n)
+		if err != nil {
+			if n == 1 {
+				c.Close()
+				return
+			}
+			h2 = false
+			break
+		}
+		if head[n-1] != h2Preface[n-1] {
+			h2 = false
+			break
+		}
 	}
+	_ = c.SetReadDeadline(time.Time{})
 	pc := &peekedConn{Conn: c, r: br}
-	if bytes.Equal(head, h2Preface) {
+	if h2 {
 		l.deliver(l.stdln, pc)
 		return
 	}
@@ -203,12 +215,23 @@ func (l *Listener) handshake(c net.Conn) {
 	l.deliver(l.h1, tlsConn)
 }
 
-// deliver hands a classified connection to an engine; if this generation
-// retired meanwhile, its engines are draining and the connection ends.
+// deliver hands a classified connection to an engine. If this generation
+// retired while the connection was in its TLS handshake or h2c sniff, the
+// same engine of the generation now owning the socket takes it.
 func (l *Listener) deliver(to *chanListener, c net.Conn) {
-	if !to.push(c) {
-		c.Close()
+	if to.push(c) {
+		return
 	}
+	if next := l.sock.owner.Load(); next != nil && next != l {
+		target := next.h1
+		if to == l.stdln {
+			target = next.stdln
+		}
+		if target.push(c) {
+			return
+		}
+	}
+	c.Close()
 }
 
 // stopAccepting ends this generation's intake; served connections go on.

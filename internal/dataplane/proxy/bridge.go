@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -25,7 +26,7 @@ func (p *Proxy) fastViaStd(fc *fasthttp.RequestCtx, c *Ctx, route *Route, b *Bac
 	// The context must outlive this function: the engine streams the
 	// response body after the handler returns, and closes it when done.
 	ctx, cancel := context.WithTimeout(context.Background(), route.timeout())
-	resp, err := p.roundTripStd(ctx, c, route, b, o, string(c.method), string(c.host), string(req.RequestURI()), h,
+	resp, err := p.roundTripStd(ctx, c, route, b, o, string(c.method), string(c.host), c.forwardURI(), h,
 		io.NopCloser(bytes.NewReader(body)), int64(len(body)))
 	if err != nil {
 		cancel()
@@ -53,21 +54,32 @@ func (p *Proxy) stdViaFast(ctx context.Context, w http.ResponseWriter, r *http.R
 	fresp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(freq)
 	defer fasthttp.ReleaseResponse(fresp)
-	freq.Header.DisableNormalizing()
 	freq.Header.SetMethod(r.Method)
-	freq.SetRequestURI(r.URL.RequestURI())
+	freq.SetRequestURI(c.forwardURI())
 	freq.Header.SetHost(r.Host)
 	for k, vv := range r.Header {
+		// Framing is Pylon's to set: a client's own Content-Length (an
+		// HTTP/2 body is framed by DATA frames) or a Host beside :authority
+		// would desynchronise a pooled HTTP/1.1 connection (request
+		// smuggling) or reach the upstream as another virtual host.
+		if framingHeader(k) {
+			continue
+		}
 		for _, v := range vv {
 			freq.Header.Add(k, v)
 		}
 	}
-	// HTTP/2 bodies are length-delimited by frames; a buffered copy keeps
-	// retries possible and lets the upstream see a Content-Length.
+	// HTTP/2 bodies are length-delimited by frames; a buffered copy, bounded
+	// like any request body, keeps retries possible and gives the upstream
+	// a Content-Length.
 	if r.Body != nil && r.ContentLength != 0 {
-		data, err := io.ReadAll(r.Body)
+		data, err := io.ReadAll(io.LimitReader(r.Body, maxBufferedBody+1))
 		if err != nil {
 			o.status = stdError(w, http.StatusBadRequest, "request body read error")
+			return
+		}
+		if len(data) > maxBufferedBody {
+			o.status = stdError(w, http.StatusRequestEntityTooLarge, "request body too large")
 			return
 		}
 		freq.SetBodyRaw(data)
@@ -131,4 +143,17 @@ func (c cancelOnClose) Close() error {
 	err := c.ReadCloser.Close()
 	c.cancel()
 	return err
+}
+
+// maxBufferedBody bounds an HTTP/2 request body read into memory for an
+// HTTP/1.1 upstream (the listener checks only a declared Content-Length).
+const maxBufferedBody = 64 << 20
+
+// framingHeader reports whether name is one the proxy sets itself.
+func framingHeader(name string) bool {
+	switch strings.ToLower(name) {
+	case "content-length", "host", "transfer-encoding", "connection", "keep-alive", "te", "upgrade", "proxy-connection":
+		return true
+	}
+	return false
 }

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"net/http"
+	"net/url"
 	"sync"
 	"unsafe"
 
@@ -135,3 +136,17 @@ func unsafeBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), le
 
 // unsafeString views b as a string; b must not change while it is used.
 func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// forwardURI is the request URI sent upstream: the normalized path the
+// router matched (so an upstream never sees a path, such as /admin/..%2Fx,
+// that the gateway's routing read differently) and the query as sent.
+func (c *Ctx) forwardURI() string {
+	var raw string
+	if c.fast != nil {
+		raw = string(c.fast.Request.URI().QueryString())
+	} else {
+		raw = c.std.URL.RawQuery
+	}
+	u := url.URL{Path: string(c.path), RawQuery: raw}
+	return u.RequestURI()
+}

@@ -28,7 +28,13 @@ func (p *Proxy) ServeFast(fc *fasthttp.RequestCtx) {
 			fc.SetConnectionClose()
 			o.status = fasthttp.StatusInternalServerError
 		}
-		p.record(c, &o, start, "HTTP/1.1", len(fc.Response.Body()))
+		// A streamed body (from an HTTP/2 upstream) is sent after the handler
+		// returns: reading it here would buffer the whole stream first.
+		sent := 0
+		if !fc.Response.IsBodyStream() {
+			sent = len(fc.Response.Body())
+		}
+		p.record(c, &o, start, "HTTP/1.1", sent)
 	}()
 
 	c.fast = fc
@@ -163,7 +169,10 @@ func (p *Proxy) forwardFast(fc *fasthttp.RequestCtx, c *Ctx, route *Route, b *Ba
 			e.ReportFailure()
 			kind := classify(err)
 			b.Errors.Error(kind)
-			retry = kind == telemetry.UpstreamConnect || (idempotent && kind == telemetry.UpstreamReset)
+			// A per-try timeout is worth another endpoint while the request's
+			// own deadline allows; a connect error always is (nothing was sent).
+			perTry := kind == telemetry.UpstreamTimeout && route.Retry.PerTryTimeout > 0
+			retry = kind == telemetry.UpstreamConnect || (idempotent && (kind == telemetry.UpstreamReset || perTry))
 			o.status = p.fastError(fc, errorStatus(kind), errorText(kind))
 		} else {
 			o.upStatus = resp.StatusCode()

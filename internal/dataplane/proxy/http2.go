@@ -81,7 +81,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.stdViaFast(ctx, cw, r, c, route, b, &o)
 		return
 	}
-	resp, err := p.roundTripStd(ctx, c, route, b, &o, r.Method, r.Host, r.URL.RequestURI(), r.Header, r.Body, r.ContentLength)
+	resp, err := p.roundTripStd(ctx, c, route, b, &o, r.Method, r.Host, c.forwardURI(), r.Header, r.Body, r.ContentLength)
 	if err != nil {
 		status, msg := statusForErr(err)
 		o.status = stdError(cw, status, msg)

@@ -77,32 +77,29 @@ func (p *Proxy) serveWebSocket(fc *fasthttp.RequestCtx, c *Ctx, route *Route, b 
 	})
 }
 
-// splice copies both ways until either side ends, then closes both. br holds
-// bytes the upstream sent right after its handshake.
+// splice copies both ways until either side ends, then closes both: the
+// engine's hijacked connection cannot half-close, and an idle peer would
+// otherwise hold the other side (and two goroutines) open forever.
+// WebSocket has its own closing handshake, carried through as data.
 func splice(client, up net.Conn, br *bufio.Reader) {
+	var once sync.Once
+	closeBoth := func() {
+		once.Do(func() {
+			client.Close()
+			up.Close()
+		})
+	}
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		_, _ = io.Copy(client, br)
-		closeWrite(client)
+		closeBoth()
 	}()
 	go func() {
 		defer wg.Done()
 		_, _ = io.Copy(up, client)
-		closeWrite(up)
+		closeBoth()
 	}()
 	wg.Wait()
-	client.Close()
-	up.Close()
-}
-
-// closeWrite half-closes c when it can, so the peer sees EOF while the other
-// direction drains.
-func closeWrite(c net.Conn) {
-	if cw, ok := c.(interface{ CloseWrite() error }); ok {
-		_ = cw.CloseWrite()
-		return
-	}
-	_ = c.Close()
 }

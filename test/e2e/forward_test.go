@@ -1,0 +1,127 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"pylon.io/pylon/test/e2e/backends"
+	"pylon.io/pylon/test/testenv"
+)
+
+func forwardConfig(web, h2c, backend string) string {
+	return fmt.Sprintf(`
+listeners:
+  - name: web
+    address: %s
+    protocol: http
+  - name: h2c
+    address: %s
+    protocol: h2c
+services:
+  - name: echo
+    endpoints: [%q]
+routes:
+  - name: public
+    hosts: ["public.example.com"]
+    match: { path: { prefix: / } }
+    backends: [{ service: echo }]
+`, web, h2c, backend)
+}
+
+// h2Request sends one HTTP/2 request with exactly the header fields given
+// (as a hostile client could) over prior-knowledge h2c, and returns the
+// response body.
+func h2Request(t *testing.T, addr string, fields [][2]string) string {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conn.Write([]byte(http2.ClientPreface)); err != nil {
+		t.Fatal(err)
+	}
+	fr := http2.NewFramer(conn, conn)
+	if err := fr.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for _, f := range fields {
+		_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndStream: true, EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	var body bytes.Buffer
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("reading the response: %v (body so far %q)", err, body.String())
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				_ = fr.WriteSettingsAck()
+			}
+		case *http2.DataFrame:
+			body.Write(f.Data())
+			if f.StreamEnded() {
+				return body.String()
+			}
+		case *http2.HeadersFrame:
+			if f.StreamEnded() {
+				return body.String()
+			}
+		case *http2.RSTStreamFrame:
+			t.Fatalf("stream reset: %v", f.ErrCode)
+		case *http2.GoAwayFrame:
+			t.Fatalf("goaway: %v", f.ErrCode)
+		}
+	}
+}
+
+// TestForwardingIsNotSmuggling: an HTTP/2 client cannot make an HTTP/1.1
+// upstream see a body length, a Host or a path other than the ones Pylon
+// framed and routed on.
+func TestForwardingIsNotSmuggling(t *testing.T) {
+	t.Parallel()
+	backend := backends.StartHTTP(t, "echo")
+	web, h2c := testenv.FreeAddr(t), testenv.FreeAddr(t)
+	startGateway(t, forwardConfig(web, h2c, backend))
+
+	t.Run("h2 content-length and host", func(t *testing.T) {
+		body := h2Request(t, h2c, [][2]string{
+			{":method", "GET"}, {":scheme", "http"}, {":authority", "public.example.com"}, {":path", "/x"},
+			{"content-length", "40"}, {"host", "internal.example"},
+		})
+		var e backends.Echo
+		if err := json.Unmarshal([]byte(body), &e); err != nil {
+			t.Fatalf("not an echo: %q", body)
+		}
+		if e.Host != "public.example.com" {
+			t.Errorf("upstream saw Host %q, want the routed public.example.com", e.Host)
+		}
+		if cl := e.Headers["Content-Length"]; len(cl) > 0 && cl[0] != "0" {
+			t.Errorf("upstream saw the client's Content-Length %q for a bodiless request", cl)
+		}
+	})
+
+	t.Run("path routed is path forwarded", func(t *testing.T) {
+		for _, p := range []string{"/admin/..%2Fx", "/a/%2e%2e/x", "/a//../x"} {
+			res := rawRequest(t, web, "GET "+p+" HTTP/1.1\r\nHost: public.example.com\r\nConnection: close\r\n\r\n")
+			if !strings.Contains(res.body, `"path":"/x"`) {
+				t.Errorf("GET %s: upstream did not get the normalized path /x: %s", p, res.body)
+			}
+		}
+	})
+}
