@@ -128,6 +128,10 @@ func (t *transport) hostClient(addr string) *fasthttp.HostClient {
 		// Paths are sent normalized too: the upstream gets the path the
 		// router matched, never a raw /admin/..%2Fx it would read otherwise.
 		NoDefaultUserAgentHeader: true,
+		// Bodies are streamed through, not buffered: server-sent events,
+		// long polls and large downloads reach the client as they come,
+		// and memory does not grow with a response's size.
+		StreamResponseBody: true,
 	}
 }
 

@@ -125,3 +125,51 @@ func TestForwardingIsNotSmuggling(t *testing.T) {
 		}
 	})
 }
+
+// TestResponsesStream: a response the upstream sends bit by bit (server-sent
+// events, long polls) reaches the client bit by bit, over every pair of
+// client and upstream protocols, instead of when the upstream finishes.
+func TestResponsesStream(t *testing.T) {
+	t.Parallel()
+	backend := backends.StartHTTP(t, "echo")
+	web := testenv.FreeAddr(t)
+	startGateway(t, fmt.Sprintf(`
+listeners:
+  - name: web
+    address: %s
+    protocol: http
+services:
+  - name: h1
+    endpoints: [%q]
+  - name: h2c
+    endpoints: [%q]
+    protocol: h2c
+routes:
+  - name: h1
+    hosts: ["h1.example.com"]
+    backends: [{ service: h1 }]
+  - name: h2c
+    hosts: ["h2c.example.com"]
+    backends: [{ service: h2c }]
+`, web, backend, backend))
+	for _, host := range []string{"h1.example.com", "h2c.example.com"} {
+		t.Run(host, func(t *testing.T) {
+			conn, err := net.DialTimeout("tcp", web, 2*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			start := time.Now()
+			fmt.Fprintf(conn, "GET /stream?n=4&interval=500 HTTP/1.1\r\nHost: %s\r\n\r\n", host)
+			_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			buf := make([]byte, 4096)
+			n, err := conn.Read(buf)
+			if err != nil {
+				t.Fatalf("no first bytes: %v", err)
+			}
+			if first := time.Since(start); first > time.Second {
+				t.Fatalf("first %d bytes after %v: the response was buffered, not streamed", n, first)
+			}
+		})
+	}
+}

@@ -33,6 +33,8 @@ func (p *Proxy) ServeFast(fc *fasthttp.RequestCtx) {
 		sent := 0
 		if !fc.Response.IsBodyStream() {
 			sent = len(fc.Response.Body())
+		} else if n := fc.Response.Header.ContentLength(); n > 0 {
+			sent = n
 		}
 		p.record(c, &o, start, "HTTP/1.1", sent)
 	}()
