@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,4 +129,20 @@ func TestSurvivesEtcdRestart(t *testing.T) {
 		nodes, err := List(context.Background(), cli, "/pylon")
 		return err == nil && len(nodes) == 1 && time.Since(nodes[0].Heartbeat) < ttl
 	})
+}
+
+// TestDuplicateNameRefused: a second node with a registered node's name is
+// refused rather than taking the record over.
+func TestDuplicateNameRefused(t *testing.T) {
+	e := testenv.StartEtcd(t)
+	cli := client(t, e)
+	first := register(t, cli, "same")
+	_, err := Register(context.Background(), cli, "/pylon", Node{Name: "same", Address: "127.0.0.1:2"}, 2*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "already registered") {
+		t.Fatalf("second node with the same name: %v", err)
+	}
+	first.Close()
+	if _, err := Register(context.Background(), cli, "/pylon", Node{Name: "same", Address: "127.0.0.1:2"}, 2*time.Second); err != nil {
+		t.Fatalf("name not free after the first node left: %v", err)
+	}
 }

@@ -79,7 +79,24 @@ func (m *Member) put(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cluster: node %s: %w", m.node.Name, err)
 	}
-	if _, err := m.cli.Put(ctx, m.key(), string(b), clientv3.WithLease(lease)); err != nil {
+	// Write only a record that is absent or ours: two nodes with one name
+	// (two hosts with the same host name, say) would otherwise take turns
+	// owning it, and the fleet would count one node.
+	key := m.key()
+	resp, err := m.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		Then(clientv3.OpPut(key, string(b), clientv3.WithLease(lease))).
+		Else(clientv3.OpGet(key)).Commit()
+	if err != nil {
+		return fmt.Errorf("cluster: node %s: write record: %w", m.node.Name, err)
+	}
+	if resp.Succeeded {
+		return nil
+	}
+	if kvs := resp.Responses[0].GetResponseRange().GetKvs(); len(kvs) > 0 && clientv3.LeaseID(kvs[0].Lease) != lease {
+		return fmt.Errorf("cluster: node name %q is already registered by another node (set --node-name)", m.node.Name)
+	}
+	if _, err := m.cli.Put(ctx, key, string(b), clientv3.WithLease(lease)); err != nil {
 		return fmt.Errorf("cluster: node %s: write record: %w", m.node.Name, err)
 	}
 	return nil
