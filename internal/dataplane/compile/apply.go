@@ -42,17 +42,17 @@ func (c *Compiler) Apply(ch ir.Change) ir.Result {
 	b := c.prepare(ch, false)
 	for _, o := range ch.Upserts[:own] {
 		if _, bad := b.rej[o.Key]; bad && !b.invalid[o.Key] {
-			c.pending[o.Key] = o
+			c.addPending(o)
 		} else {
-			delete(c.pending, o.Key)
+			c.removePending(o.Key)
 		}
 	}
 	for _, k := range ch.Deletes {
-		delete(c.pending, k)
+		c.removePending(k)
 	}
 	for _, o := range ch.Upserts[own:] {
 		if _, bad := b.rej[o.Key]; !bad {
-			delete(c.pending, o.Key)
+			c.removePending(o.Key)
 			c.d.Log.Info("compile: rejected object accepted now that what it needs is there", "object", o.Key.String())
 		}
 	}
@@ -93,22 +93,31 @@ func (c *Compiler) Apply(ch ir.Change) ir.Result {
 
 // retries returns the rejected objects worth trying again with ch: those
 // another object was missing for (a service, a certificate) or in the way of
-// (a conflicting route) may pass once ch adds or removes such objects. This
-// heals order between sources: an API route using a file service may arrive
-// before the file is read.
+// (a conflicting route on the same host), when ch adds or removes such an
+// object. This heals order between sources: an API route using a file
+// service may arrive before the file is read. Pending objects are indexed
+// by what they wait for, so the cost is O(change), not O(pending).
 func (c *Compiler) retries(ch ir.Change) []ir.Object {
 	if len(c.pending) == 0 {
 		return nil
 	}
-	trigger := len(ch.Deletes) > 0
+	var deps []string
 	for _, o := range ch.Upserts {
-		if k := o.Key.Kind; k == ir.KindService || k == ir.KindCertificate || k == ir.KindRoute {
-			trigger = true
-			break
+		switch r := o.Resource.(type) {
+		case *ir.Service, *ir.Certificate:
+			deps = append(deps, depOf(refKey(o.Key)))
+		case *ir.Route:
+			for _, h := range hostKeys(r) {
+				deps = append(deps, "host:"+h)
+			}
 		}
 	}
-	if !trigger {
-		return nil
+	for _, k := range ch.Deletes {
+		if lr := c.routes[k]; lr != nil {
+			for _, h := range lr.hosts {
+				deps = append(deps, "host:"+h)
+			}
+		}
 	}
 	inChange := make(map[ir.Key]bool, len(ch.Upserts)+len(ch.Deletes))
 	for _, o := range ch.Upserts {
@@ -118,12 +127,65 @@ func (c *Compiler) retries(ch ir.Change) []ir.Object {
 		inChange[k] = true
 	}
 	var out []ir.Object
-	for k, o := range c.pending {
-		if !inChange[k] {
-			out = append(out, o)
+	seen := map[ir.Key]bool{}
+	for _, d := range deps {
+		for k := range c.waiting[d] {
+			if !inChange[k] && !seen[k] {
+				seen[k] = true
+				out = append(out, c.pending[k])
+			}
 		}
 	}
 	return out
+}
+
+// depOf names what a pending object can wait for.
+func depOf(ref ir.Key) string { return string(ref.Kind) + ":" + ref.Namespace + "/" + ref.Name }
+
+// dependsOn lists what o may be waiting for: the services a route uses and
+// its hosts (a conflicting route may go), a listener's default certificate.
+func dependsOn(o ir.Object) []string {
+	switch r := o.Resource.(type) {
+	case *ir.Route:
+		var out []string
+		for _, b := range r.Backends {
+			out = append(out, depOf(serviceKey(o.Key, b.Service)))
+		}
+		for _, h := range hostKeys(r) {
+			out = append(out, "host:"+h)
+		}
+		return out
+	case *ir.Listener:
+		if r.TLS != nil && r.TLS.DefaultCertificate != "" {
+			return []string{depOf(ir.Key{Kind: ir.KindCertificate, Namespace: o.Key.Namespace, Name: r.TLS.DefaultCertificate})}
+		}
+	}
+	return nil
+}
+
+func (c *Compiler) addPending(o ir.Object) {
+	c.removePending(o.Key)
+	c.pending[o.Key] = o
+	for _, d := range dependsOn(o) {
+		if c.waiting[d] == nil {
+			c.waiting[d] = map[ir.Key]struct{}{}
+		}
+		c.waiting[d][o.Key] = struct{}{}
+	}
+}
+
+func (c *Compiler) removePending(k ir.Key) {
+	o, ok := c.pending[k]
+	if !ok {
+		return
+	}
+	delete(c.pending, k)
+	for _, d := range dependsOn(o) {
+		delete(c.waiting[d], k)
+		if len(c.waiting[d]) == 0 {
+			delete(c.waiting, d)
+		}
+	}
 }
 
 // Check reports what Apply would reject in ch against the live config,

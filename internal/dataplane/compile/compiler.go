@@ -48,8 +48,9 @@ type Compiler struct {
 	hosts     map[string][]ir.Key            // host key → routes on it (a few each: a slice beats a map)
 	users     map[ir.Key]map[ir.Key]struct{} // service key → routes using it
 	listeners map[ir.Key]*ir.Listener
-	byRef     map[ir.Key]ir.Key    // source-less key → the live object's key
-	pending   map[ir.Key]ir.Object // rejected upserts, retried when what they need may have come
+	byRef     map[ir.Key]ir.Key              // source-less key → the live object's key
+	pending   map[ir.Key]ir.Object           // rejected upserts, retried when what they need may have come
+	waiting   map[string]map[ir.Key]struct{} // what pending objects wait for (depOf, "host:…") → them
 	counts    map[ir.Kind]int
 	stats     Stats
 }
@@ -78,7 +79,7 @@ func New(d Deps) *Compiler {
 	return &Compiler{
 		d: d, objs: map[ir.Key]ir.Object{}, rejected: map[ir.Key]error{},
 		routes: map[ir.Key]*liveRoute{}, hosts: map[string][]ir.Key{}, users: map[ir.Key]map[ir.Key]struct{}{},
-		listeners: map[ir.Key]*ir.Listener{}, counts: map[ir.Kind]int{}, byRef: map[ir.Key]ir.Key{}, pending: map[ir.Key]ir.Object{},
+		listeners: map[ir.Key]*ir.Listener{}, counts: map[ir.Kind]int{}, byRef: map[ir.Key]ir.Key{}, pending: map[ir.Key]ir.Object{}, waiting: map[string]map[ir.Key]struct{}{},
 	}
 }
 

@@ -1,6 +1,7 @@
 package compile
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -74,5 +75,27 @@ func TestRejectedObjectHealsWhenItsServiceArrives(t *testing.T) {
 	f.c.Apply(ir.Change{Upserts: []ir.Object{apiObj(bad)}})
 	if len(f.c.pending) != 0 {
 		t.Fatalf("an invalid object is waiting for a retry: %v", f.c.pending)
+	}
+}
+
+// TestRetriesCostTheChange: objects waiting for something are retried only
+// by a change that brings it, not by every change.
+func TestRetriesCostTheChange(t *testing.T) {
+	f := newFixture(t)
+	mustAccept(t, f.c.Apply(upserts(svc("echo", "127.0.0.1:1"))))
+	var waiting ir.Change
+	for i := range 500 {
+		waiting.Upserts = append(waiting.Upserts, apiObj(route(fmt.Sprintf("w%d", i), fmt.Sprintf("w%d.test", i), "/", "later")))
+	}
+	if res := f.c.Apply(waiting); len(res.Rejected) != 500 {
+		t.Fatalf("rejected %d, want 500", len(res.Rejected))
+	}
+	unrelated := upserts(route("other", "other.test", "/", "echo"))
+	if got := len(f.c.retries(unrelated)); got != 0 {
+		t.Fatalf("an unrelated change retries %d waiting objects", got)
+	}
+	mustAccept(t, f.c.Apply(upserts(svc("later", "127.0.0.1:2"))))
+	if len(f.c.pending) != 0 || f.match("w7.test", "/") != "w7" {
+		t.Fatal("waiting routes not accepted when their service came")
 	}
 }
