@@ -172,7 +172,7 @@ func (r *run) sync(b *batch, initial bool) {
 	}
 	ch, winners, dups := st.diff()
 	r.mu.Lock()
-	r.dups = dups
+	r.dups = st.duplicates()
 	r.mu.Unlock()
 	for _, e := range append(errs, dups...) {
 		r.logProblem(e)

@@ -280,3 +280,41 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestDuplicateProblemsStand: a duplicate name stays reported after an
+// unrelated edit elsewhere, until one of the two definitions goes.
+func TestDuplicateProblemsStand(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "a.yaml", "services:\n  - name: echo\n    endpoints: [\"127.0.0.1:1\"]\n")
+	b := writeFile(t, dir, "b.yaml", "services:\n  - name: echo\n    endpoints: [\"127.0.0.1:2\"]\n")
+	c := writeFile(t, dir, "c.yaml", "services:\n  - name: other\n    endpoints: [\"127.0.0.1:3\"]\n")
+	sink := &fakeSink{changes: make(chan ir.Change, 100)}
+	src := New(dir, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, sink) }()
+	defer func() { cancel(); <-done }()
+	<-src.Ready()
+	next(t, sink)
+	hasDup := func() bool {
+		for _, p := range src.Problems() {
+			if strings.Contains(p.Error(), "duplicate service name") {
+				return true
+			}
+		}
+		return false
+	}
+	if !hasDup() {
+		t.Fatalf("duplicate not reported: %v", src.Problems())
+	}
+	rewrite(t, c, "services:\n  - name: other\n    endpoints: [\"127.0.0.1:4\"]\n")
+	next(t, sink)
+	if !hasDup() {
+		t.Fatalf("duplicate forgotten after an unrelated edit: %v", src.Problems())
+	}
+	rewrite(t, b, "services:\n  - name: renamed\n    endpoints: [\"127.0.0.1:2\"]\n")
+	next(t, sink)
+	if hasDup() {
+		t.Fatalf("duplicate still reported after it was resolved: %v", src.Problems())
+	}
+}

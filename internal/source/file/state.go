@@ -24,6 +24,7 @@ type state struct {
 	applied map[ir.Key]applied
 	refs    map[string]map[string]bool // referenced PEM file → config files using it
 	touched map[ir.Key]bool            // keys to look at in the next diff
+	dups    map[ir.Key][]error         // standing duplicate-name problems, by key
 	retry   map[ir.Key]bool            // rejected by the sink: look again next time
 }
 
@@ -57,6 +58,7 @@ func newState(read func(string) ([]byte, error)) *state {
 		applied: map[ir.Key]applied{},
 		refs:    map[string]map[string]bool{},
 		touched: map[ir.Key]bool{},
+		dups:    map[ir.Key][]error{},
 		retry:   map[ir.Key]bool{},
 	}
 }
@@ -178,6 +180,7 @@ func (s *state) diff() (ir.Change, map[ir.Key]*claim, []error) {
 	clear(s.retry)
 	for k := range s.touched {
 		cs := s.claims[k]
+		delete(s.dups, k)
 		if len(cs) == 0 {
 			if _, ok := s.applied[k]; ok {
 				ch.Deletes = append(ch.Deletes, k)
@@ -185,8 +188,10 @@ func (s *state) diff() (ir.Change, map[ir.Key]*claim, []error) {
 			continue
 		}
 		for _, c := range cs[1:] {
-			errs = append(errs, &Error{File: c.file, Line: c.line, Err: fieldErr(k.Kind, k.Name, "",
-				"duplicate %s name, first defined at %s:%d", k.Kind, cs[0].file, cs[0].line)})
+			e := &Error{File: c.file, Line: c.line, Err: fieldErr(k.Kind, k.Name, "",
+				"duplicate %s name, first defined at %s:%d", k.Kind, cs[0].file, cs[0].line)}
+			errs = append(errs, e)
+			s.dups[k] = append(s.dups[k], e)
 		}
 		w := cs[0]
 		if w.obj == nil {
@@ -248,4 +253,15 @@ func kindRank(k ir.Kind) int {
 		}
 	}
 	return len(ir.Kinds)
+}
+
+// duplicates returns every standing duplicate-name problem, not only those
+// of the last diff, sorted.
+func (s *state) duplicates() []error {
+	var out []error
+	for _, es := range s.dups {
+		out = append(out, es...)
+	}
+	slices.SortFunc(out, func(a, b error) int { return compareErrors(a.(*Error), b.(*Error)) })
+	return out
 }
