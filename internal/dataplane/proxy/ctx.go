@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -59,11 +60,14 @@ func (c *Ctx) Header(name string) ([]byte, bool) {
 		v := c.fast.Request.Header.Peek(name)
 		return v, v != nil
 	}
-	vs := c.std.Header.Values(name)
-	if len(vs) == 0 {
-		return nil, false
+	// Header.Values would canonicalise (and so allocate for) the lower-case
+	// names the router passes; a scan of the few headers does not.
+	for k, vs := range c.std.Header {
+		if len(vs) > 0 && strings.EqualFold(k, name) {
+			return unsafeBytes(vs[0]), true
+		}
 	}
-	return unsafeBytes(vs[0]), true
+	return nil, false
 }
 
 // Query returns the first value of the named query parameter.
@@ -83,7 +87,7 @@ func (c *Ctx) Cookie(name string) ([]byte, bool) {
 		v := c.fast.Request.Header.Cookie(name)
 		return v, v != nil
 	}
-	for _, h := range c.std.Header.Values("Cookie") {
+	for _, h := range c.std.Header["Cookie"] {
 		if v, ok := lookupCookie(unsafeBytes(h), name); ok {
 			return v, true
 		}

@@ -45,7 +45,13 @@ func (p *Proxy) roundTripStd(ctx context.Context, c *Ctx, route *Route, b *Backe
 		out = out.WithContext(ctx)
 		e.Begin()
 		resp, err := tr.RoundTrip(out)
-		e.End()
+		if err == nil {
+			// In flight until the body is done, not just the headers: a gRPC
+			// stream counts for least-request as long as it lasts.
+			resp.Body = &endOnClose{ReadCloser: resp.Body, e: e}
+		} else {
+			e.End()
+		}
 		// A request without a body can be sent again; a streamed one only
 		// if the connection never opened.
 		unread := body == nil || contentLength == 0
@@ -120,4 +126,16 @@ func clientIPFromRemote(dst []byte, remote string) []byte {
 		return append(dst, h...)
 	}
 	return append(dst, remote...)
+}
+
+// endOnClose ends an endpoint's in-flight count when the body is closed.
+type endOnClose struct {
+	io.ReadCloser
+	e    *upstream.Endpoint
+	once sync.Once
+}
+
+func (b *endOnClose) Close() error {
+	b.once.Do(b.e.End)
+	return b.ReadCloser.Close()
 }
