@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,7 +34,10 @@ type Source struct {
 	applied chan struct{} // closed and replaced after each apply
 
 	known map[ir.Key]uint64 // hash of what was last sent, per key
-	cache *Cache            // nil: no local copy (the store is local itself)
+	// refused are deletes the compile stage refused (a file route still
+	// used the service): sent again with every change until they pass.
+	refused map[ir.Key]bool
+	cache   *Cache // nil: no local copy (the store is local itself)
 }
 
 // WithCache makes the source keep a local copy of what it applied, and
@@ -45,7 +49,7 @@ func (s *Source) WithCache(c *Cache) *Source {
 
 // New returns a source reading st.
 func New(st store.Store, log *slog.Logger) *Source {
-	return &Source{st: st, log: log.With("source", store.Source), ready: make(chan struct{}), known: map[ir.Key]uint64{}, applied: make(chan struct{})}
+	return &Source{st: st, log: log.With("source", store.Source), ready: make(chan struct{}), known: map[ir.Key]uint64{}, refused: map[ir.Key]bool{}, applied: make(chan struct{})}
 }
 
 // Ready is closed once the stored objects have been applied.
@@ -151,6 +155,7 @@ func (s *Source) reset(recs []store.Record) ir.Change {
 func (s *Source) delta(ev store.Event) ir.Change {
 	var ch ir.Change
 	for _, r := range ev.Records {
+		delete(s.refused, r.Key) // written again: no longer to be deleted
 		if o, ok := s.decode(r); ok && s.known[o.Key] != o.Hash {
 			ch.Upserts = append(ch.Upserts, o)
 		}
@@ -177,6 +182,11 @@ func (s *Source) decode(r store.Record) (ir.Object, bool) {
 
 func (s *Source) apply(sink Sink, ch ir.Change, rev int64) {
 	if len(ch.Upserts)+len(ch.Deletes) > 0 {
+		for k := range s.refused {
+			if !slices.Contains(ch.Deletes, k) {
+				ch.Deletes = append(ch.Deletes, k)
+			}
+		}
 		ch.Event = time.Now()
 		res := sink.Apply(ch)
 		for _, o := range ch.Upserts {
@@ -185,8 +195,11 @@ func (s *Source) apply(sink Sink, ch ir.Change, rev int64) {
 			}
 		}
 		for _, k := range ch.Deletes {
-			if _, bad := res.Rejected[k]; !bad {
+			if _, bad := res.Rejected[k]; bad {
+				s.refused[k] = true
+			} else {
 				delete(s.known, k)
+				delete(s.refused, k)
 			}
 		}
 		for k, err := range res.Rejected {

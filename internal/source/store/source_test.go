@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -157,4 +158,60 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// refusing refuses deletes of one key while block is set.
+type refusing struct {
+	recorder
+	block   bool
+	refused ir.Key
+}
+
+func (r *refusing) Apply(ch ir.Change) ir.Result {
+	r.mu.Lock()
+	block := r.block
+	r.mu.Unlock()
+	res := ir.Result{Rejected: map[ir.Key]error{}}
+	var keep []ir.Key
+	for _, k := range ch.Deletes {
+		if block && k == r.refused {
+			res.Rejected[k] = errors.New("still in use")
+			continue
+		}
+		keep = append(keep, k)
+	}
+	ch.Deletes = keep
+	r.recorder.Apply(ch)
+	return res
+}
+
+// TestRefusedDeleteIsRetried: a delete the compile stage refused (the object
+// was still in use) is sent again with later changes until it passes, so
+// the node does not keep serving an object the store no longer has.
+func TestRefusedDeleteIsRetried(t *testing.T) {
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "pylon.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	putRoute(t, st, "doomed")
+	key := ir.Key{Kind: ir.KindRoute, Source: store.Source, Namespace: "default", Name: "doomed"}
+	sink := &refusing{block: true, refused: key}
+	src := New(st, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go src.Run(ctx, sink)
+	<-src.Ready()
+	if _, err := st.Commit(ctx, []store.Op{{Key: key}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the refused delete is seen", func() bool { return src.Revision() >= 2 })
+	if !sink.has("doomed") {
+		t.Fatal("the delete was not refused by the test sink")
+	}
+	sink.mu.Lock()
+	sink.block = false
+	sink.mu.Unlock()
+	putRoute(t, st, "unrelated")
+	eventually(t, "the delete is retried with the next change", func() bool { return !sink.has("doomed") })
 }
