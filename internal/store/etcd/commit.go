@@ -48,6 +48,11 @@ func (s *Store) Commit(ctx context.Context, ops []store.Op) (int64, error) {
 		return 0, fmt.Errorf("%w: %d objects; write fewer per batch or raise etcd's --max-txn-ops / --max-request-bytes", store.ErrBatchTooLarge, len(ops))
 	}
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			// The transaction may have been applied before the answer was
+			// lost: the caller must read before writing again.
+			return 0, s.wrap("commit "+describe(ops)+" (outcome unknown: read the objects before retrying)", err)
+		}
 		return 0, s.wrap("commit "+describe(ops), err)
 	}
 	if resp.Succeeded {
