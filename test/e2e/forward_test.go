@@ -173,3 +173,53 @@ routes:
 		})
 	}
 }
+
+// TestPerTryTimeoutOnHTTP2Upstreams: an h2c endpoint that accepts but never
+// answers costs one per-try timeout, then the request goes to another
+// endpoint, instead of waiting out the whole request timeout.
+func TestPerTryTimeoutOnHTTP2Upstreams(t *testing.T) {
+	t.Parallel()
+	good := backends.StartHTTP(t, "good")
+	hole, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hole.Close()
+	go func() { // accept and hold: a stuck upstream
+		for {
+			c, err := hole.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	web := testenv.FreeAddr(t)
+	startGateway(t, fmt.Sprintf(`
+listeners:
+  - name: web
+    address: %s
+    protocol: http
+services:
+  - name: mixed
+    endpoints: [%q, %q]
+    protocol: h2c
+routes:
+  - name: mixed
+    hosts: ["mixed.example.com"]
+    backends: [{ service: mixed }]
+    timeouts: { request: 10s }
+    retries: { attempts: 2, perTryTimeout: 300ms }
+`, web, hole.Addr().String(), good))
+	c := newClient()
+	for i := range 6 {
+		start := time.Now()
+		res := do(t, c, "GET", "http://"+web+"/x", "mixed.example.com")
+		if res.Status != 200 {
+			t.Fatalf("request %d: status %d: %s", i, res.Status, res.Body)
+		}
+		if took := time.Since(start); took > 2*time.Second {
+			t.Fatalf("request %d took %v: the per-try timeout did not move it on", i, took)
+		}
+	}
+}

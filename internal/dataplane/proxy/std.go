@@ -3,11 +3,13 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"sync"
+	"time"
 
 	"pylon.io/pylon/internal/telemetry"
 	"pylon.io/pylon/internal/upstream"
@@ -42,14 +44,29 @@ func (p *Proxy) roundTripStd(ctx context.Context, c *Ctx, route *Route, b *Backe
 		if body == nil || contentLength == 0 {
 			out.Body = http.NoBody
 		}
-		out = out.WithContext(ctx)
+		// The per-try timeout bounds the wait for the response headers; a
+		// stream that then runs longer (gRPC, events) is not cut.
+		tctx, cancelTry := context.WithCancel(ctx)
+		var timer *time.Timer
+		if pt := route.Retry.PerTryTimeout; pt > 0 {
+			timer = time.AfterFunc(pt, cancelTry)
+		}
+		out = out.WithContext(tctx)
 		e.Begin()
 		resp, err := tr.RoundTrip(out)
-		if err == nil {
+		perTryExpired := timer != nil && !timer.Stop()
+		if err == nil && !perTryExpired {
 			// In flight until the body is done, not just the headers: a gRPC
 			// stream counts for least-request as long as it lasts.
-			resp.Body = &endOnClose{ReadCloser: resp.Body, e: e}
+			resp.Body = &endOnClose{ReadCloser: resp.Body, e: e, cancel: cancelTry}
 		} else {
+			if err == nil {
+				resp.Body.Close()
+			}
+			if perTryExpired {
+				err = fmt.Errorf("per-try timeout %v: %w", route.Retry.PerTryTimeout, context.DeadlineExceeded)
+			}
+			cancelTry()
 			e.End()
 		}
 		// A request without a body can be sent again; a streamed one only
@@ -70,7 +87,10 @@ func (p *Proxy) roundTripStd(ctx context.Context, c *Ctx, route *Route, b *Backe
 			e.ReportFailure()
 			kind := classify(err)
 			b.Errors.Error(kind)
-			if last || kind != telemetry.UpstreamConnect && !(unread && kind == telemetry.UpstreamReset && idempotentMethod(c.method)) {
+			idem := route.Retry.NonIdempotent || idempotentMethod(c.method)
+			again := kind == telemetry.UpstreamConnect ||
+				(unread && idem && (kind == telemetry.UpstreamReset || (perTryExpired && ctx.Err() == nil)))
+			if last || !again {
 				return nil, err
 			}
 		}
@@ -128,14 +148,20 @@ func clientIPFromRemote(dst []byte, remote string) []byte {
 	return append(dst, remote...)
 }
 
-// endOnClose ends an endpoint's in-flight count when the body is closed.
+// endOnClose ends an endpoint's in-flight count (and the try's context)
+// when the body is closed.
 type endOnClose struct {
 	io.ReadCloser
-	e    *upstream.Endpoint
-	once sync.Once
+	e      *upstream.Endpoint
+	cancel context.CancelFunc
+	once   sync.Once
 }
 
 func (b *endOnClose) Close() error {
-	b.once.Do(b.e.End)
-	return b.ReadCloser.Close()
+	err := b.ReadCloser.Close()
+	b.once.Do(func() {
+		b.cancel()
+		b.e.End()
+	})
+	return err
 }
