@@ -18,6 +18,7 @@ type Pool struct {
 	tr   atomic.Pointer[transport]
 	rr   atomic.Uint64 // shared cursor for the round-robin style policies
 
+	writeMu sync.Mutex // serializes config writers (update, editEndpoints) across their read-modify-write
 	mu      sync.Mutex // serializes update and stop
 	cfg     Config
 	byAddr  map[string]*Endpoint
@@ -39,6 +40,26 @@ func newPool(cfg Config, log *slog.Logger) (*Pool, error) {
 // health and connections; their connections are replaced only if the
 // connection settings (protocol, TLS, timeouts, limits) changed.
 func (p *Pool) update(cfg Config) error {
+	p.writeMu.Lock()
+	defer p.writeMu.Unlock()
+	return p.updateNow(cfg)
+}
+
+// editEndpoints replaces only the endpoints, as one read-modify-write: a
+// concurrent update cannot slip between the read and the write and be
+// undone by it.
+func (p *Pool) editEndpoints(eps []EndpointConfig) error {
+	p.writeMu.Lock()
+	defer p.writeMu.Unlock()
+	p.mu.Lock()
+	cfg := p.cfg
+	p.mu.Unlock()
+	cfg.Endpoints = eps
+	return p.updateNow(cfg)
+}
+
+// updateNow applies cfg; the caller holds writeMu.
+func (p *Pool) updateNow(cfg Config) error {
 	cfg, err := normalize(cfg)
 	if err != nil {
 		return err

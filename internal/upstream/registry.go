@@ -78,11 +78,7 @@ func (r *Registry) SetEndpoints(name string, eps []EndpointConfig) error {
 	if p == nil {
 		return fmt.Errorf("upstream: service %q: set endpoints: no such pool", name)
 	}
-	p.mu.Lock()
-	cfg := p.cfg
-	p.mu.Unlock()
-	cfg.Endpoints = eps
-	return p.update(cfg)
+	return p.editEndpoints(eps)
 }
 
 // Release drops one reference to pool name. At zero the pool leaves the
