@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 
 	"pylon.io/pylon/internal/dataplane/compile"
@@ -25,7 +26,7 @@ func Validate(path string, out io.Writer) int {
 		where[e.Object.Key] = e
 		ch.Upserts = append(ch.Upserts, e.Object)
 	}
-	res := compile.NewChecker().Apply(ch)
+	res := compile.New(compile.Deps{Log: slog.New(slog.DiscardHandler)}).Check(ch)
 	for k, err := range res.Rejected {
 		e := where[k]
 		for _, fe := range ir.FieldErrors(err) {

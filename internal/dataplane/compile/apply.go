@@ -59,9 +59,7 @@ func (c *Compiler) Apply(ch ir.Change) ir.Result {
 
 	affected := map[string]struct{}{}
 	c.indexRoutes(b, affected)
-	if !c.check {
-		c.publish(b, affected)
-	}
+	c.publish(b, affected)
 	c.commit(b)
 
 	for k, err := range b.rej {
@@ -281,7 +279,7 @@ func (c *Compiler) exists(b *batch, k ir.Key) bool {
 func (c *Compiler) checkServices(b *batch) {
 	for _, o := range b.up[ir.KindService] {
 		cfg := poolConfig(displayName(o.Key), o.Resource.(*ir.Service))
-		if c.check || b.dry {
+		if b.dry {
 			if err := upstream.Validate(cfg); err != nil {
 				b.reject(o.Key, err)
 			}

@@ -182,8 +182,8 @@ func TestServiceUpdateKeepsPool(t *testing.T) {
 }
 
 func TestChecker(t *testing.T) {
-	c := NewChecker()
-	res := c.Apply(upserts(svc("echo", "127.0.0.1:1"), route("a", "a.test", "/", "echo"), route("b", "a.test", "/", "echo"), route("c", "c.test", "/", "nope")))
+	c := New(Deps{})
+	res := c.Check(upserts(svc("echo", "127.0.0.1:1"), route("a", "a.test", "/", "echo"), route("b", "a.test", "/", "echo"), route("c", "c.test", "/", "nope")))
 	if len(res.Rejected) != 2 {
 		t.Fatalf("checker rejections = %v, want b (conflict) and c (unknown service)", res.Rejected)
 	}

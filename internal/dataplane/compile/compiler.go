@@ -26,7 +26,7 @@ type Listeners interface {
 }
 
 // Deps are the live structures the compiler updates. A Compiler with zero
-// Deps only checks (used by `pylon validate`).
+// Deps can still Check (what `pylon validate` does), but not Apply.
 type Deps struct {
 	Router    *router.Router[*proxy.Route]
 	Pools     *upstream.Registry
@@ -41,7 +41,6 @@ type Deps struct {
 type Compiler struct {
 	mu        sync.Mutex
 	d         Deps
-	check     bool // check only: no live structures
 	objs      map[ir.Key]ir.Object
 	rejected  map[ir.Key]error
 	routes    map[ir.Key]*liveRoute
@@ -81,13 +80,6 @@ func New(d Deps) *Compiler {
 		routes: map[ir.Key]*liveRoute{}, hosts: map[string][]ir.Key{}, users: map[ir.Key]map[ir.Key]struct{}{},
 		listeners: map[ir.Key]*ir.Listener{}, counts: map[ir.Kind]int{}, byRef: map[ir.Key]ir.Key{}, pending: map[ir.Key]ir.Object{}, waiting: map[string]map[ir.Key]struct{}{},
 	}
-}
-
-// NewChecker returns a compiler that only validates, for dry runs.
-func NewChecker() *Compiler {
-	c := New(Deps{Log: slog.New(slog.DiscardHandler)})
-	c.check = true
-	return c
 }
 
 // Stats returns figures about the last apply.

@@ -78,8 +78,7 @@ func (c *Compiler) publish(b *batch, affected map[string]struct{}) {
 }
 
 // indexRoutes moves the accepted route changes into the indexes, marking
-// every host whose table must be rebuilt. pr builds the data-plane route
-// (nil for checkers).
+// every host whose table must be rebuilt.
 func (c *Compiler) indexRoutes(b *batch, affected map[string]struct{}) {
 	for _, k := range b.del[ir.KindRoute] {
 		if b.deleting[k] {
@@ -92,10 +91,7 @@ func (c *Compiler) indexRoutes(b *batch, affected map[string]struct{}) {
 		}
 		c.unindexRoute(o.Key, affected)
 		r := o.Resource.(*ir.Route)
-		lr := &liveRoute{r: r, hosts: hostKeys(r), sig: signature(r)}
-		if !c.check {
-			lr.pr = c.buildRoute(o.Key, r)
-		}
+		lr := &liveRoute{r: r, hosts: hostKeys(r), sig: signature(r), pr: c.buildRoute(o.Key, r)}
 		c.routes[o.Key] = lr
 		for _, h := range lr.hosts {
 			c.hosts[h] = append(c.hosts[h], o.Key)

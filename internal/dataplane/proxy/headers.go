@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"strconv"
@@ -70,22 +71,9 @@ func appendXFF(dst, prior, client []byte) []byte {
 }
 
 // isWebSocketUpgrade reports whether the Upgrade header asks for websocket.
-func isWebSocketUpgrade(v []byte) bool {
-	const ws = "websocket"
-	if len(v) != len(ws) {
-		return false
-	}
-	for i := range v {
-		c := v[i]
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != ws[i] {
-			return false
-		}
-	}
-	return true
-}
+func isWebSocketUpgrade(v []byte) bool { return bytes.EqualFold(v, websocketToken) }
+
+var websocketToken = []byte("websocket")
 
 // redirectLocation builds the Location of a redirect into dst.
 func redirectLocation(dst []byte, rd *Redirect, tls bool, host, path, query []byte) []byte {

@@ -110,3 +110,16 @@ func TestNormalizePath(t *testing.T) {
 		}
 	}
 }
+
+func TestConnectionTokens(t *testing.T) {
+	for v, want := range map[string]bool{"close": true, "Keep-Alive, CLOSE": true, "closed": false, "": false, "x, clos": false} {
+		if got := hasCloseToken([]byte(v)); got != want {
+			t.Errorf("hasCloseToken(%q) = %v", v, got)
+		}
+	}
+	for v, want := range map[string]bool{"websocket": true, "WebSocket": true, "h2c": false, "websockets": false} {
+		if got := isWebSocketUpgrade([]byte(v)); got != want {
+			t.Errorf("isWebSocketUpgrade(%q) = %v", v, got)
+		}
+	}
+}

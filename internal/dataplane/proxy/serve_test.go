@@ -123,3 +123,28 @@ func BenchmarkServeFast(b *testing.B) {
 		req.Header.Del("X-Request-Id")
 	}
 }
+
+// TestServeFastAllocations pins the HTTP/1.1 request path's allocations.
+// Pylon's own code allocates nothing per request; what remains is the
+// engine's: RequestCtx.Init (one per request in this harness) and fasthttp's
+// streamed upstream response (its reader wrappers, about four), the price of
+// passing server-sent events and large downloads through unbuffered.
+func TestServeFastAllocations(t *testing.T) {
+	p := newTestProxy(t, startUpstream(t))
+	var ctx fasthttp.RequestCtx
+	var req fasthttp.Request
+	req.SetRequestURI("/bench")
+	req.Header.SetHost("example.test")
+	addr := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 4000}
+	serve := func() {
+		ctx.Init(&req, addr, nil)
+		p.ServeFast(&ctx)
+		ctx.Response.Reset()
+		req.Header.Del("X-Forwarded-For")
+		req.Header.Del("X-Request-Id")
+	}
+	serve() // warm the pools and the upstream connection
+	if n := testing.AllocsPerRun(200, serve); n > 6 {
+		t.Fatalf("%.1f allocations per request, want at most 6 (see the comment)", n)
+	}
+}

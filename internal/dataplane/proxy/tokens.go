@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"path"
 	"strings"
 )
@@ -66,14 +67,14 @@ func hasRawHeader(raw []byte, name string) bool {
 	return false
 }
 
+var closeToken = []byte("close")
+
 // hasCloseToken reports whether a Connection header value lists "close"
 // (the engine only recognises the value when it stands alone).
 func hasCloseToken(v []byte) bool {
 	found := false
 	forEachToken(v, func(tok []byte) {
-		if len(tok) == 5 && (tok[0]|0x20) == 'c' && (tok[1]|0x20) == 'l' && (tok[2]|0x20) == 'o' && (tok[3]|0x20) == 's' && (tok[4]|0x20) == 'e' {
-			found = true
-		}
+		found = found || bytes.EqualFold(tok, closeToken)
 	})
 	return found
 }

@@ -2,11 +2,9 @@ package etcd
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
-	"pylon.io/pylon/internal/store"
 	"pylon.io/pylon/internal/store/storetest"
 	"pylon.io/pylon/test/testenv"
 )
@@ -20,15 +18,5 @@ func BenchmarkCommit(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	ctx := context.Background()
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		name := fmt.Sprintf("r%d", i)
-		i++
-		if _, err := s.Commit(ctx, []store.Op{storetest.Put("route", name, i, store.Missing)}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "writes/s")
+	storetest.BenchCommit(b, s)
 }
