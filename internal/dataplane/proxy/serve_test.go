@@ -127,8 +127,9 @@ func BenchmarkServeFast(b *testing.B) {
 // TestServeFastAllocations pins the HTTP/1.1 request path's allocations.
 // Pylon's own code allocates nothing per request; what remains is the
 // engine's: RequestCtx.Init (one per request in this harness) and fasthttp's
-// streamed upstream response (its reader wrappers, about four), the price of
-// passing server-sent events and large downloads through unbuffered.
+// streamed upstream response (its reader wrappers: five), the price of
+// passing server-sent events and large downloads through unbuffered. Six in
+// all today; the half is slack for a sync.Pool refilled after a GC.
 func TestServeFastAllocations(t *testing.T) {
 	p := newTestProxy(t, startUpstream(t))
 	var ctx fasthttp.RequestCtx
@@ -144,7 +145,7 @@ func TestServeFastAllocations(t *testing.T) {
 		req.Header.Del("X-Request-Id")
 	}
 	serve() // warm the pools and the upstream connection
-	if n := testing.AllocsPerRun(200, serve); n > 6 {
-		t.Fatalf("%.1f allocations per request, want at most 6 (see the comment)", n)
+	if n := testing.AllocsPerRun(200, serve); n > 6.5 {
+		t.Fatalf("%.1f allocations per request, want 6 (see the comment)", n)
 	}
 }
