@@ -4,8 +4,9 @@
 #   1. hack/testenv.sh provides the real components (nginx, h2spec, ...) and
 #      their paths are exported as PYLON_TEST_<NAME> for test/testenv.Tool;
 #   2. gofmt, go vet, and shellcheck on the scripts;
-#   3. go test -race for every package but the end-to-end tests, then the
-#      end-to-end tests (test/e2e/...) against a pylon built with -race;
+#   3. go test -race for every package but the end-to-end tests, the
+#      allocation tests again without -race, then the end-to-end tests
+#      (test/e2e/...) against a pylon built with -race;
 #   4. a short fuzz smoke: every Fuzz* target for PYLON_FUZZTIME (10s).
 #
 # Usage: hack/test.sh [PACKAGES...]   (default ./...)
@@ -103,6 +104,10 @@ for p in "${pkgs[@]}"; do
 	esac
 done
 [ ${#unit[@]} -eq 0 ] || step "go test -race (${#unit[@]} packages)" go test -race -count=1 -timeout "$TIMEOUT" "${unit[@]}"
+# Allocation tests count what the race detector would add to: run them
+# once more without it, so a hot path that starts allocating fails here.
+[ ${#unit[@]} -eq 0 ] || step "allocation tests, without -race" \
+	go test -count=1 -run 'Alloc' "${unit[@]}"
 # The end-to-end tests run a race-detector build of pylon that stops at the
 # first data race, so races in the real process fail the suite.
 [ ${#e2e[@]} -eq 0 ] || step "go test, end to end (${#e2e[@]} packages, pylon built with -race)" \

@@ -131,6 +131,9 @@ func BenchmarkServeFast(b *testing.B) {
 // passing server-sent events and large downloads through unbuffered. Six in
 // all today; the half is slack for a sync.Pool refilled after a GC.
 func TestServeFastAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector (the suite also runs this test without it)")
+	}
 	p := newTestProxy(t, startUpstream(t))
 	var ctx fasthttp.RequestCtx
 	var req fasthttp.Request
