@@ -26,7 +26,7 @@ CACHE=${PYLON_TESTENV_CACHE:-$HOME/.cache/pylon-testenv}
 BENCH=${PYLON_TESTENV_BENCH:-0}
 
 # Components every test run needs.
-TEST_COMPONENTS=(curl taskset procps wrk h2load nginx haproxy hyperfine shellcheck h2spec etcd)
+TEST_COMPONENTS=(curl taskset procps wrk h2load nginx haproxy hyperfine shellcheck h2spec etcd redis)
 # Components only the benchmarks need (slow to build).
 BENCH_COMPONENTS=(caddy benchstat)
 
@@ -57,6 +57,7 @@ apt_package_for() {
 	haproxy) echo "haproxy /usr/sbin/haproxy" ;;
 	hyperfine) echo "hyperfine /usr/bin/hyperfine" ;;
 	shellcheck) echo "shellcheck /usr/bin/shellcheck" ;;
+	redis) echo "redis-server /usr/bin/redis-server" ;;
 	esac
 }
 
@@ -235,6 +236,12 @@ component_shellcheck() {
 	local b; b=$(apt_tool shellcheck)
 	check shellcheck '^ShellCheck' "$b" --version
 	emit SHELLCHECK "$b"
+}
+
+component_redis() {
+	local b; b=$(apt_tool redis)
+	check redis-server '^Redis server v=[0-9]' "$b" --version
+	emit REDIS "$b"
 }
 
 component_h2spec() {
