@@ -38,6 +38,10 @@ type Service struct {
 
 	ConnectTimeout Duration `json:"connectTimeout,omitempty" yaml:"connectTimeout,omitempty"` // default 5s
 	MaxConnections int      `json:"maxConnections,omitempty" yaml:"maxConnections,omitempty"` // per endpoint, default 1024
+
+	// Discovered marks a service whose endpoints a discovery source (such as
+	// Kubernetes EndpointSlices) feeds into its pool: it may have none yet.
+	Discovered bool `json:"discovered,omitempty" yaml:"discovered,omitempty"`
 }
 
 // MaxWeight bounds endpoint and backend weights, so schedules built from
@@ -136,7 +140,7 @@ func (s *Service) ResourceName() string { return s.Name }
 func (s *Service) Validate() error {
 	p := &problems{kind: KindService, name: s.Name}
 	checkName(p, s.Name)
-	if len(s.Endpoints) == 0 {
+	if len(s.Endpoints) == 0 && !s.Discovered {
 		p.add("endpoints", "at least one endpoint is required")
 	}
 	seen := map[string]bool{}
