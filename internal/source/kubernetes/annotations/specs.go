@@ -1,0 +1,160 @@
+package annotations
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// Support is one row of the support table: an annotation (without prefix),
+// what Pylon does with it, and how.
+type Support struct {
+	Name   string `json:"name"`
+	Status Status `json:"status"`
+	How    string `json:"how"`
+}
+
+// spec is a Support row with its value parser.
+type spec struct {
+	Support
+	parse func(c *Config, v string) error
+}
+
+// Table returns the support table, in a stable order.
+func Table() []Support {
+	out := make([]Support, len(specs))
+	for i, s := range specs {
+		out[i] = s.Support
+	}
+	return out
+}
+
+// Lookup returns the support row of an annotation name (without prefix).
+func Lookup(name string) (Support, bool) {
+	for _, s := range specs {
+		if s.Name == name {
+			return s.Support, true
+		}
+	}
+	return Support{}, false
+}
+
+func row(name string, st Status, how string, parse func(*Config, string) error) spec {
+	return spec{Support{name, st, how}, parse}
+}
+
+// specs is the one table of annotations Pylon reads.
+var specs = slices.Concat(routingSpecs, upstreamSpecs, accessSpecs)
+
+// routingSpecs choose where a request goes.
+var routingSpecs = []spec{
+	// Canary: a second Ingress for the same host and path.
+	row("canary", Honoured, "the Ingress becomes a canary of the Ingress serving the same host and path", func(c *Config, v string) (err error) {
+		c.Canary.Enabled, err = parseBool(v)
+		return
+	}),
+	row("canary-by-header", Honoured, "a route matching header value \"always\" goes to the canary; \"never\" stays on the main backend", func(c *Config, v string) error {
+		if !tokenText(v) {
+			return fmt.Errorf("must be a header name (got %q)", v)
+		}
+		c.Canary.ByHeader = v
+		return nil
+	}),
+	row("canary-by-header-value", Honoured, "a route matching this exact header value goes to the canary", func(c *Config, v string) error {
+		if !plainText(v) {
+			return fmt.Errorf("must be a non-empty value without spaces or control characters (got %q)", v)
+		}
+		c.Canary.ByHeaderValue = v
+		return nil
+	}),
+	row("canary-by-header-pattern", Honoured, "a route matching this regular expression (RE2, whole value) goes to the canary", func(c *Config, v string) error {
+		if _, err := regexp.Compile(v); err != nil || v == "" {
+			return fmt.Errorf("must be a valid regular expression (got %q)", v)
+		}
+		c.Canary.ByHeaderPattern = v
+		return nil
+	}),
+	row("canary-by-cookie", Honoured, "a route matching the cookie with value \"always\" goes to the canary", func(c *Config, v string) error {
+		if !tokenText(v) {
+			return fmt.Errorf("must be a cookie name (got %q)", v)
+		}
+		c.Canary.ByCookie = v
+		return nil
+	}),
+	row("canary-weight", Honoured, "weighted backends on the main Ingress's route: weight for the canary, total−weight for the main service", func(c *Config, v string) (err error) {
+		c.Canary.Weight, err = parseInt(v, 0, 1_000_000)
+		c.Canary.WeightSet = err == nil
+		return
+	}),
+	row("canary-weight-total", Honoured, "the total canary-weight is out of (default 100)", func(c *Config, v string) (err error) {
+		c.Canary.WeightTotal, err = parseInt(v, 1, 1_000_000)
+		return
+	}),
+
+	// Paths and hosts.
+	row("rewrite-target", Honoured, "the rewrite plugin replaces the matched path; $1…$9 refer to the path regex's groups", func(c *Config, v string) error {
+		if !plainText(v) {
+			return fmt.Errorf("must be a path without spaces or control characters (got %q)", v)
+		}
+		c.RewriteTarget = v
+		return nil
+	}),
+	row("use-regex", Approximated, "paths become case-insensitive RE2 regular expressions matched from the start of the path, for this Ingress only (ingress-nginx turns every path of the host into a regex)", func(c *Config, v string) (err error) {
+		c.UseRegex, err = parseBool(v)
+		return
+	}),
+	row("upstream-vhost", Honoured, "the headers plugin sets the Host header sent upstream", func(c *Config, v string) error {
+		if !plainText(v) || strings.ContainsAny(v, "/?#@") {
+			return fmt.Errorf("must be a host name, optionally with a port (got %q)", v)
+		}
+		c.UpstreamVhost = v
+		return nil
+	}),
+	row("app-root", Honoured, "a route for exactly \"/\" answers 302 to the app root", func(c *Config, v string) error {
+		if !strings.HasPrefix(v, "/") || !plainText(v) {
+			return fmt.Errorf("must be a path starting with '/' (got %q)", v)
+		}
+		c.AppRoot = v
+		return nil
+	}),
+
+	// Redirects.
+	row("ssl-redirect", Honoured, "plain-HTTP requests to a host with TLS are redirected to HTTPS (308), as in ingress-nginx (default true)", func(c *Config, v string) error {
+		b, err := parseBool(v)
+		c.SSLRedirect = &b
+		return err
+	}),
+	row("force-ssl-redirect", Honoured, "plain-HTTP requests are redirected to HTTPS (308) even without a TLS section", func(c *Config, v string) (err error) {
+		c.ForceSSLRedirect, err = parseBool(v)
+		return
+	}),
+	row("permanent-redirect", Honoured, "the route answers with a redirect to the URL (301 unless permanent-redirect-code)", func(c *Config, v string) error {
+		return setRedirect(c, "permanent-redirect", v, 301)
+	}),
+	row("permanent-redirect-code", Honoured, "the redirect's status: 301, 302, 303, 307 or 308", func(c *Config, v string) (err error) {
+		c.p.permanentCode, err = parseInt(v, 300, 308)
+		if err == nil && (c.p.permanentCode < 301 || c.p.permanentCode > 308 || c.p.permanentCode == 304 || c.p.permanentCode == 305 || c.p.permanentCode == 306) {
+			err = fmt.Errorf("must be 301, 302, 303, 307 or 308 (got %q)", v)
+		}
+		return
+	}),
+	row("temporal-redirect", Honoured, "the route answers 302 with the URL (takes precedence over permanent-redirect)", func(c *Config, v string) error {
+		return setRedirect(c, "temporal-redirect", v, 302)
+	}),
+}
+
+// setRedirect parses a redirect URL. temporal-redirect wins over
+// permanent-redirect, as in ingress-nginx.
+func setRedirect(c *Config, ann, v string, code int) error {
+	u, err := url.Parse(strings.TrimSpace(v))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || !plainText(v) {
+		return fmt.Errorf("must be an absolute http or https URL (got %q)", v)
+	}
+	if c.Redirect != nil && c.Redirect.Annotation == "temporal-redirect" {
+		return nil
+	}
+	c.Redirect = &Redirect{Annotation: ann, URL: u.String(), Code: code}
+	return nil
+}
