@@ -38,7 +38,7 @@ func (s *Server) kindOf(w http.ResponseWriter, r *http.Request) (ir.Kind, bool) 
 	kind, ok := ir.KindByPlural(plural)
 	if !ok {
 		fail(w, r, &httpError{http.StatusNotFound, errorBody{Error: "not found",
-			Message: fmt.Sprintf("admin: unknown resource type %q (want routes, services, certificates or listeners)", plural)}})
+			Message: fmt.Sprintf("admin: unknown resource type %q (want routes, services, certificates, listeners, hostpolicies or globalplugins)", plural)}})
 	}
 	return kind, ok
 }
@@ -284,5 +284,5 @@ func objectPath(kind ir.Kind, name string) string {
 	for i, p := range parts {
 		parts[i] = url.PathEscape(p)
 	}
-	return "/api/v1/" + string(kind) + "s/" + strings.Join(parts, "/")
+	return "/api/v1/" + kind.Plural() + "/" + strings.Join(parts, "/")
 }

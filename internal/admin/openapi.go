@@ -48,8 +48,8 @@ func openAPIDocument() []byte {
 			"version":  obj{"type": "integer", "format": "int64", "description": "store revision the page was read at"},
 		}}
 		anyObject = append(anyObject, ref(name))
-		paths["/api/v1/"+string(k)+"s"] = collectionPath(k, name)
-		paths["/api/v1/"+string(k)+"s/{name}"] = itemPath(k, name)
+		paths["/api/v1/"+k.Plural()] = collectionPath(k, name)
+		paths["/api/v1/"+k.Plural()+"/{name}"] = itemPath(k, name)
 	}
 	batch := schemas["BatchRequest"].(obj)["properties"].(obj)["upserts"].(obj)["items"].(obj)["properties"].(obj)
 	batch["object"] = obj{"oneOf": anyObject, "description": "an object of the item's kind"}
@@ -112,7 +112,7 @@ func param(name, in, desc string, schema obj) obj {
 func collectionPath(k ir.Kind, name string) obj {
 	str := obj{"type": "string"}
 	return obj{
-		"get": op("List "+string(k)+"s in name order, a page at a time", "", []any{
+		"get": op("List "+k.Plural()+" in name order, a page at a time", "", []any{
 			param("limit", "query", "page size (default 500, at most 1000)", obj{"type": "integer", "minimum": 1}),
 			param("continue", "query", "the continue token of the previous page", str),
 		}, nil, obj{"200": jsonResponse("a page", ref(name+"List")), "400": errRef}),

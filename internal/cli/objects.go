@@ -43,10 +43,10 @@ func kindArg(s string) (ir.Kind, error) {
 	if k, ok := ir.KindByPlural(s); ok {
 		return k, nil
 	}
-	if k, ok := ir.KindByPlural(s + "s"); ok {
+	if k := ir.Kind(s); ir.New(k) != nil {
 		return k, nil
 	}
-	return "", fmt.Errorf("unknown kind %q (want routes, services, certificates or listeners)", s)
+	return "", fmt.Errorf("unknown kind %q (want routes, services, certificates, listeners, hostpolicies or globalplugins)", s)
 }
 
 func getCmd() *cobra.Command {

@@ -20,6 +20,10 @@ func New(kind Kind) Resource {
 		return &Service{}
 	case KindCertificate:
 		return &Certificate{}
+	case KindGlobalPlugin:
+		return &GlobalPlugin{}
+	case KindHostPolicy:
+		return &HostPolicy{}
 	}
 	return nil
 }
@@ -28,7 +32,7 @@ func New(kind Kind) Resource {
 // its kind.
 func KindByPlural(plural string) (Kind, bool) {
 	for _, k := range Kinds {
-		if string(k)+"s" == plural {
+		if k.Plural() == plural {
 			return k, true
 		}
 	}

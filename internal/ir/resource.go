@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // Kind names a resource type.
@@ -16,11 +17,24 @@ const (
 	KindRoute       Kind = "route"
 	KindService     Kind = "service"
 	KindCertificate Kind = "certificate"
+	// KindGlobalPlugin is a plugin attached to every route.
+	KindGlobalPlugin Kind = "globalplugin"
+	// KindHostPolicy attaches plugins to the routes of some hosts.
+	KindHostPolicy Kind = "hostpolicy"
 )
 
 // Kinds lists every kind in the order they are applied: services before the
-// routes that reference them, certificates before the listeners that serve them.
-var Kinds = []Kind{KindService, KindCertificate, KindRoute, KindListener}
+// routes and plugins that reference them, plugin scopes before the routes
+// they apply to, certificates before the listeners that serve them.
+var Kinds = []Kind{KindService, KindCertificate, KindGlobalPlugin, KindHostPolicy, KindRoute, KindListener}
+
+// Plural is the kind's name in URLs and CLI commands ("routes", "hostpolicies").
+func (k Kind) Plural() string {
+	if strings.HasSuffix(string(k), "y") {
+		return strings.TrimSuffix(string(k), "y") + "ies"
+	}
+	return string(k) + "s"
+}
 
 // Key identifies one resource across all sources.
 type Key struct {

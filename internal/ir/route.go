@@ -21,6 +21,10 @@ type Route struct {
 
 	Timeouts Timeouts `json:"timeouts,omitzero" yaml:"timeouts,omitempty"`
 	Retries  *Retries `json:"retries,omitempty" yaml:"retries,omitempty"`
+
+	// Plugins run for this route, merged with its host policies' and the
+	// global ones (the route's own win by name).
+	Plugins []PluginRef `json:"plugins,omitempty" yaml:"plugins,omitempty"`
 }
 
 // RouteMatch holds the request predicates; all must hold.
@@ -187,6 +191,7 @@ func (r *Route) Validate() error {
 			}
 		}
 	}
+	checkPlugins(p, "plugins", r.Plugins)
 	return p.err()
 }
 

@@ -50,6 +50,8 @@ var sections = []section{
 	{"services", ir.KindService, func() ir.Resource { return new(ir.Service) }},
 	{"routes", ir.KindRoute, func() ir.Resource { return new(ir.Route) }},
 	{"certificates", ir.KindCertificate, func() ir.Resource { return new(ir.Certificate) }},
+	{"hostPolicies", ir.KindHostPolicy, func() ir.Resource { return new(ir.HostPolicy) }},
+	{"plugins", ir.KindGlobalPlugin, func() ir.Resource { return new(ir.GlobalPlugin) }},
 }
 
 func findSection(key string) (section, bool) {

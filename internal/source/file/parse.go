@@ -167,12 +167,18 @@ func decodeObject(file string, sec section, n *yaml.Node, res *resolver) (out re
 		}
 	}()
 	name := nameOf(n)
+	if name == "" && sec.kind == ir.KindHostPolicy {
+		name = hostPolicyName(n)
+	}
 	out.line = n.Line
 	r := sec.new()
 	t := reflect.TypeOf(r).Elem()
 	w := &walker{kind: sec.kind, name: name, budget: walkBudget}
 	w.walk(n, t)
 	decodeErr := n.Decode(r)
+	if hp, ok := r.(*ir.HostPolicy); ok && hp.Name == "" {
+		hp.Name = name
+	}
 	var problems []fieldProblem
 	if decodeErr != nil || len(w.errs) > 0 {
 		// Walk again in detail mode: it reports unknown fields again and
@@ -226,6 +232,27 @@ func nameOf(n *yaml.Node) string {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		if k, v := n.Content[i], deref(n.Content[i+1]); k.Value == "name" && v.Kind == yaml.ScalarNode && !isNull(v) {
 			return v.Value
+		}
+	}
+	return ""
+}
+
+// hostPolicyName names a host policy written as {hosts, plugins} without a
+// name, from its hosts.
+func hostPolicyName(n *yaml.Node) string {
+	if n.Kind != yaml.MappingNode {
+		return ""
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k, v := n.Content[i], deref(n.Content[i+1]); k.Value == "hosts" && v.Kind == yaml.SequenceNode {
+			var hosts []string
+			for _, h := range v.Content {
+				if h.Kind != yaml.ScalarNode {
+					return ""
+				}
+				hosts = append(hosts, h.Value)
+			}
+			return ir.DefaultHostPolicyName(hosts)
 		}
 	}
 	return ""

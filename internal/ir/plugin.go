@@ -1,0 +1,113 @@
+package ir
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// PluginRef attaches one plugin, with its config, to a route, a host policy
+// or (as a GlobalPlugin) to every route. The config is the plugin's own:
+// the IR keeps it as plain data and the compile stage decodes and validates
+// it against the plugin's typed config, so a bad field is reported as
+// plugins[0].config.rate with the plugin's name.
+type PluginRef struct {
+	Name   string         `json:"name" yaml:"name"`
+	Config map[string]any `json:"config,omitempty" yaml:"config,omitempty"`
+	// Disabled turns off a plugin of this name inherited from a wider scope
+	// (a host policy or a global plugin) for this route or host.
+	Disabled bool `json:"disabled,omitempty" yaml:"disabled,omitempty"`
+}
+
+var pluginNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+
+// ValidPluginName reports whether s can name a plugin.
+func ValidPluginName(s string) bool { return pluginNameRE.MatchString(s) }
+
+// checkPlugins checks a plugin list's shape: names well formed and each
+// plugin at most once per scope. The configs are the compile stage's to check.
+func checkPlugins(p *problems, field string, refs []PluginRef) {
+	seen := map[string]bool{}
+	for i, ref := range refs {
+		f := fmt.Sprintf("%s[%d].name", field, i)
+		switch {
+		case !ValidPluginName(ref.Name):
+			p.add(f, "must be a plugin name (lower-case letters, digits and '-'), got %q", ref.Name)
+		case seen[ref.Name]:
+			p.add(f, "plugin %q is listed twice", ref.Name)
+		}
+		seen[ref.Name] = true
+	}
+}
+
+// HostPolicy attaches plugins to every route serving one of its hosts
+// (host scope). A route's own plugin of the same name takes precedence.
+type HostPolicy struct {
+	Name    string      `json:"name" yaml:"name"`
+	Hosts   []string    `json:"hosts" yaml:"hosts"`
+	Plugins []PluginRef `json:"plugins" yaml:"plugins"`
+}
+
+func (h *HostPolicy) ResourceKind() Kind   { return KindHostPolicy }
+func (h *HostPolicy) ResourceName() string { return h.Name }
+
+// Validate checks the policy on its own.
+func (h *HostPolicy) Validate() error {
+	p := &problems{kind: KindHostPolicy, name: h.Name}
+	checkName(p, h.Name)
+	if len(h.Hosts) == 0 {
+		p.add("hosts", "must list at least one host")
+	}
+	seen := map[string]bool{}
+	for i, host := range h.Hosts {
+		f := fmt.Sprintf("hosts[%d]", i)
+		if err := ValidateHost(host); err != nil {
+			p.add(f, "%v", err)
+			continue
+		}
+		if seen[NormalizeHost(host)] {
+			p.add(f, "host %q is listed twice", host)
+		}
+		seen[NormalizeHost(host)] = true
+	}
+	if len(h.Plugins) == 0 {
+		p.add("plugins", "must list at least one plugin")
+	}
+	checkPlugins(p, "plugins", h.Plugins)
+	return p.err()
+}
+
+// DefaultHostPolicyName names a host policy written without a name, from its
+// hosts ("*" reads "wildcard"), so the file form {hosts, plugins} works.
+func DefaultHostPolicyName(hosts []string) string {
+	parts := make([]string, len(hosts))
+	for i, h := range hosts {
+		parts[i] = strings.ReplaceAll(NormalizeHost(h), "*", "wildcard")
+	}
+	return strings.Join(parts, "_")
+}
+
+// GlobalPlugin attaches a plugin to every route (global scope). Its name is
+// the plugin's: there is at most one global instance of each plugin.
+type GlobalPlugin struct {
+	Name     string         `json:"name" yaml:"name"`
+	Config   map[string]any `json:"config,omitempty" yaml:"config,omitempty"`
+	Disabled bool           `json:"disabled,omitempty" yaml:"disabled,omitempty"`
+}
+
+func (g *GlobalPlugin) ResourceKind() Kind   { return KindGlobalPlugin }
+func (g *GlobalPlugin) ResourceName() string { return g.Name }
+
+// Ref returns the plugin as attached.
+func (g *GlobalPlugin) Ref() PluginRef {
+	return PluginRef{Name: g.Name, Config: g.Config, Disabled: g.Disabled}
+}
+
+// Validate checks the entry's shape; the config is the compile stage's.
+func (g *GlobalPlugin) Validate() error {
+	p := &problems{kind: KindGlobalPlugin, name: g.Name}
+	if !ValidPluginName(g.Name) {
+		p.add("name", "must be a plugin name (lower-case letters, digits and '-'), got %q", g.Name)
+	}
+	return p.err()
+}

@@ -1,0 +1,84 @@
+package plugin
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Counter is a lock-free event counter.
+type Counter struct{ n atomic.Int64 }
+
+// Inc adds one.
+func (c *Counter) Inc() { c.n.Add(1) }
+
+// Add adds n.
+func (c *Counter) Add(n int64) { c.n.Add(n) }
+
+// Value returns the count.
+func (c *Counter) Value() int64 { return c.n.Load() }
+
+type counterKey struct{ plugin, scope, event string }
+
+// Metrics is the plugins' metrics: per-instance event counters and
+// recovered panics, as one Prometheus collector.
+type Metrics struct {
+	mu       sync.Mutex
+	counters map[counterKey]*Counter
+	panics   map[string]*Counter
+}
+
+var (
+	eventsDesc = prometheus.NewDesc("pylon_plugin_events_total",
+		"Plugin events (rejected, admitted, opened, dropped, ...) by plugin, scope and event.",
+		[]string{"plugin", "scope", "event"}, nil)
+	panicsDesc = prometheus.NewDesc("pylon_plugin_panics_total",
+		"Panics recovered in plugin hooks; each request answered 500.", []string{"plugin"}, nil)
+)
+
+func newMetrics() *Metrics {
+	return &Metrics{counters: map[counterKey]*Counter{}, panics: map[string]*Counter{}}
+}
+
+func (m *Metrics) counter(plugin, scope, event string) *Counter {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := counterKey{plugin, scope, event}
+	c := m.counters[k]
+	if c == nil {
+		c = &Counter{}
+		m.counters[k] = c
+	}
+	return c
+}
+
+// Panicked counts a panic recovered in the named plugin.
+func (m *Metrics) Panicked(plugin string) {
+	m.mu.Lock()
+	c := m.panics[plugin]
+	if c == nil {
+		c = &Counter{}
+		m.panics[plugin] = c
+	}
+	m.mu.Unlock()
+	c.Inc()
+}
+
+// Describe implements prometheus.Collector.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	ch <- eventsDesc
+	ch <- panicsDesc
+}
+
+// Collect implements prometheus.Collector.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, c := range m.counters {
+		ch <- prometheus.MustNewConstMetric(eventsDesc, prometheus.CounterValue, float64(c.Value()), k.plugin, k.scope, k.event)
+	}
+	for p, c := range m.panics {
+		ch <- prometheus.MustNewConstMetric(panicsDesc, prometheus.CounterValue, float64(c.Value()), p)
+	}
+}
