@@ -3,6 +3,8 @@ package plugin
 import (
 	"log/slog"
 	"sync"
+
+	"pylon.io/pylon/internal/upstream"
 )
 
 // Scope says where a plugin was attached.
@@ -70,6 +72,17 @@ func (e *Env) OnClose(fn func()) {
 	e.mu.Lock()
 	e.releases = append(e.releases, fn)
 	e.mu.Unlock()
+}
+
+// Pool returns the live upstream pool of a service (nil if there is none),
+// for plugins that send requests themselves (mirroring). Declare the
+// services through ServiceUser so the compile stage checks they exist.
+// Pools are long-lived: look them up at build time and keep them.
+func (e *Env) Pool(service string) *upstream.Pool {
+	if e.rt.pools == nil {
+		return nil
+	}
+	return e.rt.pools(service)
 }
 
 // Counter returns the instance's counter for event, exported as

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"pylon.io/pylon/internal/upstream"
 )
 
 // Ref is one plugin attached at one scope, as the compile stage hands it
@@ -53,6 +55,7 @@ type Runtime struct {
 	metrics *Metrics
 	members Membership
 	log     *slog.Logger
+	pools   func(service string) *upstream.Pool
 }
 
 type instance struct {
@@ -71,6 +74,10 @@ func NewRuntime(members Membership, log *slog.Logger) *Runtime {
 	return &Runtime{insts: map[string]*instance{}, chains: map[string]*Chain{}, state: NewStateStore(),
 		metrics: newMetrics(), members: members, log: log}
 }
+
+// SetPools tells the runtime how to find a service's upstream pool (the
+// compile stage's registry), for plugins that send requests themselves.
+func (rt *Runtime) SetPools(fn func(service string) *upstream.Pool) { rt.pools = fn }
 
 // Metrics returns the plugins' Prometheus collector.
 func (rt *Runtime) Metrics() *Metrics { return rt.metrics }
