@@ -26,7 +26,7 @@ CACHE=${PYLON_TESTENV_CACHE:-$HOME/.cache/pylon-testenv}
 BENCH=${PYLON_TESTENV_BENCH:-0}
 
 # Components every test run needs.
-TEST_COMPONENTS=(curl taskset procps wrk h2load nginx haproxy hyperfine shellcheck h2spec etcd redis)
+TEST_COMPONENTS=(curl taskset procps wrk h2load nginx haproxy hyperfine shellcheck h2spec etcd redis kube-apiserver kube-controller-manager)
 # Components only the benchmarks need (slow to build).
 BENCH_COMPONENTS=(caddy benchstat)
 
@@ -36,6 +36,7 @@ H2SPEC_VERSION=v2.2.1+incompatible
 CADDY_VERSION=v2.11.9
 BENCHSTAT_VERSION=v0.0.0-20260908200009-22c9c6c9d4da
 ETCD_VERSION=v3.7.3
+KUBE_VERSION=v1.36.3
 
 log() { printf 'testenv: %s\n' "$*" >&2; }
 die() { printf 'testenv: error: %s\n' "$*" >&2; exit 1; }
@@ -256,6 +257,63 @@ component_etcd() {
 		"go.etcd.io/etcd/server/v3@$ETCD_VERSION" "go.etcd.io/etcd/etcdctl/v3@$ETCD_VERSION")
 	check etcd '^etcd Version: 3\.' "$b" --version
 	emit ETCD "$b"
+}
+
+# kube_tool builds a Kubernetes command ($1, e.g. kube-apiserver) of
+# $KUBE_VERSION into $CACHE/<name>-<version>/<name> and prints its path.
+# k8s.io/kubernetes points its staging modules (k8s.io/api, client-go, ...)
+# at its own source tree with replace lines, so the throwaway module, shared
+# by all Kubernetes commands and kept in the cache, copies that replace block
+# with the staging modules' matching v0.x tags.
+kube_tool() {
+	local name=$1 v=${KUBE_VERSION#v}
+	local dir="$CACHE/$name-$v" bin mod="$CACHE/kube-module-$v"
+	bin="$dir/$name"
+	if [ ! -x "$bin" ]; then
+		command -v go >/dev/null || die "$name: go is not on PATH"
+		if [ ! -f "$mod/.tidy" ]; then
+			log "kubernetes $KUBE_VERSION: generating the build module (cold)"
+			rm -rf "$mod"
+			mkdir -p "$mod"
+			printf 'module pylon.io/testenv/kubernetes\n\ngo 1.26\n\nrequire k8s.io/kubernetes %s\n' "$KUBE_VERSION" >"$mod/go.mod"
+			printf '//go:build tools\n\npackage tools\n\nimport (\n\t_ "k8s.io/kubernetes/cmd/kube-apiserver"\n\t_ "k8s.io/kubernetes/cmd/kube-controller-manager"\n)\n' >"$mod/tools.go"
+			local gomod staging
+			gomod=$(cd "$mod" && GOFLAGS="" GOWORK=off go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" |
+				sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')
+			[ -f "$gomod" ] || die "kubernetes: go.mod of k8s.io/kubernetes@$KUBE_VERSION not found"
+			# The staging modules are the replace targets under ./staging/;
+			# sample-cli-plugin has no tag of this version and is not needed.
+			staging=$(sed -n 's#^[[:space:]]*\(k8s.io/[^ ]*\) => ./staging/.*#\1#p' "$gomod" | grep -v '^k8s.io/sample-cli-plugin$')
+			[ -n "$staging" ] || die "kubernetes: no staging modules in $gomod"
+			local m
+			for m in $staging; do printf 'replace %s => %s v0.%s\n' "$m" "$m" "${v#1.}"; done >>"$mod/go.mod"
+			(cd "$mod" && GOFLAGS="" GO111MODULE=on GOWORK=off go mod tidy) >"$mod/tidy.log" 2>&1 ||
+				{ grep -v '^go: downloading' "$mod/tidy.log" | tail -40 >&2; die "kubernetes: go mod tidy failed"; }
+			touch "$mod/.tidy"
+		fi
+		log "$name: go build k8s.io/kubernetes/cmd/$name (cold build)"
+		local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION"
+		ldflags+=" -X k8s.io/component-base/version.gitMajor=${v%%.*}"
+		local minor=${v#*.}
+		ldflags+=" -X k8s.io/component-base/version.gitMinor=${minor%%.*}"
+		mkdir -p "$dir"
+		(cd "$mod" && GOFLAGS="" GO111MODULE=on GOWORK=off go build -tags tools -ldflags "$ldflags" -o "$bin.tmp" "k8s.io/kubernetes/cmd/$name") >"$dir/build.log" 2>&1 ||
+			{ grep -v '^go: downloading' "$dir/build.log" | tail -40 >&2; rm -f "$bin.tmp"; die "$name: go build failed"; }
+		mv "$bin.tmp" "$bin"
+	fi
+	echo "$bin"
+}
+
+component_kube-apiserver() {
+	local b; b=$(kube_tool kube-apiserver)
+	check kube-apiserver "^Kubernetes ${KUBE_VERSION//./\\.}\$" "$b" --version
+	emit KUBE_APISERVER "$b"
+}
+
+component_kube-controller-manager() {
+	local b; b=$(kube_tool kube-controller-manager)
+	check kube-controller-manager "^Kubernetes ${KUBE_VERSION//./\\.}\$" "$b" --version
+	emit KUBE_CONTROLLER_MANAGER "$b"
 }
 
 component_caddy() {

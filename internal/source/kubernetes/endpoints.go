@@ -1,0 +1,113 @@
+package kubernetes
+
+import (
+	"net"
+	"slices"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+
+	"pylon.io/pylon/internal/ir"
+	"pylon.io/pylon/internal/upstream"
+)
+
+// endpoints lists the addresses of the Service port r from its
+// EndpointSlices: endpoints that are ready, or serving and not terminating
+// (a Pod shutting down keeps serving its in-flight requests elsewhere, but
+// gets no new ones unless nothing else is left serving). Sorted, so an
+// unchanged set hashes the same.
+func (w *watcher) endpoints(r svcRef) []ir.Endpoint {
+	obj, ok, err := w.in.services.GetStore().GetByKey(r.ns + "/" + r.name)
+	if err != nil || !ok {
+		return nil
+	}
+	sp := servicePort(obj.(*corev1.Service), r)
+	if sp == nil {
+		return nil
+	}
+	objs, err := w.in.slices.GetIndexer().ByIndex(sliceByServiceIndex, r.ns+"/"+r.name)
+	if err != nil {
+		return nil
+	}
+	var out []ir.Endpoint
+	seen := map[string]bool{}
+	for _, o := range objs {
+		s := o.(*discoveryv1.EndpointSlice)
+		if s.AddressType == discoveryv1.AddressTypeFQDN {
+			continue
+		}
+		port := int32(0)
+		for _, p := range s.Ports {
+			if p.Port != nil && (p.Name == nil && sp.Name == "" || p.Name != nil && *p.Name == sp.Name) {
+				port = *p.Port
+				break
+			}
+		}
+		if port == 0 {
+			continue
+		}
+		for _, e := range s.Endpoints {
+			if len(e.Addresses) == 0 || !usable(e.Conditions) {
+				continue
+			}
+			addr := net.JoinHostPort(e.Addresses[0], strconv.Itoa(int(port)))
+			if !seen[addr] {
+				seen[addr] = true
+				out = append(out, ir.Endpoint{Address: addr})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b ir.Endpoint) int {
+		if a.Address < b.Address {
+			return -1
+		}
+		if a.Address > b.Address {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// usable says whether an endpoint takes new requests: ready (an unset
+// condition counts as ready, as the API says), or serving and not
+// terminating.
+func usable(c discoveryv1.EndpointConditions) bool {
+	if c.Ready == nil || *c.Ready {
+		return true
+	}
+	serving := c.Serving != nil && *c.Serving
+	terminating := c.Terminating != nil && *c.Terminating
+	return serving && !terminating
+}
+
+// refreshEndpoints sets the endpoints of every IR service fed by the
+// Service nn directly on their pools: no translation, no route compile.
+func (w *watcher) refreshEndpoints(nn nsName) {
+	for k := range w.svcObjs[nn] {
+		so := w.shared[k]
+		if so == nil || so.svc == nil {
+			continue
+		}
+		eps := w.endpoints(*so.svc)
+		cfg := make([]upstream.EndpointConfig, len(eps))
+		for i, e := range eps {
+			cfg[i] = upstream.EndpointConfig{Address: e.Address, Weight: e.Weight}
+		}
+		if err := w.s.pools.SetEndpoints(poolName(k), cfg); err != nil {
+			// The service is not live (rejected, or not applied yet): it
+			// gets the current endpoints when it is sent.
+			w.s.log.Debug("kubernetes: endpoints not set", "service", k.String(), "error", err.Error())
+		}
+	}
+}
+
+// poolName is the upstream pool of an IR service, named as the compile
+// stage names it: namespace/name, or the bare name in "default".
+func poolName(k ir.Key) string {
+	if k.Namespace == "" || k.Namespace == "default" {
+		return k.Name
+	}
+	return k.Namespace + "/" + k.Name
+}

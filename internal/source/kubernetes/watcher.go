@@ -1,0 +1,187 @@
+package kubernetes
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+
+	"pylon.io/pylon/internal/ir"
+)
+
+// watcher owns the informers and the translation state. Everything below
+// `state` is touched only by the one worker goroutine (loop).
+type watcher struct {
+	s         *Source
+	sink      Sink
+	in        *informerSet
+	q         *queue
+	events    record.EventBroadcaster
+	recorder  record.EventRecorder
+	onApplied func(nsName) // the status writer's queue
+
+	// state
+	ings        map[nsName]*ingState
+	claims      map[string][]*ingState // host+match → the Ingresses that want it
+	shared      map[ir.Key]*sharedObj  // services and certificates
+	sentShared  map[ir.Key]uint64      // what the sink holds, with endpoints filled in
+	refused     map[ir.Key]bool        // deletes the sink refused, sent again
+	routeOwner  map[ir.Key]*ingState
+	svcUsers    map[nsName]map[nsName]struct{} // Service → Ingresses that looked it up
+	secretUsers map[nsName]map[nsName]struct{}
+	svcObjs     map[nsName]map[ir.Key]struct{} // Service → IR services fed by its slices
+}
+
+func newWatcher(s *Source, sink Sink) *watcher {
+	w := &watcher{
+		s: s, sink: sink, q: newQueue(),
+		ings: map[nsName]*ingState{}, claims: map[string][]*ingState{}, shared: map[ir.Key]*sharedObj{},
+		sentShared: map[ir.Key]uint64{}, refused: map[ir.Key]bool{}, routeOwner: map[ir.Key]*ingState{},
+		svcUsers: map[nsName]map[nsName]struct{}{}, secretUsers: map[nsName]map[nsName]struct{}{},
+		svcObjs: map[nsName]map[ir.Key]struct{}{},
+	}
+	w.events = record.NewBroadcaster()
+	w.recorder = w.events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "pylon"})
+	return w
+}
+
+func (w *watcher) start(ctx context.Context) error {
+	w.in = w.newInformers()
+	for _, r := range []struct {
+		inf  cache.SharedIndexInformer
+		kind qkind
+	}{{w.in.ingresses, kIngress}, {w.in.classes, kClass}, {w.in.services, kService}, {w.in.slices, kSlice}, {w.in.secrets, kSecret}} {
+		if _, err := r.inf.AddEventHandler(w.handler(r.kind)); err != nil {
+			return fmt.Errorf("kubernetes: informer handler: %w", err)
+		}
+	}
+	w.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: w.s.client.CoreV1().Events("")})
+	w.in.factory.Start(ctx.Done())
+	w.in.cluster.Start(ctx.Done())
+	return nil
+}
+
+// waitSynced waits for every informer's first list, logging while it takes.
+func (w *watcher) waitSynced(ctx context.Context) bool {
+	done := make(chan bool, 1)
+	go func() {
+		done <- cache.WaitForCacheSync(ctx.Done(), w.in.ingresses.HasSynced, w.in.classes.HasSynced,
+			w.in.services.HasSynced, w.in.slices.HasSynced, w.in.secrets.HasSynced)
+	}()
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case ok := <-done:
+			return ok
+		case <-t.C:
+			w.s.log.Info("kubernetes: waiting for the informers' first list")
+		}
+	}
+}
+
+// processAll applies everything queued so far: after the first sync, the
+// whole cluster as one change.
+func (w *watcher) processAll() { w.process(w.q.drain()) }
+
+func (w *watcher) loop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.q.signal:
+			w.process(w.q.drain())
+		}
+	}
+}
+
+// process handles one drained set of keys: it translates again the
+// Ingresses they touch, sends one change, and refreshes the endpoints of
+// the Services whose slices changed.
+func (w *watcher) process(keys map[qkey]struct{}) {
+	if len(keys) == 0 {
+		return
+	}
+	start := time.Now()
+	dirty := map[nsName]struct{}{}
+	endpoints := map[nsName]struct{}{}
+	reclass := false
+	for k := range keys {
+		nn := k.nn()
+		switch k.kind {
+		case kIngress:
+			dirty[nn] = struct{}{}
+		case kClass:
+			reclass = true
+		case kService:
+			for u := range w.svcUsers[nn] {
+				dirty[u] = struct{}{}
+			}
+			endpoints[nn] = struct{}{}
+		case kSecret:
+			for u := range w.secretUsers[nn] {
+				dirty[u] = struct{}{}
+			}
+		case kSlice:
+			endpoints[nn] = struct{}{}
+		}
+	}
+	if reclass {
+		// A class change can move every Ingress in or out: rare, so a full pass.
+		for _, obj := range w.in.ingresses.GetStore().List() {
+			ing := obj.(*networkingv1.Ingress)
+			dirty[nsName{ing.Namespace, ing.Name}] = struct{}{}
+		}
+		for nn := range w.ings {
+			dirty[nn] = struct{}{}
+		}
+	}
+	b := newBatch()
+	for nn := range dirty {
+		w.sync(nn, b)
+	}
+	w.settle(b)
+	ch := w.change(b)
+	if len(ch.Upserts)+len(ch.Deletes) > 0 {
+		ch.Event = start
+		res := w.sink.Apply(ch)
+		w.afterApply(ch, res)
+	}
+	for nn := range endpoints {
+		w.refreshEndpoints(nn)
+	}
+	if w.onApplied != nil {
+		for st := range b.resync {
+			w.onApplied(st.key)
+		}
+	}
+}
+
+// event records an Event on the Ingress nn, once per distinct message.
+func (w *watcher) event(st *ingState, n note) {
+	if st.noted == nil {
+		st.noted = map[string]string{}
+	}
+	if st.noted[n.reason] == n.text {
+		return
+	}
+	st.noted[n.reason] = n.text
+	obj, ok, err := w.in.ingresses.GetStore().GetByKey(st.key.String())
+	if err != nil || !ok {
+		return
+	}
+	typ := corev1.EventTypeNormal
+	if n.warning {
+		typ = corev1.EventTypeWarning
+		w.s.log.Warn("kubernetes: ingress "+n.reason, "ingress", st.key.String(), "message", n.text)
+	}
+	w.recorder.Event(obj.(*networkingv1.Ingress), typ, n.reason, n.text)
+}
+
+func (w *watcher) forget(st *ingState, reason string) { delete(st.noted, reason) }
