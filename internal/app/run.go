@@ -39,6 +39,7 @@ type Options struct {
 	DrainTimeout   time.Duration
 	ShutdownDelay  time.Duration // not-ready before listeners close, for load balancers to notice
 	Control        ControlOptions
+	Kubernetes     KubernetesOptions
 	Log            *slog.Logger
 }
 
@@ -89,6 +90,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	path := o.ConfigPath
+	if o.Kubernetes.Enabled && path == "" {
+		return errKubeNoListeners
+	}
 	if path == "" && o.Control.Store == "" {
 		dir, err := os.MkdirTemp("", "pylon-example-")
 		if err != nil {
@@ -127,6 +131,14 @@ func Run(ctx context.Context, o Options) error {
 	if ctl != nil {
 		runners = append(runners, ctl.runners(comp, o.Control, log)...)
 		ready = append(ready, ctl.source.Ready())
+	}
+	if o.Kubernetes.Enabled {
+		r, synced, err := kubernetesRunner(o.Kubernetes, comp, pools, log)
+		if err != nil {
+			return err
+		}
+		runners = append(runners, r)
+		ready = append(ready, synced)
 	}
 	errc := make(chan error, len(runners))
 	for _, r := range runners {
