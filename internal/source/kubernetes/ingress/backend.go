@@ -1,0 +1,134 @@
+package ingress
+
+import (
+	"net"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+
+	"pylon.io/pylon/internal/ir"
+	"pylon.io/pylon/internal/source/kubernetes/annotations"
+)
+
+// backend resolves an Ingress backend to an IR service, creating it on
+// first use, and returns its name ("" after recording an error).
+func (t *translator) backend(b *networkingv1.IngressBackend, field string) string {
+	if b.Resource != nil {
+		t.fail("%s.resource: only Service backends are supported", field)
+		return ""
+	}
+	sb := b.Service
+	if sb == nil || sb.Name == "" {
+		t.fail("%s.service.name: required", field)
+		return ""
+	}
+	ns := t.ing.Namespace
+	svc, ok := t.l.Service(ns, sb.Name)
+	if !ok || svc == nil {
+		t.fail("%s.service.name: unknown service %s/%s", field, ns, sb.Name)
+		return ""
+	}
+	label := sb.Port.Name
+	if label == "" {
+		label = strconv.Itoa(int(sb.Port.Number))
+	}
+	name := t.prefix() + sb.Name + "/" + label
+	if _, ok := t.svcs[name]; ok {
+		return name
+	}
+	port, found := servicePort(svc, sb.Port)
+	s := &ir.Service{Name: name, Discovered: true}
+	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+		// No EndpointSlices: the external name is the endpoint.
+		if !found && sb.Port.Number == 0 {
+			t.fail("%s.service.port: service %s/%s has no port named %q", field, ns, sb.Name, sb.Port.Name)
+			return ""
+		}
+		if !found {
+			port = corev1.ServicePort{Port: sb.Port.Number}
+		}
+		s.Discovered = false
+		s.Endpoints = []ir.Endpoint{{Address: net.JoinHostPort(svc.Spec.ExternalName, strconv.Itoa(int(port.Port)))}}
+	} else if !found {
+		t.fail("%s.service.port: service %s/%s has no port %s", field, ns, sb.Name, label)
+		return ""
+	}
+	t.shapeService(s)
+	t.svcs[name] = s
+	t.refs = append(t.refs, ServiceRef{Name: name, Namespace: ns, Service: sb.Name, Port: port})
+	return name
+}
+
+// servicePort finds the Service port an Ingress backend names.
+func servicePort(svc *corev1.Service, p networkingv1.ServiceBackendPort) (corev1.ServicePort, bool) {
+	for _, sp := range svc.Spec.Ports {
+		if (p.Name != "" && sp.Name == p.Name) || (p.Name == "" && sp.Port == p.Number) {
+			return sp, true
+		}
+	}
+	return corev1.ServicePort{}, false
+}
+
+// shapeService applies the annotations that concern the upstream.
+func (t *translator) shapeService(s *ir.Service) {
+	c := t.cfg
+	s.ConnectTimeout = ir.Duration(c.ConnectTimeout)
+	tlsUp := false
+	switch c.BackendProtocol {
+	case "HTTPS":
+		tlsUp = true
+	case "GRPC", "H2C":
+		s.Protocol = ir.UpstreamH2C
+	case "GRPCS":
+		s.Protocol, tlsUp = ir.UpstreamHTTP2, true
+	}
+	if tlsUp {
+		s.TLS = t.upstreamTLS()
+	} else if ps := c.ProxySSL; ps.Secret != nil || ps.Verify != nil || ps.Name != "" || ps.ServerName != nil {
+		t.note("proxy-ssl-", annotations.Unsupported, "no effect: backend-protocol is not HTTPS or GRPCS")
+	}
+	switch c.LoadBalance {
+	case "round_robin":
+		s.LoadBalancer = ir.LBRoundRobin
+	case "ewma", "least_conn":
+		s.LoadBalancer = ir.LBLeastRequest
+	}
+	if h := c.HashBy; h != nil {
+		s.LoadBalancer = ir.LBConsistentHash
+		s.HashOn = &ir.HashOn{Header: h.Header, Cookie: h.Cookie, ClientIP: h.ClientIP, Path: h.Path}
+	}
+	if a := c.Affinity; a != nil {
+		s.LoadBalancer = ir.LBConsistentHash
+		s.HashOn = &ir.HashOn{Cookie: a.CookieName}
+	}
+}
+
+// upstreamTLS builds TLS toward the upstream. As in ingress-nginx the
+// upstream's certificate is not verified unless proxy-ssl-verify is on.
+func (t *translator) upstreamTLS() *ir.UpstreamTLS {
+	ps := t.cfg.ProxySSL
+	u := &ir.UpstreamTLS{InsecureSkipVerify: ps.Verify == nil || !*ps.Verify, ServerName: ps.Name}
+	if ps.Secret == nil {
+		return u
+	}
+	ns := ps.Secret.Namespace
+	if ns != "" && ns != t.ing.Namespace {
+		t.fail("annotation proxy-ssl-secret: secret %s/%s is in another namespace; only the Ingress's own namespace is allowed", ns, ps.Secret.Name)
+		return u
+	}
+	sec, ok := t.l.Secret(t.ing.Namespace, ps.Secret.Name)
+	if !ok || sec == nil {
+		t.fail("annotation proxy-ssl-secret: secret %s/%s not found", t.ing.Namespace, ps.Secret.Name)
+		return u
+	}
+	crt, key, ca := sec.Data[corev1.TLSCertKey], sec.Data[corev1.TLSPrivateKeyKey], sec.Data["ca.crt"]
+	if (len(crt) == 0) != (len(key) == 0) {
+		t.fail("annotation proxy-ssl-secret: secret %s/%s needs both tls.crt and tls.key", t.ing.Namespace, ps.Secret.Name)
+	}
+	if len(crt) == 0 && len(ca) == 0 {
+		t.fail("annotation proxy-ssl-secret: secret %s/%s has neither tls.crt/tls.key nor ca.crt", t.ing.Namespace, ps.Secret.Name)
+	}
+	u.Cert, u.Key, u.CA = string(crt), string(key), string(ca)
+	return u
+}

@@ -1,0 +1,46 @@
+// Package ingress translates one networking.k8s.io/v1 Ingress, with its
+// ingress-nginx annotations, into IR objects. Translate is pure: no I/O, no
+// global state; the Services and Secrets it needs come through Lookup, so
+// the same Ingress and the same lookups always give the same objects.
+//
+// # Names
+//
+// Every object is named after the Ingress that made it, so names are
+// deterministic and unique across the cluster, and one Ingress's objects
+// never collide with another's or with another source's:
+//
+//	route        ingress/<namespace>/<ingress>/<rule>/<path>[-exact]
+//	             ingress/<namespace>/<ingress>/<rule>/app-root
+//	             ingress/<namespace>/<ingress>/<rule>/<path>/canary-header|canary-cookie
+//	             ingress/<namespace>/<ingress>/default            (spec.defaultBackend, any host)
+//	             ingress/<namespace>/<ingress>/<rule>/default     (spec.defaultBackend on a rule's host)
+//	service      ingress/<namespace>/<ingress>/<service>/<port>   (port number or name as written)
+//	certificate  ingress/<namespace>/<ingress>/tls/<secret>
+//
+// <rule> and <path> are indexes into spec.rules and its paths. A Prefix path
+// gives two routes (<path>-exact for the path itself, <path> for what lies
+// below it), so /foo matches /foo and /foo/bar but not /foobar.
+//
+// Services are per Ingress, one per referenced Kubernetes Service port,
+// because annotations (backend-protocol, load-balance, proxy-ssl-*) shape
+// them per Ingress. They carry no endpoints and are marked Discovered; the
+// caller fills them from the EndpointSlices of Result.Services[i].Service,
+// port Result.Services[i].Port. An ExternalName Service is the exception: its
+// name becomes the one endpoint.
+//
+// # Conflicts
+//
+// Each route has at most one host. ConflictKey returns what two routes
+// compete for (host and match); when Ingresses share a key the caller keeps
+// the oldest Ingress's route, as ingress-nginx does. A canary Ingress is the
+// one case where two Ingresses share a key on purpose: its weighted part is
+// returned in Result.Canaries, for the caller to fold into the main route
+// with ApplyCanary.
+//
+// # Rejection
+//
+// A bad regex, an unknown Service or port, a missing or malformed Secret, or
+// an invalid annotation value sets Result.Err: the whole Ingress is refused
+// and the caller keeps its last good version serving. Notes say, per
+// annotation, what Pylon made of it.
+package ingress

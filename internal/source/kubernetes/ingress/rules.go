@@ -1,0 +1,79 @@
+package ingress
+
+import (
+	"fmt"
+	"strings"
+
+	"pylon.io/pylon/internal/ir"
+)
+
+// rule translates spec.rules[ri].
+func (t *translator) rule(ri int) {
+	rule := &t.ing.Spec.Rules[ri]
+	var hosts []string
+	if rule.Host != "" {
+		hosts = []string{strings.ToLower(rule.Host)}
+	}
+	base := fmt.Sprintf("%s%d/", t.prefix(), ri)
+	if t.cfg.AppRoot != "" && !t.cfg.Canary.Enabled {
+		t.add(&ir.Route{
+			Name: base + "app-root", Hosts: hosts,
+			Match:    ir.RouteMatch{Path: &ir.PathMatch{Exact: "/"}},
+			Redirect: &ir.Redirect{Path: t.cfg.AppRoot, Code: 302},
+		}, -1)
+	}
+	coversRoot := false
+	if rule.HTTP != nil {
+		for pi := range rule.HTTP.Paths {
+			p := &rule.HTTP.Paths[pi]
+			field := fmt.Sprintf("spec.rules[%d].http.paths[%d]", ri, pi)
+			svc := t.backend(&p.Backend, field+".backend")
+			ms := t.matches(p, field+".path")
+			if svc == "" {
+				continue // rejected; the error is recorded
+			}
+			for _, m := range ms {
+				if m.path.Prefix == "/" {
+					coversRoot = true
+				}
+				r := &ir.Route{Name: fmt.Sprintf("%s%d%s", base, pi, m.suffix), Hosts: hosts, Match: ir.RouteMatch{Path: m.path}}
+				if t.cfg.Canary.Enabled {
+					t.canary(r, svc)
+					continue
+				}
+				t.action(r, svc)
+				t.add(r, m.rank)
+			}
+		}
+	}
+	if t.defaultSvc != "" && len(hosts) > 0 && !coversRoot && !t.cfg.Canary.Enabled {
+		t.addDefault(base+"default", hosts[0], t.defaultSvc)
+	}
+}
+
+// addDefault adds a catch-all route to the default backend, for one host or
+// (host "") for any.
+func (t *translator) addDefault(name, host, svc string) {
+	r := &ir.Route{Name: name, Match: ir.RouteMatch{Path: &ir.PathMatch{Prefix: "/"}}}
+	if host != "" {
+		r.Hosts = []string{host}
+	}
+	if t.cfg.Canary.Enabled {
+		t.canary(r, svc)
+		return
+	}
+	t.action(r, svc)
+	t.add(r, rankDefault)
+}
+
+// action sets what a matched request gets: the redirect annotations' answer
+// or the service, with the route-level annotations applied.
+func (t *translator) action(r *ir.Route, svc string) {
+	if rd := t.cfg.Redirect; rd != nil {
+		r.Redirect = redirectTo(rd.URL, rd.Code)
+	} else {
+		r.Backends = []ir.Backend{{Service: svc}}
+	}
+	t.retries(r)
+	t.plugins(r)
+}
