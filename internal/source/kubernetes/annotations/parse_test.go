@@ -25,7 +25,7 @@ func TestEveryAnnotationValidates(t *testing.T) {
 		"app-root": {"/app", "app"}, "ssl-redirect": {"false", "nope"}, "force-ssl-redirect": {"true", "x"},
 		"permanent-redirect": {"https://example.com/new", "ftp://x"}, "permanent-redirect-code": {"308", "304"},
 		"temporal-redirect": {"http://example.com", "/relative"},
-		"enable-cors": {"true", "1x"}, "cors-allow-origin": {"https://a.example, https://b.example", "javascript:x"},
+		"enable-cors":       {"true", "1x"}, "cors-allow-origin": {"https://a.example, https://b.example", "javascript:x"},
 		"cors-allow-methods": {"GET, POST", "GE T"}, "cors-allow-headers": {"X-A, X-B", "X A"},
 		"cors-expose-headers": {"X-A", "a b"}, "cors-allow-credentials": {"false", "f4"}, "cors-max-age": {"60", "-1"},
 		"proxy-next-upstream": {"error timeout http_502 non_idempotent", "http_999"}, "proxy-next-upstream-tries": {"3", "-1"},

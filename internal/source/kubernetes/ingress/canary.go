@@ -9,11 +9,11 @@ import (
 // Canary is the weighted part of a canary Ingress: of the requests matching
 // the main route with conflict key Key, Weight out of Total go to Service.
 type Canary struct {
-	Key     string // ConflictKey of the main Ingress's route
-	Route   string // the canary's own name for it, for events and logs
-	Service string // the IR service of the canary backend
-	Weight  int
-	Total   int
+	Key     string `json:"key"`     // ConflictKey of the main Ingress's route
+	Route   string `json:"route"`   // the canary's own name for it, for events and logs
+	Service string `json:"service"` // the IR service of the canary backend
+	Weight  int    `json:"weight"`
+	Total   int    `json:"total"`
 }
 
 // ApplyCanary returns a copy of main sending c.Weight/c.Total of its traffic

@@ -97,8 +97,9 @@ type golden struct {
 }
 
 type goldenRef struct {
-	Name, Service string
-	Port          string
+	Name    string `json:"name"`
+	Service string `json:"service"`
+	Port    string `json:"port"`
 }
 
 type goldenObj struct {
