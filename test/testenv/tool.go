@@ -45,7 +45,7 @@ func Tool(t testing.TB, name string) string {
 	if p, ok := res.tools[key]; ok {
 		return p
 	}
-	named := runSetup(strings.ToLower(name))
+	named := runSetup(strings.ReplaceAll(strings.ToLower(name), "_", "-")) // components are named with "-"
 	if p, ok := named.tools[key]; ok {
 		return p
 	}
