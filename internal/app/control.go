@@ -11,6 +11,7 @@ import (
 
 	"pylon.io/pylon/internal/admin"
 	"pylon.io/pylon/internal/cluster"
+	"pylon.io/pylon/internal/plugin"
 	"pylon.io/pylon/internal/dataplane/compile"
 	storesource "pylon.io/pylon/internal/source/store"
 	"pylon.io/pylon/internal/store"
@@ -30,6 +31,9 @@ type ControlOptions struct {
 	AdminTLSKey  string
 	NodeName     string
 	Version      string
+	// Members is told the cluster membership once the node has joined, for
+	// cluster-aware plugins (limits divided by the live node count).
+	Members *plugin.Members
 }
 
 // control is the admin API, its store and the node's cluster membership.
@@ -167,6 +171,10 @@ func (c *control) joinCluster(ctx context.Context, es *etcd.Store, o ControlOpti
 	}
 	c.member = m
 	defer m.Close()
+	if o.Members != nil {
+		o.Members.Set(m)
+		defer o.Members.Set(nil)
+	}
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"pylon.io/pylon/examples"
+	"pylon.io/pylon/internal/plugin"
+	_ "pylon.io/pylon/internal/plugins/all" // the built-in plugins register themselves
 	"pylon.io/pylon/internal/dataplane/compile"
 	"pylon.io/pylon/internal/dataplane/listener"
 	"pylon.io/pylon/internal/dataplane/proxy"
@@ -67,8 +69,14 @@ func Run(ctx context.Context, o Options) error {
 	defer pools.Close()
 	certs := tlsindex.New()
 	px := proxy.New(rt, metrics, access, log)
+	members := plugin.NewMembers()
+	o.Control.Members = members
+	plugins := plugin.NewRuntime(members, log)
+	plugins.SetPools(pools.Get)
+	metrics.Registry().MustRegister(plugins.Metrics())
+	px.SetPluginMetrics(plugins.Metrics())
 	listeners := listener.NewManager(listener.Handlers{Fast: px.ServeFast, Std: px, Certificates: certs.ForListener}, log)
-	comp := compile.New(compile.Deps{Router: rt, Pools: pools, Certs: certs, Listeners: listeners, Metrics: metrics, Log: log})
+	comp := compile.New(compile.Deps{Router: rt, Pools: pools, Certs: certs, Listeners: listeners, Metrics: metrics, Log: log, Plugins: plugins})
 	metrics.SetUpstreamSource(func(emit func(service, endpoint string, healthy bool)) {
 		pools.Each(func(p *upstream.Pool) {
 			for _, e := range p.Endpoints() {

@@ -55,9 +55,7 @@ func (ch *Chain) add(inst *instance) {
 	if h, ok := v.(LogHandler); ok {
 		ch.log = append(ch.log, hook[LogHandler]{slot, h})
 	}
-	if su, ok := v.(ServiceUser); ok {
-		ch.services = append(ch.services, su.Services()...)
-	}
+	ch.services = append(ch.services, inst.services...)
 }
 
 // Len returns the number of plugins; a nil chain has none.

@@ -25,7 +25,8 @@ func (s Scope) String() string {
 type Membership interface {
 	// Live returns the number of live nodes (at least 1).
 	Live() int
-	// Changed is signalled (without blocking) whenever Live may have changed.
+	// Changed returns a channel that is closed (or receives) when Live may
+	// have changed; call it again after each signal.
 	Changed() <-chan struct{}
 }
 

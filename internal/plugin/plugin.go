@@ -161,10 +161,10 @@ type Outcome struct {
 	Duration time.Duration
 }
 
-// ServiceUser is implemented by a plugin instance that sends requests to
-// services of its own (a canary's other side, a mirror target): the compile
-// stage checks that they exist, keeps them from being deleted while used,
-// and offers them through Ctx.Services.
+// ServiceUser is implemented by a plugin's config when the plugin sends
+// requests to services of its own (a canary's other side, a mirror target):
+// the compile stage checks that they exist, keeps them from being deleted
+// while used, and offers them through Ctx.Services and Ctx.SetService.
 type ServiceUser interface {
 	Services() []string
 }

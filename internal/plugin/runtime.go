@@ -59,11 +59,12 @@ type Runtime struct {
 }
 
 type instance struct {
-	id   string
-	name string
-	v    any
-	env  *Env
-	refs int
+	id       string
+	name     string
+	v        any
+	services []string
+	env      *Env
+	refs     int
 }
 
 // NewRuntime returns a runtime; members may be nil (standalone).
@@ -155,7 +156,8 @@ func (rt *Runtime) instance(id string, r Ref) *instance {
 	}
 	env := &Env{Plugin: r.Name, Scope: r.Scope, ID: id, Members: rt.members, Log: rt.log.With("plugin", r.Name, "scope", r.Scope.String()), rt: rt}
 	inst := &instance{id: id, name: r.Name, env: env, refs: 1}
-	v, err := rt.build(r, env)
+	v, services, err := rt.build(r, env)
+	inst.services = services
 	if err != nil {
 		rt.log.Error("plugin: build failed; the plugin answers 500 until its config changes",
 			"plugin", r.Name, "scope", r.Scope.String(), "error", err)
@@ -166,7 +168,7 @@ func (rt *Runtime) instance(id string, r Ref) *instance {
 	return inst
 }
 
-func (rt *Runtime) build(r Ref, env *Env) (v any, err error) {
+func (rt *Runtime) build(r Ref, env *Env) (v any, services []string, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("panic: %v", p)
@@ -174,10 +176,27 @@ func (rt *Runtime) build(r Ref, env *Env) (v any, err error) {
 	}()
 	cfg, err := DecodeConfig(r.Name, r.Config)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if su, ok := cfg.(ServiceUser); ok {
+		services = su.Services()
 	}
 	d, _ := Lookup(r.Name)
-	return d.build(cfg, env)
+	v, err = d.build(cfg, env)
+	return v, services, err
+}
+
+// ServicesOf decodes a plugin config and returns the services it sends
+// requests to (nil when it sends none or the config is invalid).
+func ServicesOf(name string, config map[string]any) []string {
+	cfg, err := DecodeConfig(name, config)
+	if err != nil {
+		return nil
+	}
+	if su, ok := cfg.(ServiceUser); ok {
+		return su.Services()
+	}
+	return nil
 }
 
 // Instances returns the number of live instances.

@@ -8,6 +8,7 @@ import (
 	"pylon.io/pylon/internal/dataplane/router"
 	tlsindex "pylon.io/pylon/internal/dataplane/tls"
 	"pylon.io/pylon/internal/ir"
+	"pylon.io/pylon/internal/plugin"
 	"pylon.io/pylon/internal/upstream"
 )
 
@@ -58,9 +59,22 @@ func (c *Compiler) Apply(ch ir.Change) ir.Result {
 	}
 
 	affected := map[string]struct{}{}
-	c.indexRoutes(b, affected)
+	stale := c.indexPluginScopes(b)
+	var released []*plugin.Chain
+	released = c.indexRoutes(b, affected, released)
+	for k := range b.upKeys {
+		delete(stale, k) // compiled just now, with the new scopes
+	}
+	released = c.rebuildRoutes(stale, affected, released)
 	c.publish(b, affected)
 	c.commit(b)
+	// Old chains go only now, after the new ones are live: an instance
+	// both use keeps its state.
+	if c.d.Plugins != nil {
+		for _, ch := range released {
+			c.d.Plugins.Release(ch)
+		}
+	}
 
 	for k, err := range b.rej {
 		c.rejected[k] = err
@@ -240,6 +254,7 @@ func (c *Compiler) prepare(ch ir.Change, dry bool) *batch {
 	}
 	c.checkServices(b)
 	c.checkCertificates(b)
+	c.checkPluginScopes(b)
 	c.checkRoutes(b)
 	c.checkServiceDeletes(b)
 	c.checkListeners(b)
@@ -325,6 +340,7 @@ func (c *Compiler) checkRoutes(b *batch) {
 				errs = append(errs, &ir.FieldError{Kind: ir.KindRoute, Name: r.Name, Field: fmt.Sprintf("backends[%d].service", i), Msg: fmt.Sprintf("unknown service %q", be.Service)})
 			}
 		}
+		errs = append(errs, c.checkPluginRefs(b, o.Key, ir.KindRoute, r.Name, "plugins", r.Plugins)...)
 		// ir.Validate checks what the router needs of plain paths; only
 		// regexes and predicates are worth compiling alone before publish.
 		if needsRouterCheck(r) {
@@ -400,13 +416,15 @@ func (c *Compiler) userAfter(b *batch, k ir.Key) string {
 		}
 		return rk.Name
 	}
-	for _, o := range b.up[ir.KindRoute] {
-		if _, ok := b.upKeys[o.Key]; !ok {
-			continue
-		}
-		for _, be := range o.Resource.(*ir.Route).Backends {
-			if serviceKey(o.Key, be.Service) == k {
-				return o.Key.Name
+	for _, kind := range []ir.Kind{ir.KindRoute, ir.KindHostPolicy, ir.KindGlobalPlugin} {
+		for _, o := range b.up[kind] {
+			if _, ok := b.upKeys[o.Key]; !ok {
+				continue
+			}
+			for _, sk := range serviceRefs(o) {
+				if sk == k {
+					return o.Key.Name
+				}
 			}
 		}
 	}
@@ -417,6 +435,24 @@ func (c *Compiler) userAfter(b *batch, k ir.Key) string {
 		}
 	}
 	return ""
+}
+
+// serviceRefs lists the services an object uses: a route's backends, and
+// the services plugins send to.
+func serviceRefs(o ir.Object) []ir.Key {
+	switch r := o.Resource.(type) {
+	case *ir.Route:
+		var out []ir.Key
+		for _, be := range r.Backends {
+			out = append(out, serviceKey(o.Key, be.Service))
+		}
+		return append(out, servicesOfRefs(o.Key, r.Plugins)...)
+	case *ir.HostPolicy:
+		return servicesOfRefs(o.Key, r.Plugins)
+	case *ir.GlobalPlugin:
+		return servicesOfRefs(o.Key, []ir.PluginRef{r.Ref()})
+	}
+	return nil
 }
 
 func (c *Compiler) checkListeners(b *batch) {

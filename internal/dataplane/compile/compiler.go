@@ -15,6 +15,7 @@ import (
 	"pylon.io/pylon/internal/dataplane/router"
 	tlsindex "pylon.io/pylon/internal/dataplane/tls"
 	"pylon.io/pylon/internal/ir"
+	"pylon.io/pylon/internal/plugin"
 	"pylon.io/pylon/internal/telemetry"
 	"pylon.io/pylon/internal/upstream"
 )
@@ -34,6 +35,9 @@ type Deps struct {
 	Listeners Listeners
 	Metrics   *telemetry.Metrics
 	Log       *slog.Logger
+	// Plugins builds and shares plugin chains; nil compiles routes without
+	// them (what Check needs: configs are validated either way).
+	Plugins *plugin.Runtime
 }
 
 // Compiler holds the accepted IR objects and the indexes that let a change
@@ -52,13 +56,26 @@ type Compiler struct {
 	waiting   map[string]map[ir.Key]struct{} // what pending objects wait for (depOf, "host:…") → them
 	counts    map[ir.Kind]int
 	stats     Stats
+
+	ps         pluginState
+	pluginUses map[ir.Key][]ir.Key // object → services its plugins send to
 }
 
 type liveRoute struct {
-	r     *ir.Route
-	hosts []string
-	sig   string
-	pr    *proxy.Route
+	r      *ir.Route
+	hosts  []string
+	sig    string
+	pr     *proxy.Route
+	byHost map[string]*proxy.Route // per host key when plugin scopes differ; nil: pr everywhere
+	chains []*plugin.Chain         // taken from the plugin runtime, released when replaced
+}
+
+// routeFor returns the compiled route serving host key h.
+func (lr *liveRoute) routeFor(h string) *proxy.Route {
+	if pr, ok := lr.byHost[h]; ok {
+		return pr
+	}
+	return lr.pr
 }
 
 // Stats describes the compiler's last apply.
@@ -79,6 +96,7 @@ func New(d Deps) *Compiler {
 		d: d, objs: map[ir.Key]ir.Object{}, rejected: map[ir.Key]error{},
 		routes: map[ir.Key]*liveRoute{}, hosts: map[string][]ir.Key{}, users: map[ir.Key]map[ir.Key]struct{}{},
 		listeners: map[ir.Key]*ir.Listener{}, counts: map[ir.Kind]int{}, byRef: map[ir.Key]ir.Key{}, pending: map[ir.Key]ir.Object{}, waiting: map[string]map[ir.Key]struct{}{},
+		ps: newPluginState(), pluginUses: map[ir.Key][]ir.Key{},
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"pylon.io/pylon/internal/dataplane/router"
 	tlsindex "pylon.io/pylon/internal/dataplane/tls"
 	"pylon.io/pylon/internal/ir"
+	"pylon.io/pylon/internal/plugin"
 )
 
 // entryFor builds a payload-free router entry, to check a route's match alone.
@@ -78,20 +79,22 @@ func (c *Compiler) publish(b *batch, affected map[string]struct{}) {
 }
 
 // indexRoutes moves the accepted route changes into the indexes, marking
-// every host whose table must be rebuilt.
-func (c *Compiler) indexRoutes(b *batch, affected map[string]struct{}) {
+// every host whose table must be rebuilt. The chains of replaced routes are
+// appended to released, to be released once the new tables are live.
+func (c *Compiler) indexRoutes(b *batch, affected map[string]struct{}, released []*plugin.Chain) []*plugin.Chain {
 	for _, k := range b.del[ir.KindRoute] {
 		if b.deleting[k] {
-			c.unindexRoute(k, affected)
+			released = c.unindexRoute(k, affected, released)
 		}
 	}
 	for _, o := range b.up[ir.KindRoute] {
 		if _, ok := b.upKeys[o.Key]; !ok {
 			continue
 		}
-		c.unindexRoute(o.Key, affected)
+		released = c.unindexRoute(o.Key, affected, released)
 		r := o.Resource.(*ir.Route)
 		lr := &liveRoute{r: r, hosts: hostKeys(r), sig: signature(r), pr: c.buildRoute(o.Key, r)}
+		lr.byHost, lr.chains = c.routeChains(o.Key, r, lr.pr, lr.hosts)
 		c.routes[o.Key] = lr
 		for _, h := range lr.hosts {
 			c.hosts[h] = append(c.hosts[h], o.Key)
@@ -104,15 +107,36 @@ func (c *Compiler) indexRoutes(b *batch, affected map[string]struct{}) {
 			}
 			c.users[sk][o.Key] = struct{}{}
 		}
+		c.setServiceUsers(o.Key, servicesOfRefs(o.Key, r.Plugins))
 	}
+	return released
+}
+
+// rebuildRoutes recompiles the chains of live routes whose plugin scopes
+// changed (a global plugin, a host policy), marking their hosts.
+func (c *Compiler) rebuildRoutes(stale map[ir.Key]struct{}, affected map[string]struct{}, released []*plugin.Chain) []*plugin.Chain {
+	for k := range stale {
+		lr := c.routes[k]
+		if lr == nil {
+			continue
+		}
+		released = append(released, lr.chains...)
+		lr.byHost, lr.chains = c.routeChains(k, lr.r, lr.pr, lr.hosts)
+		for _, h := range lr.hosts {
+			affected[h] = struct{}{}
+		}
+	}
+	return released
 }
 
 // unindexRoute removes a live route from the indexes, marking its hosts.
-func (c *Compiler) unindexRoute(k ir.Key, affected map[string]struct{}) {
+func (c *Compiler) unindexRoute(k ir.Key, affected map[string]struct{}, released []*plugin.Chain) []*plugin.Chain {
 	old := c.routes[k]
 	if old == nil {
-		return
+		return released
 	}
+	released = append(released, old.chains...)
+	c.setServiceUsers(k, nil)
 	for _, h := range old.hosts {
 		keys := slices.DeleteFunc(c.hosts[h], func(x ir.Key) bool { return x == k })
 		if len(keys) == 0 {
@@ -127,6 +151,7 @@ func (c *Compiler) unindexRoute(k ir.Key, affected map[string]struct{}) {
 		delete(c.users[sk], k)
 	}
 	delete(c.routes, k)
+	return released
 }
 
 // hostTable compiles one host's table from the routes on it; nil deletes it.
@@ -138,7 +163,7 @@ func (c *Compiler) hostTable(h string) *router.HostTable[*proxy.Route] {
 	entries := make([]router.Entry[*proxy.Route], 0, len(keys))
 	for _, k := range keys {
 		lr := c.routes[k]
-		entries = append(entries, entry(k, lr.r, lr.pr))
+		entries = append(entries, entry(k, lr.r, lr.routeFor(h)))
 	}
 	t, err := router.CompileHost(entries)
 	if err != nil {

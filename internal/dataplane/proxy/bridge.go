@@ -26,11 +26,16 @@ func (p *Proxy) fastViaStd(fc *fasthttp.RequestCtx, c *Ctx, route *Route, b *Bac
 	// The context must outlive this function: the engine streams the
 	// response body after the handler returns, and closes it when done.
 	ctx, cancel := context.WithTimeout(context.Background(), route.timeout())
-	resp, err := p.roundTripStd(ctx, c, route, b, o, string(c.method), string(c.host), c.forwardURI(), h,
+	host := string(c.host)
+	if c.upHost != "" {
+		host = c.upHost
+	}
+	resp, err := p.roundTripStd(ctx, c, route, b, o, string(c.method), host, c.forwardURI(), h,
 		io.NopCloser(bytes.NewReader(body)), int64(len(body)))
 	if err != nil {
 		cancel()
 		status, msg := statusForErr(err)
+		o.failure = failureOf(err)
 		o.status = p.fastError(fc, status, msg)
 		return
 	}
@@ -43,6 +48,11 @@ func (p *Proxy) fastViaStd(fc *fasthttp.RequestCtx, c *Ctx, route *Route, b *Bac
 		for _, v := range vv {
 			fc.Response.Header.Add(k, v)
 		}
+	}
+	o.status = p.fastResponsePhase(fc, c, resp.StatusCode)
+	if route.Plugins.HasBody() {
+		p.fastFilterStream(fc, c, resp.Body, func() { _ = resp.Body.Close(); cancel() })
+		return
 	}
 	// The engine streams the body and closes it when done.
 	fc.Response.SetBodyStream(cancelOnClose{resp.Body, cancel}, int(resp.ContentLength))
@@ -57,6 +67,9 @@ func (p *Proxy) stdViaFast(ctx context.Context, w http.ResponseWriter, r *http.R
 	freq.Header.SetMethod(r.Method)
 	freq.SetRequestURI(c.forwardURI())
 	freq.Header.SetHost(r.Host)
+	if c.upHost != "" {
+		freq.Header.SetHost(c.upHost)
+	}
 	for k, vv := range r.Header {
 		// Framing is Pylon's to set: a client's own Content-Length (an
 		// HTTP/2 body is framed by DATA frames) or a Host beside :authority
@@ -90,6 +103,7 @@ func (p *Proxy) stdViaFast(ctx context.Context, w http.ResponseWriter, r *http.R
 	for try := 1; ; try++ {
 		e := b.Pool.Pick(c, prev)
 		if e == nil {
+			o.failure = "no-endpoint"
 			o.status = stdError(w, http.StatusServiceUnavailable, "no healthy upstream")
 			return
 		}
@@ -104,6 +118,7 @@ func (p *Proxy) stdViaFast(ctx context.Context, w http.ResponseWriter, r *http.R
 				prev = e
 				continue
 			}
+			o.failure = failureName(kind)
 			o.status = stdError(w, errorStatus(kind), errorText(kind))
 			return
 		}
@@ -129,7 +144,13 @@ func (p *Proxy) stdViaFast(ctx context.Context, w http.ResponseWriter, r *http.R
 		}
 		hdr.Add(ks, string(v))
 	}
-	w.WriteHeader(o.upStatus)
+	o.status = p.stdResponsePhase(w, c, o.upStatus)
+	w.WriteHeader(o.status)
+	if bw, ok := c.run.Body(c, w); ok {
+		_ = fresp.BodyWriteTo(&bw)
+		_ = bw.Close()
+		return
+	}
 	_ = fresp.BodyWriteTo(w)
 }
 

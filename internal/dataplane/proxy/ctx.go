@@ -25,6 +25,8 @@ type Ctx struct {
 	requestID []byte
 	ipBuf     [64]byte
 	scratch   []byte // reused for building header values
+
+	pluginState
 }
 
 var ctxPool = sync.Pool{New: func() any { return &Ctx{scratch: make([]byte, 0, 256), requestID: make([]byte, 0, 32)} }}
@@ -36,6 +38,8 @@ func releaseCtx(c *Ctx) {
 	c.method, c.host, c.path, c.clientIP = nil, nil, nil, nil
 	c.requestID = c.requestID[:0]
 	c.scratch = c.scratch[:0]
+	c.pluginState.reset()
+	c.run.Reset(nil, nil, nil)
 	ctxPool.Put(c)
 }
 
@@ -150,6 +154,9 @@ func (c *Ctx) forwardURI() string {
 		raw = string(c.fast.Request.URI().QueryString())
 	} else {
 		raw = c.std.URL.RawQuery
+	}
+	if c.querySet {
+		raw = string(c.query)
 	}
 	u := url.URL{Path: string(c.path), RawQuery: raw}
 	return u.RequestURI()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"pylon.io/pylon/internal/plugin"
 	"pylon.io/pylon/internal/telemetry"
 	"pylon.io/pylon/internal/upstream"
 )
@@ -37,6 +38,7 @@ func (p *Proxy) ServeFast(fc *fasthttp.RequestCtx) {
 			sent = n
 		}
 		p.record(c, &o, start, "HTTP/1.1", sent)
+		p.logPhase(c, &o, start)
 	}()
 
 	c.fast = fc
@@ -71,18 +73,35 @@ func (p *Proxy) ServeFast(fc *fasthttp.RequestCtx) {
 		return
 	}
 	o.route = route
+	c.route = route
+	if route.Plugins != nil {
+		c.run.Reset(route.Plugins, p.pm, p.log)
+		if c.run.Request(c) == plugin.Stop {
+			o.status = p.fastLocal(fc, c)
+			return
+		}
+	}
 	switch {
 	case route.Direct != nil:
 		o.status = p.fastDirect(fc, route.Direct)
+		o.status = p.fastResponsePhase(fc, c, o.status)
 		return
 	case route.Redirect != nil:
 		c.scratch = redirectLocation(c.scratch[:0], route.Redirect, c.tls, c.host, fc.Request.URI().PathOriginal(), fc.Request.URI().QueryString())
 		fc.Response.Header.SetBytesV("Location", c.scratch)
 		fc.SetStatusCode(route.Redirect.Code)
-		o.status = route.Redirect.Code
+		o.status = p.fastResponsePhase(fc, c, route.Redirect.Code)
 		return
 	}
-	b := route.pick()
+	if c.run.Active() && c.run.Upstream(c) == plugin.Stop {
+		o.status = p.fastLocal(fc, c)
+		return
+	}
+	b := c.backend
+	if b == nil {
+		b = route.pick()
+		c.backend = b
+	}
 	o.backend = b
 	if b == nil || b.Pool == nil {
 		o.status = p.fastError(fc, fasthttp.StatusServiceUnavailable, "no upstream")
@@ -102,7 +121,13 @@ func (p *Proxy) ServeFast(fc *fasthttp.RequestCtx) {
 		p.fastViaStd(fc, c, route, b, &o)
 		return
 	}
-	p.forwardFast(fc, c, route, b, &o, start)
+	if route.Plugins.HasBody() {
+		p.forwardFastFiltered(fc, c, route, b, &o, start)
+		return
+	}
+	if p.forwardFast(fc, c, route, b, &o, start, &fc.Response) && c.run.Active() {
+		o.status = p.fastResponsePhase(fc, c, o.status)
+	}
 }
 
 // prepareFastRequest rewrites the request for the upstream in place: hop-by-hop
@@ -152,9 +177,11 @@ func sendFast(e *upstream.Endpoint, route *Route, req *fasthttp.Request, resp *f
 	return hc.DoDeadline(req, resp, deadline)
 }
 
-// forwardFast sends the request over HTTP/1.1, retrying per the route's policy.
-func (p *Proxy) forwardFast(fc *fasthttp.RequestCtx, c *Ctx, route *Route, b *Backend, o *outcome, start time.Time) {
-	req, resp := &fc.Request, &fc.Response
+// forwardFast sends the request over HTTP/1.1, retrying per the route's
+// policy, reading the upstream's answer into resp. It reports whether resp
+// holds the upstream's response; otherwise the client's has an error.
+func (p *Proxy) forwardFast(fc *fasthttp.RequestCtx, c *Ctx, route *Route, b *Backend, o *outcome, start time.Time, resp *fasthttp.Response) (answered bool) {
+	req := &fc.Request
 	deadline := start.Add(route.timeout())
 	idempotent := route.Retry.NonIdempotent || idempotentMethod(c.method)
 	var prev *upstream.Endpoint
@@ -162,15 +189,18 @@ func (p *Proxy) forwardFast(fc *fasthttp.RequestCtx, c *Ctx, route *Route, b *Ba
 		e := b.Pool.Pick(c, prev)
 		if e == nil {
 			o.status = p.fastError(fc, fasthttp.StatusServiceUnavailable, "no healthy upstream")
+			o.failure, answered = "no-endpoint", false
 			break
 		}
 		o.endpoint = e
 		err := sendFast(e, route, req, resp, deadline)
 		retry := false
+		answered = err == nil
 		if err != nil {
 			e.ReportFailure()
 			kind := classify(err)
 			b.Errors.Error(kind)
+			o.failure = failureName(kind)
 			// A per-try timeout is worth another endpoint while the request's
 			// own deadline allows; a connect error always is (nothing was sent).
 			perTry := kind == telemetry.UpstreamTimeout && route.Retry.PerTryTimeout > 0
@@ -179,6 +209,7 @@ func (p *Proxy) forwardFast(fc *fasthttp.RequestCtx, c *Ctx, route *Route, b *Ba
 		} else {
 			o.upStatus = resp.StatusCode()
 			o.status = o.upStatus
+			o.failure = ""
 			if o.upStatus == 502 || o.upStatus == 503 || o.upStatus == 504 {
 				e.ReportFailure()
 			} else {
@@ -197,6 +228,7 @@ func (p *Proxy) forwardFast(fc *fasthttp.RequestCtx, c *Ctx, route *Route, b *Ba
 	for _, name := range hopHeaders[2:] { // Connection and Proxy-Connection are handled by the engine
 		resp.Header.Del(name)
 	}
+	return answered
 }
 
 func (r *Route) timeout() time.Duration {
@@ -231,6 +263,17 @@ func errorStatus(k telemetry.UpstreamErrorKind) int {
 		return fasthttp.StatusGatewayTimeout
 	}
 	return fasthttp.StatusBadGateway
+}
+
+// failureName is the plugins' name for an upstream failure.
+func failureName(k telemetry.UpstreamErrorKind) string {
+	switch k {
+	case telemetry.UpstreamConnect:
+		return "connect"
+	case telemetry.UpstreamTimeout:
+		return "timeout"
+	}
+	return "reset"
 }
 
 func errorText(k telemetry.UpstreamErrorKind) string {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"pylon.io/pylon/internal/plugin"
 	"pylon.io/pylon/internal/upstream"
 )
 
@@ -31,6 +32,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			o.status = http.StatusInternalServerError
 		}
 		p.record(c, &o, start, r.Proto, int(cw.n))
+		p.logPhase(c, &o, start)
 	}()
 
 	c.std = r
@@ -52,23 +54,39 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o.route = route
+	c.route = route
+	if route.Plugins != nil {
+		c.run.Reset(route.Plugins, p.pm, p.log)
+		if c.run.Request(c) == plugin.Stop {
+			o.status = p.stdLocal(cw, c)
+			return
+		}
+	}
 	switch {
 	case route.Direct != nil:
 		for _, h := range route.Direct.Headers {
 			cw.Header().Set(h[0], h[1])
 		}
-		cw.WriteHeader(route.Direct.Status)
+		o.status = p.stdResponsePhase(cw, c, route.Direct.Status)
+		cw.WriteHeader(o.status)
 		_, _ = cw.Write(route.Direct.Body)
-		o.status = route.Direct.Status
 		return
 	case route.Redirect != nil:
 		c.scratch = redirectLocation(c.scratch[:0], route.Redirect, c.tls, c.host, unsafeBytes(r.URL.EscapedPath()), unsafeBytes(r.URL.RawQuery))
 		cw.Header().Set("Location", string(c.scratch))
-		cw.WriteHeader(route.Redirect.Code)
-		o.status = route.Redirect.Code
+		o.status = p.stdResponsePhase(cw, c, route.Redirect.Code)
+		cw.WriteHeader(o.status)
 		return
 	}
-	b := route.pick()
+	if c.run.Active() && c.run.Upstream(c) == plugin.Stop {
+		o.status = p.stdLocal(cw, c)
+		return
+	}
+	b := c.backend
+	if b == nil {
+		b = route.pick()
+		c.backend = b
+	}
 	o.backend = b
 	if b == nil || b.Pool == nil {
 		o.status = stdError(cw, http.StatusServiceUnavailable, "no upstream")
@@ -81,19 +99,26 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.stdViaFast(ctx, cw, r, c, route, b, &o)
 		return
 	}
-	resp, err := p.roundTripStd(ctx, c, route, b, &o, r.Method, r.Host, c.forwardURI(), r.Header, r.Body, r.ContentLength)
+	host := r.Host
+	if c.upHost != "" {
+		host = c.upHost
+	}
+	resp, err := p.roundTripStd(ctx, c, route, b, &o, r.Method, host, c.forwardURI(), r.Header, r.Body, r.ContentLength)
 	if err != nil {
 		status, msg := statusForErr(err)
+		o.failure = failureOf(err)
 		o.status = stdError(cw, status, msg)
 		return
 	}
 	defer resp.Body.Close()
 	o.upStatus, o.status = resp.StatusCode, resp.StatusCode
-	writeStdResponse(cw, resp)
+	o.status = p.writeStdResponse(cw, c, resp)
 }
 
-// writeStdResponse copies an upstream response, trailers included, streaming the body.
-func writeStdResponse(w http.ResponseWriter, resp *http.Response) {
+// writeStdResponse copies an upstream response, trailers included,
+// streaming the body (through the plugins' body filters, if any), and
+// returns the status sent.
+func (p *Proxy) writeStdResponse(w http.ResponseWriter, c *Ctx, resp *http.Response) int {
 	h := w.Header()
 	for k, vv := range resp.Header {
 		if isHopHeader(k) {
@@ -104,13 +129,20 @@ func writeStdResponse(w http.ResponseWriter, resp *http.Response) {
 	for k := range resp.Trailer {
 		h.Add("Trailer", k)
 	}
-	w.WriteHeader(resp.StatusCode)
-	_, _ = copyFlush(w, resp.Body)
+	status := p.stdResponsePhase(w, c, resp.StatusCode)
+	w.WriteHeader(status)
+	if bw, ok := c.run.Body(c, w); ok {
+		_, _ = copyFlush(&flushingBody{bw: &bw, w: w}, resp.Body)
+		_ = bw.Close()
+	} else {
+		_, _ = copyFlush(w, resp.Body)
+	}
 	for k, vv := range resp.Trailer {
 		for _, v := range vv {
 			h.Add(http.TrailerPrefix+k, v)
 		}
 	}
+	return status
 }
 
 // prepareStdHeader rewrites a net/http request header for the upstream.

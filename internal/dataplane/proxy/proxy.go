@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"pylon.io/pylon/internal/dataplane/router"
+	"pylon.io/pylon/internal/plugin"
 	"pylon.io/pylon/internal/telemetry"
 	"pylon.io/pylon/internal/upstream"
 )
@@ -17,6 +18,7 @@ type Proxy struct {
 	metrics *telemetry.Metrics
 	access  *telemetry.AccessLog
 	log     *slog.Logger
+	pm      *plugin.Metrics
 }
 
 // New returns a proxy reading routes from r. access may be nil (no access log).
@@ -31,6 +33,7 @@ type outcome struct {
 	endpoint *upstream.Endpoint
 	status   int
 	upStatus int
+	failure  string // for the plugins' log phase: "connect", "timeout", "reset", "no-endpoint"
 }
 
 // defaultRequestTimeout bounds a request whose route sets no timeout.

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"pylon.io/pylon/internal/plugin"
 	"pylon.io/pylon/internal/telemetry"
 	"pylon.io/pylon/internal/upstream"
 )
@@ -24,6 +25,11 @@ type Route struct {
 	RequestTimeout time.Duration
 	Retry          RetryPolicy
 
+	// Plugins is the route's flattened chain (global, host and route
+	// scopes); nil without plugins.
+	Plugins *plugin.Chain
+	refs    []string // Backends' refs, for plugin.Ctx.Services
+
 	// Stats counts requests answered without an upstream (redirects,
 	// direct responses, no healthy backend).
 	Stats *telemetry.RouteStats
@@ -31,9 +37,10 @@ type Route struct {
 
 // Backend is one weighted pool a route forwards to.
 type Backend struct {
-	Service string
+	Service string // the pool's name: namespace/name outside "default"
+	Ref     string // the service as the route and its plugins name it
 	Pool    *upstream.Pool
-	Weight  int
+	Weight  int // 0: only a plugin sends requests here (a canary's other side)
 	Stats   *telemetry.RouteStats
 	Errors  *telemetry.UpstreamStats
 }
@@ -80,8 +87,13 @@ func (p *RetryPolicy) SetRetryOn(status int) {
 // Finish computes derived fields; the compile stage calls it once.
 func (r *Route) Finish() {
 	r.total = 0
-	for _, b := range r.Backends {
+	r.refs = r.refs[:0]
+	for i, b := range r.Backends {
 		r.total += b.Weight
+		if b.Ref == "" {
+			r.Backends[i].Ref = b.Service
+		}
+		r.refs = append(r.refs, r.Backends[i].Ref)
 	}
 	if r.Retry.Attempts < 1 {
 		r.Retry.Attempts = 1

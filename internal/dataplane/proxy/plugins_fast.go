@@ -1,0 +1,187 @@
+package proxy
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"pylon.io/pylon/internal/plugin"
+)
+
+// fastLocal sends a plugin's own answer (Ctx.Respond) on the HTTP/1.1
+// engine, after the response phase has seen it.
+func (p *Proxy) fastLocal(fc *fasthttp.RequestCtx, c *Ctx) int {
+	fc.Response.Reset()
+	fc.SetStatusCode(c.status)
+	fc.SetContentType("text/plain; charset=utf-8")
+	fc.Response.SetBody(c.localBody)
+	return p.fastResponsePhase(fc, c, c.status)
+}
+
+// fastResponsePhase runs the response hooks over fc.Response and returns
+// the status the client gets.
+func (p *Proxy) fastResponsePhase(fc *fasthttp.RequestCtx, c *Ctx, status int) int {
+	if !c.run.Active() {
+		return status
+	}
+	c.responseReady(status, nil)
+	c.run.Response(c)
+	fc.Response.SetStatusCode(c.status)
+	return c.status
+}
+
+// forwardFastFiltered forwards over HTTP/1.1 for a route whose plugins
+// filter response bodies. The upstream's answer is read into a response of
+// its own, so its body (a stream, when the upstream streams) can be passed
+// through the filters into the client's.
+func (p *Proxy) forwardFastFiltered(fc *fasthttp.RequestCtx, c *Ctx, route *Route, b *Backend, o *outcome, start time.Time) {
+	up := fasthttp.AcquireResponse()
+	if !p.forwardFast(fc, c, route, b, o, start, up) {
+		fasthttp.ReleaseResponse(up)
+		return
+	}
+	fc.Response.ResetBody()
+	up.Header.CopyTo(&fc.Response.Header)
+	o.status = p.fastResponsePhase(fc, c, o.status)
+	if up.IsBodyStream() {
+		src := up.BodyStream()
+		p.fastFilterStream(fc, c, src, func() {
+			_ = up.CloseBodyStream()
+			fasthttp.ReleaseResponse(up)
+		})
+		return
+	}
+	body := up.Body()
+	lw := &lateWriter{w: fc.Response.BodyWriter()}
+	if bw, ok := c.run.Body(c, lw); ok {
+		_, _ = bw.Write(body)
+		_ = bw.Close()
+	} else {
+		fc.Response.SetBody(body)
+	}
+	fasthttp.ReleaseResponse(up)
+}
+
+// fastFilterStream sends src to the client through the body filters, as a
+// chunked stream flushed after every read, so streamed responses (events,
+// long downloads) keep streaming. done runs when the stream ends.
+func (p *Proxy) fastFilterStream(fc *fasthttp.RequestCtx, c *Ctx, src io.Reader, done func()) {
+	lw := &lateWriter{}
+	bw, ok := c.run.Body(c, lw)
+	if !ok {
+		fc.Response.SetBodyStream(readCloser{src, done}, -1)
+		return
+	}
+	log, metrics := p.log, p.pm
+	// The engine runs the writer after the handler returned, so it must
+	// not touch c (released by then): the filters were made above.
+	fc.Response.SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer done()
+		defer func() {
+			if v := recover(); v != nil {
+				if metrics != nil {
+					metrics.Panicked("body filter")
+				}
+				log.Error("plugin: panic in a response body filter; stream cut", "panic", fmt.Sprint(v))
+			}
+		}()
+		lw.w = w
+		bp := copyBufPool.Get().(*[]byte)
+		defer copyBufPool.Put(bp)
+		buf := *bp
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				if _, werr := bw.Write(buf[:n]); werr != nil {
+					return
+				}
+				if bw.Flush() != nil || w.Flush() != nil {
+					return
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+		_ = bw.Close()
+		_ = w.Flush()
+	})
+}
+
+// lateWriter is the client side of the body filters, known only once the
+// engine starts writing.
+type lateWriter struct{ w io.Writer }
+
+func (l *lateWriter) Write(p []byte) (int, error) { return l.w.Write(p) }
+
+type readCloser struct {
+	io.Reader
+	done func()
+}
+
+func (r readCloser) Close() error {
+	r.done()
+	return nil
+}
+
+// logPhase runs the plugins' log hooks once the request is done.
+func (p *Proxy) logPhase(c *Ctx, o *outcome, start time.Time) {
+	if !c.run.Active() {
+		return
+	}
+	po := c.outcomeFor(o, o.failure)
+	po.Duration = time.Since(start)
+	c.run.Log(c, &po)
+}
+
+// SetPluginMetrics sets where panics in plugin hooks are counted.
+func (p *Proxy) SetPluginMetrics(m *plugin.Metrics) { p.pm = m }
+
+// stdLocal sends a plugin's own answer on the HTTP/2 engine.
+func (p *Proxy) stdLocal(w http.ResponseWriter, c *Ctx) int {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	status := p.stdResponsePhase(w, c, c.status)
+	w.WriteHeader(status)
+	_, _ = w.Write(c.localBody)
+	return status
+}
+
+// stdResponsePhase runs the response hooks over w's header and returns the
+// status to send.
+func (p *Proxy) stdResponsePhase(w http.ResponseWriter, c *Ctx, status int) int {
+	if !c.run.Active() {
+		return status
+	}
+	c.responseReady(status, w.Header())
+	c.run.Response(c)
+	return c.status
+}
+
+// flushingBody is the body filters in front of an HTTP/2 response: a flush
+// pushes what the filters hold, then the frames.
+type flushingBody struct {
+	bw *plugin.BodyWriter
+	w  http.ResponseWriter
+}
+
+func (f *flushingBody) Write(p []byte) (int, error) { return f.bw.Write(p) }
+
+func (f *flushingBody) Flush() {
+	_ = f.bw.Flush()
+	if fl, ok := f.w.(http.Flusher); ok {
+		fl.Flush()
+	}
+}
+
+// failureOf names a round-trip error for the plugins' log phase.
+func failureOf(err error) string {
+	if errors.Is(err, errNoEndpoint) {
+		return "no-endpoint"
+	}
+	return failureName(classify(err))
+}

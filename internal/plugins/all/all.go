@@ -1,0 +1,8 @@
+// Package all links every built-in plugin into the binary: importing it
+// runs their init() registrations. One import per plugin, in any order
+// (execution order is internal/plugin's ordering table).
+package all
+
+import (
+	_ "pylon.io/pylon/internal/plugins/circuitbreaker"
+)
