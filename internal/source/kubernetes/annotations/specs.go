@@ -76,7 +76,7 @@ var routingSpecs = []spec{
 		c.Canary.ByHeaderPattern = v
 		return nil
 	}),
-	row("canary-by-cookie", Honoured, "a route matching the cookie with value \"always\" goes to the canary", func(c *Config, v string) error {
+	row("canary-by-cookie", Approximated, "a route matching the cookie with value \"always\" goes to the canary (\"never\" is the default); matched on the first Cookie header, so HTTP/2 clients that split cookies over several header fields may miss it", func(c *Config, v string) error {
 		if !tokenText(v) {
 			return fmt.Errorf("must be a cookie name (got %q)", v)
 		}

@@ -1,0 +1,328 @@
+package cli
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"pylon.io/pylon/internal/source/kubernetes/annotations"
+	"pylon.io/pylon/internal/source/kubernetes/ingress"
+)
+
+func ingressCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "ingress", Short: "Tools for Kubernetes Ingress users"}
+	cmd.AddCommand(ingressCheckCmd())
+	return cmd
+}
+
+func ingressCheckCmd() *cobra.Command {
+	var o struct {
+		files      []string
+		kube       bool
+		kubeconfig string
+		namespace  string
+		output     string
+	}
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Report, for each Ingress, what Pylon does with each ingress-nginx annotation; exits 1 if an Ingress would be rejected",
+		Long: `check translates Ingresses exactly as the controller does and reports, per
+annotation, whether Pylon honours it, approximates it (and how), does not
+support it, or rejects it. Ingresses come from YAML or JSON files (-f, which
+also reads the Services and Secrets they refer to; absent ones are assumed to
+exist) or from a live cluster (--kubernetes).`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(o.files) == 0 && !o.kube {
+				return fmt.Errorf("ingress check: give -f FILE|DIR or --kubernetes")
+			}
+			if o.output != "table" && o.output != "json" {
+				return fmt.Errorf("ingress check: -o must be table or json (got %q)", o.output)
+			}
+			var ings []*networkingv1.Ingress
+			var l lenientLookup
+			if o.kube {
+				k, err := kubeInventory(cmd.Context(), o.kubeconfig, o.namespace)
+				if err != nil {
+					return err
+				}
+				ings, l.base, l.strict = k.ingresses, k, true
+			} else {
+				inv := &fileInventory{services: map[string]*corev1.Service{}, secrets: map[string]*corev1.Secret{}}
+				for _, f := range o.files {
+					if err := inv.load(f); err != nil {
+						return err
+					}
+				}
+				ings, l.base = inv.ingresses, inv
+			}
+			reports := checkIngresses(ings, &l)
+			if err := writeReports(cmd.OutOrStdout(), o.output, reports); err != nil {
+				return err
+			}
+			for _, r := range reports {
+				if r.Verdict == verdictRejected {
+					return exitError(1)
+				}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVarP(&o.files, "filename", "f", nil, "YAML or JSON file, or directory of them (repeatable)")
+	f.BoolVar(&o.kube, "kubernetes", false, "read the Ingresses from the cluster (kubeconfig from --kubeconfig, $KUBECONFIG or ~/.kube/config)")
+	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file for --kubernetes")
+	f.StringVarP(&o.namespace, "namespace", "n", "", "with --kubernetes: only this namespace (default all)")
+	f.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
+	return cmd
+}
+
+// Verdicts, per Ingress.
+const (
+	verdictReady       = "ready"        // every annotation honoured
+	verdictApproximate = "approximated" // served, but some annotation behaves differently or is ignored
+	verdictRejected    = "rejected"     // Pylon would refuse the Ingress
+)
+
+// ingressReport is one Ingress's check result.
+type ingressReport struct {
+	Ingress     string             `json:"ingress"`
+	Verdict     string             `json:"verdict"`
+	Error       string             `json:"error,omitempty"`
+	Assumed     []string           `json:"assumed,omitempty"`
+	Annotations []annotations.Note `json:"annotations"`
+}
+
+func checkIngresses(ings []*networkingv1.Ingress, l *lenientLookup) []ingressReport {
+	sort.Slice(ings, func(i, j int) bool {
+		return ings[i].Namespace+"/"+ings[i].Name < ings[j].Namespace+"/"+ings[j].Name
+	})
+	out := make([]ingressReport, 0, len(ings))
+	for _, ing := range ings {
+		l.assumed, l.ing = nil, ing
+		res := ingress.Translate(ing, l, ingress.Options{})
+		r := ingressReport{Ingress: ing.Namespace + "/" + ing.Name, Verdict: verdictReady, Assumed: l.assumed, Annotations: res.Notes}
+		if r.Annotations == nil {
+			r.Annotations = []annotations.Note{}
+		}
+		for _, n := range res.Notes {
+			if n.Status != annotations.Honoured {
+				r.Verdict = verdictApproximate
+			}
+		}
+		if res.Err != nil {
+			r.Verdict, r.Error = verdictRejected, res.Err.Error()
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func writeReports(w io.Writer, format string, reports []ingressReport) error {
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(reports)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "INGRESS\tANNOTATION\tSTATUS\tDETAILS")
+	count := map[string]int{}
+	for _, r := range reports {
+		count[r.Verdict]++
+		for _, n := range r.Annotations {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Ingress, n.Annotation, n.Status, n.Message)
+		}
+		if len(r.Annotations) == 0 && r.Error == "" {
+			fmt.Fprintf(tw, "%s\t-\t%s\tno ingress-nginx annotations\n", r.Ingress, verdictReady)
+		}
+		for _, a := range r.Assumed {
+			fmt.Fprintf(tw, "%s\t-\tassumed\t%s\n", r.Ingress, a)
+		}
+		if r.Error != "" {
+			// Annotation errors are on their annotation's line already.
+			msg := strings.TrimPrefix(r.Error, "ingress "+r.Ingress+": ")
+			for _, line := range strings.Split(msg, "\n") {
+				if !strings.HasPrefix(line, "annotation ") {
+					fmt.Fprintf(tw, "%s\t-\t%s\t%s\n", r.Ingress, verdictRejected, line)
+				}
+			}
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "\n%d Ingress(es): %d ready, %d approximated, %d rejected\n",
+		len(reports), count[verdictReady], count[verdictApproximate], count[verdictRejected])
+	return err
+}
+
+// lenientLookup answers from base, and assumes a Service or Secret that is
+// not there exists (recording it), so checking a directory of Ingresses
+// without their Services still reports on every annotation.
+type lenientLookup struct {
+	base    ingress.Lookup
+	ing     *networkingv1.Ingress // the Ingress being checked
+	assumed []string
+	// strict: objects missing from a live cluster are really missing; only
+	// Secrets the user may not read are assumed.
+	strict bool
+}
+
+func (l *lenientLookup) Service(ns, name string) (*corev1.Service, bool) {
+	if s, ok := l.base.Service(ns, name); ok || l.strict {
+		return s, ok
+	}
+	l.assumed = append(l.assumed, fmt.Sprintf("service %s/%s exists (not found; its ports were not checked)", ns, name))
+	// Stand in with every port the Ingress asks of it.
+	s := &corev1.Service{Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}
+	s.Name, s.Namespace = name, ns
+	backends := []*networkingv1.IngressBackend{l.ing.Spec.DefaultBackend}
+	for _, r := range l.ing.Spec.Rules {
+		if r.HTTP != nil {
+			for i := range r.HTTP.Paths {
+				backends = append(backends, &r.HTTP.Paths[i].Backend)
+			}
+		}
+	}
+	for _, b := range backends {
+		if b != nil && b.Service != nil && b.Service.Name == name {
+			s.Spec.Ports = append(s.Spec.Ports, corev1.ServicePort{Name: b.Service.Port.Name, Port: b.Service.Port.Number})
+		}
+	}
+	return s, true
+}
+
+func (l *lenientLookup) Secret(ns, name string) (*corev1.Secret, bool) {
+	if s, ok := l.base.Secret(ns, name); ok {
+		return s, true
+	}
+	if k, isKube := l.base.(*kubeObjects); isKube && !k.forbidden(ns, name) {
+		return nil, false
+	}
+	l.assumed = append(l.assumed, fmt.Sprintf("secret %s/%s exists (not found or not readable; its content was not checked)", ns, name))
+	s := &corev1.Secret{Type: corev1.SecretTypeTLS, Data: map[string][]byte{
+		corev1.TLSCertKey: []byte("assumed"), corev1.TLSPrivateKeyKey: []byte("assumed"), "ca.crt": []byte("assumed"), "auth": []byte("user:{SHA}assumed"),
+	}}
+	s.Name, s.Namespace = name, ns
+	return s, true
+}
+
+// fileInventory holds the objects read from files.
+type fileInventory struct {
+	ingresses []*networkingv1.Ingress
+	services  map[string]*corev1.Service
+	secrets   map[string]*corev1.Secret
+}
+
+func (f *fileInventory) Service(ns, name string) (*corev1.Service, bool) {
+	s, ok := f.services[ns+"/"+name]
+	return s, ok
+}
+
+func (f *fileInventory) Secret(ns, name string) (*corev1.Secret, bool) {
+	s, ok := f.secrets[ns+"/"+name]
+	return s, ok
+}
+
+var kubeDecoder = func() runtime.Decoder {
+	s := runtime.NewScheme()
+	_ = corev1.AddToScheme(s)
+	_ = networkingv1.AddToScheme(s)
+	return serializer.NewCodecFactory(s).UniversalDeserializer()
+}()
+
+// load reads a file, or every .yaml, .yml and .json file under a directory.
+func (f *fileInventory) load(path string) error {
+	return filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		if p != path && !strings.HasSuffix(p, ".yaml") && !strings.HasSuffix(p, ".yml") && !strings.HasSuffix(p, ".json") {
+			return nil
+		}
+		return f.loadFile(p)
+	})
+}
+
+func (f *fileInventory) loadFile(path string) error {
+	fh, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer fh.Close()
+	r := k8syaml.NewYAMLReader(bufio.NewReader(fh))
+	for {
+		doc, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if len(strings.TrimSpace(string(doc))) == 0 {
+			continue
+		}
+		if err := f.add(path, doc); err != nil {
+			return err
+		}
+	}
+}
+
+// add decodes one document; kinds other than Ingress, Service, Secret and
+// List are skipped, so a whole manifest directory can be checked.
+func (f *fileInventory) add(path string, doc []byte) error {
+	obj, _, err := kubeDecoder.Decode(doc, nil, nil)
+	if runtime.IsNotRegisteredError(err) || runtime.IsMissingKind(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	switch x := obj.(type) {
+	case *networkingv1.Ingress:
+		defaultNamespace(&x.Namespace)
+		f.ingresses = append(f.ingresses, x)
+	case *corev1.Service:
+		defaultNamespace(&x.Namespace)
+		f.services[x.Namespace+"/"+x.Name] = x
+	case *corev1.Secret:
+		defaultNamespace(&x.Namespace)
+		if x.Data == nil {
+			x.Data = map[string][]byte{}
+		}
+		for k, v := range x.StringData {
+			x.Data[k] = []byte(v)
+		}
+		f.secrets[x.Namespace+"/"+x.Name] = x
+	case *corev1.List:
+		for _, it := range x.Items {
+			if err := f.add(path, it.Raw); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func defaultNamespace(ns *string) {
+	if *ns == "" {
+		*ns = "default"
+	}
+}

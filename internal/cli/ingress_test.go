@@ -1,0 +1,88 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runIngressCheck(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := ingressCmd()
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs(append([]string{"check"}, args...))
+	err := cmd.Execute()
+	return out.String(), err
+}
+
+// TestIngressCheckJSON checks a directory of real-world shaped Ingresses and
+// reads the verdicts a migrating user would act on.
+func TestIngressCheckJSON(t *testing.T) {
+	out, err := runIngressCheck(t, "-f", "../source/kubernetes/ingress/testdata", "-o", "json")
+	if err != exitError(1) {
+		t.Fatalf("exit = %v, want 1 (some Ingresses are rejected)", err)
+	}
+	var reports []ingressReport
+	if err := json.Unmarshal([]byte(out), &reports); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	got := map[string]ingressReport{}
+	for _, r := range reports {
+		got[r.Ingress] = r
+	}
+	for name, want := range map[string]string{
+		"web/shop":               verdictReady,
+		"default/snippets":       verdictApproximate,
+		"default/bad-annotation": verdictRejected,
+		"default/mtls":           verdictRejected,
+		"default/missing-secret": verdictReady, // files without the Secret: assumed, not rejected
+	} {
+		if got[name].Verdict != want {
+			t.Errorf("%s: verdict %q, want %q (%+v)", name, got[name].Verdict, want, got[name])
+		}
+	}
+	if a := got["default/missing-secret"].Assumed; len(a) != 1 || !strings.Contains(a[0], "secret default/nope") {
+		t.Errorf("assumed = %v", a)
+	}
+}
+
+func TestIngressCheckTable(t *testing.T) {
+	dir := t.TempDir()
+	doc := `apiVersion: v1
+kind: List
+items:
+- apiVersion: networking.k8s.io/v1
+  kind: Ingress
+  metadata: {name: web, namespace: shop, annotations: {nginx.ingress.kubernetes.io/server-snippet: "return 200;", nginx.ingress.kubernetes.io/proxy-connect-timeout: "3"}}
+  spec:
+    rules:
+    - host: shop.example.com
+      http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}
+- apiVersion: apps/v1
+  kind: Deployment
+  metadata: {name: ignored}
+`
+	if err := os.WriteFile(filepath.Join(dir, "list.yaml"), []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runIngressCheck(t, "-f", dir)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"shop/web  nginx.ingress.kubernetes.io/server-snippet",
+		"rejected", "injection risk",
+		"nginx.ingress.kubernetes.io/proxy-connect-timeout  honoured",
+		"1 Ingress(es): 0 ready, 1 approximated, 0 rejected",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
