@@ -74,6 +74,16 @@ func (ch *Chain) Names() []string {
 	return ch.names
 }
 
+// Each calls fn for every plugin instance of the chain, in order.
+func (ch *Chain) Each(fn func(name string, instance any)) {
+	if ch == nil {
+		return
+	}
+	for _, inst := range ch.insts {
+		fn(inst.name, inst.v)
+	}
+}
+
 // Services lists the services the chain's plugins send requests to.
 func (ch *Chain) Services() []string {
 	if ch == nil {

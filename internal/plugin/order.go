@@ -35,6 +35,18 @@ func position(name string) (int, bool) {
 	return 0, false
 }
 
+// positionOf returns a registered plugin's position (test plugins sit
+// after the table), or the end for an unknown name.
+func positionOf(name string) int {
+	if d, ok := Lookup(name); ok {
+		return d.Position
+	}
+	if i, ok := position(name); ok {
+		return i
+	}
+	return len(order) + 1<<20
+}
+
 // OrderReason returns why the named plugin sits where it does.
 func OrderReason(name string) string {
 	if i, ok := position(name); ok {

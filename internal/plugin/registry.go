@@ -59,6 +59,20 @@ func Register[C, I any](name, summary string, build func(cfg *C, env *Env) (I, e
 	if !ok {
 		panic(fmt.Sprintf("plugin: %q is not in the ordering table (internal/plugin/order.go)", name))
 	}
+	register(name, summary, pos, build)
+}
+
+// RegisterTesting registers a plugin that is not in the ordering table, after
+// every plugin that is, in registration order. It is for tests of the
+// platform itself; built-in plugins use Register.
+func RegisterTesting[C, I any](name string, build func(cfg *C, env *Env) (I, error)) {
+	regMu.RLock()
+	pos := len(order) + len(registry)
+	regMu.RUnlock()
+	register(name, "test plugin", pos, build)
+}
+
+func register[C, I any](name, summary string, pos int, build func(cfg *C, env *Env) (I, error)) {
 	d := &Definition{
 		Name: name, Summary: summary, Position: pos,
 		Phases:    phasesOf(any(*new(I))),

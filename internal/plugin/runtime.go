@@ -35,11 +35,7 @@ func Merge(layers ...[]Ref) []Ref {
 			}
 		}
 	}
-	slices.SortStableFunc(out, func(a, b Ref) int {
-		pa, _ := position(a.Name)
-		pb, _ := position(b.Name)
-		return pa - pb
-	})
+	slices.SortStableFunc(out, func(a, b Ref) int { return positionOf(a.Name) - positionOf(b.Name) })
 	return out
 }
 

@@ -160,11 +160,17 @@ func dependsOn(o ir.Object) []string {
 	switch r := o.Resource.(type) {
 	case *ir.Route:
 		var out []string
-		for _, b := range r.Backends {
-			out = append(out, depOf(serviceKey(o.Key, b.Service)))
+		for _, sk := range serviceRefs(o) {
+			out = append(out, depOf(sk))
 		}
 		for _, h := range hostKeys(r) {
 			out = append(out, "host:"+h)
+		}
+		return out
+	case *ir.HostPolicy, *ir.GlobalPlugin:
+		var out []string
+		for _, sk := range serviceRefs(o) {
+			out = append(out, depOf(sk))
 		}
 		return out
 	case *ir.Listener:

@@ -10,6 +10,7 @@ import (
 	"pylon.io/pylon/internal/dataplane/router"
 	tlsindex "pylon.io/pylon/internal/dataplane/tls"
 	"pylon.io/pylon/internal/ir"
+	"pylon.io/pylon/internal/plugin"
 	"pylon.io/pylon/internal/telemetry"
 	"pylon.io/pylon/internal/upstream"
 )
@@ -35,9 +36,10 @@ func (l *recordingListeners) Remove(name string) {
 }
 
 type fixture struct {
-	c      *Compiler
-	router *router.Router[*proxy.Route]
-	pools  *upstream.Registry
+	c       *Compiler
+	router  *router.Router[*proxy.Route]
+	pools   *upstream.Registry
+	plugins *plugin.Runtime
 }
 
 func newFixture(tb testing.TB) *fixture {
@@ -45,12 +47,15 @@ func newFixture(tb testing.TB) *fixture {
 	rt := router.New[*proxy.Route]()
 	pools := upstream.NewRegistry()
 	tb.Cleanup(pools.Close)
+	plugins := plugin.NewRuntime(nil, slog.New(slog.DiscardHandler))
+	plugins.SetPools(pools.Get)
 	c := New(Deps{
 		Router: rt, Pools: pools, Certs: tlsindex.New(),
 		Listeners: &recordingListeners{applied: map[string]uint64{}},
 		Metrics:   telemetry.NewMetrics(), Log: slog.New(slog.DiscardHandler),
+		Plugins: plugins,
 	})
-	return &fixture{c: c, router: rt, pools: pools}
+	return &fixture{c: c, router: rt, pools: pools, plugins: plugins}
 }
 
 func obj(r ir.Resource) ir.Object { return ir.NewObject("file", "default", r) }
@@ -88,6 +93,15 @@ type req struct{ method string }
 func (r req) Method() []byte             { return []byte(r.method) }
 func (req) Header(string) ([]byte, bool) { return nil, false }
 func (req) Query(string) ([]byte, bool)  { return nil, false }
+
+// served returns the compiled route serving host+path, or nil.
+func (f *fixture) served(host, path string) *proxy.Route {
+	r, ok := f.router.Match([]byte(host), []byte(path), req{"GET"})
+	if !ok {
+		return nil
+	}
+	return r
+}
 
 // match returns the name of the route serving host+path, or "".
 func (f *fixture) match(host, path string) string {

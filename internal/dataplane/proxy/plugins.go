@@ -176,12 +176,18 @@ func (c *Ctx) DelHeader(name string) {
 func (c *Ctx) SetPath(path string) {
 	c.pathBuf = append(c.pathBuf[:0], path...)
 	c.path = c.pathBuf
+	if c.fast != nil {
+		c.fast.Request.URI().SetPathBytes(c.pathBuf)
+	}
 }
 
 // SetQuery replaces the query sent upstream.
 func (c *Ctx) SetQuery(query string) {
 	c.query = append(c.query[:0], query...)
 	c.querySet = true
+	if c.fast != nil {
+		c.fast.Request.URI().SetQueryStringBytes(c.query)
+	}
 }
 
 // SetUpstreamHost sets the Host sent upstream.
