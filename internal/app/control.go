@@ -11,8 +11,8 @@ import (
 
 	"pylon.io/pylon/internal/admin"
 	"pylon.io/pylon/internal/cluster"
-	"pylon.io/pylon/internal/plugin"
 	"pylon.io/pylon/internal/dataplane/compile"
+	"pylon.io/pylon/internal/plugin"
 	storesource "pylon.io/pylon/internal/source/store"
 	"pylon.io/pylon/internal/store"
 	"pylon.io/pylon/internal/store/bolt"

@@ -18,8 +18,6 @@ import (
 	"time"
 
 	"pylon.io/pylon/examples"
-	"pylon.io/pylon/internal/plugin"
-	_ "pylon.io/pylon/internal/plugins/all" // the built-in plugins register themselves
 	"pylon.io/pylon/internal/dataplane/compile"
 	"pylon.io/pylon/internal/dataplane/listener"
 	"pylon.io/pylon/internal/dataplane/proxy"
@@ -27,6 +25,8 @@ import (
 	tlsindex "pylon.io/pylon/internal/dataplane/tls"
 	"pylon.io/pylon/internal/demo"
 	"pylon.io/pylon/internal/ir"
+	"pylon.io/pylon/internal/plugin"
+	_ "pylon.io/pylon/internal/plugins/all" // the built-in plugins register themselves
 	"pylon.io/pylon/internal/source/file"
 	"pylon.io/pylon/internal/telemetry"
 	"pylon.io/pylon/internal/upstream"

@@ -53,8 +53,10 @@ func (upper) ResponseBody(_ plugin.Ctx, _ *plugin.Slot, w io.Writer) io.WriteClo
 
 type upperWriter struct{ w io.Writer }
 
-func (u upperWriter) Write(p []byte) (int, error) { return u.w.Write([]byte(strings.ToUpper(string(p)))) }
-func (u upperWriter) Close() error                { return nil }
+func (u upperWriter) Write(p []byte) (int, error) {
+	return u.w.Write([]byte(strings.ToUpper(string(p))))
+}
+func (u upperWriter) Close() error { return nil }
 
 type prefix struct{ p string }
 

@@ -304,4 +304,6 @@ func (c *Ctx) outcomeFor(o *outcome, failure string) plugin.Outcome {
 	return po
 }
 
-func statusText(status int) string { return strconv.Itoa(status) + " " + http.StatusText(status) + "\n" }
+func statusText(status int) string {
+	return strconv.Itoa(status) + " " + http.StatusText(status) + "\n"
+}
