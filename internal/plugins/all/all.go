@@ -5,4 +5,5 @@ package all
 
 import (
 	_ "pylon.io/pylon/internal/plugins/circuitbreaker"
+	_ "pylon.io/pylon/internal/plugins/trafficsplit"
 )
