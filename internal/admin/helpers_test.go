@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"pylon.io/pylon/internal/plugin"
 	"pylon.io/pylon/internal/store"
 	"pylon.io/pylon/internal/store/bolt"
 )
@@ -122,3 +123,15 @@ const (
 	svcA   = `{"name":"a","endpoints":["127.0.0.1:8080"]}`
 	routeX = `{"name":"x","hosts":["x.test"],"backends":[{"service":"a"}]}`
 )
+
+type testPluginConfig struct {
+	Limit int `json:"limit"`
+}
+
+type testPlugin struct{}
+
+func (testPlugin) Access(plugin.Ctx, *plugin.Slot) plugin.Action { return plugin.Continue }
+
+func init() {
+	plugin.RegisterTesting("a-test-plugin", func(*testPluginConfig, *plugin.Env) (testPlugin, error) { return testPlugin{}, nil })
+}

@@ -2,10 +2,12 @@ package admin
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"time"
 
+	"pylon.io/pylon/internal/plugin"
 	"pylon.io/pylon/internal/store"
 )
 
@@ -85,10 +87,39 @@ func (s *Server) nodes(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"items": items})
 }
 
-// plugins lists the registered plugins: none yet, the plugin registry arrives
-// with a later change.
+// PluginInfo describes one registered plugin: what it does, when it runs
+// and the JSON schema of its config.
+type PluginInfo struct {
+	Name     string         `json:"name"`
+	Summary  string         `json:"summary"`
+	Phases   []string       `json:"phases"`
+	Position int            `json:"position"`
+	Order    string         `json:"order,omitempty"` // why it runs where it does
+	Schema   map[string]any `json:"schema"`
+}
+
+func pluginInfo(d *plugin.Definition) PluginInfo {
+	return PluginInfo{Name: d.Name, Summary: d.Summary, Phases: d.Phases, Position: d.Position,
+		Order: plugin.OrderReason(d.Name), Schema: d.Schema}
+}
+
+// plugins lists the registered plugins in execution order.
 func (s *Server) plugins(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"items": []any{}})
+	items := []PluginInfo{}
+	for _, d := range plugin.All() {
+		items = append(items, pluginInfo(d))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items})
+}
+
+// pluginByName describes one plugin.
+func (s *Server) pluginByName(w http.ResponseWriter, r *http.Request) {
+	d, ok := plugin.Lookup(r.PathValue("name"))
+	if !ok {
+		writeError(w, http.StatusNotFound, errorBody{Error: "not found", Message: fmt.Sprintf("admin: no plugin %q (GET /api/v1/plugins lists them)", r.PathValue("name"))})
+		return
+	}
+	writeJSON(w, http.StatusOK, pluginInfo(d))
 }
 
 func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {

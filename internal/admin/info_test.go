@@ -29,9 +29,9 @@ func TestOpenAPI(t *testing.T) {
 	}
 	want := map[string][]string{
 		"/api/v1/batch": {"post"}, "/api/v1/status": {"get"}, "/api/v1/nodes": {"get"},
-		"/api/v1/plugins": {"get"}, "/api/v1/openapi.json": {"get"},
+		"/api/v1/plugins": {"get"}, "/api/v1/plugins/{name}": {"get"}, "/api/v1/openapi.json": {"get"},
 	}
-	for _, p := range []string{"routes", "services", "certificates", "listeners"} {
+	for _, p := range []string{"routes", "services", "certificates", "listeners", "hostpolicies", "globalplugins"} {
 		want["/api/v1/"+p] = []string{"get", "post"}
 		want["/api/v1/"+p+"/{name}"] = []string{"get", "put", "delete"}
 	}
@@ -90,8 +90,15 @@ func TestStatusNodesPlugins(t *testing.T) {
 		t.Errorf("nodes: %d %s", r.code, r.raw)
 	}
 	r = ts.do("GET", "/api/v1/plugins", "")
-	if r.code != 200 || strings.TrimSpace(r.raw) != `{"items":[]}` {
+	if r.code != 200 || !strings.HasPrefix(r.raw, `{"items":[`) {
 		t.Errorf("plugins: %d %s", r.code, r.raw)
+	}
+	r = ts.do("GET", "/api/v1/plugins/a-test-plugin", "")
+	if r.code != 200 || r.body["summary"] != "test plugin" || r.body["schema"].(map[string]any)["properties"].(map[string]any)["limit"] == nil {
+		t.Errorf("plugin: %d %s", r.code, r.raw)
+	}
+	if r := ts.do("GET", "/api/v1/plugins/nope", ""); r.code != 404 {
+		t.Errorf("unknown plugin: %d", r.code)
 	}
 
 	cluster := newTestServer(t, func(d *Deps, _ *Options) {

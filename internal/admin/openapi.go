@@ -27,7 +27,8 @@ func openAPIDocument() []byte {
 		"Error":         schemaOf(reflect.TypeFor[errorBody]()),
 		"Status":        schemaOf(reflect.TypeFor[StatusBody]()),
 		"NodeList":      obj{"type": "object", "properties": obj{"items": obj{"type": "array", "items": schemaOf(reflect.TypeFor[NodeInfo]())}}},
-		"PluginList":    obj{"type": "object", "description": "Plugins arrive with a later change: the list is empty for now.", "properties": obj{"items": obj{"type": "array", "items": obj{}}}},
+		"PluginInfo":    schemaOf(reflect.TypeFor[PluginInfo]()),
+		"PluginList":    obj{"type": "object", "properties": obj{"items": obj{"type": "array", "items": ref("PluginInfo")}}},
 		"BatchRequest":  schemaOf(reflect.TypeFor[BatchRequest]()),
 		"BatchResponse": schemaOf(reflect.TypeFor[BatchResponse]()),
 	}
@@ -58,7 +59,8 @@ func openAPIDocument() []byte {
 		nil, body(ref("BatchRequest")), obj{"200": jsonResponse("written", ref("BatchResponse")), "400": errRef, "409": errRef, "413": errRef})}
 	paths["/api/v1/status"] = obj{"get": op("Config version, object counts, last propagation, store state", "", nil, nil, obj{"200": jsonResponse("status", ref("Status"))})}
 	paths["/api/v1/nodes"] = obj{"get": op("Gateway nodes (only this one outside a cluster)", "", nil, nil, obj{"200": jsonResponse("nodes", ref("NodeList")), "503": errRef})}
-	paths["/api/v1/plugins"] = obj{"get": op("Registered plugins", "Plugins arrive with a later change; the list is empty for now.", nil, nil, obj{"200": jsonResponse("plugins", ref("PluginList"))})}
+	paths["/api/v1/plugins"] = obj{"get": op("Registered plugins, in execution order", "Each with its phases, the reason for its position, and the JSON schema of its config. Attach plugins with routes' plugins, hostpolicies and globalplugins.", nil, nil, obj{"200": jsonResponse("plugins", ref("PluginList"))})}
+	paths["/api/v1/plugins/{name}"] = obj{"get": op("One registered plugin", "", []any{param("name", "path", "the plugin's name", obj{"type": "string"})}, nil, obj{"200": jsonResponse("plugin", ref("PluginInfo")), "404": errRef})}
 	paths["/api/v1/openapi.json"] = obj{"get": op("This document", "", nil, nil, obj{"200": jsonResponse("OpenAPI 3.0", obj{"type": "object"})})}
 	doc := obj{
 		"openapi":  "3.0.3",

@@ -195,6 +195,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/status", s.status)
 	mux.HandleFunc("GET /api/v1/nodes", s.nodes)
 	mux.HandleFunc("GET /api/v1/plugins", s.plugins)
+	mux.HandleFunc("GET /api/v1/plugins/{name}", s.pluginByName)
 	mux.HandleFunc("GET /api/v1/openapi.json", s.openAPI)
 	mux.HandleFunc("POST /api/v1/batch", s.batch)
 	mux.HandleFunc("GET /api/v1/{plural}", s.list)

@@ -23,7 +23,7 @@ var Version = "dev"
 // Main runs the command line and returns the exit code.
 func Main(args []string) int {
 	root := &cobra.Command{Use: "pylon", Short: "Pylon: API gateway and Kubernetes ingress controller", SilenceUsage: true, SilenceErrors: true}
-	root.AddCommand(runCmd(), validateCmd(), versionCmd(), getCmd(), applyCmd(), deleteCmd(), ingressCmd())
+	root.AddCommand(runCmd(), validateCmd(), versionCmd(), getCmd(), applyCmd(), deleteCmd(), ingressCmd(), pluginsCmd())
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
 		if e, ok := err.(exitError); ok {
