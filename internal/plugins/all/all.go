@@ -5,5 +5,6 @@ package all
 
 import (
 	_ "pylon.io/pylon/internal/plugins/circuitbreaker"
+	_ "pylon.io/pylon/internal/plugins/faultinjection"
 	_ "pylon.io/pylon/internal/plugins/trafficsplit"
 )
