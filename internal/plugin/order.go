@@ -47,6 +47,14 @@ func positionOf(name string) int {
 	return len(order) + 1<<20
 }
 
+// OrderAt returns the i-th entry of the ordering table.
+func OrderAt(i int) (name, why string, ok bool) {
+	if i < 0 || i >= len(order) {
+		return "", "", false
+	}
+	return order[i].name, order[i].why, true
+}
+
 // OrderReason returns why the named plugin sits where it does.
 func OrderReason(name string) string {
 	if i, ok := position(name); ok {

@@ -2,6 +2,8 @@ package plugin_test
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"io"
 	"strings"
 	"sync/atomic"
@@ -216,3 +218,21 @@ type fixedMembers struct {
 
 func (f *fixedMembers) Live() int                { return f.n }
 func (f *fixedMembers) Changed() <-chan struct{} { return f.ch }
+
+// docs/plugins.md carries the ordering table; it must match order.go.
+func TestDocsOrderTableMatches(t *testing.T) {
+	data, err := os.ReadFile("../../docs/plugins.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		name, why, ok := plugin.OrderAt(i)
+		if !ok {
+			break
+		}
+		row := fmt.Sprintf("| %d | %s | %s |", i, name, why)
+		if !strings.Contains(string(data), row) {
+			t.Errorf("docs/plugins.md lacks the row %q", row)
+		}
+	}
+}
