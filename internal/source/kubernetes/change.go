@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"pylon.io/pylon/internal/ir"
+	"pylon.io/pylon/internal/source/kubernetes/ingress"
 )
 
 // change turns a batch into one ir.Change: for each Ingress to resync, the
@@ -31,15 +32,13 @@ func (w *watcher) change(b *batch) ir.Change {
 		want := make(map[ir.Key]struct{}, len(st.routes))
 		var lost []string
 		for i, o := range st.routes {
-			won := true
-			for _, c := range st.claims[i] {
-				if win := w.winner(c); win != st {
-					won = false
-					lost = append(lost, fmt.Sprintf("%s is served by the older Ingress %s", describe(c), win.key))
-				}
-			}
-			if !won {
+			c := st.claims[i]
+			if win := w.winner(c); win != st {
+				lost = append(lost, fmt.Sprintf("%q is served by the older Ingress %s", c, win.key))
 				continue
+			}
+			if cn, ok := w.canaryFor(c, st); ok {
+				o = ir.NewObject(SourceName, o.Key.Namespace, ingress.ApplyCanary(o.Resource.(*ir.Route), cn))
 			}
 			want[o.Key] = struct{}{}
 			if st.sent[o.Key] != o.Hash {

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strconv"
 
-	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 
 	"pylon.io/pylon/internal/ir"
@@ -18,14 +17,6 @@ import (
 // gets no new ones unless nothing else is left serving). Sorted, so an
 // unchanged set hashes the same.
 func (w *watcher) endpoints(r svcRef) []ir.Endpoint {
-	obj, ok, err := w.in.services.GetStore().GetByKey(r.ns + "/" + r.name)
-	if err != nil || !ok {
-		return nil
-	}
-	sp := servicePort(obj.(*corev1.Service), r)
-	if sp == nil {
-		return nil
-	}
 	objs, err := w.in.slices.GetIndexer().ByIndex(sliceByServiceIndex, r.ns+"/"+r.name)
 	if err != nil {
 		return nil
@@ -39,7 +30,7 @@ func (w *watcher) endpoints(r svcRef) []ir.Endpoint {
 		}
 		port := int32(0)
 		for _, p := range s.Ports {
-			if p.Port != nil && (p.Name == nil && sp.Name == "" || p.Name != nil && *p.Name == sp.Name) {
+			if p.Port != nil && (p.Name == nil && r.portName == "" || p.Name != nil && *p.Name == r.portName) {
 				port = *p.Port
 				break
 			}

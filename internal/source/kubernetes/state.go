@@ -1,14 +1,12 @@
 package kubernetes
 
 import (
-	"encoding/json"
-	"fmt"
-	"strings"
 	"time"
 
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"pylon.io/pylon/internal/ir"
+	"pylon.io/pylon/internal/source/kubernetes/ingress"
 )
 
 // ingState is what the source keeps of one Ingress of its class: the routes
@@ -17,7 +15,8 @@ type ingState struct {
 	key     nsName
 	created time.Time
 	routes  []ir.Object // last good translation
-	claims  [][]string  // per route: host+match keys
+	claims  []string    // per route: its ingress.ConflictKey
+	canary  []ingress.Canary
 	sent    map[ir.Key]uint64
 	shared  []ir.Key
 	deps    []qkey            // Services and Secrets looked up
@@ -89,8 +88,9 @@ func (w *watcher) sync(nn nsName, b *batch) {
 	for _, r := range t.routes {
 		o := ir.NewObject(SourceName, nn.ns, r)
 		st.routes = append(st.routes, o)
-		st.claims = append(st.claims, claimKeys(r.(*ir.Route)))
+		st.claims = append(st.claims, ingress.ConflictKey(r.(*ir.Route)))
 	}
+	st.canary = t.canaries
 	w.addClaims(st, b)
 	old := st.shared
 	st.shared = nil
@@ -198,50 +198,48 @@ func (w *watcher) setDeps(st *ingState, t translated) {
 	add(kSecret, w.secretUsers, t.secrets)
 }
 
-// claimKeys names what a route takes on each of its hosts: the host and
-// the whole match. Two Ingresses with the same claim conflict.
-func claimKeys(r *ir.Route) []string {
-	m, _ := json.Marshal(r.Match)
-	sig := fmt.Sprintf("\x00%d\x00%s", r.Priority, m)
-	if len(r.Hosts) == 0 {
-		return []string{"*" + sig}
-	}
-	out := make([]string, len(r.Hosts))
-	for i, h := range r.Hosts {
-		out[i] = ir.NormalizeHost(h) + sig
-	}
-	return out
-}
-
+// addClaims registers what st's routes and canaries compete for; every
+// holder of a touched key is recomputed by settle.
 func (w *watcher) addClaims(st *ingState, b *batch) {
-	for _, cs := range st.claims {
-		for _, c := range cs {
-			if !holds(w.claims[c], st) {
-				w.claims[c] = append(w.claims[c], st)
-			}
-			b.claims[c] = struct{}{}
+	for _, c := range st.claims {
+		if !holds(w.claims[c], st) {
+			w.claims[c] = append(w.claims[c], st)
 		}
+		b.claims[c] = struct{}{}
+	}
+	for _, cn := range st.canary {
+		if !holds(w.canaries[cn.Key], st) {
+			w.canaries[cn.Key] = append(w.canaries[cn.Key], st)
+		}
+		b.claims[cn.Key] = struct{}{}
 	}
 }
 
 func (w *watcher) dropClaims(st *ingState, b *batch) {
-	for _, cs := range st.claims {
-		for _, c := range cs {
-			hs := w.claims[c]
-			for i, h := range hs {
-				if h == st {
-					hs = append(hs[:i], hs[i+1:]...)
-					break
-				}
-			}
-			if len(hs) == 0 {
-				delete(w.claims, c)
-			} else {
-				w.claims[c] = hs
-			}
-			b.claims[c] = struct{}{}
+	for _, c := range st.claims {
+		w.claims[c] = without(w.claims, c, st)
+		b.claims[c] = struct{}{}
+	}
+	for _, cn := range st.canary {
+		w.canaries[cn.Key] = without(w.canaries, cn.Key, st)
+		b.claims[cn.Key] = struct{}{}
+	}
+}
+
+// without removes st from idx[c], deleting the entry when it empties, and
+// returns what is left.
+func without(idx map[string][]*ingState, c string, st *ingState) []*ingState {
+	hs := idx[c]
+	for i, h := range hs {
+		if h == st {
+			hs = append(hs[:i], hs[i+1:]...)
+			break
 		}
 	}
+	if len(hs) == 0 {
+		delete(idx, c)
+	}
+	return hs
 }
 
 func holds(hs []*ingState, st *ingState) bool {
@@ -265,8 +263,9 @@ func (w *watcher) winner(c string) *ingState {
 }
 
 // settle marks every holder of a changed claim for a route recompute: a
-// deleted winner lets the next-oldest Ingress take over, and a new older
-// one pushes the current winner out.
+// deleted winner lets the next-oldest Ingress take over, a new older one
+// pushes the current winner out, and a canary change reshapes the main
+// route.
 func (w *watcher) settle(b *batch) {
 	for c := range b.claims {
 		for _, h := range w.claims[c] {
@@ -275,9 +274,23 @@ func (w *watcher) settle(b *batch) {
 	}
 }
 
-// describe renders a claim key for an Event.
-func describe(c string) string {
-	host, rest, _ := strings.Cut(c, "\x00")
-	_, match, _ := strings.Cut(rest, "\x00")
-	return fmt.Sprintf("host %q match %s", host, match)
+// canaryFor returns the canary part for the route with conflict key c of
+// the Ingress main: the oldest canary Ingress in main's namespace (the
+// canary's service lives there) that targets c.
+func (w *watcher) canaryFor(c string, main *ingState) (ingress.Canary, bool) {
+	var best *ingState
+	for _, h := range w.canaries[c] {
+		if h != main && h.key.ns == main.key.ns && (best == nil || h.older(best)) {
+			best = h
+		}
+	}
+	if best == nil {
+		return ingress.Canary{}, false
+	}
+	for _, cn := range best.canary {
+		if cn.Key == c {
+			return cn, true
+		}
+	}
+	return ingress.Canary{}, false
 }

@@ -28,7 +28,8 @@ type watcher struct {
 
 	// state
 	ings        map[nsName]*ingState
-	claims      map[string][]*ingState // host+match → the Ingresses that want it
+	claims      map[string][]*ingState // conflict key → the Ingresses whose routes want it
+	canaries    map[string][]*ingState // conflict key → canary Ingresses targeting it
 	shared      map[ir.Key]*sharedObj  // services and certificates
 	sentShared  map[ir.Key]uint64      // what the sink holds, with endpoints filled in
 	refused     map[ir.Key]bool        // deletes the sink refused, sent again
@@ -41,7 +42,7 @@ type watcher struct {
 func newWatcher(s *Source, sink Sink) *watcher {
 	w := &watcher{
 		s: s, sink: sink, q: newQueue(),
-		ings: map[nsName]*ingState{}, claims: map[string][]*ingState{}, shared: map[ir.Key]*sharedObj{},
+		ings: map[nsName]*ingState{}, claims: map[string][]*ingState{}, canaries: map[string][]*ingState{}, shared: map[ir.Key]*sharedObj{},
 		sentShared: map[ir.Key]uint64{}, refused: map[ir.Key]bool{}, routeOwner: map[ir.Key]*ingState{},
 		svcUsers: map[nsName]map[nsName]struct{}{}, secretUsers: map[nsName]map[nsName]struct{}{},
 		svcObjs: map[nsName]map[ir.Key]struct{}{},
@@ -168,10 +169,11 @@ func (w *watcher) event(st *ingState, n note) {
 	if st.noted == nil {
 		st.noted = map[string]string{}
 	}
-	if st.noted[n.reason] == n.text {
+	key := n.reason + "/" + n.key
+	if st.noted[key] == n.text {
 		return
 	}
-	st.noted[n.reason] = n.text
+	st.noted[key] = n.text
 	obj, ok, err := w.in.ingresses.GetStore().GetByKey(st.key.String())
 	if err != nil || !ok {
 		return
@@ -184,4 +186,4 @@ func (w *watcher) event(st *ingState, n note) {
 	w.recorder.Event(obj.(*networkingv1.Ingress), typ, n.reason, n.text)
 }
 
-func (w *watcher) forget(st *ingState, reason string) { delete(st.noted, reason) }
+func (w *watcher) forget(st *ingState, reason string) { delete(st.noted, reason+"/") }
