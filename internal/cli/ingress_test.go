@@ -2,11 +2,18 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"pylon.io/pylon/test/testenv"
 )
 
 func runIngressCheck(t *testing.T, args ...string) (string, error) {
@@ -84,5 +91,46 @@ items:
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestIngressCheckKubernetes checks Ingresses read from a real API server:
+// a Service missing there is a real rejection, not an assumption.
+func TestIngressCheckKubernetes(t *testing.T) {
+	k := testenv.StartKube(t)
+	ctx := context.Background()
+	prefix := networkingv1.PathTypePrefix
+	mk := func(name, svc string, ann map[string]string) {
+		ing := &networkingv1.Ingress{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", Annotations: ann},
+			Spec: networkingv1.IngressSpec{Rules: []networkingv1.IngressRule{{
+				Host: name + ".example.com",
+				IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{
+					Path: "/", PathType: &prefix,
+					Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: svc, Port: networkingv1.ServiceBackendPort{Number: 80}}},
+				}}}},
+			}}},
+		}
+		if _, err := k.Client.NetworkingV1().Ingresses("default").Create(ctx, ing, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"}, Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}
+	if _, err := k.Client.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mk("good", "web", map[string]string{"nginx.ingress.kubernetes.io/proxy-connect-timeout": "3"})
+	mk("orphan", "gone", nil)
+	out, err := runIngressCheck(t, "--kubernetes", "--kubeconfig", k.Kubeconfig, "-o", "json")
+	if err != exitError(1) {
+		t.Fatalf("exit = %v, want 1\n%s", err, out)
+	}
+	var reports []ingressReport
+	if err := json.Unmarshal([]byte(out), &reports); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(reports) != 2 || reports[0].Ingress != "default/good" || reports[0].Verdict != verdictReady ||
+		reports[1].Verdict != verdictRejected || !strings.Contains(reports[1].Error, "unknown service default/gone") {
+		t.Errorf("reports = %+v", reports)
 	}
 }
