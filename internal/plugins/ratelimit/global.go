@@ -1,0 +1,158 @@
+package ratelimit
+
+import (
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"pylon.io/pylon/internal/plugin"
+)
+
+// Mode redis: one quota per key and fixed window for the whole fleet, kept
+// in Redis, with no request ever waiting on Redis.
+//
+// Each node reserves part of the window's quota ahead of use: a Lua script
+// grants min(want, quota - reserved) and adds the grant to the window's
+// counter, atomically. The node admits from what it reserved, and asks for
+// the next chunk in the background when half a chunk is left. So the sum of
+// admissions over the fleet never exceeds the quota, except for one thing:
+// before Redis first answers for a key in a window, a node admits up to one
+// chunk on credit and reports it with its first reservation. Credits Redis
+// cannot cover (the window's quota was gone already) are the overshoot:
+// at most chunk × N per window, where chunk = quota × syncInterval / period
+// / N, so at most quota × syncInterval / period — within the bound
+// (N−1) × rate × interval for N ≥ 2. They are counted as "uncovered".
+//
+// When Redis cannot be reached the node serves its cluster-divided share of
+// the quota (or only what it reserved, with failClosed), probes Redis every
+// interval, and resumes by itself, reporting what it admitted meanwhile.
+
+// gEntry is one key's reservation in the current window.
+type gEntry struct {
+	mu        sync.Mutex
+	win       int64 // window number: unix time / period
+	used      int64 // admitted by this node in win
+	grant     int64 // reserved in Redis for this node in win
+	total     int64 // reserved by the fleet in win, as Redis last said
+	answered  bool  // Redis answered for win
+	exhausted bool  // the quota of win is all reserved
+	queued    bool  // waiting for the syncer
+
+	key  string
+	rkey string // the Redis key without the window; the syncer's alone
+}
+
+// gParams is a node's view of the fleet: its fallback share and its
+// reservation size, both divided by the live nodes.
+type gParams struct {
+	share    int64
+	chunk    int64
+	limitStr string
+}
+
+func globalParams(quota int64, period, interval time.Duration, n int) *gParams {
+	n = max(n, 1)
+	return &gParams{
+		share:    max(1, int64(math.Round(float64(quota)/float64(n)))),
+		chunk:    max(1, int64(math.Ceil(float64(quota)*float64(interval)/float64(period)/float64(n)))),
+		limitStr: itoa(quota),
+	}
+}
+
+// globalState is a redis-mode limit's state: the keys' reservations, the
+// background syncer and whether Redis is reachable.
+type globalState struct {
+	quota      int64
+	period     int64
+	failClosed bool
+	p          atomic.Pointer[gParams]
+	keys       *table[gEntry]
+	degraded   atomic.Bool
+	queue      chan *gEntry
+	sync       *syncer
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// counters are the events a redis-mode limit reports.
+type counters struct {
+	fallback, recovered, uncovered, errors *plugin.Counter
+}
+
+func newGlobalState(cfg *Config, members plugin.Membership, rdb redisConn, stem string, ctr counters, log *slog.Logger) *globalState {
+	period, interval := cfg.period(), min(cfg.Redis.syncInterval(), cfg.period())
+	s := &globalState{quota: cfg.Rate, period: int64(period), failClosed: cfg.Redis.FailClosed,
+		queue: make(chan *gEntry, 4096), stop: make(chan struct{})}
+	s.p.Store(globalParams(cfg.Rate, period, interval, live(members)))
+	s.keys = newTable(cfg.maxKeys(), func(k string) *gEntry { return &gEntry{key: k} }, s.expiry)
+	s.sync = &syncer{s: s, rdb: rdb, stem: stem, timeout: cfg.Redis.timeout(), ttl: 2*period + time.Second,
+		probeEvery: min(max(interval, 100*time.Millisecond), time.Second), ctr: ctr, log: log}
+	s.wg.Go(func() { sweepLoop(s.keys, s.stop) })
+	s.wg.Go(s.sync.run)
+	if members != nil {
+		s.wg.Go(func() {
+			watchMembers(members, s.stop, func(n int) { s.p.Store(globalParams(cfg.Rate, period, interval, n)) })
+		})
+	}
+	return s
+}
+
+func (s *globalState) expiry(e *gEntry, now int64) int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.queued {
+		return now + s.period
+	}
+	return (e.win + 1) * s.period
+}
+
+func (s *globalState) allow(key []byte, now int64) decision {
+	e := s.keys.get(key, now)
+	p := s.p.Load()
+	w := now / s.period
+	e.mu.Lock()
+	if e.win != w {
+		e.win, e.used, e.grant, e.total, e.answered, e.exhausted = w, 0, 0, 0, false, false
+	}
+	deg := s.degraded.Load()
+	var limit int64
+	switch {
+	case deg && s.failClosed:
+		limit = e.grant // only what Redis had counted before it went away
+	case deg:
+		limit = max(e.grant, p.share)
+	case e.answered:
+		limit = e.grant
+	default:
+		limit = p.chunk // on credit until Redis first answers in this window
+	}
+	ok := e.used < limit
+	if ok {
+		e.used++
+	}
+	if !deg && !e.queued && !e.exhausted && (!e.answered || e.grant-e.used <= p.chunk/2) {
+		select {
+		case s.queue <- e:
+			e.queued = true
+		default: // the syncer is behind; a later request asks again
+		}
+	}
+	remaining := limit - e.used
+	if !deg {
+		remaining = max(0, s.quota-e.total) + max(0, e.grant-e.used)
+	}
+	e.mu.Unlock()
+	end := (w+1)*s.period - now
+	return decision{ok: ok, limit: p.limitStr, remaining: remaining, reset: end, retry: end}
+}
+
+// Close stops the syncer and the sweeper. The Redis client is shared and
+// released by its own reference.
+func (s *globalState) Close() error {
+	close(s.stop)
+	s.wg.Wait()
+	return nil
+}
