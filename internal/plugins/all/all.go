@@ -4,9 +4,11 @@
 package all
 
 import (
+	_ "pylon.io/pylon/internal/plugins/basicauth"
 	_ "pylon.io/pylon/internal/plugins/circuitbreaker"
 	_ "pylon.io/pylon/internal/plugins/concurrencylimit"
 	_ "pylon.io/pylon/internal/plugins/faultinjection"
+	_ "pylon.io/pylon/internal/plugins/mirror"
 	_ "pylon.io/pylon/internal/plugins/ratelimit"
 	_ "pylon.io/pylon/internal/plugins/trafficsplit"
 )
