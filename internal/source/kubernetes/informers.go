@@ -1,6 +1,7 @@
 package kubernetes
 
 import (
+	"maps"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -159,6 +160,9 @@ func (w *watcher) handler(kind qkind) cache.ResourceEventHandler {
 			if a, b := metaOf(old), metaOf(obj); a != nil && b != nil && a.GetResourceVersion() == b.GetResourceVersion() {
 				return
 			}
+			if statusOnly(old, obj) {
+				return
+			}
 			if k, ok := key(obj); ok {
 				w.q.add(k)
 			}
@@ -175,6 +179,15 @@ func (w *watcher) handler(kind qkind) cache.ResourceEventHandler {
 			}
 		},
 	}
+}
+
+// statusOnly reports an Ingress update that changed neither its spec
+// (generation) nor its annotations: the leader's own status writes, which
+// would otherwise translate every Ingress again.
+func statusOnly(old, obj any) bool {
+	a, ok1 := old.(*networkingv1.Ingress)
+	b, ok2 := obj.(*networkingv1.Ingress)
+	return ok1 && ok2 && a.Generation == b.Generation && a.Generation != 0 && maps.Equal(a.Annotations, b.Annotations)
 }
 
 func metaOf(obj any) metav1.Object {

@@ -70,6 +70,10 @@ func New(o Options, pools *upstream.Registry) (*Source, error) {
 	// Watches carry the load; the budget matters for status writes at
 	// 100k Ingresses and for the first lists.
 	cfg.QPS, cfg.Burst = 100, 200
+	// Protobuf lists decode several times faster than JSON: at 100k
+	// Ingresses the first list is most of the start.
+	cfg.ContentType = "application/vnd.kubernetes.protobuf"
+	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes: client: %w", err)
