@@ -3,8 +3,8 @@ package plugin_test
 import (
 	"errors"
 	"fmt"
-	"os"
 	"io"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"

@@ -134,3 +134,47 @@ func TestParseMergeKeys(t *testing.T) {
 		t.Errorf("merged route = %+v", r)
 	}
 }
+
+func TestParsePluginScopes(t *testing.T) {
+	src := `plugins:
+  - name: rate-limit
+    config: {rate: 10, nested: {list: [1, two]}}
+hostPolicies:
+  - hosts: [a.example.com, "*.b.example.com"]
+    plugins: [{name: cors, config: {allowOrigins: ["*"]}}]
+  - name: named
+    hosts: [c.example.com]
+    plugins: [{name: headers}]
+routes:
+  - name: r
+    backends: [{service: s}]
+    plugins:
+      - {name: compression, disabled: true}
+`
+	entries, errs, ok := ParseFile("f.yaml", []byte(src))
+	if len(errs) > 0 || !ok || len(entries) != 4 {
+		t.Fatalf("entries %d, errs %v", len(entries), errs)
+	}
+	names := map[string]ir.Resource{}
+	for _, e := range entries {
+		names[string(e.Object.Key.Kind)+"/"+e.Object.Key.Name] = e.Object.Resource
+	}
+	g, _ := names["globalplugin/rate-limit"].(*ir.GlobalPlugin)
+	if g == nil || g.Config["rate"] != 10 || g.Config["nested"].(map[string]any)["list"].([]any)[1] != "two" {
+		t.Errorf("global: %#v", g)
+	}
+	if hp, _ := names["hostpolicy/a.example.com_wildcard.b.example.com"].(*ir.HostPolicy); hp == nil || hp.Plugins[0].Name != "cors" {
+		t.Errorf("unnamed host policy: %v", names)
+	}
+	if _, ok := names["hostpolicy/named"]; !ok {
+		t.Errorf("named host policy: %v", names)
+	}
+	if r, _ := names["route/r"].(*ir.Route); r == nil || !r.Plugins[0].Disabled {
+		t.Errorf("route: %#v", r)
+	}
+
+	_, errs, _ = ParseFile("f.yaml", []byte("hostPolicies:\n  - hosts: [a.example.com]\n    plugins: [{name: Bad_Name}]\n"))
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), `f.yaml:3: hostpolicy "a.example.com": plugins[0].name: must be a plugin name`) {
+		t.Errorf("bad plugin name: %v", errs)
+	}
+}
