@@ -55,6 +55,14 @@ func Parse(ann map[string]string) (*Config, []Note, error) {
 			notes = append(notes, Note{Annotation: key, Status: Rejected, Message: err.Error()})
 			continue
 		}
+		if s.Status == Rejected {
+			// Served without it, the Ingress would be less protected
+			// than its author asked: refuse it.
+			err := fmt.Errorf("annotation %s: %s", key, s.How)
+			errs = append(errs, err)
+			notes = append(notes, Note{Annotation: key, Status: Rejected, Message: err.Error()})
+			continue
+		}
 		notes = append(notes, Note{Annotation: key, Status: s.Status, Message: s.How})
 	}
 	for key := range ann {

@@ -16,39 +16,39 @@ var corsDefaults = CORS{
 
 // accessSpecs decide who may pass and how often.
 var accessSpecs = []spec{
-	row("enable-cors", Honoured, "the cors plugin answers preflights and adds CORS headers, with ingress-nginx's defaults", func(c *Config, v string) (err error) {
+	row("enable-cors", Unsupported, "needs the cors plugin, which this build lacks; ignored", func(c *Config, v string) (err error) {
 		c.p.corsEnabled, err = parseBool(v)
 		return
 	}),
-	row("cors-allow-origin", Honoured, "allowed origins (comma-separated, \"*\" for any)", func(c *Config, v string) error {
+	row("cors-allow-origin", Unsupported, "needs the cors plugin, which this build lacks; ignored", func(c *Config, v string) error {
 		return setCORSList(&c.p.cors.AllowOrigins, v, func(s string) bool {
 			return s == "*" || strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
 		})
 	}),
-	row("cors-allow-methods", Honoured, "allowed methods", func(c *Config, v string) error {
+	row("cors-allow-methods", Unsupported, "needs the cors plugin, which this build lacks; ignored", func(c *Config, v string) error {
 		return setCORSList(&c.p.cors.AllowMethods, strings.ToUpper(v), tokenText)
 	}),
-	row("cors-allow-headers", Honoured, "allowed request headers", func(c *Config, v string) error {
+	row("cors-allow-headers", Unsupported, "needs the cors plugin, which this build lacks; ignored", func(c *Config, v string) error {
 		return setCORSList(&c.p.cors.AllowHeaders, v, func(s string) bool { return s == "*" || tokenText(s) })
 	}),
-	row("cors-expose-headers", Honoured, "response headers exposed to scripts", func(c *Config, v string) error {
+	row("cors-expose-headers", Unsupported, "needs the cors plugin, which this build lacks; ignored", func(c *Config, v string) error {
 		return setCORSList(&c.p.cors.ExposeHeaders, v, func(s string) bool { return s == "*" || tokenText(s) })
 	}),
-	row("cors-allow-credentials", Honoured, "Access-Control-Allow-Credentials", func(c *Config, v string) (err error) {
+	row("cors-allow-credentials", Unsupported, "needs the cors plugin, which this build lacks; ignored", func(c *Config, v string) (err error) {
 		c.p.cors.AllowCredentials, err = parseBool(v)
 		c.p.corsSet = append(c.p.corsSet, "credentials")
 		return
 	}),
-	row("cors-max-age", Honoured, "Access-Control-Max-Age, in seconds", func(c *Config, v string) (err error) {
+	row("cors-max-age", Unsupported, "needs the cors plugin, which this build lacks; ignored", func(c *Config, v string) (err error) {
 		c.p.cors.MaxAge, err = parseInt(v, 0, 1<<30)
 		c.p.corsSet = append(c.p.corsSet, "max-age")
 		return
 	}),
-	row("whitelist-source-range", Honoured, "the ip-restriction plugin answers 403 to clients outside these ranges", func(c *Config, v string) (err error) {
+	row("whitelist-source-range", Rejected, "needs the ip-restriction plugin, which this build lacks; the Ingress is refused rather than served to every address", func(c *Config, v string) (err error) {
 		c.AllowSourceRanges, err = parseCIDRs(v)
 		return
 	}),
-	row("denylist-source-range", Honoured, "the ip-restriction plugin answers 403 to clients inside these ranges", func(c *Config, v string) (err error) {
+	row("denylist-source-range", Rejected, "needs the ip-restriction plugin, which this build lacks; the Ingress is refused rather than served to every address", func(c *Config, v string) (err error) {
 		c.DenySourceRanges, err = parseCIDRs(v)
 		return
 	}),
@@ -77,33 +77,30 @@ var accessSpecs = []spec{
 		c.p.authRealm = v
 		return nil
 	}),
-	row("auth-tls-secret", Rejected, "client certificate verification is not available on Pylon's listeners yet; the Ingress is refused rather than served without it", func(c *Config, v string) (err error) {
+	row("auth-tls-secret", Rejected, "client certificate verification (mTLS) is not available on Pylon's listeners yet; the Ingress is refused rather than served without it", func(c *Config, v string) (err error) {
 		c.AuthTLSSecret, err = parseSecretRef(v)
-		if err == nil {
-			err = fmt.Errorf("client certificate verification (mTLS) is not supported yet; refusing to serve this Ingress without it")
-		}
 		return
 	}),
-	row("limit-rps", Approximated, "the rate-limit plugin allows this many requests per second per client IP, with a burst of 5× (limit-burst-multiplier's default); answers 503 like ingress-nginx", func(c *Config, v string) (err error) {
+	row("limit-rps", Honoured, "the rate-limit plugin allows this many requests per second per client IP on each replica, with a burst of 5× (limit-burst-multiplier's default), and answers 503, as ingress-nginx does", func(c *Config, v string) (err error) {
 		c.LimitRPS, err = parseInt(v, 1, 1_000_000)
 		return
 	}),
-	row("limit-rpm", Approximated, "the rate-limit plugin allows this many requests per minute per client IP, with a burst of 5×; answers 503", func(c *Config, v string) (err error) {
+	row("limit-rpm", Approximated, "the rate-limit plugin allows this many requests per minute per client IP on each replica, with a burst of 5×, and answers 503; with limit-rps as well, only limit-rps applies", func(c *Config, v string) (err error) {
 		c.LimitRPM, err = parseInt(v, 1, 1_000_000)
 		return
 	}),
-	row("limit-connections", Approximated, "the concurrency-limit plugin bounds requests in flight per client IP (nginx: connections)", func(c *Config, v string) (err error) {
+	row("limit-connections", Approximated, "the concurrency-limit plugin bounds the requests in flight on each route of the Ingress, per replica, answering 503 (nginx counts connections per client IP)", func(c *Config, v string) (err error) {
 		c.LimitConnections, err = parseInt(v, 1, 1_000_000)
 		return
 	}),
-	row("default-backend", Approximated, "with custom-http-errors: the Service that answers those errors; alone: the backend of paths whose Service has no endpoints is not switched (Pylon answers 503)", func(c *Config, v string) error {
+	row("default-backend", Unsupported, "needs the custom-errors plugin, which this build lacks; ignored", func(c *Config, v string) error {
 		if !dnsName(v) {
 			return fmt.Errorf("must be a Service name in the Ingress's namespace (got %q)", v)
 		}
 		c.DefaultBackend = v
 		return nil
 	}),
-	row("custom-http-errors", Honoured, "the custom-errors plugin sends responses with these statuses to default-backend instead, with X-Code, X-Original-URI and friends", func(c *Config, v string) (err error) {
+	row("custom-http-errors", Unsupported, "needs the custom-errors plugin, which this build lacks; ignored", func(c *Config, v string) (err error) {
 		c.CustomHTTPErrors, err = parseStatusList(v, 400, 599)
 		return
 	}),

@@ -55,7 +55,7 @@ var upstreamSpecs = []spec{
 		c.SendTimeout, err = parseSeconds(v)
 		return
 	}),
-	row("proxy-body-size", Honoured, "the request-size plugin answers 413 above the limit; 0 means unlimited (the listener's own limit still applies)", func(c *Config, v string) error {
+	row("proxy-body-size", Unsupported, "needs the request-size plugin, which this build lacks; the listener's body limit applies", func(c *Config, v string) error {
 		n, err := parseSize(v)
 		c.BodySize = &n
 		return err
@@ -77,7 +77,7 @@ var upstreamSpecs = []spec{
 		return fmt.Errorf("must be round_robin, ewma or least_conn (got %q)", v)
 	}),
 	row("upstream-hash-by", Approximated, "consistent hashing on $remote_addr (client IP), $request_uri or $uri (path), $http_NAME (header) or $cookie_NAME (cookie); other nginx variables are refused", parseHashBy),
-	row("affinity", Approximated, "cookie: consistent hashing on the session cookie, set by the affinity plugin when absent; -path, -max-age and -expires shape the cookie", func(c *Config, v string) error {
+	row("affinity", Approximated, "cookie: consistent hashing on the session cookie; Pylon does not issue the cookie yet, so only clients that already carry it stick", func(c *Config, v string) error {
 		if v != "cookie" {
 			return fmt.Errorf("must be \"cookie\" (got %q)", v)
 		}

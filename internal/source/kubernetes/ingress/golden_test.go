@@ -15,6 +15,9 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"pylon.io/pylon/internal/ir"
+	"pylon.io/pylon/internal/plugin"
+	"pylon.io/pylon/internal/source/kubernetes/annotations"
+	_ "pylon.io/pylon/internal/plugins/all" // the plugins routes name, to check their configs
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.out.yaml from the translator's output")
@@ -151,6 +154,13 @@ func TestGolden(t *testing.T) {
 					if err := o.Validate(); err != nil {
 						t.Errorf("%s does not validate: %v", o.ResourceName(), err)
 					}
+					if r, ok := o.(*ir.Route); ok {
+						for _, p := range r.Plugins {
+							if _, err := plugin.DecodeConfig(p.Name, p.Config); err != nil {
+								t.Errorf("%s: plugin %s: %v", r.Name, p.Name, err)
+							}
+						}
+					}
 				}
 			} else if len(res.Objects) > 0 {
 				t.Errorf("rejected Ingress returned objects")
@@ -174,5 +184,24 @@ func TestGolden(t *testing.T) {
 				t.Errorf("%s differs from the translation (run with -update and review the diff):\n%s", out, got)
 			}
 		})
+	}
+}
+
+// TestEveryAnnotationHasGolden keeps the golden files covering the whole
+// support table.
+func TestEveryAnnotationHasGolden(t *testing.T) {
+	ins, _ := filepath.Glob("testdata/*.in.yaml")
+	var all []byte
+	for _, in := range ins {
+		b, err := os.ReadFile(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, b...)
+	}
+	for _, s := range annotations.Table() {
+		if !bytes.Contains(all, []byte(annotations.NginxPrefix+s.Name+":")) && !bytes.Contains(all, []byte(annotations.PylonPrefix+s.Name+":")) {
+			t.Errorf("annotation %s has no golden test", s.Name)
+		}
 	}
 }

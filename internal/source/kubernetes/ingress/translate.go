@@ -108,6 +108,7 @@ type translator struct {
 	canaries []Canary
 
 	defaultSvc string          // the IR service of spec.defaultBackend
+	authCfg    map[string]any  // the basic-auth config, read once
 	tlsHosts   map[string]bool // hosts named by a TLS section
 }
 
