@@ -16,8 +16,8 @@ import (
 
 	"pylon.io/pylon/internal/ir"
 	"pylon.io/pylon/internal/plugin"
-	"pylon.io/pylon/internal/source/kubernetes/annotations"
 	_ "pylon.io/pylon/internal/plugins/all" // the plugins routes name, to check their configs
+	"pylon.io/pylon/internal/source/kubernetes/annotations"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.out.yaml from the translator's output")
