@@ -234,9 +234,25 @@ func (c *Compiler) hostRefs(h string) []plugin.Ref {
 	return refs
 }
 
-// routeChains builds a route's compiled form for each of its hosts. Hosts
-// whose plugin scopes are the same share one *proxy.Route; the result maps
-// host key → route, and lists the chains taken (to release later).
+// compileRoute builds a route's compiled form with its plugin chains. Hosts
+// whose plugin scopes are the same share one *proxy.Route; when all do (the
+// usual case) byHost is nil and pr serves every host. chains lists the
+// chains taken, to release when the route is replaced.
+func (c *Compiler) compileRoute(k ir.Key, r *ir.Route, hosts []string) (pr *proxy.Route, byHost map[string]*proxy.Route, chains []*plugin.Chain) {
+	base := c.buildRoute(k, r)
+	byHost, chains = c.routeChains(k, r, base, hosts)
+	if len(byHost) == 0 {
+		return base, nil, chains
+	}
+	first := byHost[hosts[0]]
+	for _, h := range hosts[1:] {
+		if byHost[h] != first {
+			return base, byHost, chains
+		}
+	}
+	return first, nil, chains
+}
+
 func (c *Compiler) routeChains(k ir.Key, r *ir.Route, base *proxy.Route, hosts []string) (map[string]*proxy.Route, []*plugin.Chain) {
 	if c.d.Plugins == nil {
 		return nil, nil
@@ -276,10 +292,13 @@ func (c *Compiler) routeChains(k ir.Key, r *ir.Route, base *proxy.Route, hosts [
 func (c *Compiler) withChain(k ir.Key, base *proxy.Route, ch *plugin.Chain) *proxy.Route {
 	pr := *base
 	pr.Plugins = ch
-	pr.Backends = slices.Clone(base.Backends)
+	cloned := false
 	for _, s := range ch.Services() {
 		if slices.ContainsFunc(pr.Backends, func(b proxy.Backend) bool { return b.Ref == s }) {
 			continue
+		}
+		if !cloned { // most chains send nowhere of their own: share the slice then
+			pr.Backends, cloned = slices.Clone(base.Backends), true
 		}
 		svc := displayName(serviceKey(k, s))
 		pr.Backends = append(pr.Backends, proxy.Backend{Service: svc, Ref: s, Pool: c.d.Pools.Get(svc),

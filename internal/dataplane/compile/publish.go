@@ -93,8 +93,8 @@ func (c *Compiler) indexRoutes(b *batch, affected map[string]struct{}, released 
 		}
 		released = c.unindexRoute(o.Key, affected, released)
 		r := o.Resource.(*ir.Route)
-		lr := &liveRoute{r: r, hosts: hostKeys(r), sig: signature(r), pr: c.buildRoute(o.Key, r)}
-		lr.byHost, lr.chains = c.routeChains(o.Key, r, lr.pr, lr.hosts)
+		lr := &liveRoute{r: r, hosts: hostKeys(r), sig: signature(r)}
+		lr.pr, lr.byHost, lr.chains = c.compileRoute(o.Key, r, lr.hosts)
 		c.routes[o.Key] = lr
 		for _, h := range lr.hosts {
 			c.hosts[h] = append(c.hosts[h], o.Key)
@@ -121,7 +121,7 @@ func (c *Compiler) rebuildRoutes(stale map[ir.Key]struct{}, affected map[string]
 			continue
 		}
 		released = append(released, lr.chains...)
-		lr.byHost, lr.chains = c.routeChains(k, lr.r, lr.pr, lr.hosts)
+		lr.pr, lr.byHost, lr.chains = c.compileRoute(k, lr.r, lr.hosts)
 		for _, h := range lr.hosts {
 			affected[h] = struct{}{}
 		}
