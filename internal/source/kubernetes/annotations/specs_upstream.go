@@ -7,7 +7,7 @@ import (
 
 // upstreamSpecs shape how Pylon talks to the backend.
 var upstreamSpecs = []spec{
-	row("proxy-next-upstream", Approximated, "ir.Retries: error and timeout are always retried, http_NNN become retry statuses, non_idempotent allows retrying POST and PATCH, off disables retries; invalid_header is ignored", func(c *Config, v string) error {
+	row("proxy-next-upstream", Approximated, "retries: errors and timeouts are always retried, http_NNN become retry statuses, non_idempotent allows retrying POST and PATCH, off disables retries; invalid_header is ignored", func(c *Config, v string) error {
 		r := &c.Retry
 		r.Set = true
 		for _, f := range strings.Fields(v) {
@@ -32,14 +32,14 @@ var upstreamSpecs = []spec{
 		}
 		return nil
 	}),
-	row("proxy-next-upstream-tries", Honoured, "ir.Retries.Attempts (Pylon allows at most 10; 0, nginx's unlimited, becomes 10)", func(c *Config, v string) (err error) {
+	row("proxy-next-upstream-tries", Honoured, "the number of tries, the first included (at most 10; 0, nginx's unlimited, becomes 10)", func(c *Config, v string) (err error) {
 		c.Retry.Tries, err = parseInt(v, 0, 1000)
 		if c.Retry.Tries == 0 || c.Retry.Tries > 10 {
 			c.Retry.Tries = 10
 		}
 		return
 	}),
-	row("proxy-next-upstream-timeout", Approximated, "bounds the whole request, every try included (ir.Timeouts.Request)", func(c *Config, v string) (err error) {
+	row("proxy-next-upstream-timeout", Approximated, "bounds the whole request, every try included (the route's request timeout)", func(c *Config, v string) (err error) {
 		c.Retry.Timeout, err = parseSeconds(v)
 		return
 	}),
