@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -58,7 +59,14 @@ type Source struct {
 	pools  *upstream.Registry
 	ready  chan struct{}
 	once   sync.Once
+
+	w            *watcher     // set by Run before Ready closes
+	translations atomic.Int64 // Ingress translations so far
 }
+
+// Translations returns how many times an Ingress was translated: a change
+// to one Ingress adds one, whatever the cluster's size.
+func (s *Source) Translations() int64 { return s.translations.Load() }
 
 // New connects to the API server described by o (it does not list yet).
 // pools receives the endpoints of discovered services.
@@ -126,6 +134,7 @@ func (s *Source) Ready() <-chan struct{} { return s.ready }
 // Run watches the cluster and feeds sink until ctx ends.
 func (s *Source) Run(ctx context.Context, sink Sink) error {
 	w := newWatcher(s, sink)
+	s.w = w
 	if err := w.start(ctx); err != nil {
 		return err
 	}

@@ -74,6 +74,7 @@ func (l *lookup) Secret(ns, name string) (*corev1.Secret, bool) {
 // its lookup, and sorts its output for the source.
 func (w *watcher) translate(ing *networkingv1.Ingress) translated {
 	l := &lookup{w: w}
+	w.s.translations.Add(1)
 	res := ingress.Translate(ing, l, ingress.Options{})
 	t := translated{err: res.Err, canaries: res.Canaries, services: l.services, secrets: l.secrets}
 	for _, n := range res.Notes {
