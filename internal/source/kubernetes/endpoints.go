@@ -75,16 +75,25 @@ func usable(c discoveryv1.EndpointConditions) bool {
 
 // refreshEndpoints sets the endpoints of every IR service fed by the
 // Service nn directly on their pools: no translation, no route compile.
-func (w *watcher) refreshEndpoints(nn nsName) {
+// Services sent in this batch (fresh) already carry them.
+func (w *watcher) refreshEndpoints(nn nsName, fresh map[ir.Key]struct{}) {
+	byPort := map[string][]upstream.EndpointConfig{} // one computation per Service port
 	for k := range w.svcObjs[nn] {
 		so := w.shared[k]
 		if so == nil || so.svc == nil {
 			continue
 		}
-		eps := w.endpoints(*so.svc)
-		cfg := make([]upstream.EndpointConfig, len(eps))
-		for i, e := range eps {
-			cfg[i] = upstream.EndpointConfig{Address: e.Address, Weight: e.Weight}
+		if _, ok := fresh[k]; ok {
+			continue
+		}
+		cfg, ok := byPort[so.svc.portName]
+		if !ok {
+			eps := w.endpoints(*so.svc)
+			cfg = make([]upstream.EndpointConfig, len(eps))
+			for i, e := range eps {
+				cfg[i] = upstream.EndpointConfig{Address: e.Address, Weight: e.Weight}
+			}
+			byPort[so.svc.portName] = cfg
 		}
 		if err := w.s.pools.SetEndpoints(poolName(k), cfg); err != nil {
 			// The service is not live (rejected, or not applied yet): it

@@ -154,8 +154,14 @@ func (w *watcher) process(keys map[qkey]struct{}) {
 		res := w.sink.Apply(ch)
 		w.afterApply(ch, res)
 	}
+	fresh := map[ir.Key]struct{}{}
+	for _, o := range ch.Upserts {
+		if o.Key.Kind == ir.KindService {
+			fresh[o.Key] = struct{}{}
+		}
+	}
 	for nn := range endpoints {
-		w.refreshEndpoints(nn)
+		w.refreshEndpoints(nn, fresh)
 	}
 	if w.onApplied != nil {
 		for st := range b.resync {
