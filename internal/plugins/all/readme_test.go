@@ -14,7 +14,8 @@ import (
 
 var yamlBlock = regexp.MustCompile("(?s)```yaml\n(.*?)```")
 
-// Every plugin's README documents it with examples that work as written:
+// Every plugin's README (and docs/plugins.md) documents it with examples
+// that work as written:
 // each YAML example is a whole config that `pylon validate` accepts, and
 // each plugin has at least one example attaching it.
 func TestREADMEExamplesValidate(t *testing.T) {
@@ -22,6 +23,7 @@ func TestREADMEExamplesValidate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	readmes = append(readmes, "../../../docs/plugins.md")
 	attached := map[string]bool{}
 	for _, path := range readmes {
 		data, err := os.ReadFile(path)

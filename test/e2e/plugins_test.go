@@ -1,0 +1,139 @@
+package e2e
+
+import (
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"pylon.io/pylon/test/e2e/backends"
+	"pylon.io/pylon/test/testenv"
+)
+
+// pluginConfig is a config with one service and the given routes and
+// top-level sections (global plugins, host policies) as YAML snippets.
+func pluginConfig(listen, backend, sections string, routes ...string) string {
+	return fmt.Sprintf(`
+listeners:
+  - name: web
+    address: %s
+    protocol: http
+services:
+  - name: a
+    endpoints: [%q]
+%s
+routes:
+%s`, listen, backend, sections, strings.Join(routes, ""))
+}
+
+// A limit's count is plugin state: editing other routes, global plugins or
+// this route's own timeouts must not reset it; changing its own config does.
+func TestPluginStateSurvivesUnrelatedEdits(t *testing.T) {
+	t.Parallel()
+	listen := testenv.FreeAddr(t)
+	a := backends.StartHTTP(t, "a")
+	limited := route("limited", "limit.example.com", "a",
+		`plugins: [{name: rate-limit, config: {rate: 3, period: 1h, key: route, algorithm: fixed-window}}]`)
+	gw := startGateway(t, pluginConfig(listen, a, "", limited, route("other", "other.example.com", "a")))
+	c := newClient()
+	status := func() int { return do(t, c, "GET", "http://"+listen+"/", "limit.example.com").Status }
+	for i := range 3 {
+		if s := status(); s != 200 {
+			t.Fatalf("request %d: %d", i+1, s)
+		}
+	}
+	if s := status(); s != 429 {
+		t.Fatalf("4th request: %d, want 429", s)
+	}
+	edits := []string{
+		pluginConfig(listen, a, "", limited, route("other", "other.example.com", "a", `match: { path: { prefix: /v2 } }`)),
+		pluginConfig(listen, a, "plugins:\n  - name: fault-injection\n    config: {abort: {status: 418, percent: 0}}\n",
+			limited, route("other", "other.example.com", "a")),
+		pluginConfig(listen, a, "", strings.TrimSuffix(limited, "\n")+"\n    timeouts: { request: 20s }\n", route("other", "other.example.com", "a")),
+	}
+	for i, cfg := range edits {
+		before := gw.debugConfig().Version
+		writeFile(t, gw.config, cfg)
+		eventually(t, 2*time.Second, "edit applied", func() (bool, string) {
+			st := gw.debugConfig()
+			return st.Version > before && len(st.Rejected) == 0, fmt.Sprintf("version %d, rejected %v", st.Version, st.Rejected)
+		})
+		if s := status(); s != 429 {
+			t.Fatalf("after unrelated edit %d the limit was reset: %d", i+1, s)
+		}
+	}
+	writeFile(t, gw.config, pluginConfig(listen, a, "", route("limited", "limit.example.com", "a",
+		`plugins: [{name: rate-limit, config: {rate: 4, period: 1h, key: route, algorithm: fixed-window}}]`), route("other", "other.example.com", "a")))
+	eventually(t, 2*time.Second, "new limit live", func() (bool, string) {
+		s := status()
+		return s == 200, fmt.Sprint(s)
+	})
+}
+
+// Global, host and route scopes: the narrowest wins by name, "disabled"
+// removes an inherited plugin, and a bad config is rejected with the plugin
+// and field named while the last good version keeps serving.
+func TestPluginScopesEndToEnd(t *testing.T) {
+	t.Parallel()
+	listen := testenv.FreeAddr(t)
+	a := backends.StartHTTP(t, "a")
+	abort := func(status int) string {
+		return fmt.Sprintf("{name: fault-injection, config: {abort: {status: %d, percent: 100}}}", status)
+	}
+	sections := "plugins:\n  - name: fault-injection\n    config: {abort: {status: 451, percent: 100}}\n" +
+		"hostPolicies:\n  - hosts: [host.example.com]\n    plugins: [" + abort(452) + "]\n"
+	gw := startGateway(t, pluginConfig(listen, a, sections,
+		route("global", "global.example.com", "a"),
+		route("host", "host.example.com", "a"),
+		route("own", "own.example.com", "a", "plugins: ["+abort(453)+"]"),
+		route("off", "off.example.com", "a", "plugins: [{name: fault-injection, disabled: true}]")))
+	c := newClient()
+	for host, want := range map[string]int{"global.example.com": 451, "host.example.com": 452, "own.example.com": 453, "off.example.com": 200} {
+		if s := do(t, c, "GET", "http://"+listen+"/", host).Status; s != want {
+			t.Errorf("%s: %d, want %d", host, s, want)
+		}
+	}
+
+	writeFile(t, gw.config, pluginConfig(listen, a, sections,
+		route("global", "global.example.com", "a"),
+		route("host", "host.example.com", "a"),
+		route("own", "own.example.com", "a", "plugins: [{name: fault-injection, config: {abort: {status: 99, percent: 100}}}]"),
+		route("off", "off.example.com", "a", "plugins: [{name: fault-injection, disabled: true}]")))
+	eventually(t, 2*time.Second, "bad plugin config rejected", func() (bool, string) {
+		st := gw.debugConfig()
+		for _, r := range st.Rejected {
+			if strings.Contains(r.Object, "own") && strings.Contains(r.Error, "plugins[0].config.abort.status") && strings.Contains(r.Error, "fault-injection") {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprint(st.Rejected)
+	})
+	if s := do(t, c, "GET", "http://"+listen+"/", "own.example.com").Status; s != 453 {
+		t.Errorf("rejected edit: own answers %d, want the last good 453", s)
+	}
+	out, err := exec.Command(testenv.BuildPylon(t), "validate", "--config", gw.config).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `route "own": plugins[0].config.abort.status`) {
+		t.Errorf("pylon validate: %v\n%s", err, out)
+	}
+}
+
+// `pylon plugins` lists every built-in plugin; `pylon plugins NAME` its fields.
+func TestPluginsCommand(t *testing.T) {
+	t.Parallel()
+	bin := testenv.BuildPylon(t)
+	out, err := exec.Command(bin, "plugins").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, name := range []string{"rate-limit", "concurrency-limit", "circuit-breaker", "traffic-split", "mirror",
+		"compression", "headers", "rewrite", "redirect", "cors", "ip-restriction", "request-size", "fault-injection"} {
+		if !strings.Contains(string(out), "\n"+name+" ") {
+			t.Errorf("pylon plugins lacks %s:\n%s", name, out)
+		}
+	}
+	out, err = exec.Command(bin, "plugins", "rate-limit").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "rate: integer (required)") {
+		t.Errorf("pylon plugins rate-limit: %v\n%s", err, out)
+	}
+}
