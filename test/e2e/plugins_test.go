@@ -137,3 +137,34 @@ func TestPluginsCommand(t *testing.T) {
 		t.Errorf("pylon plugins rate-limit: %v\n%s", err, out)
 	}
 }
+
+// The admin API takes host policies and global plugins like any object,
+// refuses a bad plugin config with the field named, and serves the catalog.
+func TestPluginsThroughAdminAPI(t *testing.T) {
+	t.Parallel()
+	backend := backends.StartHTTP(t, "file")
+	n := startNode(t, "plugins", backend, "", fileRoute)
+	api := n.api(t)
+	waitServed(t, n.listen, "file.example.com", "file", 2*time.Second)
+
+	bad := map[string]any{"name": "fault-injection", "config": map[string]any{"abort": map[string]any{"status": 42}}}
+	r := api.call("POST", "/api/v1/globalplugins", bad)
+	if r.Status != 400 || !r.apiError(t).hasProblem("", "config.abort.status") {
+		t.Fatalf("bad global plugin: %d %s", r.Status, r.Body)
+	}
+	policy := map[string]any{"name": "files", "hosts": []string{"file.example.com"}, "plugins": []map[string]any{
+		{"name": "fault-injection", "config": map[string]any{"abort": map[string]any{"status": 451, "percent": 100}}}}}
+	api.must(201, "POST", "/api/v1/hostpolicies", policy)
+	c := newClient()
+	eventually(t, time.Second, "host policy live", func() (bool, string) {
+		_, st, err := servedBy(c, n.listen, "file.example.com")
+		return err == nil && st == 451, fmt.Sprint(st, err)
+	})
+	api.must(200, "DELETE", "/api/v1/hostpolicies/files", nil)
+	waitServed(t, n.listen, "file.example.com", "file", time.Second)
+
+	r = api.must(200, "GET", "/api/v1/plugins/rate-limit", nil)
+	if !strings.Contains(string(r.Body), `"schema"`) || !strings.Contains(string(r.Body), `"access"`) {
+		t.Errorf("catalog entry: %s", r.Body)
+	}
+}
