@@ -6,6 +6,7 @@ package all
 import (
 	_ "pylon.io/pylon/internal/plugins/basicauth"
 	_ "pylon.io/pylon/internal/plugins/circuitbreaker"
+	_ "pylon.io/pylon/internal/plugins/compression"
 	_ "pylon.io/pylon/internal/plugins/concurrencylimit"
 	_ "pylon.io/pylon/internal/plugins/faultinjection"
 	_ "pylon.io/pylon/internal/plugins/mirror"
