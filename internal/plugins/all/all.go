@@ -11,5 +11,6 @@ import (
 	_ "pylon.io/pylon/internal/plugins/faultinjection"
 	_ "pylon.io/pylon/internal/plugins/mirror"
 	_ "pylon.io/pylon/internal/plugins/ratelimit"
+	_ "pylon.io/pylon/internal/plugins/sessionaffinity"
 	_ "pylon.io/pylon/internal/plugins/trafficsplit"
 )

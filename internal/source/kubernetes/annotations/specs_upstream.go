@@ -77,7 +77,7 @@ var upstreamSpecs = []spec{
 		return fmt.Errorf("must be round_robin, ewma or least_conn (got %q)", v)
 	}),
 	row("upstream-hash-by", Approximated, "consistent hashing on $remote_addr (client IP), $request_uri or $uri (path), $http_NAME (header) or $cookie_NAME (cookie); other nginx variables are refused", parseHashBy),
-	row("affinity", Approximated, "cookie: consistent hashing on the session cookie; Pylon does not issue the cookie yet, so only clients that already carry it stick", func(c *Config, v string) error {
+	row("affinity", Approximated, "cookie: the session-affinity plugin issues the cookie (from the first request on) and the service hashes on it; when endpoints change only the clients of removed ones move, like ingress-nginx's balanced mode (affinity-mode persistent is not offered)", func(c *Config, v string) error {
 		if v != "cookie" {
 			return fmt.Errorf("must be \"cookie\" (got %q)", v)
 		}

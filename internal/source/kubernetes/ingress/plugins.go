@@ -25,6 +25,20 @@ func (t *translator) plugins(r *ir.Route) {
 			r.Plugins = append(r.Plugins, ir.PluginRef{Name: "basic-auth", Config: cfg})
 		}
 	}
+	if a := c.Affinity; a != nil {
+		cfg := map[string]any{"cookie": a.CookieName}
+		if a.Path != "" {
+			cfg["path"] = a.Path
+		}
+		maxAge := a.MaxAge
+		if maxAge == 0 {
+			maxAge = a.Expires // nginx sends both; one lifetime is enough
+		}
+		if maxAge > 0 {
+			cfg["maxAge"] = maxAge.String()
+		}
+		r.Plugins = append(r.Plugins, ir.PluginRef{Name: "session-affinity", Config: cfg})
+	}
 	switch {
 	case c.LimitRPS > 0:
 		r.Plugins = append(r.Plugins, ir.PluginRef{Name: "rate-limit", Config: rateLimit(c.LimitRPS, "1s")})
