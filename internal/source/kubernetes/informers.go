@@ -16,6 +16,9 @@ import (
 // Annotations Pylon reads on an Ingress; the informer cache drops the rest.
 var keptAnnotationPrefixes = []string{"nginx.ingress.kubernetes.io/", "pylon.io/"}
 
+// secretKeysRead are the keys of non-TLS Secrets that Pylon reads.
+var secretKeysRead = map[string]bool{"auth": true, "ca.crt": true, "ca.crl": true, corev1.TLSCertKey: true, corev1.TLSPrivateKeyKey: true}
+
 const (
 	legacyClassAnnotation  = "kubernetes.io/ingress.class"
 	defaultClassAnnotation = "ingressclass.kubernetes.io/is-default-class"
@@ -59,9 +62,20 @@ func transform(obj any) (any, error) {
 		}
 	case *corev1.Secret:
 		o.Annotations = nil
-		if o.Type != corev1.SecretTypeTLS {
+		o.StringData = nil
+		switch o.Type {
+		case corev1.SecretTypeTLS:
+		case corev1.SecretTypeOpaque, "":
+			// Opaque Secrets may hold what annotations name (an htpasswd
+			// file for auth-secret, a CA for proxy-ssl-secret): only
+			// those keys stay.
+			for k := range o.Data {
+				if !secretKeysRead[k] {
+					delete(o.Data, k)
+				}
+			}
+		default:
 			o.Data = nil
-			o.StringData = nil
 		}
 	}
 	return obj, nil

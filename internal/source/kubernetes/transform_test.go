@@ -27,15 +27,19 @@ func TestTransformDropsWhatPylonDoesNotRead(t *testing.T) {
 		t.Errorf("ingress annotations: %v", ing.Annotations)
 	}
 
-	opaque := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{ManagedFields: mf}, Type: corev1.SecretTypeOpaque, Data: map[string][]byte{"password": []byte("x")}}
+	opaque := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{ManagedFields: mf}, Type: corev1.SecretTypeOpaque, Data: map[string][]byte{"password": []byte("x"), "auth": []byte("u:h")}}
+	docker := &corev1.Secret{Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{".dockerconfigjson": []byte("{}")}}
 	tls := &corev1.Secret{Type: corev1.SecretTypeTLS, Data: map[string][]byte{"tls.crt": []byte("c"), "tls.key": []byte("k")}}
-	for _, o := range []any{opaque, tls} {
+	for _, o := range []any{opaque, tls, docker} {
 		if _, err := transform(o); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if opaque.Data != nil || opaque.ManagedFields != nil {
-		t.Errorf("opaque secret kept data %v / managedFields", opaque.Data)
+	if len(opaque.Data) != 1 || opaque.Data["auth"] == nil || opaque.ManagedFields != nil {
+		t.Errorf("opaque secret: kept %v / managedFields; want only the auth key", opaque.Data)
+	}
+	if docker.Data != nil {
+		t.Errorf("docker config secret kept its data")
 	}
 	if len(tls.Data) != 2 {
 		t.Errorf("tls secret lost its data: %v", tls.Data)
