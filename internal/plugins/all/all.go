@@ -9,6 +9,7 @@ import (
 	_ "pylon.io/pylon/internal/plugins/compression"
 	_ "pylon.io/pylon/internal/plugins/concurrencylimit"
 	_ "pylon.io/pylon/internal/plugins/faultinjection"
+	_ "pylon.io/pylon/internal/plugins/headers"
 	_ "pylon.io/pylon/internal/plugins/iprestriction"
 	_ "pylon.io/pylon/internal/plugins/mirror"
 	_ "pylon.io/pylon/internal/plugins/ratelimit"
