@@ -15,6 +15,7 @@ import (
 	_ "pylon.io/pylon/internal/plugins/mirror"
 	_ "pylon.io/pylon/internal/plugins/ratelimit"
 	_ "pylon.io/pylon/internal/plugins/requestsize"
+	_ "pylon.io/pylon/internal/plugins/rewrite"
 	_ "pylon.io/pylon/internal/plugins/sessionaffinity"
 	_ "pylon.io/pylon/internal/plugins/trafficsplit"
 )

@@ -73,9 +73,8 @@ func (w *watcher) change(b *batch) ir.Change {
 // service never empties its pool.
 func (w *watcher) sharedObject(k ir.Key, so *sharedObj) ir.Object {
 	res := so.res
-	if s, ok := res.(*ir.Service); ok && so.svc != nil {
+	if s, ok := res.(*ir.Service); ok && s.Discovered && so.svc != nil {
 		c := *s
-		c.Discovered = true
 		c.Endpoints = w.endpoints(*so.svc)
 		res = &c
 	}

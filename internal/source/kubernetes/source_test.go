@@ -178,7 +178,12 @@ func TestEndpointsAndWatchNamespace(t *testing.T) {
 		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.1.2.3"}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}},
 		Ports:       []discoveryv1.EndpointPort{{Name: ptrTo("http"), Port: &port}},
 	})
-	pool := poolName(ir.Key{Namespace: "mine", Name: "ingress/mine/web/web/80"})
+	var pool string
+	for _, o := range c.comp.Objects() {
+		if o.Key.Kind == ir.KindService {
+			pool = poolName(o.Key)
+		}
+	}
 	waitFor(t, "endpoint in the pool", func() bool {
 		p := c.pools.Get(pool)
 		return p != nil && len(p.Endpoints()) == 1 && p.Endpoints()[0].Address() == "10.1.2.3:8080"
@@ -189,3 +194,33 @@ func TestEndpointsAndWatchNamespace(t *testing.T) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// TestIngressesShareServices: Ingresses with the same backend and shape
+// share one upstream pool; a different shape gets its own.
+func TestIngressesShareServices(t *testing.T) {
+	kube := testenv.StartKube(t)
+	cs := kube.Client
+	ns := "shared"
+	mustCreate(t, cs.CoreV1().Namespaces().Create, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	mustCreate(t, cs.CoreV1().Services(ns).Create, service(ns, "web"))
+	for i := 0; i < 20; i++ {
+		mustCreate(t, cs.NetworkingV1().Ingresses(ns).Create, testIngress(ns, fmt.Sprintf("ing%d", i), fmt.Sprintf("h%d.test", i), "web"))
+	}
+	shaped := testIngress(ns, "shaped", "shaped.test", "web")
+	shaped.Annotations = map[string]string{"nginx.ingress.kubernetes.io/load-balance": "ewma"}
+	mustCreate(t, cs.NetworkingV1().Ingresses(ns).Create, shaped)
+	c := startSource(t, kube, Options{})
+	if got := c.comp.Counts()[string(ir.KindService)]; got != 2 {
+		t.Errorf("services: %d, want 2 (one shared, one shaped by an annotation)", got)
+	}
+	if got := c.routes(); got != 21 {
+		t.Errorf("routes: %d, want 21", got)
+	}
+	// Deleting all but one user keeps the shared service; the last takes it.
+	for i := 0; i < 20; i++ {
+		if err := cs.NetworkingV1().Ingresses(ns).Delete(context.Background(), fmt.Sprintf("ing%d", i), metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "shared service released", func() bool { return c.comp.Counts()[string(ir.KindService)] == 1 && c.routes() == 1 })
+}

@@ -76,7 +76,7 @@ func (w *watcher) translate(ing *networkingv1.Ingress) translated {
 	l := &lookup{w: w}
 	w.s.translations.Add(1)
 	res := ingress.Translate(ing, l, ingress.Options{})
-	t := translated{err: res.Err, canaries: res.Canaries, services: l.services, secrets: l.secrets}
+	t := translated{err: res.Err, canaries: append([]ingress.Canary(nil), res.Canaries...), services: l.services, secrets: l.secrets}
 	for _, n := range res.Notes {
 		switch n.Status {
 		case annotations.Approximated:
@@ -91,18 +91,70 @@ func (w *watcher) translate(ing *networkingv1.Ingress) translated {
 		return t
 	}
 	refs := make(map[string]*svcRef, len(res.Services))
+	ports := make(map[string]int32, len(res.Services))
 	for _, r := range res.Services {
 		refs[r.Name] = &svcRef{ns: r.Namespace, name: r.Service, portName: r.Port.Name}
+		ports[r.Name] = r.Port.Port
+	}
+	// Identical services are shared between Ingresses (see sharedName): the
+	// routes and canaries are pointed at the shared name.
+	rename := map[string]string{}
+	for _, o := range res.Objects {
+		if s, ok := o.(*ir.Service); ok && s.Discovered && refs[s.Name] != nil {
+			c := *s
+			c.Name = sharedName(refs[s.Name], ports[s.Name], s)
+			rename[s.Name] = c.Name
+			t.shared = append(t.shared, sharedRes{res: &c, svc: refs[s.Name]})
+		}
 	}
 	for _, o := range res.Objects {
 		switch r := o.(type) {
 		case *ir.Route:
-			t.routes = append(t.routes, r)
+			t.routes = append(t.routes, renameBackends(r, rename))
 		case *ir.Service:
-			t.shared = append(t.shared, sharedRes{res: r, svc: refs[r.Name]})
+			if _, done := rename[r.Name]; !done {
+				t.shared = append(t.shared, sharedRes{res: r})
+			}
 		default:
 			t.shared = append(t.shared, sharedRes{res: o})
 		}
 	}
+	for i, c := range t.canaries {
+		if n, ok := rename[c.Service]; ok {
+			t.canaries[i].Service = n
+		}
+	}
 	return t
+}
+
+// sharedName names a service fed by EndpointSlices after what it is: the
+// Kubernetes Service, its port and the hash of its shape (load balancing,
+// protocol, TLS, timeouts from annotations). Translation makes one service
+// per Ingress; Ingresses with the same backend and shape then share one
+// upstream pool (its connections, health state and endpoint updates)
+// instead of holding one each: 100,000 Ingresses of one Service are one
+// pool, not 100,000.
+func sharedName(r *svcRef, port int32, s *ir.Service) string {
+	c := *s
+	c.Name = ""
+	return fmt.Sprintf("service/%s/%d/%08x", r.name, port, uint32(ir.Hash(&c)))
+}
+
+// renameBackends returns r with its backends pointed at the shared names
+// (r itself when none changes).
+func renameBackends(r *ir.Route, rename map[string]string) *ir.Route {
+	out := r
+	for i, b := range r.Backends {
+		n, ok := rename[b.Service]
+		if !ok {
+			continue
+		}
+		if out == r {
+			c := *r
+			c.Backends = append([]ir.Backend(nil), r.Backends...)
+			out = &c
+		}
+		out.Backends[i].Service = n
+	}
+	return out
 }
