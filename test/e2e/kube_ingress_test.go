@@ -187,4 +187,33 @@ func TestKubeIngress(t *testing.T) {
 			t.Errorf("status written on another class's Ingress: %v", ing.Status)
 		}
 	})
+
+	t.Run("AnnotationEvents", func(t *testing.T) {
+		ns := env.namespace(t, "annotations")
+		env.service(t, ns, "web1", 8081)
+		ing := ingress(ns, "snippet", "snippet.kube.test", "/", networkingv1.PathTypePrefix, "web1")
+		ing.Annotations = map[string]string{"nginx.ingress.kubernetes.io/server-snippet": "return 200;"}
+		env.create(t, ing)
+		soon(t, "served without the snippet", func() string { return want(env.get("snippet.kube.test", "/"), 200, "web1") })
+		soon(t, "AnnotationRejected event", func() string {
+			if ev := env.events(t, ns, "snippet"); !strings.Contains(ev, "AnnotationRejected") || !strings.Contains(ev, "server-snippet") {
+				return "events: " + ev
+			}
+			return ""
+		})
+		// An invalid value rejects the Ingress; its last good version stays.
+		env.update(t, ns, "snippet", func(ing *networkingv1.Ingress) {
+			ing.Annotations = map[string]string{"nginx.ingress.kubernetes.io/proxy-connect-timeout": "soon"}
+			ing.Spec.Rules[0].HTTP.Paths[0].Path = "/v2"
+		})
+		soon(t, "Rejected event for the invalid value", func() string {
+			if ev := env.events(t, ns, "snippet"); !strings.Contains(ev, "proxy-connect-timeout") || !strings.Contains(ev, "Rejected") {
+				return "events: " + ev
+			}
+			return ""
+		})
+		if msg := want(env.get("snippet.kube.test", "/"), 200, "web1"); msg != "" {
+			t.Errorf("last good version after an invalid annotation: %s", msg)
+		}
+	})
 }
