@@ -14,6 +14,7 @@ import (
 	_ "pylon.io/pylon/internal/plugins/iprestriction"
 	_ "pylon.io/pylon/internal/plugins/mirror"
 	_ "pylon.io/pylon/internal/plugins/ratelimit"
+	_ "pylon.io/pylon/internal/plugins/redirect"
 	_ "pylon.io/pylon/internal/plugins/requestsize"
 	_ "pylon.io/pylon/internal/plugins/rewrite"
 	_ "pylon.io/pylon/internal/plugins/sessionaffinity"

@@ -47,25 +47,13 @@ func (c *Config) Validate() error {
 			errs = append(errs, plugin.Errorf("path", "must start with / and hold no spaces, control characters, ? or # (got %q)", c.Path))
 		}
 	}
-	if p := c.Prefix; p != nil {
+	if c.Prefix != nil {
 		n++
-		if !validPath(p.Match) {
-			errs = append(errs, plugin.Errorf("prefix.match", "must start with / and hold no spaces, control characters, ? or # (got %q)", p.Match))
-		}
-		if p.Replacement != "" && !validPath(p.Replacement) {
-			errs = append(errs, plugin.Errorf("prefix.replacement", "must be empty or start with / and hold no spaces, control characters, ? or # (got %q)", p.Replacement))
-		}
+		errs = append(errs, c.Prefix.Check("prefix"))
 	}
-	if r := c.Regex; r != nil {
+	if c.Regex != nil {
 		n++
-		if re, err := regexp.Compile(r.Pattern); err != nil || r.Pattern == "" {
-			errs = append(errs, plugin.Errorf("regex.pattern", "must be an RE2 regular expression: %v", errOrEmpty(err)))
-		} else if err := checkTemplate(re, r.Replacement); err != nil {
-			errs = append(errs, plugin.Errorf("regex.replacement", "%v", err))
-		}
-		if strings.ContainsFunc(r.Replacement, badChar) || strings.Contains(r.Replacement, "#") {
-			errs = append(errs, plugin.Errorf("regex.replacement", "must hold no spaces, control characters or # (got %q)", r.Replacement))
-		}
+		errs = append(errs, c.Regex.Check("regex"))
 	}
 	if n > 1 {
 		errs = append(errs, plugin.Errorf("", "path, prefix and regex exclude each other: set one"))
@@ -82,6 +70,32 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// Check validates p; field names it in errors.
+func (p *Prefix) Check(field string) error {
+	var errs []error
+	if !validPath(p.Match) {
+		errs = append(errs, plugin.Errorf(field+".match", "must start with / and hold no spaces, control characters, ? or # (got %q)", p.Match))
+	}
+	if p.Replacement != "" && !validPath(p.Replacement) {
+		errs = append(errs, plugin.Errorf(field+".replacement", "must be empty or start with / and hold no spaces, control characters, ? or # (got %q)", p.Replacement))
+	}
+	return errors.Join(errs...)
+}
+
+// Check validates r; field names it in errors.
+func (r *Regex) Check(field string) error {
+	var errs []error
+	if re, err := regexp.Compile(r.Pattern); err != nil || r.Pattern == "" {
+		errs = append(errs, plugin.Errorf(field+".pattern", "must be an RE2 regular expression: %v", errOrEmpty(err)))
+	} else if err := CheckTemplate(re, r.Replacement); err != nil {
+		errs = append(errs, plugin.Errorf(field+".replacement", "%v", err))
+	}
+	if strings.ContainsFunc(r.Replacement, badChar) || strings.Contains(r.Replacement, "#") {
+		errs = append(errs, plugin.Errorf(field+".replacement", "must hold no spaces, control characters or # (got %q)", r.Replacement))
+	}
+	return errors.Join(errs...)
+}
+
 func errOrEmpty(err error) string {
 	if err == nil {
 		return "empty"
@@ -89,9 +103,10 @@ func errOrEmpty(err error) string {
 	return strings.TrimPrefix(err.Error(), "error parsing regexp: ")
 }
 
-// checkTemplate rejects references to groups the pattern does not have:
-// regexp.Expand would silently make them empty.
-func checkTemplate(re *regexp.Regexp, tmpl string) error {
+// CheckTemplate checks a regex replacement for the pattern re: it must not
+// be empty nor refer to groups the pattern does not have (regexp.Expand
+// would silently make them empty). The redirect plugin shares it.
+func CheckTemplate(re *regexp.Regexp, tmpl string) error {
 	if tmpl == "" {
 		return errors.New("must not be empty")
 	}

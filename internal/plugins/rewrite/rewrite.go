@@ -50,7 +50,7 @@ func (r *Rewriter) Access(c plugin.Ctx, _ *plugin.Slot) plugin.Action {
 	case r.path != "":
 		c.SetPath(r.path)
 	case r.prefix != nil:
-		if p, ok := replacePrefix(c.Path(), r.prefix.Match, r.prefix.Replacement); ok {
+		if p, ok := ReplacePrefix(c.Path(), r.prefix.Match, r.prefix.Replacement); ok {
 			c.SetPath(p)
 		}
 	case r.re != nil:
@@ -94,10 +94,10 @@ func (r *Rewriter) query(orig []byte, fromPath string) string {
 	return strings.Join(parts, "&")
 }
 
-// replacePrefix replaces match at the start of path with repl, as a plain
+// ReplacePrefix replaces match at the start of path with repl, as a plain
 // string prefix (the way routes match prefixes), keeping one '/' at the
 // seam: "/api" → "/" turns "/api/users" into "/users" and "/api" into "/".
-func replacePrefix(path []byte, match, repl string) (string, bool) {
+func ReplacePrefix(path []byte, match, repl string) (string, bool) {
 	if len(path) < len(match) || string(path[:len(match)]) != match {
 		return "", false
 	}
