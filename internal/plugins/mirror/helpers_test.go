@@ -10,6 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/h2c"
 
 	"pylon.io/pylon/internal/plugin"
 	"pylon.io/pylon/internal/upstream"
@@ -20,23 +22,24 @@ type copyReq struct {
 	Method, URI, Host string
 	Header            http.Header
 	Body              []byte
+	Proto             string
 }
 
-// target starts a mirror target on 127.0.0.1 that reports each request on
+// target starts a mirror target on 127.0.0.1 (HTTP/1.1 and h2c) that reports each request on
 // the returned channel after handler (may be nil) returns.
 func target(t testing.TB, handler func(w http.ResponseWriter, r *http.Request)) (addr string, got chan copyReq) {
 	t.Helper()
 	got = make(chan copyReq, 1000)
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(h2c.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		if handler != nil {
 			handler(w, r)
 		}
 		select {
-		case got <- copyReq{r.Method, r.RequestURI, r.Host, r.Header, b}:
+		case got <- copyReq{r.Method, r.RequestURI, r.Host, r.Header, b, r.Proto}:
 		default:
 		}
-	}))
+	}), &http2.Server{}))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -57,6 +60,12 @@ type harness struct {
 
 func newHarness(t testing.TB, addr string, cfg map[string]any) *harness {
 	t.Helper()
+	return newHarnessProto(t, addr, upstream.HTTP1, cfg)
+}
+
+// newHarnessProto is newHarness with the target pool speaking proto.
+func newHarnessProto(t testing.TB, addr string, proto upstream.Protocol, cfg map[string]any) *harness {
+	t.Helper()
 	if _, err := plugin.DecodeConfig("mirror", cfg); err != nil {
 		t.Fatalf("config: %v", err)
 	}
@@ -64,7 +73,7 @@ func newHarness(t testing.TB, addr string, cfg map[string]any) *harness {
 	if addr != "" {
 		reg := upstream.NewRegistry()
 		t.Cleanup(reg.Close)
-		pool, err := reg.Acquire(upstream.Config{Name: "shadow", Endpoints: []upstream.EndpointConfig{{Address: addr}}})
+		pool, err := reg.Acquire(upstream.Config{Name: "shadow", Protocol: proto, Endpoints: []upstream.EndpointConfig{{Address: addr}}})
 		if err != nil {
 			t.Fatal(err)
 		}

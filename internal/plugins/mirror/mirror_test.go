@@ -10,6 +10,7 @@ import (
 
 	"pylon.io/pylon/internal/plugin"
 	"pylon.io/pylon/internal/plugin/plugintest"
+	"pylon.io/pylon/internal/upstream"
 )
 
 func post(body string) *plugintest.Ctx {
@@ -54,6 +55,16 @@ func TestCopyArrives(t *testing.T) {
 		t.Errorf("mark header %v, want [1]", v)
 	}
 	eventually(t, func() bool { return h.counter("sent") == 1 }, "sent counter")
+}
+
+func TestCopyOverH2C(t *testing.T) {
+	addr, got := target(t, nil)
+	h := newHarnessProto(t, addr, upstream.H2C, map[string]any{"service": "shadow"})
+	h.r.Upstream(post("body"))
+	r := wait(t, got)
+	if r.Proto != "HTTP/2.0" || r.URI != "/orders/7?expand=items&x=1" || string(r.Body) != "body" || r.Header.Get("X-Pylon-Mirror") != "1" {
+		t.Fatalf("h2c copy: %s %s %q %v", r.Proto, r.URI, r.Body, r.Header)
+	}
 }
 
 func TestMarkHeaderConfigurable(t *testing.T) {
