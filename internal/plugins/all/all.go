@@ -8,6 +8,7 @@ import (
 	_ "pylon.io/pylon/internal/plugins/circuitbreaker"
 	_ "pylon.io/pylon/internal/plugins/compression"
 	_ "pylon.io/pylon/internal/plugins/concurrencylimit"
+	_ "pylon.io/pylon/internal/plugins/cors"
 	_ "pylon.io/pylon/internal/plugins/customerrors"
 	_ "pylon.io/pylon/internal/plugins/faultinjection"
 	_ "pylon.io/pylon/internal/plugins/headers"
