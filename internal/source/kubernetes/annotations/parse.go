@@ -201,5 +201,8 @@ func (c *Config) check() ([]error, map[string]string) {
 	if len(c.CustomHTTPErrors) > 0 && c.DefaultBackend == "" {
 		errs = append(errs, fmt.Errorf("annotation custom-http-errors: needs default-backend (Pylon has no global default backend)"))
 	}
+	if c.DefaultBackend != "" && len(c.CustomHTTPErrors) == 0 {
+		ignored["default-backend"] = "no effect without custom-http-errors: Pylon's own 502/503 when no endpoint answers are not replaced"
+	}
 	return errs, ignored
 }

@@ -23,10 +23,17 @@ func (t *translator) backend(b *networkingv1.IngressBackend, field string) strin
 		t.fail("%s.service.name: required", field)
 		return ""
 	}
+	return t.service(sb.Name, sb.Port, field+".service")
+}
+
+// service resolves a Service port of the Ingress's namespace to an IR
+// service, creating it on first use; field names it for errors.
+func (t *translator) service(svcName string, bp networkingv1.ServiceBackendPort, field string) string {
+	sb := networkingv1.IngressServiceBackend{Name: svcName, Port: bp}
 	ns := t.ing.Namespace
 	svc, ok := t.l.Service(ns, sb.Name)
 	if !ok || svc == nil {
-		t.fail("%s.service.name: unknown service %s/%s", field, ns, sb.Name)
+		t.fail("%s.name: unknown service %s/%s", field, ns, sb.Name)
 		return ""
 	}
 	label := sb.Port.Name
@@ -42,7 +49,7 @@ func (t *translator) backend(b *networkingv1.IngressBackend, field string) strin
 	if svc.Spec.Type == corev1.ServiceTypeExternalName {
 		// No EndpointSlices: the external name is the endpoint.
 		if !found && sb.Port.Number == 0 {
-			t.fail("%s.service.port: service %s/%s has no port named %q", field, ns, sb.Name, sb.Port.Name)
+			t.fail("%s.port: service %s/%s has no port named %q", field, ns, sb.Name, sb.Port.Name)
 			return ""
 		}
 		if !found {
@@ -51,7 +58,7 @@ func (t *translator) backend(b *networkingv1.IngressBackend, field string) strin
 		s.Discovered = false
 		s.Endpoints = []ir.Endpoint{{Address: net.JoinHostPort(svc.Spec.ExternalName, strconv.Itoa(int(port.Port)))}}
 	} else if !found {
-		t.fail("%s.service.port: service %s/%s has no port %s", field, ns, sb.Name, label)
+		t.fail("%s.port: service %s/%s has no port %s", field, ns, sb.Name, label)
 		return ""
 	}
 	t.shapeService(s)

@@ -2,9 +2,11 @@ package ingress
 
 import (
 	"sort"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 
 	"pylon.io/pylon/internal/ir"
 )
@@ -38,6 +40,11 @@ func (t *translator) plugins(r *ir.Route) {
 			cfg["maxAge"] = maxAge.String()
 		}
 		r.Plugins = append(r.Plugins, ir.PluginRef{Name: "session-affinity", Config: cfg})
+	}
+	if len(c.CustomHTTPErrors) > 0 {
+		if cfg, ok := t.customErrors(r); ok {
+			r.Plugins = append(r.Plugins, ir.PluginRef{Name: "custom-errors", Config: cfg})
+		}
 	}
 	switch {
 	case c.LimitRPS > 0:
@@ -110,4 +117,32 @@ func authMap(sec *corev1.Secret) string {
 		b.WriteString(u + ":" + strings.TrimSpace(string(sec.Data[u])) + "\n")
 	}
 	return b.String()
+}
+
+// customErrors is custom-http-errors with default-backend: the error
+// service is the default-backend Service's first port, asked with the
+// headers ingress-nginx sends.
+func (t *translator) customErrors(r *ir.Route) (map[string]any, bool) {
+	name := t.cfg.DefaultBackend
+	svc, ok := t.l.Service(t.ing.Namespace, name)
+	if !ok || svc == nil || len(svc.Spec.Ports) == 0 {
+		t.fail("annotation default-backend: service %s/%s not found or without ports", t.ing.Namespace, name)
+		return nil, false
+	}
+	port := networkingv1.ServiceBackendPort{Name: svc.Spec.Ports[0].Name}
+	if port.Name == "" {
+		port.Number = svc.Spec.Ports[0].Port
+	}
+	errSvc := t.service(name, port, "annotation default-backend")
+	if errSvc == "" {
+		return nil, false
+	}
+	hdr := map[string]any{"X-Namespace": t.ing.Namespace, "X-Ingress-Name": t.ing.Name}
+	for _, ref := range t.refs {
+		if len(r.Backends) > 0 && ref.Name == r.Backends[0].Service {
+			hdr["X-Service-Name"] = ref.Service
+			hdr["X-Service-Port"] = strconv.Itoa(int(ref.Port.Port))
+		}
+	}
+	return map[string]any{"statuses": t.cfg.CustomHTTPErrors, "service": errSvc, "headers": hdr}, true
 }
