@@ -16,14 +16,15 @@ import (
 // Each node reserves part of the window's quota ahead of use: a Lua script
 // grants min(want, quota - reserved) and adds the grant to the window's
 // counter, atomically. The node admits from what it reserved, and asks for
-// the next chunk in the background when half a chunk is left. So the sum of
+// the next chunk (its share of one sync interval, quota × interval / period
+// / N) in the background when half a chunk is left. So the sum of
 // admissions over the fleet never exceeds the quota, except for one thing:
-// before Redis first answers for a key in a window, a node admits up to one
-// chunk on credit and reports it with its first reservation. Credits Redis
-// cannot cover (the window's quota was gone already) are the overshoot:
-// at most chunk × N per window, where chunk = quota × syncInterval / period
-// / N, so at most quota × syncInterval / period — within the bound
-// (N−1) × rate × interval for N ≥ 2. They are counted as "uncovered".
+// before Redis first answers for a key in a window, a node admits up to
+// rate × interval (quota × interval / period) on credit and reports it with
+// its first reservation. Only credits Redis cannot cover (the window's
+// quota was gone already) overshoot, and the first node to report in a
+// window is always covered, so the overshoot is at most (N−1) × rate ×
+// interval per window. Uncovered admissions are counted as "uncovered".
 //
 // When Redis cannot be reached the node serves its cluster-divided share of
 // the quota (or only what it reserved, with failClosed), probes Redis every
@@ -45,18 +46,21 @@ type gEntry struct {
 }
 
 // gParams is a node's view of the fleet: its fallback share and its
-// reservation size, both divided by the live nodes.
+// reservation size, divided by the live nodes, and its credit.
 type gParams struct {
 	share    int64
 	chunk    int64
+	credit   int64
 	limitStr string
 }
 
 func globalParams(quota int64, period, interval time.Duration, n int) *gParams {
 	n = max(n, 1)
+	perInterval := float64(quota) * float64(interval) / float64(period)
 	return &gParams{
 		share:    max(1, int64(math.Round(float64(quota)/float64(n)))),
-		chunk:    max(1, int64(math.Ceil(float64(quota)*float64(interval)/float64(period)/float64(n)))),
+		chunk:    max(1, int64(math.Ceil(perInterval/float64(n)))),
+		credit:   max(1, int64(math.Ceil(perInterval))),
 		limitStr: itoa(quota),
 	}
 }
@@ -127,7 +131,7 @@ func (s *globalState) allow(key []byte, now int64) decision {
 	case e.answered:
 		limit = e.grant
 	default:
-		limit = p.chunk // on credit until Redis first answers in this window
+		limit = p.credit // until Redis first answers in this window
 	}
 	ok := e.used < limit
 	if ok {

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -13,6 +14,19 @@ import (
 
 	"github.com/redis/go-redis/v9"
 )
+
+func init() {
+	// The client's own log lines (a failed dial on every probe while Redis
+	// is away) would bypass structured logging; the syncer logs the state
+	// changes that matter, once each.
+	redis.SetLogger(debugLogger{})
+}
+
+type debugLogger struct{}
+
+func (debugLogger) Printf(ctx context.Context, format string, v ...any) {
+	slog.DebugContext(ctx, "redis client: "+fmt.Sprintf(format, v...))
+}
 
 // redisConn is a single Redis client or a ring of them.
 type redisConn interface {

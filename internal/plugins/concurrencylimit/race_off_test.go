@@ -1,0 +1,5 @@
+//go:build !race
+
+package concurrencylimit
+
+const raceEnabled = false
