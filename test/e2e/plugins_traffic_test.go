@@ -119,12 +119,13 @@ routes:
 // tagged; every user's side is the same on every request.
 func TestTrafficSplitStable(t *testing.T) {
 	t.Parallel()
-	listen := testenv.FreeAddr(t)
+	listen, listenH2C := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	stable := backends.StartHTTP(t, "stable")
 	canary := backends.StartHTTP(t, "canary")
 	startGateway(t, fmt.Sprintf(`
 listeners:
   - { name: web, address: %s, protocol: http }
+  - { name: h2c, address: %s, protocol: h2c }
 services:
   - name: shop
     endpoints: [%q]
@@ -145,7 +146,7 @@ routes:
               weight: 10
               hashOn: { cookie: uid }
               tag: { value: gray }
-`, listen, stable, canary))
+`, listen, listenH2C, stable, canary))
 	c := newClient()
 	url := "http://" + listen + "/cart"
 	const users = 3000
@@ -171,6 +172,14 @@ routes:
 	for u := users - 1; u >= 0; u -= 3 {
 		if b := do(t, c, "GET", url, "split.example.com", fmt.Sprintf("Cookie: uid=user-%d", u)).echo(t).Backend; b != side[u] {
 			t.Fatalf("user-%d moved from %s to %s", u, side[u], b)
+		}
+	}
+	// The HTTP/2 engine reads the same cookie and picks the same side.
+	h2 := h2cClient(listenH2C)
+	for u := 0; u < users; u += 10 {
+		r := do(t, h2, "GET", "http://"+listenH2C+"/cart", "split.example.com", fmt.Sprintf("Cookie: uid=user-%d", u))
+		if b := r.echo(t).Backend; b != side[u] {
+			t.Fatalf("user-%d over HTTP/2 went to %s, over HTTP/1.1 to %s", u, b, side[u])
 		}
 	}
 	if b := do(t, c, "GET", url, "split.example.com", "X-Canary: always", "Cookie: uid=user-0").echo(t).Backend; b != "canary" {
