@@ -25,9 +25,16 @@ cd "$(dirname "$0")/.."
 counts=("$@")
 [ ${#counts[@]} -gt 0 ] || counts=(20000 100000)
 hack/testenv.sh etcd kube-apiserver >/dev/null
-echo "# bench/kube.sh ${counts[*]} — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(awk '/MemTotal/ {printf "%d GiB", $2/1048576}' /proc/meminfo), $(go version | cut -d' ' -f3)"
+# PYLON_BIN: a pylon binary to measure (default: built from this tree).
+if [ -z "${PYLON_BIN:-}" ]; then
+	mkdir -p bin
+	go build -o bin/pylon ./cmd/pylon
+	PYLON_BIN=$PWD/bin/pylon
+fi
+export PYLON_BIN
+echo "# bench/kube.sh ${counts[*]} — $(date -u +%Y-%m-%dT%H:%MZ), pylon $(git rev-parse --short HEAD), $(nproc) cores, $(awk '/MemTotal/ {printf "%d GiB", $2/1048576}' /proc/meminfo), $(go version | cut -d' ' -f3)"
 for n in "${counts[@]}"; do
 	echo "## $n Ingresses"
 	PYLON_BENCH_KUBE=1 INGRESSES=$n go test -count=1 -timeout 90m -run '^TestKubeScale$' -v ./bench/kube/ 2>&1 |
-		tee "${TMPDIR:-/tmp}/pylon-kube-bench-$n.log" | grep -E '^RESULT|^(--- |FAIL|ok )' | sed 's/^RESULT /  /'
+		tee "${TMPDIR:-/tmp}/pylon-kube-bench-$n.log" | grep -E '^RESULT|^(--- |FAIL|ok )' | sed 's/^RESULT /  /' || true
 done

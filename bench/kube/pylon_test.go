@@ -35,7 +35,10 @@ type pylon struct {
 
 func startPylon(t *testing.T, kube *testenv.Kube) *pylon {
 	t.Helper()
-	bin := testenv.BuildPylon(t)
+	bin := os.Getenv("PYLON_BIN") // set by bench/kube.sh
+	if bin == "" {
+		bin = testenv.BuildPylon(t)
+	}
 	p := &pylon{http: testenv.FreeAddr(t), https: testenv.FreeAddr(t), ops: testenv.FreeAddr(t)}
 	cfg := filepath.Join(t.TempDir(), "listeners.yaml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("listeners:\n  - name: web\n    address: %s\n    protocol: http\n  - name: secure\n    address: %s\n    protocol: https\n", p.http, p.https)), 0o644); err != nil {
