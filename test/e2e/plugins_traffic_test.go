@@ -34,11 +34,14 @@ func TestCircuitBreaker(t *testing.T) {
 	t.Parallel()
 	listen := testenv.FreeAddr(t)
 	flaky := backends.StartFlaky(t, "orders")
+	dead := testenv.FreeAddr(t) // nothing listens: every request fails to connect
 	gw := startGateway(t, fmt.Sprintf(`
 listeners:
   - { name: web, address: %s, protocol: http }
 services:
   - name: orders
+    endpoints: [%q]
+  - name: gone
     endpoints: [%q]
 routes:
   - name: orders
@@ -56,7 +59,13 @@ routes:
             status: 503
             body: "orders is resting"
             headers: [{ name: X-Circuit, value: open }]
-`, listen, flaky.Addr))
+  - name: gone
+    hosts: ["gone.example.com"]
+    backends: [{ service: gone }]
+    plugins:
+      - name: circuit-breaker
+        config: { minRequests: 5, failures: [connect], failureStatuses: ["599"], openFor: 1h }
+`, listen, flaky.Addr, dead))
 	c := newClient()
 	url := "http://" + listen + "/buy"
 	flaky.SetFailPercent(60)
@@ -112,6 +121,17 @@ routes:
 	}
 	if n := gw.pluginEvents("circuit-breaker", "opened"); n != 3 {
 		t.Fatalf("opened = %d, want 3", n)
+	}
+
+	// Connect failures count when listed (the proxy's own 502s do not
+	// match failureStatuses here): the 5th opens the breaker.
+	for i := range 5 {
+		if r := do(t, c, "GET", "http://"+listen+"/", "gone.example.com"); r.Status < 502 || r.Status > 504 {
+			t.Fatalf("request %d to a dead endpoint: %d", i+1, r.Status)
+		}
+	}
+	if r := do(t, c, "GET", "http://"+listen+"/", "gone.example.com"); r.Status != 503 || !strings.Contains(r.Body, "circuit open") {
+		t.Fatalf("after 5 connect failures: %d %q, want the default fallback", r.Status, r.Body)
 	}
 }
 
