@@ -78,7 +78,11 @@ func (w *watcher) sync(nn nsName, b *batch) {
 	}
 	if t.err != nil {
 		// Rejected alone: its last good version keeps serving.
-		w.event(st, note{warning: true, reason: "Rejected", text: t.err.Error() + " (the last accepted version stays live)"})
+		keep := " (the last accepted version stays live)"
+		if len(st.sent) == 0 {
+			keep = " (not served)"
+		}
+		w.event(st, note{warning: true, reason: "Rejected", text: t.err.Error() + keep})
 		return
 	}
 	w.forget(st, "Rejected")
