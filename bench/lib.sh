@@ -157,9 +157,9 @@ start_peer() {
 			XDG_DATA_HOME="$WORK/caddy-home" XDG_CONFIG_HOME="$WORK/caddy-home" \
 			"$CADDY" run --adapter caddyfile --config "$WORK/Caddyfile"
 		;;
-	pylon)
+	pylon | pylon-plugins)
 		build_pylon || return 2
-		render "$BENCH_DIR/peers/pylon.yaml" "$WORK/pylon.yaml"
+		render "$BENCH_DIR/peers/$peer.yaml" "$WORK/pylon.yaml"
 		extra_routes "$routes" >>"$WORK/pylon.yaml"
 		start_on "$PROXY_CPU" "$peer" env GOMAXPROCS=1 "$PYLON" run --config "$WORK/pylon.yaml" \
 			--metrics-address "127.0.0.1:$(free_port)" --access-log=false --admin-address off
