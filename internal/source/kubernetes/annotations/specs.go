@@ -94,7 +94,7 @@ var routingSpecs = []spec{
 	}),
 
 	// Paths and hosts.
-	row("rewrite-target", Unsupported, "needs the rewrite plugin, which this build lacks; paths are sent upstream unchanged (use-regex still applies)", func(c *Config, v string) error {
+	row("rewrite-target", Honoured, "the rewrite plugin builds the upstream path from the Ingress path's regex captures ($1…$9), as nginx's rewrite; implies use-regex", func(c *Config, v string) error {
 		if !plainText(v) {
 			return fmt.Errorf("must be a path without spaces or control characters (got %q)", v)
 		}
@@ -105,7 +105,7 @@ var routingSpecs = []spec{
 		c.UseRegex, err = parseBool(v)
 		return
 	}),
-	row("upstream-vhost", Unsupported, "needs the headers plugin, which this build lacks; the client's Host is sent upstream", func(c *Config, v string) error {
+	row("upstream-vhost", Honoured, "the rewrite plugin sets the Host header sent upstream", func(c *Config, v string) error {
 		if !plainText(v) || strings.ContainsAny(v, "/?#@") {
 			return fmt.Errorf("must be a host name, optionally with a port (got %q)", v)
 		}
@@ -121,12 +121,12 @@ var routingSpecs = []spec{
 	}),
 
 	// Redirects.
-	row("ssl-redirect", Unsupported, "needs the redirect plugin, which this build lacks; plain HTTP is served, not redirected", func(c *Config, v string) error {
+	row("ssl-redirect", Honoured, "plain-HTTP requests to a host named in a TLS section are redirected to HTTPS with 308 by the redirect plugin (default true, as in ingress-nginx); \"false\" turns it off", func(c *Config, v string) error {
 		b, err := parseBool(v)
 		c.SSLRedirect = &b
 		return err
 	}),
-	row("force-ssl-redirect", Unsupported, "needs the redirect plugin, which this build lacks; plain HTTP is served, not redirected", func(c *Config, v string) (err error) {
+	row("force-ssl-redirect", Honoured, "plain-HTTP requests are redirected to HTTPS with 308 even for hosts without a TLS section", func(c *Config, v string) (err error) {
 		c.ForceSSLRedirect, err = parseBool(v)
 		return
 	}),

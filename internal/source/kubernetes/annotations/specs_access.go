@@ -16,39 +16,39 @@ var corsDefaults = CORS{
 
 // accessSpecs decide who may pass and how often.
 var accessSpecs = []spec{
-	row("enable-cors", Unsupported, "needs the cors plugin, which this build lacks; ignored", func(c *Config, v string) (err error) {
+	row("enable-cors", Honoured, "the cors plugin answers preflights and adds CORS headers, with ingress-nginx's defaults for the options not set", func(c *Config, v string) (err error) {
 		c.p.corsEnabled, err = parseBool(v)
 		return
 	}),
-	row("cors-allow-origin", Unsupported, "needs the cors plugin, which this build lacks; ignored", func(c *Config, v string) error {
+	row("cors-allow-origin", Honoured, "allowed origins: comma-separated, \"*\" for any, \"https://*.example.com\" for subdomains", func(c *Config, v string) error {
 		return setCORSList(&c.p.cors.AllowOrigins, v, func(s string) bool {
 			return s == "*" || strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
 		})
 	}),
-	row("cors-allow-methods", Unsupported, "needs the cors plugin, which this build lacks; ignored", func(c *Config, v string) error {
+	row("cors-allow-methods", Honoured, "Access-Control-Allow-Methods", func(c *Config, v string) error {
 		return setCORSList(&c.p.cors.AllowMethods, strings.ToUpper(v), tokenText)
 	}),
-	row("cors-allow-headers", Unsupported, "needs the cors plugin, which this build lacks; ignored", func(c *Config, v string) error {
+	row("cors-allow-headers", Honoured, "Access-Control-Allow-Headers", func(c *Config, v string) error {
 		return setCORSList(&c.p.cors.AllowHeaders, v, func(s string) bool { return s == "*" || tokenText(s) })
 	}),
-	row("cors-expose-headers", Unsupported, "needs the cors plugin, which this build lacks; ignored", func(c *Config, v string) error {
+	row("cors-expose-headers", Honoured, "Access-Control-Expose-Headers", func(c *Config, v string) error {
 		return setCORSList(&c.p.cors.ExposeHeaders, v, func(s string) bool { return s == "*" || tokenText(s) })
 	}),
-	row("cors-allow-credentials", Unsupported, "needs the cors plugin, which this build lacks; ignored", func(c *Config, v string) (err error) {
+	row("cors-allow-credentials", Honoured, "Access-Control-Allow-Credentials (default true)", func(c *Config, v string) (err error) {
 		c.p.cors.AllowCredentials, err = parseBool(v)
 		c.p.corsSet = append(c.p.corsSet, "credentials")
 		return
 	}),
-	row("cors-max-age", Unsupported, "needs the cors plugin, which this build lacks; ignored", func(c *Config, v string) (err error) {
+	row("cors-max-age", Honoured, "Access-Control-Max-Age, in seconds (default 1728000)", func(c *Config, v string) (err error) {
 		c.p.cors.MaxAge, err = parseInt(v, 0, 1<<30)
 		c.p.corsSet = append(c.p.corsSet, "max-age")
 		return
 	}),
-	row("whitelist-source-range", Rejected, "needs the ip-restriction plugin, which this build lacks; the Ingress is refused rather than served to every address", func(c *Config, v string) (err error) {
+	row("whitelist-source-range", Honoured, "the ip-restriction plugin answers 403 to clients outside these ranges (the connected peer's address; keep externalTrafficPolicy: Local)", func(c *Config, v string) (err error) {
 		c.AllowSourceRanges, err = parseCIDRs(v)
 		return
 	}),
-	row("denylist-source-range", Rejected, "needs the ip-restriction plugin, which this build lacks; the Ingress is refused rather than served to every address", func(c *Config, v string) (err error) {
+	row("denylist-source-range", Honoured, "the ip-restriction plugin answers 403 to clients inside these ranges, even when whitelist-source-range covers them", func(c *Config, v string) (err error) {
 		c.DenySourceRanges, err = parseCIDRs(v)
 		return
 	}),

@@ -55,7 +55,7 @@ var upstreamSpecs = []spec{
 		c.SendTimeout, err = parseSeconds(v)
 		return
 	}),
-	row("proxy-body-size", Unsupported, "needs the request-size plugin, which this build lacks; the listener's body limit applies", func(c *Config, v string) error {
+	row("proxy-body-size", Approximated, "the request-size plugin answers 413 above the limit (judged by Content-Length; chunked bodies by the listener's limit); 0 means no per-route limit, the listener's own still applies", func(c *Config, v string) error {
 		n, err := parseSize(v)
 		c.BodySize = &n
 		return err

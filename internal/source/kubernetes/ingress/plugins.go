@@ -1,9 +1,12 @@
 package ingress
 
 import (
+	"net/netip"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -22,6 +25,32 @@ func (t *translator) plugins(r *ir.Route) {
 		return
 	}
 	c := t.cfg
+	if cfg := t.rewrite(); cfg != nil {
+		r.Plugins = append(r.Plugins, ir.PluginRef{Name: "rewrite", Config: cfg})
+	}
+	if t.sslRedirect(r) {
+		r.Plugins = append(r.Plugins, ir.PluginRef{Name: "redirect", Config: map[string]any{"scheme": "https", "code": 308, "onlyPlainHTTP": true}})
+	}
+	if c.BodySize != nil && *c.BodySize > 0 {
+		r.Plugins = append(r.Plugins, ir.PluginRef{Name: "request-size", Config: map[string]any{"maxBytes": *c.BodySize}})
+	}
+	if len(c.AllowSourceRanges)+len(c.DenySourceRanges) > 0 {
+		cfg := map[string]any{}
+		if len(c.AllowSourceRanges) > 0 {
+			cfg["allow"] = prefixes(c.AllowSourceRanges)
+		}
+		if len(c.DenySourceRanges) > 0 {
+			cfg["deny"] = prefixes(c.DenySourceRanges)
+		}
+		r.Plugins = append(r.Plugins, ir.PluginRef{Name: "ip-restriction", Config: cfg})
+	}
+	if cors := c.CORS; cors != nil {
+		r.Plugins = append(r.Plugins, ir.PluginRef{Name: "cors", Config: map[string]any{
+			"allowOrigins": cors.AllowOrigins, "allowMethods": cors.AllowMethods, "allowHeaders": cors.AllowHeaders,
+			"exposeHeaders": cors.ExposeHeaders, "allowCredentials": cors.AllowCredentials,
+			"maxAge": (time.Duration(cors.MaxAge) * time.Second).String(),
+		}})
+	}
 	if c.BasicAuth != nil {
 		if cfg, ok := t.basicAuth(); ok {
 			r.Plugins = append(r.Plugins, ir.PluginRef{Name: "basic-auth", Config: cfg})
@@ -145,4 +174,74 @@ func (t *translator) customErrors(r *ir.Route) (map[string]any, bool) {
 		}
 	}
 	return map[string]any{"statuses": t.cfg.CustomHTTPErrors, "service": errSvc, "headers": hdr}, true
+}
+
+// captureRef matches nginx's $1…$9, which the rewrite plugin must see as
+// ${1}…${9} so text after them ("$1x") is not read as a group name.
+var captureRef = regexp.MustCompile(`\$([0-9])`)
+
+// rewrite is rewrite-target and upstream-vhost as one rewrite plugin: the
+// Ingress path (a regex, since rewrite-target implies use-regex) matched
+// case-insensitively from the start, the target built from its captures.
+func (t *translator) rewrite() map[string]any {
+	c := t.cfg
+	cfg := map[string]any{}
+	if c.RewriteTarget != "" && t.path != "" {
+		pattern := "(?i)^" + t.path
+		re, err := regexp.Compile(pattern)
+		if err != nil {
+			return nil // matches() has reported the path
+		}
+		for _, m := range captureRef.FindAllStringSubmatch(c.RewriteTarget, -1) {
+			if n := int(m[1][0] - '0'); n > re.NumSubexp() {
+				t.fail("annotation rewrite-target: %q refers to $%d, but path %q has %d capture group(s)", c.RewriteTarget, n, t.path, re.NumSubexp())
+				return nil
+			}
+		}
+		cfg["regex"] = map[string]any{
+			"pattern":     pattern,
+			"replacement": captureRef.ReplaceAllString(c.RewriteTarget, "$${$1}"),
+		}
+	}
+	if c.UpstreamVhost != "" {
+		cfg["host"] = c.UpstreamVhost
+	}
+	if len(cfg) == 0 {
+		return nil
+	}
+	return cfg
+}
+
+// sslRedirect reports whether plain-HTTP requests on r go to HTTPS:
+// force-ssl-redirect, or (ssl-redirect, on by default) a host named in a
+// TLS section.
+func (t *translator) sslRedirect(r *ir.Route) bool {
+	c := t.cfg
+	if c.ForceSSLRedirect {
+		return true
+	}
+	on := !t.opts.NoDefaultSSLRedirect
+	if c.SSLRedirect != nil {
+		on = *c.SSLRedirect
+	}
+	if !on || len(r.Hosts) == 0 {
+		return false
+	}
+	h := r.Hosts[0]
+	if t.tlsHosts[h] {
+		return true
+	}
+	// A wildcard TLS host covers one label, as in Kubernetes.
+	if i := strings.IndexByte(h, '.'); i > 0 && t.tlsHosts["*"+h[i:]] {
+		return true
+	}
+	return false
+}
+
+func prefixes(ps []netip.Prefix) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return out
 }

@@ -32,6 +32,7 @@ func (t *translator) rule(ri int) {
 			if svc == "" {
 				continue // rejected; the error is recorded
 			}
+			t.path = p.Path
 			for _, m := range ms {
 				if m.path.Prefix == "/" {
 					coversRoot = true
@@ -46,6 +47,7 @@ func (t *translator) rule(ri int) {
 			}
 		}
 	}
+	t.path = ""
 	if t.defaultSvc != "" && len(hosts) > 0 && !coversRoot && !t.cfg.Canary.Enabled {
 		t.addDefault(base+"default", hosts[0], t.defaultSvc)
 	}

@@ -109,6 +109,7 @@ type translator struct {
 
 	defaultSvc string          // the IR service of spec.defaultBackend
 	authCfg    map[string]any  // the basic-auth config, read once
+	path       string          // the Ingress path being translated ("" for default backends)
 	tlsHosts   map[string]bool // hosts named by a TLS section
 }
 
