@@ -195,6 +195,9 @@ func (c *Ctx) SetUpstreamHost(host string) {
 	c.upHost = host
 	if c.fast != nil {
 		c.fast.Request.Header.SetHost(host)
+		// Otherwise fasthttp writes the Host of the already parsed URI
+		// (the client's) over it when sending.
+		c.fast.Request.UseHostHeader = true
 	}
 }
 
