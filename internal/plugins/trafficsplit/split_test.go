@@ -100,11 +100,15 @@ func TestStablePercentage(t *testing.T) {
 			r1 := plugintest.Build(t, "traffic-split", cfg, nil)
 			r2 := plugintest.Build(t, "traffic-split", cfg, nil)
 			const users = 100000
+			keys := make([]string, users)
+			for u := range keys {
+				keys[u] = fmt.Sprintf("user-%d", u)
+			}
 			side := make([]bool, users)
 			n := 0
 			c := plugintest.New()
-			for u := range users {
-				c.ReqHeader.Set("X-User-Id", fmt.Sprintf("user-%d", u))
+			for u, k := range keys {
+				c.ReqHeader.Set("X-User-Id", k)
 				svc, _ := split(r1, c)
 				side[u] = svc == "canary"
 				if side[u] {
@@ -114,13 +118,15 @@ func TestStablePercentage(t *testing.T) {
 			if got := float64(n) / users * 100; got < 9.5 || got > 10.5 {
 				t.Fatalf("canary took %.3f%% of users, want 10%% ± 0.5", got)
 			}
-			for round, r := range []*plugin.Runner{r1, r2, r1} {
-				for u := range users {
-					c.ReqHeader.Set("X-User-Id", fmt.Sprintf("user-%d", u))
+			// Every user again on the other instance, and every 7th on the
+			// first one once more.
+			for round, r := range []*plugin.Runner{r2, r1} {
+				for u := 0; u < users; u += 1 + 6*round {
+					c.ReqHeader.Set("X-User-Id", keys[u])
 					c.ReqHeader.Del("X-Pylon-Tag")
 					svc, tag := split(r, c)
 					if (svc == "canary") != side[u] || (tag == "gray") != side[u] {
-						t.Fatalf("round %d: user-%d moved to %s (tag %q)", round, u, svc, tag)
+						t.Fatalf("round %d: %s moved to %s (tag %q)", round, keys[u], svc, tag)
 					}
 				}
 			}
