@@ -83,8 +83,14 @@ func (p *Proxy) ServeFast(fc *fasthttp.RequestCtx) {
 	}
 	switch {
 	case route.Direct != nil:
+		if c.run.Active() {
+			for _, h := range route.Direct.Headers {
+				fc.Response.Header.Set(h[0], h[1])
+			}
+			o.status = p.fastAnswer(fc, c, route.Direct.Status, route.Direct.Body)
+			return
+		}
 		o.status = p.fastDirect(fc, route.Direct)
-		o.status = p.fastResponsePhase(fc, c, o.status)
 		return
 	case route.Redirect != nil:
 		c.scratch = redirectLocation(c.scratch[:0], route.Redirect, c.tls, c.host, fc.Request.URI().PathOriginal(), fc.Request.URI().QueryString())

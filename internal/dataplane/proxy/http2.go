@@ -67,9 +67,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		for _, h := range route.Direct.Headers {
 			cw.Header().Set(h[0], h[1])
 		}
-		o.status = p.stdResponsePhase(cw, c, route.Direct.Status)
-		cw.WriteHeader(o.status)
-		_, _ = cw.Write(route.Direct.Body)
+		o.status = p.stdAnswer(cw, c, route.Direct.Status, route.Direct.Body)
 		return
 	case route.Redirect != nil:
 		c.scratch = redirectLocation(c.scratch[:0], route.Redirect, c.tls, c.host, unsafeBytes(r.URL.EscapedPath()), unsafeBytes(r.URL.RawQuery))

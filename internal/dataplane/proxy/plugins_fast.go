@@ -19,8 +19,21 @@ func (p *Proxy) fastLocal(fc *fasthttp.RequestCtx, c *Ctx) int {
 	fc.Response.Reset()
 	fc.SetStatusCode(c.status)
 	fc.SetContentType("text/plain; charset=utf-8")
-	fc.Response.SetBody(c.localBody)
-	return p.fastResponsePhase(fc, c, c.status)
+	return p.fastAnswer(fc, c, c.status, c.localBody)
+}
+
+// fastAnswer sends a response the gateway makes itself (a plugin's answer,
+// a direct response) after the response phase, with its body through the
+// body filters: a compressor that chose an encoding must see the body too.
+func (p *Proxy) fastAnswer(fc *fasthttp.RequestCtx, c *Ctx, status int, body []byte) int {
+	status = p.fastResponsePhase(fc, c, status)
+	if bw, ok := c.run.Body(c, fc.Response.BodyWriter()); ok {
+		_, _ = bw.Write(body)
+		_ = bw.Close()
+		return status
+	}
+	fc.Response.SetBody(body)
+	return status
 }
 
 // fastResponsePhase runs the response hooks over fc.Response and returns
@@ -145,9 +158,19 @@ func (p *Proxy) SetPluginMetrics(m *plugin.Metrics) { p.pm = m }
 // stdLocal sends a plugin's own answer on the HTTP/2 engine.
 func (p *Proxy) stdLocal(w http.ResponseWriter, c *Ctx) int {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	status := p.stdResponsePhase(w, c, c.status)
+	return p.stdAnswer(w, c, c.status, c.localBody)
+}
+
+// stdAnswer is fastAnswer for the HTTP/2 engine.
+func (p *Proxy) stdAnswer(w http.ResponseWriter, c *Ctx, status int, body []byte) int {
+	status = p.stdResponsePhase(w, c, status)
 	w.WriteHeader(status)
-	_, _ = w.Write(c.localBody)
+	if bw, ok := c.run.Body(c, w); ok {
+		_, _ = bw.Write(body)
+		_ = bw.Close()
+		return status
+	}
+	_, _ = w.Write(body)
 	return status
 }
 

@@ -119,7 +119,9 @@ func TestPluginsOnHTTP1(t *testing.T) {
 		t.Fatalf("response headers: %s", ctx.Response.Header.String())
 	}
 	ctx = serve(p, "GET / HTTP/1.1\r\nHost: example.test\r\nX-Deny: 1\r\n\r\n")
-	if ctx.Response.StatusCode() != 403 || string(ctx.Response.Body()) != "DENIED\n" && string(ctx.Response.Body()) != "denied\n" {
+	// A local answer's body goes through the body filters like any other:
+	// a compressor that set Content-Encoding must also encode it.
+	if ctx.Response.StatusCode() != 403 || string(ctx.Response.Body()) != "DENIED\n" {
 		t.Fatalf("deny: %d %q", ctx.Response.StatusCode(), ctx.Response.Body())
 	}
 	if string(ctx.Response.Header.Peek("X-Seen")) != "1" {
@@ -142,7 +144,7 @@ func TestPluginsOnHTTP2Engine(t *testing.T) {
 	r.Header.Set("X-Deny", "1")
 	w = httptest.NewRecorder()
 	p.ServeHTTP(w, r)
-	if w.Code != http.StatusForbidden || w.Header().Get("X-Seen") != "1" {
+	if w.Code != http.StatusForbidden || w.Header().Get("X-Seen") != "1" || w.Body.String() != "DENIED\n" {
 		t.Fatalf("deny: %d %v", w.Code, w.Header())
 	}
 }
