@@ -21,6 +21,9 @@ const (
 	ModeRedis   = "redis"
 )
 
+// maxRate bounds rate (and burst): a fixed window counts in 32 bits.
+const maxRate = 1_000_000_000
+
 // Config is the rate-limit plugin's config.
 type Config struct {
 	// Rate is how many requests one key may make per Period (for the
@@ -91,8 +94,8 @@ func (c *Config) Default() { c.RateLimitHeaders = true }
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) { errs = append(errs, plugin.Errorf(field, format, args...)) }
-	if c.Rate <= 0 {
-		bad("rate", "must be > 0 (got %d)", c.Rate)
+	if c.Rate <= 0 || c.Rate > maxRate {
+		bad("rate", "must be between 1 and %d (got %d)", maxRate, c.Rate)
 	}
 	if c.Period != 0 && (c.Period.D() < time.Millisecond || c.Period.D() > 24*time.Hour) {
 		bad("period", "must be between 1ms and 24h (got %s)", c.Period)
@@ -102,8 +105,8 @@ func (c *Config) Validate() error {
 	default:
 		bad("algorithm", "must be %s or %s (got %q)", TokenBucket, FixedWindow, c.Algorithm)
 	}
-	if c.Burst < 0 {
-		bad("burst", "must be >= 0 (got %d)", c.Burst)
+	if c.Burst < 0 || c.Burst > maxRate {
+		bad("burst", "must be between 0 and %d (got %d)", maxRate, c.Burst)
 	}
 	if c.Burst > 0 && c.algorithm() == FixedWindow {
 		bad("burst", "applies to %s only", TokenBucket)

@@ -181,3 +181,39 @@ func (g *rig) admit(stop int, within time.Duration) int {
 	}
 	return ok
 }
+
+// The worst case of the credit: one node spends a window's whole quota,
+// then two more nodes see their first requests of that window. Each admits
+// its credit (rate × syncInterval) before Redis answers that nothing is
+// left: the overshoot reaches (N−1) × rate × interval and no more, and is
+// counted as uncovered.
+func TestRedisOvershootBound(t *testing.T) {
+	rd := testenv.StartRedis(t)
+	fakeClock(t)
+	// The credit is rate × syncInterval = 1000 / 10 s × 0.36 s = 36.
+	cfg := redisCfg(1000, "10s", rd.Addr())
+	cfg["redis"].(map[string]any)["syncInterval"] = "360ms"
+	const credit = 36
+	a, b, c := newRig(t, cfg, nil), newRig(t, cfg, nil), newRig(t, cfg, nil)
+	if n := a.admit(1000, 2*time.Second); n != 1000 {
+		t.Fatalf("node a: %d passed, want the whole quota 1000", n)
+	}
+	if n := a.admit(1, 100*time.Millisecond); n != 0 {
+		t.Fatalf("node a: %d passed past the quota", n)
+	}
+	var late int
+	for _, g := range []*rig{b, c} {
+		late += g.count(100, func() plugin.Ctx { return req("10.0.0.1") }) // no pause: all before Redis answers
+	}
+	if late != 2*credit {
+		t.Fatalf("nodes b and c admitted %d on credit, want 2 × %d", late, credit)
+	}
+	waitFor(t, "uncovered counted", func() bool {
+		b.count(1, func() plugin.Ctx { return req("10.0.0.1") })
+		c.count(1, func() plugin.Ctx { return req("10.0.0.1") })
+		return b.counter(t, "uncovered")+c.counter(t, "uncovered") == 2*credit
+	})
+	if n := b.admit(100, 200*time.Millisecond) + c.admit(100, 200*time.Millisecond); n != 0 {
+		t.Fatalf("after Redis answered: %d more passed, want 0", n)
+	}
+}
