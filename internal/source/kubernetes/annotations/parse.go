@@ -41,14 +41,29 @@ func Parse(ann map[string]string) (*Config, []Note, error) {
 	c := &Config{}
 	var notes []Note
 	var errs []error
-	known := make(map[string]bool, len(specs))
-	for i := range specs {
-		s := &specs[i]
-		known[s.Name] = true
-		key, v, ok := lookup(ann, s.Name)
+	// Walk the Ingress's few annotations, not the table: most Ingresses
+	// carry none of ours. Known ones are parsed in table order.
+	var present []int
+	for key := range ann {
+		name, ok := strings.CutPrefix(key, PylonPrefix)
 		if !ok {
+			if name, ok = strings.CutPrefix(key, NginxPrefix); !ok {
+				continue
+			}
+			if _, dup := ann[PylonPrefix+name]; dup {
+				continue // reported once, under the prefix that wins
+			}
+		}
+		if i, known := specIndex[name]; known {
+			present = append(present, i)
 			continue
 		}
+		notes = append(notes, unknownNote(key, name))
+	}
+	slices.Sort(present)
+	for _, i := range present {
+		s := &specs[i]
+		key, v, _ := lookup(ann, s.Name)
 		if err := s.parse(c, v); err != nil {
 			err = fmt.Errorf("annotation %s: %w", key, err)
 			errs = append(errs, err)
@@ -64,21 +79,6 @@ func Parse(ann map[string]string) (*Config, []Note, error) {
 			continue
 		}
 		notes = append(notes, Note{Annotation: key, Status: s.Status, Message: s.How})
-	}
-	for key := range ann {
-		name, ok := strings.CutPrefix(key, PylonPrefix)
-		if !ok {
-			if name, ok = strings.CutPrefix(key, NginxPrefix); !ok {
-				continue
-			}
-			if _, dup := ann[PylonPrefix+name]; dup {
-				continue // reported once, under the prefix that wins
-			}
-		}
-		if known[name] {
-			continue
-		}
-		notes = append(notes, unknownNote(key, name))
 	}
 	more, ignored := c.check()
 	errs = append(errs, more...)

@@ -48,6 +48,15 @@ func row(name string, st Status, how string, parse func(*Config, string) error) 
 // specs is the one table of annotations Pylon reads.
 var specs = slices.Concat(routingSpecs, upstreamSpecs, accessSpecs)
 
+// specIndex finds a spec by annotation name.
+var specIndex = func() map[string]int {
+	m := make(map[string]int, len(specs))
+	for i, s := range specs {
+		m[s.Name] = i
+	}
+	return m
+}()
+
 // routingSpecs choose where a request goes.
 var routingSpecs = []spec{
 	// Canary: a second Ingress for the same host and path.

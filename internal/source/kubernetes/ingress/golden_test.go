@@ -40,7 +40,7 @@ func (o *objects) Secret(ns, name string) (*corev1.Secret, bool) {
 
 // readInput decodes a multi-document YAML file of one Ingress and the
 // Services and Secrets it refers to.
-func readInput(t *testing.T, path string) (*networkingv1.Ingress, *objects) {
+func readInput(t testing.TB, path string) (*networkingv1.Ingress, *objects) {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {

@@ -105,6 +105,7 @@ type translator struct {
 	refs     []ServiceRef
 	certs    []*ir.Certificate
 	routes   []ranked
+	byKey    map[string]int // conflict key → index in routes
 	canaries []Canary
 
 	defaultSvc string          // the IR service of spec.defaultBackend
@@ -157,13 +158,15 @@ func (t *translator) run() {
 // equal rank is already there.
 func (t *translator) add(r *ir.Route, rank int) {
 	key := ConflictKey(r)
-	for i, o := range t.routes {
-		if ConflictKey(o.route) == key {
-			if rank < o.rank {
-				t.routes[i] = ranked{r, rank}
-			}
-			return
+	if i, ok := t.byKey[key]; ok {
+		if rank < t.routes[i].rank {
+			t.routes[i] = ranked{r, rank}
 		}
+		return
 	}
+	if t.byKey == nil {
+		t.byKey = map[string]int{}
+	}
+	t.byKey[key] = len(t.routes)
 	t.routes = append(t.routes, ranked{r, rank})
 }
