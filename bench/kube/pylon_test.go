@@ -84,13 +84,13 @@ func (p *pylon) get(host string) int {
 }
 
 // getTLS requests https://host/ through the HTTPS listener with SNI host.
-func (p *pylon) getTLS(c *http.Client, host string) int {
+func (p *pylon) getTLS(c *http.Client, host string) (int, error) {
 	resp, err := c.Get("https://" + host + "/")
 	if err != nil {
-		return 0
+		return 0, err
 	}
 	resp.Body.Close()
-	return resp.StatusCode
+	return resp.StatusCode, nil
 }
 
 // lastCompile is the compile+publish time of the last change.
@@ -132,6 +132,7 @@ func waitAll(t *testing.T, p *pylon, n, nTLS int, ca *testCA) time.Duration {
 		}
 		var mu sync.Mutex
 		var failed []int
+		var why string
 		var next atomic.Int64
 		var wg sync.WaitGroup
 		for w := 0; w < 16; w++ {
@@ -145,14 +146,18 @@ func waitAll(t *testing.T, p *pylon, n, nTLS int, ca *testCA) time.Duration {
 					}
 					i := pending[k]
 					var code int
+					var err error
 					if i < nTLS {
-						code = p.getTLS(tlsClient, host(i))
+						code, err = p.getTLS(tlsClient, host(i))
 					} else {
 						code = p.get(host(i))
 					}
 					if code != 200 {
 						mu.Lock()
 						failed = append(failed, i)
+						if why == "" {
+							why = fmt.Sprintf("%s: status %d, error %v", host(i), code, err)
+						}
 						mu.Unlock()
 					}
 				}
@@ -160,7 +165,7 @@ func waitAll(t *testing.T, p *pylon, n, nTLS int, ca *testCA) time.Duration {
 		}
 		wg.Wait()
 		if round == 0 && len(failed) > 0 {
-			fmt.Printf("RESULT %d of %d hosts not serving yet at first check after ready (e.g. %s)\n", len(failed), n, host(failed[0]))
+			fmt.Printf("RESULT %d of %d hosts failed the first check after ready (first: %s); checked again\n", len(failed), n, why)
 		}
 		pending = failed
 	}
