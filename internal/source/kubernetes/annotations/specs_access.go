@@ -81,11 +81,11 @@ var accessSpecs = []spec{
 		c.AuthTLSSecret, err = parseSecretRef(v)
 		return
 	}),
-	row("limit-rps", Honoured, "the rate-limit plugin allows this many requests per second per client IP on each replica, with a burst of 5× (limit-burst-multiplier's default), and answers 503, as ingress-nginx does", func(c *Config, v string) (err error) {
+	row("limit-rps", Approximated, "the rate-limit plugin allows this many requests per second per client IP on each replica, with a burst of 5× (limit-burst-multiplier's default), and answers 503, as ingress-nginx does; counted per route (each path of the Ingress), where ingress-nginx counts per Ingress", func(c *Config, v string) (err error) {
 		c.LimitRPS, err = parseInt(v, 1, 1_000_000)
 		return
 	}),
-	row("limit-rpm", Approximated, "the rate-limit plugin allows this many requests per minute per client IP on each replica, with a burst of 5×, and answers 503; with limit-rps as well, only limit-rps applies", func(c *Config, v string) (err error) {
+	row("limit-rpm", Approximated, "the rate-limit plugin allows this many requests per minute per client IP on each replica, with a burst of 5×, and answers 503, counted per route; with limit-rps as well, only limit-rps applies", func(c *Config, v string) (err error) {
 		c.LimitRPM, err = parseInt(v, 1, 1_000_000)
 		return
 	}),
