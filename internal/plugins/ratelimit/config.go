@@ -94,8 +94,11 @@ func (c *Config) Default() { c.RateLimitHeaders = true }
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) { errs = append(errs, plugin.Errorf(field, format, args...)) }
-	if c.Rate <= 0 || c.Rate > maxRate {
-		bad("rate", "must be between 1 and %d (got %d)", maxRate, c.Rate)
+	switch {
+	case c.Rate <= 0:
+		bad("rate", "must be > 0 (got %d)", c.Rate)
+	case c.Rate > maxRate:
+		bad("rate", "must be at most %d (got %d)", maxRate, c.Rate)
 	}
 	if c.Period != 0 && (c.Period.D() < time.Millisecond || c.Period.D() > 24*time.Hour) {
 		bad("period", "must be between 1ms and 24h (got %s)", c.Period)
