@@ -26,7 +26,37 @@ import (
 
 func ingressCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "ingress", Short: "Tools for Kubernetes Ingress users"}
-	cmd.AddCommand(ingressCheckCmd())
+	cmd.AddCommand(ingressCheckCmd(), ingressAnnotationsCmd())
+	return cmd
+}
+
+// ingressAnnotationsCmd prints the support table: every ingress-nginx
+// annotation Pylon reads and what it does with it.
+func ingressAnnotationsCmd() *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "annotations",
+		Short: "List the ingress-nginx annotations Pylon reads and what it does with each",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			table := annotations.Table()
+			switch output {
+			case "json":
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(table)
+			case "table":
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "ANNOTATION\tSTATUS\tWHAT PYLON DOES")
+				for _, s := range table {
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, s.Status, s.How)
+				}
+				fmt.Fprintf(tw, "*-snippet\t%s\t%s\n", annotations.Rejected, annotations.SnippetMessage)
+				return tw.Flush()
+			}
+			return fmt.Errorf("ingress annotations: -o must be table or json (got %q)", output)
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
 	return cmd
 }
 

@@ -134,3 +134,19 @@ func TestIngressCheckKubernetes(t *testing.T) {
 		t.Errorf("reports = %+v", reports)
 	}
 }
+
+func TestIngressAnnotationsList(t *testing.T) {
+	cmd := ingressCmd()
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetArgs([]string{"annotations"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"canary-weight", "auth-tls-secret", "*-snippet", "injection risk"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+}
