@@ -50,23 +50,23 @@ func (p *Compressor) Response(c plugin.Ctx, s *plugin.Slot) {
 	if string(c.Method()) == "HEAD" {
 		return
 	}
-	if _, ok := c.ResponseHeader("Content-Encoding"); ok {
+	if ce := respHeader(c, "Content-Encoding"); len(ce) > 0 && !equalFold(trim(ce), "identity") {
 		return // already encoded (the upstream compressed it)
 	}
-	if _, ok := c.ResponseHeader("Content-Range"); ok {
+	if len(respHeader(c, "Content-Range")) > 0 {
 		return
 	}
-	if cc, ok := c.ResponseHeader("Cache-Control"); ok && containsFold(cc, "no-transform") {
+	if containsFold(respHeader(c, "Cache-Control"), "no-transform") {
 		return
 	}
-	ct, ok := c.ResponseHeader("Content-Type")
-	if !ok || !matchType(p.types, ct) {
+	ct := respHeader(c, "Content-Type")
+	if len(ct) == 0 || !matchType(p.types, ct) {
 		return
 	}
 	// From here the representation depends on Accept-Encoding, whatever
 	// this client accepts: caches must key on it.
 	addVary(c)
-	if cl, ok := c.ResponseHeader("Content-Length"); ok {
+	if cl := respHeader(c, "Content-Length"); len(cl) > 0 {
 		if n, ok := parseLength(cl); ok && n < p.minLength {
 			return
 		}
@@ -79,7 +79,7 @@ func (p *Compressor) Response(c plugin.Ctx, s *plugin.Slot) {
 	c.SetResponseHeader("Content-Encoding", names[enc])
 	c.DelResponseHeader("Content-Length")
 	c.DelResponseHeader("Accept-Ranges") // ranges of the compressed body are not offered
-	if et, ok := c.ResponseHeader("ETag"); ok && !bytes.HasPrefix(et, []byte("W/")) {
+	if et := respHeader(c, "ETag"); len(et) > 0 && !bytes.HasPrefix(et, []byte("W/")) {
 		// The compressed bytes differ from the identity ones: a strong
 		// validator would claim byte equality across encodings.
 		c.SetResponseHeader("ETag", "W/"+string(et))
@@ -96,9 +96,17 @@ func (p *Compressor) ResponseBody(_ plugin.Ctx, s *plugin.Slot, w io.Writer) io.
 	return newWriter(enc, p.levels[enc], w)
 }
 
+// respHeader returns a response header's value; an empty value counts as
+// absent (the HTTP/1.1 engine reports some absent headers as present and
+// empty, and an empty Content-Encoding means identity anyway).
+func respHeader(c plugin.Ctx, name string) []byte {
+	v, _ := c.ResponseHeader(name)
+	return v
+}
+
 // addVary adds Accept-Encoding to Vary unless it is there (or Vary is *).
 func addVary(c plugin.Ctx) {
-	if v, ok := c.ResponseHeader("Vary"); ok {
+	if v := respHeader(c, "Vary"); len(v) > 0 {
 		if containsFold(v, "accept-encoding") || bytes.Equal(trim(v), []byte("*")) {
 			return
 		}

@@ -132,6 +132,17 @@ func TestHeadersFixed(t *testing.T) {
 		t.Fatalf("Vary %q", got)
 	}
 
+	// An empty Content-Encoding (as the HTTP/1.1 engine may report an
+	// absent one) or identity is no encoding.
+	for _, ce := range []string{"", "identity"} {
+		c = request("gzip")
+		c.RespHeader.Set("Content-Encoding", ce)
+		serve(t, r, c, body)
+		if c.RespHeader.Get("Content-Encoding") != "gzip" {
+			t.Fatalf("Content-Encoding %q: not compressed", ce)
+		}
+	}
+
 	c = request("gzip")
 	c.RespHeader.Set("ETag", `W/"weak"`)
 	c.RespHeader.Set("Vary", "accept-encoding")
