@@ -17,16 +17,25 @@ import (
 // and one limit per API key.
 func TestRateLimitLocal(t *testing.T) {
 	t.Parallel()
-	listen := testenv.FreeAddr(t)
+	listen, listenH2C := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	a := backends.StartHTTP(t, "a")
-	startGateway(t, pluginConfig(listen, a, "",
+	startGateway(t, fmt.Sprintf(`
+listeners:
+  - { name: web, address: %s, protocol: http }
+  - { name: h2c, address: %s, protocol: h2c }
+services:
+  - name: a
+    endpoints: [%q]
+routes:
+`, listen, listenH2C, a)+
 		route("limited", "limited.example.com", "a",
-			`plugins: [{name: rate-limit, config: {rate: 3, period: 1h, algorithm: fixed-window}}]`),
+			`plugins: [{name: rate-limit, config: {rate: 3, period: 1h, algorithm: fixed-window}}]`)+
 		route("redirect", "redirect.example.com", "a",
-			`plugins: [{name: rate-limit, config: {rate: 1, period: 1h, reject: {redirect: "https://www.example.com/slow", status: 307}}}]`),
+			`plugins: [{name: rate-limit, config: {rate: 1, period: 1h, reject: {redirect: "https://www.example.com/slow", status: 307}}}]`)+
 		route("bykey", "bykey.example.com", "a",
-			`plugins: [{name: rate-limit, config: {rate: 2, period: 1h, key: "header:X-Api-Key", reject: {status: 503, body: "quota", headers: {X-Quota: "api-key"}}}}]`),
-	))
+			`plugins: [{name: rate-limit, config: {rate: 2, period: 1h, key: "header:X-Api-Key", reject: {status: 503, body: "quota", headers: {X-Quota: "api-key"}}}}]`)+
+		route("h2", "h2.example.com", "a",
+			`plugins: [{name: rate-limit, config: {rate: 2, period: 1h}}]`))
 	c := newClient()
 	get := func(host string, headers ...string) response {
 		return do(t, c, "GET", "http://"+listen+"/", host, headers...)
@@ -69,6 +78,22 @@ func TestRateLimitLocal(t *testing.T) {
 		}
 		if r := get("bykey.example.com", "X-Api-Key: k2"); r.Status != 200 {
 			t.Fatalf("k2 has a limit of its own: %d", r.Status)
+		}
+	})
+	t.Run("HTTP/2", func(t *testing.T) {
+		h2 := h2cClient(listenH2C)
+		for i := range 3 {
+			r := do(t, h2, "GET", "http://"+listenH2C+"/", "h2.example.com")
+			want, remaining := 200, fmt.Sprint(1-i)
+			if i == 2 {
+				want, remaining = 429, "0"
+			}
+			if r.Status != want || r.Header.Get("RateLimit-Limit") != "2" || r.Header.Get("RateLimit-Remaining") != remaining {
+				t.Fatalf("request %d over HTTP/2: %d %v, want %d with %s remaining", i+1, r.Status, r.Header, want, remaining)
+			}
+			if i == 2 && r.Header.Get("Retry-After") == "" {
+				t.Fatalf("429 over HTTP/2 without Retry-After: %v", r.Header)
+			}
 		}
 	})
 }
