@@ -9,10 +9,10 @@ import (
 	"pylon.io/pylon/internal/plugin"
 )
 
-// ConsumerHeader is the request header the auth plugins set to the
-// authenticated consumer's name; key "consumer" counts by it. The auth
-// plugins run before rate-limit (see the ordering table) and replace any
-// value the client sent.
+// ConsumerHeader is the request header that names the authenticated
+// consumer; key "consumer" counts by it. An auth plugin (they run before
+// rate-limit, see the ordering table) or a trusted edge sets it, replacing
+// any value the client sent; where nothing does, the client chooses it.
 const ConsumerHeader = "X-Consumer"
 
 type keyKind uint8
