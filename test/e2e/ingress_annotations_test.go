@@ -272,6 +272,9 @@ func TestIngressAnnotationsServed(t *testing.T) {
 		n := map[string]int{}
 		for range 200 {
 			n[get("canary.example.com", "/").echo(t).Backend]++
+			if b := get("canary.example.com", "/", "X-Canary: never", "Cookie: canary=always").echo(t).Backend; b != "main" {
+				t.Fatalf("header never (over cookie always and the weight): %s", b)
+			}
 		}
 		if n["canary"] < 30 || n["canary"] > 90 {
 			t.Errorf("weight 30%%: %v", n)

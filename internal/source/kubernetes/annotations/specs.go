@@ -60,44 +60,44 @@ var specIndex = func() map[string]int {
 // routingSpecs choose where a request goes.
 var routingSpecs = []spec{
 	// Canary: a second Ingress for the same host and path.
-	row("canary", Honoured, "the Ingress becomes a canary of the Ingress serving the same host and path", func(c *Config, v string) (err error) {
+	row("canary", Honoured, "the Ingress becomes a canary of the oldest Ingress of its namespace serving the same host and path: the traffic-split plugin on that Ingress's route sends the canary's share to this Ingress's service; without such an Ingress it serves nothing", func(c *Config, v string) (err error) {
 		c.Canary.Enabled, err = parseBool(v)
 		return
 	}),
-	row("canary-by-header", Honoured, "a route matching header value \"always\" goes to the canary; \"never\" stays on the main backend", func(c *Config, v string) error {
+	row("canary-by-header", Honoured, "header value \"always\": the canary; \"never\": the main backend, whatever the weight; other values: the next rule (cookie, then weight)", func(c *Config, v string) error {
 		if !tokenText(v) {
 			return fmt.Errorf("must be a header name (got %q)", v)
 		}
 		c.Canary.ByHeader = v
 		return nil
 	}),
-	row("canary-by-header-value", Honoured, "a route matching this exact header value goes to the canary", func(c *Config, v string) error {
+	row("canary-by-header-value", Honoured, "requests whose header has this exact value go to the canary; other values go on to the next rule", func(c *Config, v string) error {
 		if !plainText(v) {
 			return fmt.Errorf("must be a non-empty value without spaces or control characters (got %q)", v)
 		}
 		c.Canary.ByHeaderValue = v
 		return nil
 	}),
-	row("canary-by-header-pattern", Honoured, "a route matching this regular expression (RE2, whole value) goes to the canary", func(c *Config, v string) error {
+	row("canary-by-header-pattern", Honoured, "requests whose header matches this regular expression (RE2, whole value) go to the canary", func(c *Config, v string) error {
 		if _, err := regexp.Compile(v); err != nil || v == "" {
 			return fmt.Errorf("must be a valid regular expression (got %q)", v)
 		}
 		c.Canary.ByHeaderPattern = v
 		return nil
 	}),
-	row("canary-by-cookie", Approximated, "a route matching the cookie with value \"always\" goes to the canary (\"never\" is the default); matched on the first Cookie header, so HTTP/2 clients that split cookies over several header fields may miss it", func(c *Config, v string) error {
+	row("canary-by-cookie", Honoured, "cookie value \"always\": the canary; \"never\": the main backend; checked after the header", func(c *Config, v string) error {
 		if !tokenText(v) {
 			return fmt.Errorf("must be a cookie name (got %q)", v)
 		}
 		c.Canary.ByCookie = v
 		return nil
 	}),
-	row("canary-weight", Honoured, "weighted backends on the main Ingress's route: weight for the canary, total−weight for the main service", func(c *Config, v string) (err error) {
+	row("canary-weight", Honoured, "this share (out of canary-weight-total) of the requests no header or cookie rule decided goes to the canary, at random", func(c *Config, v string) (err error) {
 		c.Canary.Weight, err = parseInt(v, 0, 1_000_000)
 		c.Canary.WeightSet = err == nil
 		return
 	}),
-	row("canary-weight-total", Honoured, "the total canary-weight is out of (default 100)", func(c *Config, v string) (err error) {
+	row("canary-weight-total", Honoured, "what canary-weight is out of (default 100); shares are kept to hundredths of a percent", func(c *Config, v string) (err error) {
 		c.Canary.WeightTotal, err = parseInt(v, 1, 1_000_000)
 		return
 	}),

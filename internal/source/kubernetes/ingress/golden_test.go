@@ -92,17 +92,24 @@ func readInput(t testing.TB, path string) (*networkingv1.Ingress, *objects) {
 
 // golden is the out file's shape.
 type golden struct {
-	Error    string      `json:"error,omitempty"`
-	Notes    []Note      `json:"notes,omitempty"`
-	Services []goldenRef `json:"services,omitempty"`
-	Canaries []Canary    `json:"canaries,omitempty"`
-	Objects  []goldenObj `json:"objects,omitempty"`
+	Error    string         `json:"error,omitempty"`
+	Notes    []Note         `json:"notes,omitempty"`
+	Services []goldenRef    `json:"services,omitempty"`
+	Canaries []goldenCanary `json:"canaries,omitempty"`
+	Objects  []goldenObj    `json:"objects,omitempty"`
 }
 
 type goldenRef struct {
 	Name    string `json:"name"`
 	Service string `json:"service"`
 	Port    string `json:"port"`
+}
+
+// goldenCanary is a canary part with what ApplyCanary makes of a main
+// route (to service "main-svc") with it.
+type goldenCanary struct {
+	Canary  `json:",inline"`
+	Applied []ir.PluginRef `json:"appliedToMain"`
 }
 
 type goldenObj struct {
@@ -117,7 +124,10 @@ func render(res Result) golden {
 		g.Error = res.Err.Error()
 	}
 	g.Notes = res.Notes
-	g.Canaries = res.Canaries
+	for _, c := range res.Canaries {
+		main := &ir.Route{Name: "main", Backends: []ir.Backend{{Service: "main-svc"}}}
+		g.Canaries = append(g.Canaries, goldenCanary{c, ApplyCanary(main, c).Plugins})
+	}
 	for _, s := range res.Services {
 		g.Services = append(g.Services, goldenRef{s.Name, s.Namespace + "/" + s.Service, s.Port.Name + ":" + itoa(s.Port.Port)})
 	}
@@ -155,6 +165,9 @@ func TestGolden(t *testing.T) {
 						t.Errorf("%s does not validate: %v", o.ResourceName(), err)
 					}
 					if r, ok := o.(*ir.Route); ok {
+						for _, c := range res.Canaries {
+							r = ApplyCanary(r, c)
+						}
 						for _, p := range r.Plugins {
 							if _, err := plugin.DecodeConfig(p.Name, p.Config); err != nil {
 								t.Errorf("%s: plugin %s: %v", r.Name, p.Name, err)
@@ -164,6 +177,14 @@ func TestGolden(t *testing.T) {
 				}
 			} else if len(res.Objects) > 0 {
 				t.Errorf("rejected Ingress returned objects")
+			}
+			for _, c := range res.Canaries {
+				main := &ir.Route{Name: "main", Backends: []ir.Backend{{Service: "main-svc"}}}
+				for _, p := range ApplyCanary(main, c).Plugins {
+					if _, err := plugin.DecodeConfig(p.Name, p.Config); err != nil {
+						t.Errorf("canary %s: plugin %s: %v", c.Route, p.Name, err)
+					}
+				}
 			}
 			got, err := yaml.Marshal(render(res))
 			if err != nil {
