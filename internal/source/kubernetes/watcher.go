@@ -21,6 +21,7 @@ type watcher struct {
 	s         *Source
 	sink      Sink
 	in        *informerSet
+	synced    []cache.InformerSynced // per handler: every initial object delivered
 	q         *queue
 	events    record.EventBroadcaster
 	recorder  record.EventRecorder
@@ -58,9 +59,11 @@ func (w *watcher) start(ctx context.Context) error {
 		inf  cache.SharedIndexInformer
 		kind qkind
 	}{{w.in.ingresses, kIngress}, {w.in.classes, kClass}, {w.in.services, kService}, {w.in.slices, kSlice}, {w.in.secrets, kSecret}} {
-		if _, err := r.inf.AddEventHandler(w.handler(r.kind)); err != nil {
+		reg, err := r.inf.AddEventHandler(w.handler(r.kind))
+		if err != nil {
 			return fmt.Errorf("kubernetes: informer handler: %w", err)
 		}
+		w.synced = append(w.synced, reg.HasSynced)
 	}
 	w.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: w.s.client.CoreV1().Events("")})
 	w.in.factory.Start(ctx.Done())
@@ -68,13 +71,14 @@ func (w *watcher) start(ctx context.Context) error {
 	return nil
 }
 
-// waitSynced waits for every informer's first list, logging while it takes.
+// waitSynced waits for every informer's first list and for its handler to
+// have queued every object of it (a store is synced before its handlers
+// have seen everything: at 100k objects, seconds before), so that the
+// first change holds the whole cluster and Ready means every Ingress is
+// live. It logs while it takes.
 func (w *watcher) waitSynced(ctx context.Context) bool {
 	done := make(chan bool, 1)
-	go func() {
-		done <- cache.WaitForCacheSync(ctx.Done(), w.in.ingresses.HasSynced, w.in.classes.HasSynced,
-			w.in.services.HasSynced, w.in.slices.HasSynced, w.in.secrets.HasSynced)
-	}()
+	go func() { done <- cache.WaitForCacheSync(ctx.Done(), w.synced...) }()
 	t := time.NewTicker(10 * time.Second)
 	defer t.Stop()
 	for {
