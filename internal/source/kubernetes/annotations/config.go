@@ -43,6 +43,8 @@ type Config struct {
 	LimitRPS         int
 	LimitRPM         int
 	LimitConnections int
+	// LimitBurstMultiplier sizes the rate limits' burst (default 5).
+	LimitBurstMultiplier int
 
 	DefaultBackend   string // a Service in the Ingress's namespace
 	CustomHTTPErrors []int
@@ -143,4 +145,5 @@ type pending struct {
 	authSecret    *SecretRef
 	authRealm     string
 	authSecretTyp string
+	allowlist     []netip.Prefix
 }

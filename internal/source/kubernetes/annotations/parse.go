@@ -128,6 +128,9 @@ func (c *Config) check() ([]error, map[string]string) {
 	var errs []error
 	ignored := map[string]string{}
 	p := &c.p
+	if p.allowlist != nil {
+		c.AllowSourceRanges = p.allowlist
+	}
 	if c.Redirect != nil && c.Redirect.Annotation == "permanent-redirect" && p.permanentCode != 0 {
 		c.Redirect.Code = p.permanentCode
 	}

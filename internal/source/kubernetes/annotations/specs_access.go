@@ -48,6 +48,10 @@ var accessSpecs = []spec{
 		c.AllowSourceRanges, err = parseCIDRs(v)
 		return
 	}),
+	row("allowlist-source-range", Honoured, "the newer name of whitelist-source-range; wins when both are set", func(c *Config, v string) (err error) {
+		c.p.allowlist, err = parseCIDRs(v)
+		return
+	}),
 	row("denylist-source-range", Honoured, "the ip-restriction plugin answers 403 to clients inside these ranges, even when whitelist-source-range covers them", func(c *Config, v string) (err error) {
 		c.DenySourceRanges, err = parseCIDRs(v)
 		return
@@ -87,6 +91,10 @@ var accessSpecs = []spec{
 	}),
 	row("limit-rpm", Approximated, "the rate-limit plugin allows this many requests per minute per client IP on each replica, with a burst of 5×, and answers 503, counted per route; with limit-rps as well, only limit-rps applies", func(c *Config, v string) (err error) {
 		c.LimitRPM, err = parseInt(v, 1, 1_000_000)
+		return
+	}),
+	row("limit-burst-multiplier", Honoured, "the burst of limit-rps and limit-rpm, as a multiple of the rate (default 5)", func(c *Config, v string) (err error) {
+		c.LimitBurstMultiplier, err = parseInt(v, 1, 1000)
 		return
 	}),
 	row("limit-connections", Approximated, "the concurrency-limit plugin bounds the requests in flight on each route of the Ingress, per replica, answering 503 (nginx counts connections per client IP)", func(c *Config, v string) (err error) {

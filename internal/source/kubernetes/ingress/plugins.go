@@ -77,9 +77,9 @@ func (t *translator) plugins(r *ir.Route) {
 	}
 	switch {
 	case c.LimitRPS > 0:
-		r.Plugins = append(r.Plugins, ir.PluginRef{Name: "rate-limit", Config: rateLimit(c.LimitRPS, "1s")})
+		r.Plugins = append(r.Plugins, ir.PluginRef{Name: "rate-limit", Config: rateLimit(c.LimitRPS, "1s", c.LimitBurstMultiplier)})
 	case c.LimitRPM > 0:
-		r.Plugins = append(r.Plugins, ir.PluginRef{Name: "rate-limit", Config: rateLimit(c.LimitRPM, "1m")})
+		r.Plugins = append(r.Plugins, ir.PluginRef{Name: "rate-limit", Config: rateLimit(c.LimitRPM, "1m", c.LimitBurstMultiplier)})
 	}
 	if c.LimitConnections > 0 {
 		r.Plugins = append(r.Plugins, ir.PluginRef{Name: "concurrency-limit", Config: map[string]any{
@@ -89,10 +89,14 @@ func (t *translator) plugins(r *ir.Route) {
 }
 
 // rateLimit is ingress-nginx's limit-rps / limit-rpm: per client address,
-// per replica, a burst of five times the rate, refused with 503.
-func rateLimit(rate int, period string) map[string]any {
+// per replica, a burst of limit-burst-multiplier (default five) times the
+// rate, refused with 503.
+func rateLimit(rate int, period string, multiplier int) map[string]any {
+	if multiplier == 0 {
+		multiplier = burstMultiplier
+	}
 	return map[string]any{
-		"rate": rate, "period": period, "burst": rate * burstMultiplier, "key": "ip",
+		"rate": rate, "period": period, "burst": rate * multiplier, "key": "ip",
 		"rateLimitHeaders": false, "reject": map[string]any{"status": 503},
 	}
 }
