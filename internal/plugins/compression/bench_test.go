@@ -1,7 +1,10 @@
 package compression
 
 import (
+	"bytes"
+	"fmt"
 	"io"
+	"strings"
 	"testing"
 
 	"pylon.io/pylon/internal/plugin"
@@ -9,12 +12,31 @@ import (
 	"pylon.io/pylon/internal/plugins/internal/benchctx"
 )
 
-// benchResponse runs one 5 KB HTML response through the plugin.
+// benchBody is about 16 KB of JSON records, varied like an API's answer
+// (a body of one repeated line would flatter every codec).
+var benchBody = func() []byte {
+	words := strings.Fields("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec romeo sierra tango")
+	var b bytes.Buffer
+	b.WriteString("[")
+	x := uint32(12345)
+	for i := 0; b.Len() < 16<<10; i++ {
+		x = x*1664525 + 1013904223
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"id":%d,"name":"%s %s","score":%d.%02d,"tags":["%s","%s"],"active":%t}`,
+			x%100000, words[x%20], words[(x>>8)%20], x%1000, (x>>4)%100, words[(x>>12)%20], words[(x>>16)%20], x%3 == 0)
+	}
+	b.WriteString("]")
+	return b.Bytes()
+}()
+
+// benchResponse runs one 16 KB JSON response through the plugin.
 func benchResponse(r *plugin.Runner, c *benchctx.Ctx) {
 	c.Reset()
 	r.Response(c)
 	if bw, ok := r.Body(c, io.Discard); ok {
-		bw.Write(body)
+		bw.Write(benchBody)
 		bw.Close()
 	}
 }
@@ -22,7 +44,7 @@ func benchResponse(r *plugin.Runner, c *benchctx.Ctx) {
 func newBench(tb testing.TB, enc string) (*plugin.Runner, *benchctx.Ctx) {
 	r := plugintest.Build(tb, "compression", map[string]any{"encodings": []any{enc}}, nil)
 	c := benchctx.New("/", "Accept-Encoding", "gzip, deflate, br, zstd")
-	c.Response(200, "Content-Type", "text/html; charset=utf-8", "Content-Length", "5100", "Vary", "Origin",
+	c.Response(200, "Content-Type", "application/json", "Content-Length", "16400", "Vary", "Origin",
 		"Accept-Ranges", "bytes")
 	return r, c
 }
@@ -32,10 +54,11 @@ func BenchmarkCompress(b *testing.B) {
 		b.Run(enc, func(b *testing.B) {
 			r, c := newBench(b, enc)
 			b.ReportAllocs()
-			b.SetBytes(int64(len(body)))
+			b.SetBytes(int64(len(benchBody)))
 			for b.Loop() {
 				benchResponse(r, c)
 			}
+			b.ReportMetric(float64(compressedLen(enc)), "out-bytes")
 		})
 	}
 }
@@ -81,7 +104,7 @@ func TestNoAllocations(t *testing.T) {
 			s = plugin.Slot{}
 			p.Response(c, &s)
 			w := p.ResponseBody(c, &s, io.Discard)
-			w.Write(body)
+			w.Write(benchBody)
 			w.Close()
 		}
 		run() // fill the pool
@@ -89,4 +112,17 @@ func TestNoAllocations(t *testing.T) {
 			t.Errorf("%s: %.1f allocations per response, want 0", enc, n)
 		}
 	}
+}
+
+// compressedLen is the size benchBody compresses to with enc's default level.
+func compressedLen(enc string) int {
+	var cfg Config
+	cfg.Default()
+	p, _ := build(&cfg, nil)
+	c, _ := codingOf(enc)
+	var out bytes.Buffer
+	w := p.ResponseBody(nil, &plugin.Slot{N: int64(c)}, &out)
+	w.Write(benchBody)
+	w.Close()
+	return out.Len()
 }
