@@ -17,6 +17,9 @@
 //	service      ingress/<namespace>/<ingress>/<service>/<port>   (port number or name as written)
 //	certificate  ingress/<namespace>/<ingress>/tls/<secret>
 //
+// Default-backend routes have priority -1, so an Ingress's own paths on the
+// same host always win over them.
+//
 // <rule> and <path> are indexes into spec.rules and its paths. A Prefix path
 // gives two routes (<path>-exact for the path itself, <path> for what lies
 // below it), so /foo matches /foo and /foo/bar but not /foobar.

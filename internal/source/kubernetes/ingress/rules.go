@@ -53,10 +53,16 @@ func (t *translator) rule(ri int) {
 	}
 }
 
+// defaultPriority is the priority of default-backend routes.
+const defaultPriority = -1
+
 // addDefault adds a catch-all route to the default backend, for one host or
 // (host "") for any.
 func (t *translator) addDefault(name, host, svc string) {
-	r := &ir.Route{Name: name, Match: ir.RouteMatch{Path: &ir.PathMatch{Prefix: "/"}}}
+	// A lower priority lets any Ingress's own "/" path win over a default
+	// backend on the same host, as in ingress-nginx; default backends only
+	// compete with each other (the oldest Ingress's wins).
+	r := &ir.Route{Name: name, Priority: defaultPriority, Match: ir.RouteMatch{Path: &ir.PathMatch{Prefix: "/"}}}
 	if host != "" {
 		r.Hosts = []string{host}
 	}
