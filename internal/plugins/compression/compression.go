@@ -67,7 +67,7 @@ func (p *Compressor) Response(c plugin.Ctx, s *plugin.Slot) {
 	// this client accepts: caches must key on it.
 	addVary(c)
 	if cl := respHeader(c, "Content-Length"); len(cl) > 0 {
-		if n, ok := parseLength(cl); ok && n < p.minLength {
+		if n, ok := parseLength(cl); ok && (n < p.minLength || n == 0) {
 			return
 		}
 	}

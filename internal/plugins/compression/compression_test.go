@@ -177,6 +177,13 @@ func TestSkipped(t *testing.T) {
 			}
 		})
 	}
+	// An empty body stays empty, whatever minLength says.
+	r0 := plugintest.Build(t, "compression", map[string]any{"minLength": 0}, nil)
+	c0 := request("gzip")
+	c0.RespHeader.Set("Content-Length", "0")
+	if got := serve(t, r0, c0, nil); len(got) != 0 || c0.RespHeader.Get("Content-Encoding") != "" {
+		t.Fatalf("empty body compressed: %q %v", got, c0.RespHeader)
+	}
 	// At the minimum length it compresses.
 	c := request("gzip")
 	c.RespHeader.Set("Content-Length", "100")
