@@ -52,6 +52,24 @@ func TestClientAddr(t *testing.T) {
 	}
 }
 
+// Only the last lines of a header repeated many times are read: the
+// client is found among them, and older lines cannot push it out.
+func TestClientAddrManyLines(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	c := plugintest.New()
+	c.ClientIPV = "10.0.0.1"
+	for range 20 {
+		c.ReqHeader.Add("X-Forwarded-For", "6.6.6.6")
+	}
+	c.ReqHeader.Add("X-Forwarded-For", "198.51.100.7")
+	for range 5 {
+		c.ReqHeader.Add("X-Forwarded-For", "10.0.0.9")
+	}
+	if got := plugin.ClientAddr(c, trusted, ""); got != netip.MustParseAddr("198.51.100.7") {
+		t.Fatalf("got %v", got)
+	}
+}
+
 func TestParsePrefixes(t *testing.T) {
 	ps, err := plugin.ParsePrefixes("allow", []string{"10.1.2.3/8", "::ffff:192.0.2.0/120", "2001:db8::1"})
 	if err != nil {
