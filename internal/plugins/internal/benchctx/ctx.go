@@ -79,10 +79,12 @@ func (c *Ctx) VisitHeaders(fn func(name, value []byte)) {
 	}
 }
 
+// Respond records the status as the answer (the body is not kept).
 func (c *Ctx) Respond(status int, body []byte) {
 	c.StatusV, c.Answered = status, true
 }
 
+// ResponseHeader returns the first response header of that name.
 func (c *Ctx) ResponseHeader(name string) ([]byte, bool) { return find(c.Resp, name) }
 
 // SetResponseHeader replaces the header's value in place when it exists, so
@@ -97,6 +99,8 @@ func (c *Ctx) SetResponseHeader(name, value string) {
 	c.AddResponseHeader(name, value)
 }
 
+// AddResponseHeader appends a header, reusing a slot's buffers when the
+// slice has room.
 func (c *Ctx) AddResponseHeader(name, value string) {
 	if len(c.Resp) < cap(c.Resp) {
 		kv := &c.Resp[:len(c.Resp)+1][len(c.Resp)]
@@ -108,6 +112,7 @@ func (c *Ctx) AddResponseHeader(name, value string) {
 	c.Resp = append(c.Resp, KV{[]byte(name), []byte(value)})
 }
 
+// DelResponseHeader removes the headers of that name.
 func (c *Ctx) DelResponseHeader(name string) {
 	c.Resp = slicesDelete(c.Resp, name)
 }
