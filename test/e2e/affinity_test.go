@@ -14,13 +14,16 @@ import (
 // already came from the endpoint all its later requests go to.
 func TestSessionAffinityCookie(t *testing.T) {
 	t.Parallel()
-	listen := testenv.FreeAddr(t)
+	listen, h2c := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	a, b := backends.StartHTTP(t, "a"), backends.StartHTTP(t, "b")
 	startGateway(t, fmt.Sprintf(`
 listeners:
   - name: web
     address: %s
     protocol: http
+  - name: h2c
+    address: %s
+    protocol: h2c
 services:
   - name: app
     endpoints: [%q, %q]
@@ -33,11 +36,15 @@ routes:
     plugins:
       - name: session-affinity
         config: { cookie: route, maxAge: 1h }
-`, listen, a, b))
+`, listen, h2c, a, b))
 	seen := map[string]int{}
 	for i := range 24 {
-		c := newClient()
-		first := do(t, c, "GET", "http://"+listen+"/", "app.example.com")
+		// Half the clients speak HTTP/1.1, half HTTP/2: both engines.
+		c, addr := newClient(), listen
+		if i%2 == 1 {
+			c, addr = h2cClient(h2c), h2c
+		}
+		first := do(t, c, "GET", "http://"+addr+"/", "app.example.com")
 		sc := first.Header.Get("Set-Cookie")
 		if first.Status != 200 || !strings.HasPrefix(sc, "route=") || !strings.Contains(sc, "Max-Age=3600") {
 			t.Fatalf("client %d: status %d, Set-Cookie %q", i, first.Status, sc)
@@ -46,7 +53,7 @@ routes:
 		backend := first.echo(t).Backend
 		seen[backend]++
 		for j := range 5 {
-			r := do(t, c, "GET", "http://"+listen+"/", "app.example.com", "Cookie: "+cookie)
+			r := do(t, c, "GET", "http://"+addr+"/", "app.example.com", "Cookie: "+cookie)
 			if got := r.echo(t).Backend; got != backend {
 				t.Fatalf("client %d request %d went to %s, first went to %s", i, j+2, got, backend)
 			}
