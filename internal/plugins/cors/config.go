@@ -98,6 +98,11 @@ func parseOrigin(s string) (origin, error) {
 	if s == "null" {
 		return origin{exact: s}, nil // sandboxed frames and file: pages send it
 	}
+	// Browsers never send a path, but "https://app.example.com/" is a
+	// common way to write an origin: take it as meant.
+	if strings.Count(s, "/") == 3 && strings.HasSuffix(s, "/") {
+		s = strings.TrimSuffix(s, "/")
+	}
 	scheme, rest, ok := strings.Cut(s, "://")
 	if !ok || scheme == "" || rest == "" || strings.ContainsAny(rest, "/?# \t") || strings.ContainsAny(scheme, "*:/") {
 		return origin{}, fmt.Errorf(`must be "*", "null" or an origin such as https://app.example.com or https://*.example.com (scheme://host[:port], no path), got %q`, s)

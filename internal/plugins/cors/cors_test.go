@@ -41,7 +41,7 @@ func respond(r *plugin.Runner, c *plugintest.Ctx) plugin.Action {
 
 func TestPreflight(t *testing.T) {
 	r := plugintest.Build(t, "cors", map[string]any{
-		"allowOrigins":     []any{"https://app.example.com", "https://*.example.org"},
+		"allowOrigins":     []any{"https://App.example.com/", "https://*.example.org"},
 		"allowMethods":     []any{"GET", "POST"},
 		"allowHeaders":     []any{"Content-Type", "Authorization"},
 		"allowCredentials": true,
