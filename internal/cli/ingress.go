@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 
+	"pylon.io/pylon/internal/ir"
 	"pylon.io/pylon/internal/source/kubernetes/annotations"
 	"pylon.io/pylon/internal/source/kubernetes/ingress"
 )
@@ -126,6 +127,7 @@ type ingressReport struct {
 	Verdict     string             `json:"verdict"`
 	Error       string             `json:"error,omitempty"`
 	Assumed     []string           `json:"assumed,omitempty"`
+	Conflicts   []string           `json:"conflicts,omitempty"`
 	Annotations []annotations.Note `json:"annotations"`
 }
 
@@ -134,7 +136,8 @@ func checkIngresses(ings []*networkingv1.Ingress, l *lenientLookup) []ingressRep
 		return ings[i].Namespace+"/"+ings[i].Name < ings[j].Namespace+"/"+ings[j].Name
 	})
 	out := make([]ingressReport, 0, len(ings))
-	for _, ing := range ings {
+	claims := map[string][]int{} // conflict key → Ingresses (indexes) whose routes want it
+	for i, ing := range ings {
 		l.assumed, l.ing = nil, ing
 		res := ingress.Translate(ing, l, ingress.Options{})
 		r := ingressReport{Ingress: ing.Namespace + "/" + ing.Name, Verdict: verdictReady, Assumed: l.assumed, Annotations: res.Notes}
@@ -149,7 +152,40 @@ func checkIngresses(ings []*networkingv1.Ingress, l *lenientLookup) []ingressRep
 		if res.Err != nil {
 			r.Verdict, r.Error = verdictRejected, res.Err.Error()
 		}
+		for _, o := range res.Objects {
+			if rt, ok := o.(*ir.Route); ok {
+				k := ingress.ConflictKey(rt)
+				claims[k] = append(claims[k], i)
+			}
+		}
 		out = append(out, r)
+	}
+	// As the controller does: of Ingresses claiming the same host and
+	// match, the oldest serves it; the others are told.
+	keys := make([]string, 0, len(claims))
+	for k := range claims {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		idx := claims[k]
+		if len(idx) < 2 {
+			continue
+		}
+		win := idx[0]
+		for _, i := range idx[1:] {
+			if ings[i].CreationTimestamp.Before(&ings[win].CreationTimestamp) {
+				win = i
+			}
+		}
+		for _, i := range idx {
+			if i != win {
+				out[i].Conflicts = append(out[i].Conflicts, fmt.Sprintf("%s is served by the older Ingress %s", k, out[win].Ingress))
+				if out[i].Verdict == verdictReady {
+					out[i].Verdict = verdictApproximate
+				}
+			}
+		}
 	}
 	return out
 }
@@ -170,6 +206,9 @@ func writeReports(w io.Writer, format string, reports []ingressReport) error {
 		}
 		if len(r.Annotations) == 0 && r.Error == "" {
 			fmt.Fprintf(tw, "%s\t-\t%s\tno ingress-nginx annotations\n", r.Ingress, verdictReady)
+		}
+		for _, c := range r.Conflicts {
+			fmt.Fprintf(tw, "%s\t-\tconflict\t%s\n", r.Ingress, c)
 		}
 		for _, a := range r.Assumed {
 			fmt.Fprintf(tw, "%s\t-\tassumed\t%s\n", r.Ingress, a)

@@ -48,7 +48,7 @@ func TestIngressCheckJSON(t *testing.T) {
 		"default/snippets":       verdictApproximate,
 		"default/bad-annotation": verdictRejected,
 		"default/mtls":           verdictRejected,
-		"default/missing-secret": verdictReady, // files without the Secret: assumed, not rejected
+		"default/missing-secret": verdictApproximate, // the Secret is assumed, not rejected; its host and path are served by an older Ingress
 	} {
 		if got[name].Verdict != want {
 			t.Errorf("%s: verdict %q, want %q (%+v)", name, got[name].Verdict, want, got[name])
@@ -56,6 +56,9 @@ func TestIngressCheckJSON(t *testing.T) {
 	}
 	if a := got["default/missing-secret"].Assumed; len(a) != 1 || !strings.Contains(a[0], "secret default/nope") {
 		t.Errorf("assumed = %v", a)
+	}
+	if c := got["default/missing-secret"].Conflicts; len(c) != 1 || !strings.Contains(c[0], "served by the older Ingress default/affinity") {
+		t.Errorf("conflicts = %v", c)
 	}
 }
 
@@ -148,5 +151,37 @@ func TestIngressAnnotationsList(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q", want)
 		}
+	}
+}
+
+// Two Ingresses for the same host and path: the check says which one the
+// controller will serve, as the controller decides (the oldest).
+func TestIngressCheckConflicts(t *testing.T) {
+	dir := t.TempDir()
+	doc := func(name, created string) string {
+		return `apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: ` + name + `, namespace: shop, creationTimestamp: "` + created + `"}
+spec:
+  rules:
+  - host: shop.example.com
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}
+`
+	}
+	data := doc("newer", "2026-02-01T00:00:00Z") + "---\n" + doc("older", "2026-01-01T00:00:00Z")
+	if err := os.WriteFile(filepath.Join(dir, "ingresses.yaml"), []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runIngressCheck(t, "-f", dir, "-o", "json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var reports []ingressReport
+	if err := json.Unmarshal([]byte(out), &reports); err != nil {
+		t.Fatal(err)
+	}
+	if len(reports) != 2 || len(reports[1].Conflicts) != 0 || len(reports[0].Conflicts) != 1 ||
+		!strings.Contains(reports[0].Conflicts[0], "served by the older Ingress shop/older") {
+		t.Fatalf("reports = %+v", reports)
 	}
 }
