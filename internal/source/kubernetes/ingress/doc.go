@@ -11,7 +11,6 @@
 //
 //	route        ingress/<namespace>/<ingress>/<rule>/<path>[-exact]
 //	             ingress/<namespace>/<ingress>/<rule>/app-root
-//	             ingress/<namespace>/<ingress>/<rule>/<path>/canary-header|canary-cookie
 //	             ingress/<namespace>/<ingress>/default            (spec.defaultBackend, any host)
 //	             ingress/<namespace>/<ingress>/<rule>/default     (spec.defaultBackend on a rule's host)
 //	service      ingress/<namespace>/<ingress>/<service>/<port>   (port number or name as written)
@@ -36,14 +35,27 @@
 // Each route has at most one host. ConflictKey returns what two routes
 // compete for (host and match); when Ingresses share a key the caller keeps
 // the oldest Ingress's route, as ingress-nginx does. A canary Ingress is the
-// one case where two Ingresses share a key on purpose: its weighted part is
-// returned in Result.Canaries, for the caller to fold into the main route
-// with ApplyCanary.
+// one case where two Ingresses share a key on purpose: it makes no routes,
+// only services and Result.Canaries (its header, cookie and weight rules per
+// key), which the caller folds into the main Ingress's route of that key
+// with ApplyCanary (a traffic-split plugin on it).
 //
 // # Rejection
 //
-// A bad regex, an unknown Service or port, a missing or malformed Secret, or
-// an invalid annotation value sets Result.Err: the whole Ingress is refused
-// and the caller keeps its last good version serving. Notes say, per
+// A bad regex, an unknown Service or port, a missing or malformed Secret, a
+// Secret named in another namespace, an invalid annotation value, or a
+// security annotation Pylon cannot enforce (auth-tls-secret) sets
+// Result.Err: the whole Ingress is refused, never served less protected than
+// asked, and the caller keeps its last good version serving. Notes say, per
 // annotation, what Pylon made of it.
+//
+// # Plugins
+//
+// Annotations that need more than the IR's routes and services become
+// plugins on the route, with the plugins' own config fields: basic-auth,
+// rate-limit, concurrency-limit, ip-restriction, cors, rewrite, redirect
+// (ssl-redirect), request-size, session-affinity and custom-errors; a
+// canary adds traffic-split through ApplyCanary. The compile stage decodes
+// and validates those configs; the golden tests check every one of them
+// against the registered plugins.
 package ingress
