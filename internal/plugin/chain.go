@@ -1,7 +1,6 @@
 package plugin
 
 import (
-	"errors"
 	"io"
 	"log/slog"
 )
@@ -102,6 +101,7 @@ type Runner struct {
 	Slots   [MaxChain]Slot
 	metrics *Metrics
 	log     *slog.Logger
+	body    BodyWriter
 }
 
 // Reset prepares r for a request through ch (nil: no plugins).
@@ -198,21 +198,25 @@ func (r *Runner) Response(c Ctx) {
 
 // Body returns the writer the response body goes through on its way to w,
 // and whether any plugin filters it. Close the result when the body ends.
-func (r *Runner) Body(c Ctx, w io.Writer) (BodyWriter, bool) {
+// The writer belongs to the runner (no allocation): a caller that writes
+// the body after the request's runner is reused must copy it first.
+func (r *Runner) Body(c Ctx, w io.Writer) (*BodyWriter, bool) {
 	if r.ch == nil || len(r.ch.body) == 0 {
-		return BodyWriter{}, false
+		return nil, false
 	}
-	var bw BodyWriter
+	bw := &r.body
+	*bw = BodyWriter{}
 	out := w
-	for i := len(r.ch.body) - 1; i >= 0; i-- {
+	for i := len(r.ch.body) - 1; i >= 0 && bw.n < len(bw.filters); i-- {
 		h := r.ch.body[i]
 		if f := h.h.ResponseBody(c, &r.Slots[h.slot], out); f != nil {
-			bw.filters = append(bw.filters, f)
+			bw.filters[bw.n] = f
+			bw.n++
 			out = f
 		}
 	}
-	if len(bw.filters) == 0 {
-		return BodyWriter{}, false
+	if bw.n == 0 {
+		return nil, false
 	}
 	bw.head = out
 	return bw, true
@@ -235,10 +239,14 @@ func (r *Runner) Log(c Ctx, o *Outcome) {
 	}
 }
 
+// maxBodyFilters bounds the body filters of one response.
+const maxBodyFilters = 4
+
 // BodyWriter is a response body's way through the body filters.
 type BodyWriter struct {
 	head    io.Writer
-	filters []io.WriteCloser // innermost (closest to the client) first
+	filters [maxBodyFilters]io.WriteCloser // innermost (closest to the client) first
+	n       int
 }
 
 // Write sends p through the filters.
@@ -248,7 +256,7 @@ type flusher interface{ Flush() error }
 
 // Flush pushes what the filters hold on to the client, outermost first.
 func (b *BodyWriter) Flush() error {
-	for i := len(b.filters) - 1; i >= 0; i-- {
+	for i := b.n - 1; i >= 0; i-- {
 		if f, ok := b.filters[i].(flusher); ok {
 			if err := f.Flush(); err != nil {
 				return err
@@ -260,9 +268,11 @@ func (b *BodyWriter) Flush() error {
 
 // Close ends the body: each filter writes what it has left, outermost first.
 func (b *BodyWriter) Close() error {
-	var errs []error
-	for i := len(b.filters) - 1; i >= 0; i-- {
-		errs = append(errs, b.filters[i].Close())
+	var first error
+	for i := b.n - 1; i >= 0; i-- {
+		if err := b.filters[i].Close(); err != nil && first == nil {
+			first = err
+		}
 	}
-	return errors.Join(errs...)
+	return first
 }

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"pylon.io/pylon/internal/ir"
 	"pylon.io/pylon/internal/plugin"
 	"pylon.io/pylon/internal/plugin/plugintest"
 )
@@ -234,5 +235,31 @@ func TestDocsOrderTableMatches(t *testing.T) {
 		if !strings.Contains(string(data), row) {
 			t.Errorf("docs/plugins.md lacks the row %q", row)
 		}
+	}
+}
+
+type durConfig struct {
+	Outer struct {
+		Every ir.Duration `json:"every"`
+	} `json:"outer"`
+	List []struct {
+		Wait ir.Duration `json:"wait"`
+	} `json:"list,omitempty"`
+}
+
+func init() {
+	plugin.RegisterTesting("t-dur", func(cfg *durConfig, env *plugin.Env) (panicky, error) { return panicky{}, nil })
+}
+
+// A type that decodes itself (a duration) fails without naming its field;
+// the error must still say where.
+func TestDecodeConfigLocatesCustomDecoderErrors(t *testing.T) {
+	_, err := plugin.DecodeConfig("t-dur", map[string]any{"outer": map[string]any{"every": "-5s"}})
+	if err == nil || !strings.HasPrefix(err.Error(), "outer.every: ") {
+		t.Errorf("got %v", err)
+	}
+	_, err = plugin.DecodeConfig("t-dur", map[string]any{"outer": map[string]any{"every": "1s"}, "list": []any{map[string]any{"wait": "1s"}, map[string]any{"wait": "soon"}}})
+	if err == nil || !strings.HasPrefix(err.Error(), "list[1].wait: ") {
+		t.Errorf("got %v", err)
 	}
 }

@@ -148,7 +148,13 @@ func DecodeConfig(name string, raw map[string]any) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return nil, decodeError(err)
+		fe := decodeError(err)
+		if fe.Field == "" {
+			// A type's own UnmarshalJSON (a duration) fails without saying
+			// where; find the field by decoding the config piece by piece.
+			fe.Field = locate(raw, reflect.TypeOf(cfg))
+		}
+		return nil, fe
 	}
 	if v, ok := cfg.(Validator); ok {
 		if err := v.Validate(); err != nil {
@@ -158,7 +164,7 @@ func DecodeConfig(name string, raw map[string]any) (any, error) {
 	return cfg, nil
 }
 
-func decodeError(err error) error {
+func decodeError(err error) *FieldError {
 	var te *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &te):
@@ -167,6 +173,64 @@ func decodeError(err error) error {
 		return &FieldError{Field: strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), Msg: "unknown field"}
 	}
 	return &FieldError{Msg: strings.TrimPrefix(err.Error(), "json: ")}
+}
+
+// locate returns the path of the first field of v that does not decode
+// into t, or "" if none is found.
+func locate(v any, t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		if t.Kind() != reflect.Struct {
+			break
+		}
+		for name, fv := range x {
+			f, ok := fieldByJSONName(t, name)
+			if !ok {
+				continue
+			}
+			if inner := locate(fv, f.Type); inner != "" {
+				if strings.HasPrefix(inner, "[") {
+					return name + inner
+				}
+				return name + "." + inner
+			}
+			if !decodes(fv, f.Type) {
+				return name
+			}
+		}
+	case []any:
+		if t.Kind() != reflect.Slice {
+			break
+		}
+		for i, ev := range x {
+			if inner := locate(ev, t.Elem()); inner != "" {
+				return fmt.Sprintf("[%d].%s", i, inner)
+			}
+			if !decodes(ev, t.Elem()) {
+				return fmt.Sprintf("[%d]", i)
+			}
+		}
+	}
+	return ""
+}
+
+func decodes(v any, t reflect.Type) bool {
+	data, err := json.Marshal(v)
+	return err == nil && json.Unmarshal(data, reflect.New(t).Interface()) == nil
+}
+
+func fieldByJSONName(t reflect.Type, name string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if tag == name || (tag == "" && strings.EqualFold(f.Name, name)) {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
 }
 
 // phasesOf lists the phases an instance hooks into.

@@ -146,12 +146,21 @@ func (p *Proxy) stdViaFast(ctx context.Context, w http.ResponseWriter, r *http.R
 	}
 	o.status = p.stdResponsePhase(w, c, o.upStatus)
 	w.WriteHeader(o.status)
-	if bw, ok := c.run.Body(c, w); ok {
-		_ = fresp.BodyWriteTo(&bw)
-		_ = bw.Close()
-		return
+	var out io.Writer = w
+	bw, filtered := c.run.Body(c, w)
+	if filtered {
+		out = &flushingBody{bw: bw, w: w}
 	}
-	_ = fresp.BodyWriteTo(w)
+	if fresp.IsBodyStream() {
+		// A streamed upstream body (events, long downloads) is passed on
+		// read by read with a flush each time, not gathered first.
+		_, _ = copyFlush(out, fresp.BodyStream())
+	} else {
+		_, _ = out.Write(fresp.Body())
+	}
+	if filtered {
+		_ = bw.Close()
+	}
 }
 
 // cancelOnClose ends a request's context when its response body is closed.

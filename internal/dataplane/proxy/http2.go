@@ -130,7 +130,7 @@ func (p *Proxy) writeStdResponse(w http.ResponseWriter, c *Ctx, resp *http.Respo
 	status := p.stdResponsePhase(w, c, resp.StatusCode)
 	w.WriteHeader(status)
 	if bw, ok := c.run.Body(c, w); ok {
-		_, _ = copyFlush(&flushingBody{bw: &bw, w: w}, resp.Body)
+		_, _ = copyFlush(&flushingBody{bw: bw, w: w}, resp.Body)
 		_ = bw.Close()
 	} else {
 		_, _ = copyFlush(w, resp.Body)

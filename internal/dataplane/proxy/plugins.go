@@ -233,8 +233,11 @@ func (c *Ctx) ResponseHeader(name string) ([]byte, bool) {
 		return nil, false
 	}
 	if c.fast != nil {
+		// The engine keeps some headers (Content-Encoding, Content-Type) in
+		// fields of their own and answers an empty value when they are
+		// absent: an empty header reads as absent.
 		v := c.fast.Response.Header.Peek(name)
-		return v, v != nil
+		return v, len(v) > 0
 	}
 	if vs := c.stdHeader.Values(name); len(vs) > 0 {
 		return unsafeBytes(vs[0]), true

@@ -85,11 +85,13 @@ func (p *Proxy) forwardFastFiltered(fc *fasthttp.RequestCtx, c *Ctx, route *Rout
 // long downloads) keep streaming. done runs when the stream ends.
 func (p *Proxy) fastFilterStream(fc *fasthttp.RequestCtx, c *Ctx, src io.Reader, done func()) {
 	lw := &lateWriter{}
-	bw, ok := c.run.Body(c, lw)
+	filters, ok := c.run.Body(c, lw)
 	if !ok {
 		fc.Response.SetBodyStream(readCloser{src, done}, -1)
 		return
 	}
+	bw := *filters // the runner is reused once the handler returns
+
 	log, metrics := p.log, p.pm
 	// The engine runs the writer after the handler returned, so it must
 	// not touch c (released by then): the filters were made above.
