@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -132,12 +133,15 @@ func TestForwardingIsNotSmuggling(t *testing.T) {
 func TestResponsesStream(t *testing.T) {
 	t.Parallel()
 	backend := backends.StartHTTP(t, "echo")
-	web := testenv.FreeAddr(t)
+	web, h2cAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	startGateway(t, fmt.Sprintf(`
 listeners:
   - name: web
     address: %s
     protocol: http
+  - name: h2c
+    address: %s
+    protocol: h2c
 services:
   - name: h1
     endpoints: [%q]
@@ -151,7 +155,7 @@ routes:
   - name: h2c
     hosts: ["h2c.example.com"]
     backends: [{ service: h2c }]
-`, web, backend, backend))
+`, web, h2cAddr, backend, backend))
 	for _, host := range []string{"h1.example.com", "h2c.example.com"} {
 		t.Run(host, func(t *testing.T) {
 			conn, err := net.DialTimeout("tcp", web, 2*time.Second)
@@ -165,6 +169,27 @@ routes:
 			buf := make([]byte, 4096)
 			n, err := conn.Read(buf)
 			if err != nil {
+				t.Fatalf("no first bytes: %v", err)
+			}
+			if first := time.Since(start); first > time.Second {
+				t.Fatalf("first %d bytes after %v: the response was buffered, not streamed", n, first)
+			}
+		})
+		t.Run("h2c client to "+host, func(t *testing.T) {
+			req, err := http.NewRequest("GET", "http://"+h2cAddr+"/stream?n=4&interval=500", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Host = host
+			start := time.Now()
+			resp, err := h2cClient(h2cAddr).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			buf := make([]byte, 4096)
+			n, err := resp.Body.Read(buf)
+			if n == 0 {
 				t.Fatalf("no first bytes: %v", err)
 			}
 			if first := time.Since(start); first > time.Second {
