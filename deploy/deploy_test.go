@@ -7,6 +7,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -148,7 +150,7 @@ func contains(list []string, s string) bool {
 
 // renderChart renders the Helm chart's templates with the few template
 // functions it uses, as Helm would, so template and YAML mistakes fail here.
-func renderChart(t *testing.T, values map[string]any) []byte {
+func renderChart(t *testing.T, values map[string]any) ([]byte, error) {
 	t.Helper()
 	dir := filepath.Join("helm", "pylon")
 	var chart, vals map[string]any
@@ -199,6 +201,7 @@ func renderChart(t *testing.T, values map[string]any) []byte {
 			return s
 		},
 		"trimSuffix": func(suf, s string) string { return strings.TrimSuffix(s, suf) },
+		"fail":       func(msg string) (string, error) { return "", errors.New(msg) },
 		"sha256sum": func(s string) string {
 			h := sha256.Sum256([]byte(s))
 			return hex.EncodeToString(h[:])
@@ -226,10 +229,19 @@ func renderChart(t *testing.T, values map[string]any) []byte {
 		}
 		out.WriteString("\n---\n")
 		if err := tpl.ExecuteTemplate(&out, filepath.Base(f), data); err != nil {
-			t.Fatalf("%s: %v", f, err)
+			return nil, fmt.Errorf("%s: %w", f, err)
 		}
 	}
-	return out.Bytes()
+	return out.Bytes(), nil
+}
+
+// A namespaced Role without a watched namespace would leave the controller
+// unable to list what it watches: the chart refuses it.
+func TestHelmChartRefusesNamespacedRBACWithoutNamespace(t *testing.T) {
+	_, err := renderChart(t, map[string]any{"rbac": map[string]any{"create": true, "namespaced": true}})
+	if err == nil || !strings.Contains(err.Error(), "rbac.namespaced needs watchNamespace") {
+		t.Fatalf("error %v", err)
+	}
 }
 
 func TestHelmChartRenders(t *testing.T) {
@@ -244,7 +256,10 @@ func TestHelmChartRenders(t *testing.T) {
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			out := renderChart(t, values)
+			out, err := renderChart(t, values)
+			if err != nil {
+				t.Fatal(err)
+			}
 			objs := decodeAll(t, "chart", out)
 			seen := map[string]bool{}
 			for _, o := range objs {
