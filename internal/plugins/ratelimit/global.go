@@ -25,6 +25,8 @@ import (
 // quota was gone already) overshoot, and the first node to report in a
 // window is always covered, so the overshoot is at most (N−1) × rate ×
 // interval per window. Uncovered admissions are counted as "uncovered".
+// Keys busy in one window get their first chunk of the next reserved ahead
+// (ahead.go), so in steady state only keys new to a node use credit.
 //
 // When Redis cannot be reached the node serves its cluster-divided share of
 // the quota (or only what it reserved, with failClosed), probes Redis every
@@ -40,9 +42,14 @@ type gEntry struct {
 	answered  bool  // Redis answered for win
 	exhausted bool  // the quota of win is all reserved
 	queued    bool  // waiting for the syncer
+	starved   int64 // refused while Redis still had quota: demand the next reservation adds
+	next      int64 // the window reserved ahead for (0: none)
+	nextGrant int64
+	nextTotal int64
 
-	key  string
-	rkey string // the Redis key without the window; the syncer's alone
+	key    string
+	rkey   string // the Redis key without the window; the syncer's alone
+	hotWin int64  // 1 + the window it is on the syncer's hot list for; the syncer's alone
 }
 
 // gParams is a node's view of the fleet: its fallback share and its
@@ -83,22 +90,24 @@ type globalState struct {
 
 // counters are the events a redis-mode limit reports.
 type counters struct {
-	fallback, recovered, uncovered, errors *plugin.Counter
+	fallback, recovered, uncovered, errors, credit *plugin.Counter
 }
 
 func newGlobalState(cfg *Config, members plugin.Membership, rdb redisConn, stem string, ctr counters, log *slog.Logger) *globalState {
 	period, interval := cfg.period(), min(cfg.Redis.syncInterval(), cfg.period())
 	s := &globalState{quota: cfg.Rate, period: int64(period), failClosed: cfg.Redis.FailClosed,
 		queue: make(chan *gEntry, 4096), stop: make(chan struct{})}
-	s.p.Store(globalParams(cfg.Rate, period, interval, live(members)))
+	n := live(members)
+	s.p.Store(globalParams(cfg.Rate, period, interval, n))
 	s.keys = newTable(cfg.maxKeys(), func(k string) *gEntry { return &gEntry{key: k} }, s.expiry)
 	s.sync = &syncer{s: s, rdb: rdb, stem: stem, timeout: cfg.Redis.timeout(), ttl: 2*period + time.Second,
-		probeEvery: min(max(interval, 100*time.Millisecond), time.Second), ctr: ctr, log: log}
-	s.wg.Go(func() { sweepLoop(s.keys, s.stop) })
+		probeEvery: min(max(interval, 100*time.Millisecond), time.Second), lead: min(2*interval, period/2),
+		ctr: ctr, log: log}
+	s.wg.Go(func() { sweepLoop(s.keys, s.stop, &wallFunc) })
 	s.wg.Go(s.sync.run)
 	if members != nil {
 		s.wg.Go(func() {
-			watchMembers(members, s.stop, func(n int) { s.p.Store(globalParams(cfg.Rate, period, interval, n)) })
+			watchMembers(members, n, s.stop, func(n int) { s.p.Store(globalParams(cfg.Rate, period, interval, n)) })
 		})
 	}
 	return s
@@ -110,7 +119,7 @@ func (s *globalState) expiry(e *gEntry, now int64) int64 {
 	if e.queued {
 		return now + s.period
 	}
-	return (e.win + 1) * s.period
+	return (max(e.win, e.next) + 1) * s.period
 }
 
 func (s *globalState) allow(key []byte, now int64) decision {
@@ -119,7 +128,13 @@ func (s *globalState) allow(key []byte, now int64) decision {
 	w := now / s.period
 	e.mu.Lock()
 	if e.win != w {
-		e.win, e.used, e.grant, e.total, e.answered, e.exhausted = w, 0, 0, 0, false, false
+		e.win, e.used, e.grant, e.total, e.answered, e.exhausted, e.starved = w, 0, 0, 0, false, false, 0
+		if e.next == w { // reserved ahead: no credit needed
+			e.grant, e.total, e.answered, e.exhausted = e.nextGrant, e.nextTotal, true, e.nextTotal >= s.quota
+		}
+		if e.next <= w {
+			e.next, e.nextGrant, e.nextTotal = 0, 0, 0
+		}
 	}
 	deg := s.degraded.Load()
 	var limit int64
@@ -134,8 +149,14 @@ func (s *globalState) allow(key []byte, now int64) decision {
 		limit = p.credit // until Redis first answers in this window
 	}
 	ok := e.used < limit
-	if ok {
+	switch {
+	case ok:
 		e.used++
+		if !deg && !e.answered {
+			s.sync.ctr.credit.Inc()
+		}
+	case !deg && !e.exhausted:
+		e.starved++
 	}
 	if !deg && !e.queued && !e.exhausted && (!e.answered || e.grant-e.used <= p.chunk/2) {
 		select {

@@ -23,10 +23,10 @@ func fakeClock(t *testing.T) *atomic.Int64 {
 	clockMu.Lock()
 	var now atomic.Int64
 	now.Store(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	prev := nowFunc
-	nowFunc = now.Load
+	prev, prevWall := nowFunc, wallFunc
+	nowFunc, wallFunc = now.Load, now.Load
 	t.Cleanup(func() {
-		nowFunc = prev
+		nowFunc, wallFunc = prev, prevWall
 		clockMu.Unlock()
 	})
 	return &now

@@ -100,12 +100,13 @@ func newLocalState(cfg *Config, members plugin.Membership) *localState {
 	if cfg.Mode != ModeCluster {
 		members = nil
 	}
-	s.p.Store(divide(cfg.Rate, burst, cfg.period(), live(members)))
+	n := live(members)
+	s.p.Store(divide(cfg.Rate, burst, cfg.period(), n))
 	s.keys = newTable(cfg.maxKeys(), func(string) *counter { return new(counter) }, s.expiry)
-	s.wg.Go(func() { sweepLoop(s.keys, s.stop) })
+	s.wg.Go(func() { sweepLoop(s.keys, s.stop, &nowFunc) })
 	if members != nil {
 		s.wg.Go(func() {
-			watchMembers(members, s.stop, func(n int) { s.p.Store(divide(cfg.Rate, burst, cfg.period(), n)) })
+			watchMembers(members, n, s.stop, func(n int) { s.p.Store(divide(cfg.Rate, burst, cfg.period(), n)) })
 		})
 	}
 	return s
@@ -151,10 +152,9 @@ func live(m plugin.Membership) int {
 // Changed may have other readers, and a poll of Live costs nothing.
 const membersPoll = time.Second
 
-// watchMembers calls set with the number of live nodes whenever it changes,
-// until stop closes.
-func watchMembers(m plugin.Membership, stop <-chan struct{}, set func(n int)) {
-	last := live(m)
+// watchMembers calls set with the number of live nodes whenever it differs
+// from last (the number the caller divided by), until stop closes.
+func watchMembers(m plugin.Membership, last int, stop <-chan struct{}, set func(n int)) {
 	t := time.NewTicker(membersPoll)
 	defer t.Stop()
 	for {
@@ -174,7 +174,7 @@ func watchMembers(m plugin.Membership, stop <-chan struct{}, set func(n int)) {
 // sweepInterval is how often idle keys are dropped.
 const sweepInterval = 10 * time.Second
 
-func sweepLoop[E any](t *table[E], stop <-chan struct{}) {
+func sweepLoop[E any](t *table[E], stop <-chan struct{}, clock *func() int64) {
 	tk := time.NewTicker(sweepInterval)
 	defer tk.Stop()
 	for {
@@ -182,7 +182,7 @@ func sweepLoop[E any](t *table[E], stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-tk.C:
-			t.sweep(nowFunc())
+			t.sweep((*clock)())
 		}
 	}
 }

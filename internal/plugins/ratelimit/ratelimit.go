@@ -19,11 +19,15 @@ func init() {
 	plugin.Register("rate-limit", "Limits request rates per key: locally, divided over the cluster, or globally in Redis", build)
 }
 
-// nowFunc is the clock, in Unix nanoseconds; tests replace it. It reads
-// only the monotonic clock (time.Now reads two), offset by the wall time at
-// start, so windows stay aligned with other nodes' without a second read
-// per request.
+// nowFunc is the local limits' clock, in Unix nanoseconds; tests replace
+// it. It reads only the monotonic clock (time.Now reads two), offset by the
+// wall time at start: a node's own buckets and windows need no agreement
+// with other nodes, and a wall clock step must not refill a bucket.
 var nowFunc = func() int64 { return startWall + int64(time.Since(startMono)) }
+
+// wallFunc is the redis mode's clock: its windows are shared by the fleet,
+// so they follow the wall clock, steps included.
+var wallFunc = func() int64 { return time.Now().UnixNano() }
 
 var (
 	startMono = time.Now()
@@ -68,7 +72,7 @@ func build(cfg *Config, env *plugin.Env) (*Limiter, error) {
 	id := sha256.Sum256([]byte(env.ID))
 	stem := cfg.Redis.prefix() + hex.EncodeToString(id[:6]) + ":"
 	ctr := counters{fallback: env.Counter("redis-fallback"), recovered: env.Counter("redis-recovered"),
-		uncovered: env.Counter("uncovered"), errors: env.Counter("redis-errors")}
+		uncovered: env.Counter("uncovered"), errors: env.Counter("redis-errors"), credit: env.Counter("credit")}
 	l.global = env.State("", func() any { return newGlobalState(cfg, env.Members, rdb, stem, ctr, env.Log) }).(*globalState)
 	return l, nil
 }
@@ -98,12 +102,11 @@ func newRejection(r *Reject) rejection {
 func (l *Limiter) Access(c plugin.Ctx, _ *plugin.Slot) plugin.Action {
 	var buf [keyBuf]byte
 	key := l.key.extract(c, &buf)
-	now := nowFunc()
 	var d decision
 	if l.global != nil {
-		d = l.global.allow(key, now)
+		d = l.global.allow(key, wallFunc())
 	} else {
-		d = l.local.allow(key, now)
+		d = l.local.allow(key, nowFunc())
 	}
 	if d.ok {
 		if l.headers {

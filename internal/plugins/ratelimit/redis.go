@@ -86,12 +86,16 @@ return {grant, total}
 type syncer struct {
 	s          *globalState
 	rdb        redisConn
-	stem       string // prefix and the limit's identity
+	lead       time.Duration // how long before a window starts its first chunks are reserved
+	stem       string        // prefix and the limit's identity
 	timeout    time.Duration
 	ttl        time.Duration
 	probeEvery time.Duration
 	ctr        counters
 	log        *slog.Logger
+
+	hot    []*gEntry // keys reserved for in window hotWin: they get the next window's chunk ahead
+	hotWin int64
 }
 
 const maxBatch = 256
@@ -99,6 +103,8 @@ const maxBatch = 256
 func (y *syncer) run() {
 	tick := time.NewTicker(y.probeEvery)
 	defer tick.Stop()
+	ahead := time.NewTimer(y.untilAhead())
+	defer ahead.Stop()
 	batch := make([]*gEntry, 0, maxBatch)
 	for {
 		select {
@@ -120,6 +126,9 @@ func (y *syncer) run() {
 			if y.s.degraded.Load() {
 				y.probe()
 			}
+		case <-ahead.C:
+			y.reserveAhead()
+			ahead.Reset(y.untilAhead())
 		}
 	}
 }
@@ -160,7 +169,11 @@ func (y *syncer) reserve(batch []*gEntry) {
 	ttl := y.ttl.Milliseconds()
 	for _, e := range batch {
 		e.mu.Lock()
-		win, want, skip := e.win, max(0, e.used-e.grant)+p.chunk, e.exhausted
+		// What it owes (credit spent), a chunk, and the demand it had to
+		// refuse while waiting (up to three chunks more): a key hotter on
+		// this node than its share asks for more at once.
+		win, want, skip := e.win, max(0, e.used-e.grant)+p.chunk+min(e.starved, 3*p.chunk), e.exhausted
+		e.starved = 0
 		if skip {
 			e.queued = false
 		}
@@ -189,18 +202,32 @@ func (y *syncer) reserve(batch []*gEntry) {
 			y.log.Warn("rate-limit: redis reservation failed", "key", r.e.key, "error", err)
 			continue
 		}
-		if r.e.win == r.win {
-			r.e.grant += vals[0]
-			r.e.total = vals[1]
-			r.e.answered = true
-			if !r.e.exhausted && vals[1] >= s.quota {
-				r.e.exhausted = true
-				if over := r.e.used - r.e.grant; over > 0 {
-					y.ctr.uncovered.Add(over)
-				}
+		y.apply(r.e, r.win, vals[0], vals[1])
+		r.e.mu.Unlock()
+		y.markHot(r.e, r.win)
+	}
+}
+
+// apply records a reservation's answer for window win. The caller holds
+// e.mu.
+func (y *syncer) apply(e *gEntry, win, grant, total int64) {
+	switch {
+	case e.win == win:
+		e.grant += grant
+		e.total = max(e.total, total)
+		e.answered = true
+		if !e.exhausted && e.total >= y.s.quota {
+			e.exhausted = true
+			if over := e.used - e.grant; over > 0 {
+				y.ctr.uncovered.Add(over)
 			}
 		}
-		r.e.mu.Unlock()
+	case e.win < win: // reserved ahead
+		if e.next != win {
+			e.next, e.nextGrant, e.nextTotal = win, 0, 0
+		}
+		e.nextGrant += grant
+		e.nextTotal = max(e.nextTotal, total)
 	}
 }
 
