@@ -29,7 +29,7 @@ func (w *watcher) change(b *batch) ir.Change {
 	}
 	ch.Deletes = append(ch.Deletes, b.deletes...)
 	for st := range b.resync {
-		want := make(map[ir.Key]struct{}, len(st.routes))
+		var next []sentRoute
 		var lost []string
 		for i, o := range st.routes {
 			c := st.claims[i]
@@ -40,20 +40,19 @@ func (w *watcher) change(b *batch) ir.Change {
 			if cn, ok := w.canaryFor(c, st); ok {
 				o = ir.NewObject(SourceName, o.Key.Namespace, ingress.ApplyCanary(o.Resource.(*ir.Route), cn))
 			}
-			want[o.Key] = struct{}{}
-			if st.sent[o.Key] != o.Hash {
+			next = append(next, sentRoute{o.Key, o.Hash})
+			if h, ok := sentHash(st.sent, o.Key); !ok || h != o.Hash {
 				ch.Upserts = append(ch.Upserts, o)
-				st.sent[o.Key] = o.Hash
 				w.routeOwner[o.Key] = st
 			}
 		}
-		for k := range st.sent {
-			if _, ok := want[k]; !ok {
-				ch.Deletes = append(ch.Deletes, k)
-				delete(st.sent, k)
-				delete(w.routeOwner, k)
+		for _, s := range st.sent {
+			if _, ok := sentHash(next, s.key); !ok {
+				ch.Deletes = append(ch.Deletes, s.key)
+				delete(w.routeOwner, s.key)
 			}
 		}
+		st.sent = next
 		if len(lost) > 0 {
 			w.event(st, note{warning: true, reason: "Conflict", text: strings.Join(lost, "; ")})
 		} else {
@@ -113,4 +112,21 @@ func (w *watcher) afterApply(ch ir.Change, res ir.Result) {
 		}
 	}
 	w.s.log.Info("kubernetes: config applied", "upserts", len(ch.Upserts), "deletes", len(ch.Deletes), "rejected", len(res.Rejected))
+}
+
+// sentRoute is a route the sink holds for an Ingress, with its hash. An
+// Ingress has a few routes: a slice beats a map per Ingress (at 100k
+// Ingresses, tens of MB).
+type sentRoute struct {
+	key  ir.Key
+	hash uint64
+}
+
+func sentHash(rs []sentRoute, k ir.Key) (uint64, bool) {
+	for _, r := range rs {
+		if r.key == k {
+			return r.hash, true
+		}
+	}
+	return 0, false
 }

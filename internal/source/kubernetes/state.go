@@ -17,7 +17,7 @@ type ingState struct {
 	routes  []ir.Object // last good translation
 	claims  []string    // per route: its ingress.ConflictKey
 	canary  []ingress.Canary
-	sent    map[ir.Key]uint64
+	sent    []sentRoute // routes the sink holds
 	shared  []ir.Key
 	deps    []qkey            // Services and Secrets looked up
 	noted   map[string]string // Events recorded, by reason
@@ -67,7 +67,7 @@ func (w *watcher) sync(nn nsName, b *batch) {
 		return
 	}
 	if st == nil {
-		st = &ingState{key: nn, sent: map[ir.Key]uint64{}}
+		st = &ingState{key: nn}
 		w.ings[nn] = st
 	}
 	st.created = ing.CreationTimestamp.Time
@@ -114,9 +114,9 @@ func (w *watcher) sync(nn nsName, b *batch) {
 // remove drops an Ingress: its routes go, its shared objects lose an owner.
 func (w *watcher) remove(st *ingState, b *batch) {
 	w.dropClaims(st, b)
-	for k := range st.sent {
-		b.deletes = append(b.deletes, k)
-		delete(w.routeOwner, k)
+	for _, s := range st.sent {
+		b.deletes = append(b.deletes, s.key)
+		delete(w.routeOwner, s.key)
 	}
 	for _, k := range st.shared {
 		w.release(k, st.key, b)
