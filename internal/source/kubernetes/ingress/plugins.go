@@ -130,6 +130,10 @@ func (t *translator) basicAuth() (map[string]any, bool) {
 		t.fail("annotation auth-secret: secret %s/%s has no users (want an htpasswd file under key \"auth\", or auth-secret-type: auth-map)", ns, ba.Secret.Name)
 		return nil, false
 	}
+	if line, user, ok := badHtpasswdLine(htpasswd); !ok {
+		t.fail("annotation auth-secret: secret %s/%s: line %d (user %q): want user:hash with a bcrypt, $apr1$ or {SHA} hash", ns, ba.Secret.Name, line, user)
+		return nil, false
+	}
 	t.authCfg = map[string]any{"htpasswd": htpasswd}
 	if ba.Realm != "" {
 		t.authCfg["realm"] = ba.Realm
@@ -248,4 +252,28 @@ func prefixes(ps []netip.Prefix) []string {
 		out[i] = p.String()
 	}
 	return out
+}
+
+// badHtpasswdLine finds the first line that is not user:hash with a hash
+// scheme the basic-auth plugin knows, so a broken Secret rejects the Ingress
+// with the Secret named instead of failing later at compile time. It never
+// returns the hash.
+func badHtpasswdLine(text string) (line int, user string, ok bool) {
+	for i, l := range strings.Split(text, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		u, h, found := strings.Cut(l, ":")
+		if !found || u == "" {
+			return i + 1, "", false
+		}
+		switch {
+		case strings.HasPrefix(h, "$2y$"), strings.HasPrefix(h, "$2a$"), strings.HasPrefix(h, "$2b$"),
+			strings.HasPrefix(h, "$apr1$"), strings.HasPrefix(h, "{SHA}"):
+		default:
+			return i + 1, u, false
+		}
+	}
+	return 0, "", true
 }
