@@ -15,6 +15,7 @@ type Config struct {
 	UseRegex      bool
 	UpstreamVhost string // Host header sent upstream
 	AppRoot       string // "/" redirects here
+	ServerAliases []string
 
 	SSLRedirect      *bool // nil: on when the Ingress has TLS, as in ingress-nginx
 	ForceSSLRedirect bool

@@ -121,6 +121,18 @@ var routingSpecs = []spec{
 		c.UpstreamVhost = v
 		return nil
 	}),
+	row("server-alias", Honoured, "every rule host of the Ingress also answers under these names (comma-separated), with the same paths and annotations", func(c *Config, v string) error {
+		for _, h := range splitList(v) {
+			if !hostName(h) {
+				return fmt.Errorf("%q is not a host name", h)
+			}
+			c.ServerAliases = append(c.ServerAliases, strings.ToLower(h))
+		}
+		if len(c.ServerAliases) == 0 {
+			return fmt.Errorf("must list at least one host name")
+		}
+		return nil
+	}),
 	row("app-root", Honoured, "a route for exactly \"/\" answers 302 to the app root", func(c *Config, v string) error {
 		if !strings.HasPrefix(v, "/") || !plainText(v) {
 			return fmt.Errorf("must be a path starting with '/' (got %q)", v)

@@ -140,6 +140,26 @@ func plainText(s string) bool {
 	return s != ""
 }
 
+// hostName reports whether s is a DNS name, optionally "*." + one.
+func hostName(s string) bool {
+	name := strings.TrimPrefix(s, "*.")
+	if name == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(name, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i] | 0x20
+			if !(c >= 'a' && c <= 'z' || label[i] >= '0' && label[i] <= '9' || label[i] == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // tokenText reports whether s is an RFC 9110 token (header or cookie name).
 func tokenText(s string) bool {
 	if s == "" {

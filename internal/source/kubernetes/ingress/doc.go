@@ -11,6 +11,7 @@
 //
 //	route        ingress/<namespace>/<ingress>/<rule>/<path>[-exact]
 //	             ingress/<namespace>/<ingress>/<rule>/app-root
+//	             ingress/<namespace>/<ingress>/<rule>/alias<n>/<path>[-exact]  (server-alias n)
 //	             ingress/<namespace>/<ingress>/default            (spec.defaultBackend, any host)
 //	             ingress/<namespace>/<ingress>/<rule>/default     (spec.defaultBackend on a rule's host)
 //	service      ingress/<namespace>/<ingress>/<service>/<port>   (port number or name as written)

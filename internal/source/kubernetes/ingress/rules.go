@@ -7,14 +7,29 @@ import (
 	"pylon.io/pylon/internal/ir"
 )
 
-// rule translates spec.rules[ri].
+// rule translates spec.rules[ri], once for its host and once for each
+// server-alias of it.
 func (t *translator) rule(ri int) {
+	host := t.ing.Spec.Rules[ri].Host
+	base := fmt.Sprintf("%s%d/", t.prefix(), ri)
+	t.ruleFor(ri, host, base)
+	if host == "" {
+		return
+	}
+	for ai, alias := range t.cfg.ServerAliases {
+		if !strings.EqualFold(alias, host) {
+			t.ruleFor(ri, alias, fmt.Sprintf("%salias%d/", base, ai))
+		}
+	}
+}
+
+// ruleFor translates spec.rules[ri] for one host, naming routes from base.
+func (t *translator) ruleFor(ri int, host, base string) {
 	rule := &t.ing.Spec.Rules[ri]
 	var hosts []string
-	if rule.Host != "" {
-		hosts = []string{strings.ToLower(rule.Host)}
+	if host != "" {
+		hosts = []string{strings.ToLower(host)}
 	}
-	base := fmt.Sprintf("%s%d/", t.prefix(), ri)
 	if t.cfg.AppRoot != "" && !t.cfg.Canary.Enabled {
 		t.add(&ir.Route{
 			Name: base + "app-root", Hosts: hosts,

@@ -123,7 +123,13 @@ type ranked struct {
 }
 
 func (t *translator) fail(format string, args ...any) {
-	t.errs = append(t.errs, fmt.Errorf(format, args...))
+	err := fmt.Errorf(format, args...)
+	for _, e := range t.errs {
+		if e.Error() == err.Error() {
+			return // the same problem seen again (a server-alias host)
+		}
+	}
+	t.errs = append(t.errs, err)
 }
 
 // prefix is the start of every object name of this Ingress.
