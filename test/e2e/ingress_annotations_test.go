@@ -156,6 +156,21 @@ spec:
       paths:
       - {path: /, pathType: Prefix, backend: {service: {name: main, port: {number: 80}}}}
 ---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: www
+  namespace: shop
+  annotations:
+    nginx.ingress.kubernetes.io/from-to-www-redirect: "true"
+    nginx.ingress.kubernetes.io/server-alias: shop.example.net
+spec:
+  rules:
+  - host: www.shop.example.com
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: main, port: {number: 80}}}}
+---
 apiVersion: v1
 kind: Secret
 metadata: {name: users, namespace: shop}
@@ -303,6 +318,15 @@ func TestIngressAnnotationsServed(t *testing.T) {
 	t.Run("denylist", func(t *testing.T) {
 		if s := get("deny.example.com", "/").Status; s != 403 {
 			t.Errorf("denied address: %d", s)
+		}
+	})
+	t.Run("from-to-www-redirect, server-alias", func(t *testing.T) {
+		r := get("shop.example.com", "/x?y=1")
+		if r.Status != 308 || r.Header.Get("Location") != "http://www.shop.example.com/x?y=1" {
+			t.Errorf("from-to-www: %d %q", r.Status, r.Header.Get("Location"))
+		}
+		if r := get("shop.example.net", "/x"); r.Status != 200 || r.echo(t).Backend != "main" {
+			t.Errorf("server-alias: %d", r.Status)
 		}
 	})
 	t.Run("permanent-redirect", func(t *testing.T) {

@@ -16,6 +16,7 @@ type Config struct {
 	UpstreamVhost string // Host header sent upstream
 	AppRoot       string // "/" redirects here
 	ServerAliases []string
+	FromToWWW     bool
 
 	SSLRedirect      *bool // nil: on when the Ingress has TLS, as in ingress-nginx
 	ForceSSLRedirect bool

@@ -133,6 +133,10 @@ var routingSpecs = []spec{
 		}
 		return nil
 	}),
+	row("from-to-www-redirect", Approximated, "requests for the host without www. (or with it, for a www. host) are redirected to the rule's host with 308, path and query kept; at a lower priority, so another Ingress's own paths on that host win, where ingress-nginx would skip the redirect altogether", func(c *Config, v string) (err error) {
+		c.FromToWWW, err = parseBool(v)
+		return
+	}),
 	row("app-root", Honoured, "a route for exactly \"/\" answers 302 to the app root", func(c *Config, v string) error {
 		if !strings.HasPrefix(v, "/") || !plainText(v) {
 			return fmt.Errorf("must be a path starting with '/' (got %q)", v)

@@ -12,13 +12,14 @@
 //	route        ingress/<namespace>/<ingress>/<rule>/<path>[-exact]
 //	             ingress/<namespace>/<ingress>/<rule>/app-root
 //	             ingress/<namespace>/<ingress>/<rule>/alias<n>/<path>[-exact]  (server-alias n)
+//	             ingress/<namespace>/<ingress>/<rule>/from-to-www       (from-to-www-redirect)
 //	             ingress/<namespace>/<ingress>/default            (spec.defaultBackend, any host)
 //	             ingress/<namespace>/<ingress>/<rule>/default     (spec.defaultBackend on a rule's host)
 //	service      ingress/<namespace>/<ingress>/<service>/<port>   (port number or name as written)
 //	certificate  ingress/<namespace>/<ingress>/tls/<secret>
 //
-// Default-backend routes have priority -1, so an Ingress's own paths on the
-// same host always win over them.
+// Default-backend and from-to-www routes have priority -1, so an Ingress's
+// own paths on the same host always win over them.
 //
 // <rule> and <path> are indexes into spec.rules and its paths. A Prefix path
 // gives two routes (<path>-exact for the path itself, <path> for what lies

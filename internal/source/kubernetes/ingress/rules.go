@@ -16,6 +16,9 @@ func (t *translator) rule(ri int) {
 	if host == "" {
 		return
 	}
+	if t.cfg.FromToWWW && !t.cfg.Canary.Enabled && !strings.HasPrefix(host, "*.") {
+		t.wwwRedirect(base, strings.ToLower(host))
+	}
 	for ai, alias := range t.cfg.ServerAliases {
 		if !strings.EqualFold(alias, host) {
 			t.ruleFor(ri, alias, fmt.Sprintf("%salias%d/", base, ai))
@@ -99,4 +102,21 @@ func (t *translator) action(r *ir.Route, svc string) {
 	}
 	t.retries(r)
 	t.plugins(r)
+}
+
+// wwwRedirect is from-to-www-redirect: the other spelling of host (with or
+// without "www.") answers 308 to host, keeping the path.
+func (t *translator) wwwRedirect(base, host string) {
+	other, ok := strings.CutPrefix(host, "www.")
+	if !ok {
+		other = "www." + host
+	}
+	if ir.ValidateHost(other) != nil {
+		return
+	}
+	t.add(&ir.Route{
+		Name: base + "from-to-www", Hosts: []string{other}, Priority: defaultPriority,
+		Match:    ir.RouteMatch{Path: &ir.PathMatch{Prefix: "/"}},
+		Redirect: &ir.Redirect{Host: host, Code: 308},
+	}, rankDefault)
 }
