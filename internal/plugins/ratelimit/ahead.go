@@ -30,34 +30,55 @@ func (y *syncer) markHot(e *gEntry, win int64) {
 	y.hot = append(y.hot, e)
 }
 
-// untilAhead returns the time until the next reservation ahead.
+// untilAhead returns the time until the next reservation ahead, and
+// notes which window it is for.
 func (y *syncer) untilAhead() time.Duration {
 	now, period := wallFunc(), y.s.period
-	at := (now/period+1)*period - int64(y.lead)
+	y.aheadTarget = now/period + 1
+	at := y.aheadTarget*period - int64(y.lead)
 	if at <= now {
+		y.aheadTarget++
 		at += period
 	}
 	return time.Duration(at - now)
 }
 
-// reserveAhead reserves the next window's first chunk for every hot key,
-// in one pipeline.
+// reserveAhead reserves the next window's first chunk, in one pipeline, for
+// every key reserved for in the current window and every key that used
+// the chunk reserved ahead for it (a key too quiet to need a second chunk
+// is still busy).
 func (y *syncer) reserveAhead() {
 	s := y.s
-	// The window after the hot list's; a timer that fired a little late
-	// (a busy machine) still reserves for it, and the answer then counts
-	// for the running window.
-	target := y.hotWin + 1
-	if s.degraded.Load() || len(y.hot) == 0 || wallFunc()/s.period > target {
+	target := y.aheadTarget
+	// A timer that fired a little late (a busy machine) still reserves for
+	// its window, and the answer then counts for the running one.
+	if s.degraded.Load() || wallFunc()/s.period > target {
+		return
+	}
+	var cands []*gEntry
+	if y.hotWin == target-1 {
+		cands = append(cands, y.hot...)
+	}
+	for _, e := range y.ahead {
+		e.mu.Lock()
+		used := e.win == target-1 && e.used > 0
+		e.mu.Unlock()
+		if used && e.hotWin != target {
+			cands = append(cands, e)
+		}
+	}
+	clear(y.ahead)
+	y.ahead = y.ahead[:0]
+	if len(cands) == 0 {
 		return
 	}
 	p := s.p.Load()
 	ctx, cancel := context.WithTimeout(context.Background(), y.timeout)
 	defer cancel()
 	pipe := y.rdb.Pipeline()
-	reqs := make([]pending, 0, len(y.hot))
+	reqs := make([]pending, 0, len(cands))
 	ttl := y.ttl.Milliseconds()
-	for _, e := range y.hot {
+	for _, e := range cands {
 		e.mu.Lock()
 		done := e.next == target
 		e.mu.Unlock()
@@ -83,5 +104,6 @@ func (y *syncer) reserveAhead() {
 		r.e.mu.Lock()
 		y.apply(r.e, r.win, vals[0], vals[1])
 		r.e.mu.Unlock()
+		y.ahead = append(y.ahead, r.e)
 	}
 }

@@ -42,7 +42,6 @@ type gEntry struct {
 	answered  bool  // Redis answered for win
 	exhausted bool  // the quota of win is all reserved
 	queued    bool  // waiting for the syncer
-	starved   int64 // refused while Redis still had quota: demand the next reservation adds
 	next      int64 // the window reserved ahead for (0: none)
 	nextGrant int64
 	nextTotal int64
@@ -100,7 +99,8 @@ func newGlobalState(cfg *Config, members plugin.Membership, rdb redisConn, stem 
 	n := live(members)
 	s.p.Store(globalParams(cfg.Rate, period, interval, n))
 	s.keys = newTable(cfg.maxKeys(), func(k string) *gEntry { return &gEntry{key: k} }, s.expiry)
-	s.sync = &syncer{s: s, rdb: rdb, stem: stem, timeout: cfg.Redis.timeout(), ttl: 2*period + time.Second,
+	key, _ := parseKey(cfg.Key) // validated
+	s.sync = &syncer{s: s, rdb: rdb, stem: stem, hashKeys: key.private(), timeout: cfg.Redis.timeout(), ttl: 2*period + time.Second,
 		probeEvery: min(max(interval, 100*time.Millisecond), time.Second), lead: min(2*interval, period/2),
 		ctr: ctr, log: log}
 	s.wg.Go(func() { sweepLoop(s.keys, s.stop, &wallFunc) })
@@ -128,7 +128,7 @@ func (s *globalState) allow(key []byte, now int64) decision {
 	w := now / s.period
 	e.mu.Lock()
 	if e.win != w {
-		e.win, e.used, e.grant, e.total, e.answered, e.exhausted, e.starved = w, 0, 0, 0, false, false, 0
+		e.win, e.used, e.grant, e.total, e.answered, e.exhausted = w, 0, 0, 0, false, false
 		if e.next == w { // reserved ahead: no credit needed
 			e.grant, e.total, e.answered, e.exhausted = e.nextGrant, e.nextTotal, true, e.nextTotal >= s.quota
 		}
@@ -149,14 +149,11 @@ func (s *globalState) allow(key []byte, now int64) decision {
 		limit = p.credit // until Redis first answers in this window
 	}
 	ok := e.used < limit
-	switch {
-	case ok:
+	if ok {
 		e.used++
 		if !deg && !e.answered {
 			s.sync.ctr.credit.Inc()
 		}
-	case !deg && !e.exhausted:
-		e.starved++
 	}
 	if !deg && !e.queued && !e.exhausted && (!e.answered || e.grant-e.used <= p.chunk/2) {
 		select {

@@ -81,6 +81,17 @@ func parseKey(s string) (keySpec, error) {
 	return k, nil
 }
 
+// private reports whether the key holds values a client may keep secret
+// (headers, cookies, the consumer), which must not be stored as they are.
+func (k keySpec) private() bool {
+	for _, p := range k {
+		if p.kind != keyIP && p.kind != keyRoute {
+			return true
+		}
+	}
+	return false
+}
+
 func (p keyPart) value(c plugin.Ctx) []byte {
 	switch p.kind {
 	case keyIP:

@@ -88,14 +88,17 @@ type syncer struct {
 	rdb        redisConn
 	lead       time.Duration // how long before a window starts its first chunks are reserved
 	stem       string        // prefix and the limit's identity
+	hashKeys   bool          // keys hold header, cookie or consumer values
 	timeout    time.Duration
 	ttl        time.Duration
 	probeEvery time.Duration
 	ctr        counters
 	log        *slog.Logger
 
-	hot    []*gEntry // keys reserved for in window hotWin: they get the next window's chunk ahead
-	hotWin int64
+	hot         []*gEntry // keys reserved for in window hotWin: they get the next window's chunk ahead
+	hotWin      int64
+	ahead       []*gEntry // keys reserved ahead for window aheadTarget-1
+	aheadTarget int64     // the window the next reservation ahead is for
 }
 
 const maxBatch = 256
@@ -135,12 +138,15 @@ func (y *syncer) run() {
 
 // redisKey is the key's Redis key for window w. The window is part of the
 // key, so in a Redis Cluster or a ring a hot key moves to another shard
-// with every window instead of pinning one. A key with braces (which Redis
-// Cluster would read as a hash tag) or control bytes goes by its digest.
+// with every window instead of pinning one. Keys made of headers, cookies
+// or the consumer go by their digest (they may be credentials, which have
+// no business in Redis), as do keys with braces (which Redis Cluster would
+// read as a hash tag) or control bytes; addresses and route names stay
+// readable.
 func (y *syncer) redisKey(e *gEntry, w int64) string {
 	if e.rkey == "" {
 		k := e.key
-		if strings.ContainsAny(k, "{}") || strings.IndexFunc(k, func(r rune) bool { return r < ' ' || r > '~' }) >= 0 {
+		if y.hashKeys || strings.ContainsAny(k, "{}") || strings.IndexFunc(k, func(r rune) bool { return r < ' ' || r > '~' }) >= 0 {
 			sum := sha256.Sum256([]byte(k))
 			k = "#" + hex.EncodeToString(sum[:12])
 		}
@@ -169,11 +175,10 @@ func (y *syncer) reserve(batch []*gEntry) {
 	ttl := y.ttl.Milliseconds()
 	for _, e := range batch {
 		e.mu.Lock()
-		// What it owes (credit spent), a chunk, and the demand it had to
-		// refuse while waiting (up to three chunks more): a key hotter on
-		// this node than its share asks for more at once.
-		win, want, skip := e.win, max(0, e.used-e.grant)+p.chunk+min(e.starved, 3*p.chunk), e.exhausted
-		e.starved = 0
+		// What it owes (credit spent) and one chunk. Not more: a node
+		// holding more than it can spend before the window ends would
+		// leave the quota unused while other nodes refuse.
+		win, want, skip := e.win, max(0, e.used-e.grant)+p.chunk, e.exhausted
 		if skip {
 			e.queued = false
 		}
@@ -199,7 +204,8 @@ func (y *syncer) reserve(batch []*gEntry) {
 		if err != nil || len(vals) != 2 {
 			r.e.mu.Unlock()
 			y.ctr.errors.Inc()
-			y.log.Warn("rate-limit: redis reservation failed", "key", r.e.key, "error", err)
+			// Without the key: it may be a credential (an API key header).
+			y.log.Warn("rate-limit: redis reservation failed", "error", err)
 			continue
 		}
 		y.apply(r.e, r.win, vals[0], vals[1])

@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -233,8 +234,9 @@ func TestRedisOvershootBound(t *testing.T) {
 // credit.
 func TestRedisReservesAhead(t *testing.T) {
 	rd := testenv.StartRedis(t)
+	// syncInterval 50ms: the next window's chunk is reserved 100ms ahead,
+	// time enough even for a syncer on a very busy machine.
 	cfg := redisCfg(1000, "200ms", rd.Addr())
-	cfg["redis"].(map[string]any)["syncInterval"] = "20ms"
 	g := newRig(t, cfg, nil)
 	start := time.Now().Truncate(200 * time.Millisecond).Add(200 * time.Millisecond)
 	time.Sleep(time.Until(start))
@@ -251,5 +253,19 @@ func TestRedisReservesAhead(t *testing.T) {
 	}
 	if n := g.counter(t, "credit"); n != firstWindow {
 		t.Fatalf("%v admissions on credit after the first window, want 0", n-firstWindow)
+	}
+}
+
+// Header values (API keys) never reach Redis as they are.
+func TestRedisKeysHidePrivateValues(t *testing.T) {
+	rd := testenv.StartRedis(t)
+	cfg := redisCfg(10, "1m", rd.Addr())
+	cfg["key"] = "header:X-Api-Key"
+	g := newRig(t, cfg, nil)
+	g.send(req("10.0.0.1", "X-Api-Key", "secret-key-123"))
+	waitFor(t, "a key in redis", func() bool { n, _ := rd.Do("DBSIZE"); return n == "1" })
+	k, err := rd.Do("RANDOMKEY")
+	if err != nil || strings.Contains(k, "secret") || !strings.Contains(k, "#") {
+		t.Fatalf("redis key %q (%v): want a digest, not the header's value", k, err)
 	}
 }
