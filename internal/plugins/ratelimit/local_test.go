@@ -278,3 +278,45 @@ func TestConcurrentExact(t *testing.T) {
 		})
 	}
 }
+
+// Attached globally, one instance serves every route: a limit keyed by
+// client address counts a client's requests across routes.
+func TestGlobalScopeCountsAcrossRoutes(t *testing.T) {
+	fakeClock(t)
+	rt := plugin.NewRuntime(nil, nil)
+	global := plugin.Ref{Scope: plugin.Scope{Kind: "global"}, Name: "rate-limit", Config: map[string]any{"rate": 4, "period": "1m"}}
+	// Route r2 has a plugin of its own besides: a chain of its own.
+	a, b := rt.Chain([]plugin.Ref{global}), rt.Chain([]plugin.Ref{global, {Scope: plugin.Scope{Kind: "route", Name: "r2"}, Name: "headers"}})
+	if a == b {
+		t.Fatal("one chain for both routes: the test would prove nothing")
+	}
+	defer rt.Release(a)
+	defer rt.Release(b)
+	ga, gb := &rig{rt: rt, ch: a}, &rig{rt: rt, ch: b}
+	mk := func(route string) func() plugin.Ctx {
+		return func() plugin.Ctx { c := req("10.0.0.1"); c.Route = route; return c }
+	}
+	if n := ga.count(3, mk("r1")) + gb.count(3, mk("r2")); n != 4 {
+		t.Fatalf("%d passed over two routes, want the one limit of 4", n)
+	}
+}
+
+func TestClusterDividesTokenBucket(t *testing.T) {
+	fakeClock(t)
+	g := newRig(t, map[string]any{"rate": 90, "burst": 30, "period": "1m", "mode": "cluster"}, newMembers(3))
+	if n := g.count(100, fromIP("10.0.0.1")); n != 10 {
+		t.Fatalf("burst 30 over 3 nodes: %d passed, want 10", n)
+	}
+	c := req("10.0.0.1")
+	g.send(c)
+	if got := c.RespHeader.Get("RateLimit-Limit"); got != "10" {
+		t.Fatalf("RateLimit-Limit %q, want the node's share 10", got)
+	}
+}
+
+// nop stands in for another plugin on a route.
+type nop struct{}
+
+func init() {
+	plugin.Register("headers", "test stand-in", func(*struct{}, *plugin.Env) (*nop, error) { return &nop{}, nil })
+}
