@@ -40,6 +40,12 @@ routes:
     plugins:
       - name: custom-errors
         config: { statuses: [404, 503], service: errors, headers: { X-Namespace: shop } }
+  - name: unreachable
+    hosts: ["unreachable.example.com"]
+    backends: [{ service: down }]
+    plugins:
+      - name: custom-errors
+        config: { statuses: [502], service: errors }
 `, listen, app, errs, testenv.FreeAddr(t)))
 	c := newClient()
 	r := do(t, c, "GET", "http://"+listen+"/status/404?x=1", "app.example.com", "Accept: text/html")
@@ -60,5 +66,9 @@ routes:
 	}
 	if r := do(t, c, "GET", "http://"+listen+"/ok", "app.example.com"); r.Status != 200 || r.echo(t).Backend != "app" {
 		t.Fatalf("success replaced: %d", r.Status)
+	}
+	// Pylon's own answer when the upstream cannot be reached gets the page too.
+	if r := do(t, c, "GET", "http://"+listen+"/", "unreachable.example.com"); r.Status != 502 || r.echo(t).Backend != "errors" || r.echo(t).Headers["X-Code"][0] != "502" {
+		t.Fatalf("gateway 502: %d %q", r.Status, r.Body)
 	}
 }

@@ -36,7 +36,7 @@ func (p *Proxy) fastViaStd(fc *fasthttp.RequestCtx, c *Ctx, route *Route, b *Bac
 		cancel()
 		status, msg := statusForErr(err)
 		o.failure = failureOf(err)
-		o.status = p.fastError(fc, status, msg)
+		o.status = p.fastErrorPhase(fc, c, p.fastError(fc, status, msg))
 		return
 	}
 	o.upStatus, o.status = resp.StatusCode, resp.StatusCode
@@ -104,7 +104,7 @@ func (p *Proxy) stdViaFast(ctx context.Context, w http.ResponseWriter, r *http.R
 		e := b.Pool.Pick(c, prev)
 		if e == nil {
 			o.failure = "no-endpoint"
-			o.status = stdError(w, http.StatusServiceUnavailable, "no healthy upstream")
+			o.status = p.stdRouteError(w, c, http.StatusServiceUnavailable, "no healthy upstream")
 			return
 		}
 		o.endpoint = e
@@ -119,7 +119,7 @@ func (p *Proxy) stdViaFast(ctx context.Context, w http.ResponseWriter, r *http.R
 				continue
 			}
 			o.failure = failureName(kind)
-			o.status = stdError(w, errorStatus(kind), errorText(kind))
+			o.status = p.stdRouteError(w, c, errorStatus(kind), errorText(kind))
 			return
 		}
 		o.upStatus = fresp.StatusCode()

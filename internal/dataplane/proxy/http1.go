@@ -110,7 +110,7 @@ func (p *Proxy) ServeFast(fc *fasthttp.RequestCtx) {
 	}
 	o.backend = b
 	if b == nil || b.Pool == nil {
-		o.status = p.fastError(fc, fasthttp.StatusServiceUnavailable, "no upstream")
+		o.status = p.fastErrorPhase(fc, c, p.fastError(fc, fasthttp.StatusServiceUnavailable, "no upstream"))
 		return
 	}
 	// The client's own Connection: close is remembered before the header
@@ -131,8 +131,10 @@ func (p *Proxy) ServeFast(fc *fasthttp.RequestCtx) {
 		p.forwardFastFiltered(fc, c, route, b, &o, start)
 		return
 	}
-	if p.forwardFast(fc, c, route, b, &o, start, &fc.Response) && c.run.Active() {
+	if p.forwardFast(fc, c, route, b, &o, start, &fc.Response) {
 		o.status = p.fastResponsePhase(fc, c, o.status)
+	} else {
+		o.status = p.fastErrorPhase(fc, c, o.status)
 	}
 }
 

@@ -87,7 +87,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	o.backend = b
 	if b == nil || b.Pool == nil {
-		o.status = stdError(cw, http.StatusServiceUnavailable, "no upstream")
+		o.status = p.stdRouteError(cw, c, http.StatusServiceUnavailable, "no upstream")
 		return
 	}
 	prepareStdHeader(c, r.Header)
@@ -105,7 +105,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		status, msg := statusForErr(err)
 		o.failure = failureOf(err)
-		o.status = stdError(cw, status, msg)
+		o.status = p.stdRouteError(cw, c, status, msg)
 		return
 	}
 	defer resp.Body.Close()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -36,6 +37,28 @@ func (p *Proxy) fastAnswer(fc *fasthttp.RequestCtx, c *Ctx, status int, body []b
 	return status
 }
 
+// fastErrorPhase lets the response phase see an error the gateway answers
+// after routing (no upstream, the upstream failed): custom error pages and
+// CORS headers apply to those too. fc.Response holds the error.
+func (p *Proxy) fastErrorPhase(fc *fasthttp.RequestCtx, c *Ctx, status int) int {
+	if !c.run.Active() {
+		return status
+	}
+	c.localBody = append(c.localBody[:0], fc.Response.Body()...)
+	fc.Response.ResetBody()
+	return p.fastAnswer(fc, c, status, c.localBody)
+}
+
+// stdRouteError is stdError for errors after routing: with plugins, the
+// response phase sees them (see fastErrorPhase).
+func (p *Proxy) stdRouteError(w http.ResponseWriter, c *Ctx, status int, msg string) int {
+	if !c.run.Active() {
+		return stdError(w, status, msg)
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	return p.stdAnswer(w, c, status, []byte(strconv.Itoa(status)+" "+msg+"\n"))
+}
+
 // fastResponsePhase runs the response hooks over fc.Response and returns
 // the status the client gets.
 func (p *Proxy) fastResponsePhase(fc *fasthttp.RequestCtx, c *Ctx, status int) int {
@@ -56,6 +79,7 @@ func (p *Proxy) forwardFastFiltered(fc *fasthttp.RequestCtx, c *Ctx, route *Rout
 	up := fasthttp.AcquireResponse()
 	if !p.forwardFast(fc, c, route, b, o, start, up) {
 		fasthttp.ReleaseResponse(up)
+		o.status = p.fastErrorPhase(fc, c, o.status)
 		return
 	}
 	fc.Response.ResetBody()

@@ -3,6 +3,7 @@ package proxy
 import (
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -180,3 +181,26 @@ func TestPluginLogPhaseSeesOutcome(t *testing.T) {
 }
 
 type prometheusMetric = prometheus.Metric
+
+// Errors the gateway answers after routing (the upstream is down) pass the
+// response phase and the body filters, so custom error pages and CORS
+// headers apply to them.
+func TestPluginsSeeGatewayErrors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	p, _ := newPluginProxy(t, dead, plugin.Ref{Name: "p-shout"})
+	ctx := serve(p, "GET / HTTP/1.1\r\nHost: example.test\r\n\r\n")
+	if ctx.Response.StatusCode() != 502 || string(ctx.Response.Header.Peek("X-Shout")) != "1" || !strings.HasPrefix(string(ctx.Response.Body()), "502 UPSTREAM") {
+		t.Fatalf("HTTP/1.1: %d %q %q", ctx.Response.StatusCode(), ctx.Response.Header.Peek("X-Shout"), ctx.Response.Body())
+	}
+	r := httptest.NewRequest("GET", "http://example.test/", nil)
+	w := httptest.NewRecorder()
+	p.ServeHTTP(w, r)
+	if w.Code != 502 || w.Header().Get("X-Shout") != "1" || !strings.HasPrefix(w.Body.String(), "502 UPSTREAM") {
+		t.Fatalf("HTTP/2 engine: %d %v %q", w.Code, w.Header(), w.Body.String())
+	}
+}

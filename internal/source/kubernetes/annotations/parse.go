@@ -205,7 +205,7 @@ func (c *Config) check() ([]error, map[string]string) {
 		errs = append(errs, fmt.Errorf("annotation custom-http-errors: needs default-backend (Pylon has no global default backend)"))
 	}
 	if c.DefaultBackend != "" && len(c.CustomHTTPErrors) == 0 {
-		ignored["default-backend"] = "no effect without custom-http-errors: Pylon's own 502/503 when no endpoint answers are not replaced"
+		ignored["default-backend"] = "no effect without custom-http-errors: Pylon does not send requests to it when a Service has no endpoints"
 	}
 	return errs, ignored
 }

@@ -101,14 +101,14 @@ var accessSpecs = []spec{
 		c.LimitConnections, err = parseInt(v, 1, 1_000_000)
 		return
 	}),
-	row("default-backend", Approximated, "with custom-http-errors: the Service (its first port) that serves the error pages; alone it has no effect, since Pylon's own 502/503 when no endpoint answers are not replaced", func(c *Config, v string) error {
+	row("default-backend", Approximated, "with custom-http-errors: the Service (its first port) that serves the error pages; alone it has no effect (Pylon does not send requests to it when a Service has no endpoints)", func(c *Config, v string) error {
 		if !dnsName(v) {
 			return fmt.Errorf("must be a Service name in the Ingress's namespace (got %q)", v)
 		}
 		c.DefaultBackend = v
 		return nil
 	}),
-	row("custom-http-errors", Approximated, "the custom-errors plugin replaces the body of upstream responses with these statuses by default-backend's page (asked with X-Code, X-Format, X-Original-URI, X-Namespace, X-Ingress-Name, X-Service-Name, X-Service-Port); the status is kept, and Pylon's own 502/503 are not replaced", func(c *Config, v string) (err error) {
+	row("custom-http-errors", Approximated, "the custom-errors plugin replaces the body of upstream responses with these statuses by default-backend's page (asked with X-Code, X-Format, X-Original-URI, X-Namespace, X-Ingress-Name, X-Service-Name, X-Service-Port); the status is kept; Pylon's own 502/503/504 are replaced too", func(c *Config, v string) (err error) {
 		c.CustomHTTPErrors, err = parseStatusList(v, 400, 599)
 		return
 	}),
