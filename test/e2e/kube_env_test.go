@@ -16,6 +16,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/util/retry"
 
 	"pylon.io/pylon/test/e2e/backends"
 	"pylon.io/pylon/test/testenv"
@@ -129,16 +130,21 @@ func (e *kubeEnv) create(t *testing.T, ing *networkingv1.Ingress) {
 	}
 }
 
-// update reads the Ingress, lets edit change it and writes it back.
+// update reads the Ingress, lets edit change it and writes it back, again
+// on a conflict (Pylon's status writes race with the test's).
 func (e *kubeEnv) update(t *testing.T, ns, name string, edit func(*networkingv1.Ingress)) {
 	t.Helper()
 	c := e.kube.Client.NetworkingV1().Ingresses(ns)
-	ing, err := c.Get(e.ctx(), name, metav1.GetOptions{})
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		ing, err := c.Get(e.ctx(), name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		edit(ing)
+		_, err = c.Update(e.ctx(), ing, metav1.UpdateOptions{})
+		return err
+	})
 	if err != nil {
-		t.Fatalf("get ingress %s/%s: %v", ns, name, err)
-	}
-	edit(ing)
-	if _, err := c.Update(e.ctx(), ing, metav1.UpdateOptions{}); err != nil {
 		t.Fatalf("update ingress %s/%s: %v", ns, name, err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/util/retry"
 
 	"pylon.io/pylon/test/testenv"
 )
@@ -47,19 +48,23 @@ func TestKubeSelectorPods(t *testing.T) {
 	}
 	setReady := func(ready bool) {
 		t.Helper()
-		cur, err := kube.Client.CoreV1().Pods(ns).Get(env.ctx(), "web-0", metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
 		st := corev1.ConditionFalse
 		if ready {
 			st = corev1.ConditionTrue
 		}
-		cur.Status.Phase = corev1.PodRunning
-		cur.Status.PodIP = netns.IP
-		cur.Status.PodIPs = []corev1.PodIP{{IP: netns.IP}}
-		cur.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: st}, {Type: corev1.ContainersReady, Status: st}}
-		if _, err := kube.Client.CoreV1().Pods(ns).UpdateStatus(env.ctx(), cur, metav1.UpdateOptions{}); err != nil {
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			cur, err := kube.Client.CoreV1().Pods(ns).Get(env.ctx(), "web-0", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			cur.Status.Phase = corev1.PodRunning
+			cur.Status.PodIP = netns.IP
+			cur.Status.PodIPs = []corev1.PodIP{{IP: netns.IP}}
+			cur.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: st}, {Type: corev1.ContainersReady, Status: st}}
+			_, err = kube.Client.CoreV1().Pods(ns).UpdateStatus(env.ctx(), cur, metav1.UpdateOptions{})
+			return err
+		})
+		if err != nil {
 			t.Fatalf("pod status: %v", err)
 		}
 	}
