@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"pylon.io/pylon/test/testenv"
 )
 
 // TestKubeIngress runs pylon --kubernetes against a real kube-apiserver and
@@ -215,5 +219,59 @@ func TestKubeIngress(t *testing.T) {
 		if msg := want(env.get("snippet.kube.test", "/"), 200, "web1"); msg != "" {
 			t.Errorf("last good version after an invalid annotation: %s", msg)
 		}
+	})
+
+	t.Run("SecondReplica", func(t *testing.T) {
+		ns := env.namespace(t, "replicas")
+		env.service(t, ns, "web1", 8081)
+		env.create(t, ingress(ns, "both", "both.kube.test", "/", networkingv1.PathTypePrefix, "web1"))
+		soon(t, "first replica serves", func() string { return want(env.get("both.kube.test", "/"), 200, "web1") })
+		second := &kubeEnv{t: t, kube: env.kube, http: testenv.FreeAddr(t)}
+		second.gw = startGateway(t, fmt.Sprintf("listeners:\n  - name: web\n    address: %s\n    protocol: http\n", second.http),
+			"--kubernetes", "--kubeconfig", env.kube.Kubeconfig, "--publish-address", "192.0.2.99")
+		// Ready means synced and live: no wait.
+		if msg := want(second.get("both.kube.test", "/"), 200, "web1"); msg != "" {
+			t.Errorf("second replica: %s", msg)
+		}
+		// The first replica holds the Lease; the second does not write status.
+		time.Sleep(500 * time.Millisecond)
+		ing, err := env.kube.Client.NetworkingV1().Ingresses(ns).Get(env.ctx(), "both", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lb := ing.Status.LoadBalancer.Ingress; len(lb) != 1 || lb[0].IP != publishAddress {
+			t.Errorf("status written by the non-leader: %v", lb)
+		}
+		lease, err := env.kube.Client.CoordinationV1().Leases("default").Get(env.ctx(), "pylon-ingress-pylon", metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("lease: %v", err)
+		}
+		if lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" {
+			t.Errorf("lease without a holder: %v", lease.Spec)
+		}
+	})
+
+	t.Run("DefaultClass", func(t *testing.T) {
+		ns := env.namespace(t, "defaultclass")
+		env.service(t, ns, "web2", 8082)
+		ing := ingress(ns, "classless", "classless.kube.test", "/", networkingv1.PathTypePrefix, "web2")
+		ing.Spec.IngressClassName = nil
+		env.create(t, ing)
+		// Without a default IngressClass an Ingress without a class is not ours.
+		time.Sleep(300 * time.Millisecond)
+		if msg := want(env.get("classless.kube.test", "/"), 404, ""); msg != "" {
+			t.Fatalf("classless Ingress before a default class: %s", msg)
+		}
+		class := &networkingv1.IngressClass{
+			ObjectMeta: metav1.ObjectMeta{Name: "pylon", Annotations: map[string]string{"ingressclass.kubernetes.io/is-default-class": "true"}},
+			Spec:       networkingv1.IngressClassSpec{Controller: "pylon.io/ingress-controller"},
+		}
+		if _, err := env.kube.Client.NetworkingV1().IngressClasses().Create(env.ctx(), class, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = env.kube.Client.NetworkingV1().IngressClasses().Delete(env.ctx(), "pylon", metav1.DeleteOptions{})
+		})
+		soon(t, "served once pylon is the default class", func() string { return want(env.get("classless.kube.test", "/"), 200, "web2") })
 	})
 }
