@@ -76,6 +76,12 @@ type Ctx interface {
 
 	// RouteName names the matched route.
 	RouteName() string
+	// Consumer names the client an auth plugin authenticated, "" before
+	// (or without) one. It is the gateway's own record, not a header a
+	// client could send.
+	Consumer() string
+	// SetConsumer records the authenticated client (auth plugins).
+	SetConsumer(name string)
 	// Services lists the services the request may go to: the route's
 	// backends and those its plugins declared (ServiceUser).
 	Services() []string

@@ -32,6 +32,7 @@ type pluginState struct {
 	query     []byte
 	querySet  bool
 	upHost    string
+	consumer  string
 	stdHeader http.Header // the HTTP/2 engine's response header, once ready
 }
 
@@ -42,7 +43,7 @@ func (s *pluginState) reset() {
 	s.status = 0
 	s.localBody = s.localBody[:0]
 	s.query = s.query[:0]
-	s.upHost = ""
+	s.upHost, s.consumer = "", ""
 	s.stdHeader = nil
 }
 
@@ -109,6 +110,12 @@ func (c *Ctx) RouteName() string {
 	}
 	return c.route.Name
 }
+
+// Consumer names the authenticated client.
+func (c *Ctx) Consumer() string { return c.consumer }
+
+// SetConsumer records the authenticated client.
+func (c *Ctx) SetConsumer(name string) { c.consumer = name }
 
 // Services lists the services the request may go to, as the route and its
 // plugins name them.

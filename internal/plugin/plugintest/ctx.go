@@ -20,6 +20,7 @@ type Ctx struct {
 	BodyBuffered                                         bool
 	Length                                               int64
 	Route                                                string
+	ConsumerV                                            string
 	ServiceList                                          []string
 	Chosen                                               string
 	UpstreamHost                                         string
@@ -85,6 +86,8 @@ func (c *Ctx) Cookie(name string) ([]byte, bool) {
 func (c *Ctx) ContentLength() int64     { return c.Length }
 func (c *Ctx) Body() ([]byte, bool)     { return c.BodyV, c.BodyBuffered }
 func (c *Ctx) RouteName() string        { return c.Route }
+func (c *Ctx) Consumer() string         { return c.ConsumerV }
+func (c *Ctx) SetConsumer(n string)     { c.ConsumerV = n }
 func (c *Ctx) Services() []string       { return c.ServiceList }
 func (c *Ctx) SetHeader(n, v string)    { c.ReqHeader.Set(n, v) }
 func (c *Ctx) AddHeader(n, v string)    { c.ReqHeader.Add(n, v) }

@@ -83,6 +83,18 @@ func TestHideCredentials(t *testing.T) {
 	}
 }
 
+// The authenticated user becomes the request's consumer (what limits key
+// on) and replaces any X-Consumer the client sent.
+func TestSetsConsumer(t *testing.T) {
+	r := plugintest.Build(t, "basic-auth", map[string]any{"htpasswd": "carol:" + shaSecret}, nil)
+	c := plugintest.New()
+	c.ReqHeader.Set("Authorization", basic("carol", "secret"))
+	c.ReqHeader.Set("X-Consumer", "admin")
+	if r.Request(c) != plugin.Continue || c.Consumer() != "carol" || c.ReqHeader.Get("X-Consumer") != "carol" {
+		t.Fatalf("consumer %q, X-Consumer %q", c.Consumer(), c.ReqHeader.Get("X-Consumer"))
+	}
+}
+
 func TestConfigErrors(t *testing.T) {
 	for htpasswd, want := range map[string]string{
 		"":            "no users",

@@ -85,7 +85,7 @@ func FuzzConfig(f *testing.F) {
 		}
 		g := newRig(t, raw, newMembers(2))
 		for range 3 {
-			c := req(ip, "X-Api-Key", value, ConsumerHeader, value, "Cookie", "s="+value)
+			c := req(ip, "X-Api-Key", value, "X-Consumer", value, "Cookie", "s="+value)
 			if s := g.send(c); s == 0 {
 				t.Fatalf("no status")
 			}

@@ -9,11 +9,6 @@ import (
 	"pylon.io/pylon/internal/plugin"
 )
 
-// ConsumerHeader is the request header that names the authenticated
-// consumer; key "consumer" counts by it. An auth plugin (they run before
-// rate-limit, see the ordering table) or a trusted edge sets it, replacing
-// any value the client sent; where nothing does, the client chooses it.
-const ConsumerHeader = "X-Consumer"
 
 type keyKind uint8
 
@@ -101,8 +96,13 @@ func (p keyPart) value(c plugin.Ctx) []byte {
 		// Read-only view of the route's name: the table copies what it keeps.
 		return unsafe.Slice(unsafe.StringData(r), len(r))
 	case keyConsumer:
-		v, _ := c.Header(ConsumerHeader)
-		return v
+		// The consumer an auth plugin authenticated (they run before
+		// rate-limit); a request without one counts by its address, so
+		// anonymous clients neither share one bucket nor pick their key.
+		if v := c.Consumer(); v != "" {
+			return unsafe.Slice(unsafe.StringData(v), len(v))
+		}
+		return c.ClientIP()
 	case keyHeader:
 		v, _ := c.Header(p.name)
 		return v
