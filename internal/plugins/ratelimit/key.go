@@ -9,7 +9,6 @@ import (
 	"pylon.io/pylon/internal/plugin"
 )
 
-
 type keyKind uint8
 
 const (

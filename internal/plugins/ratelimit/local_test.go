@@ -79,7 +79,7 @@ func TestKeys(t *testing.T) {
 			func(i int) plugin.Ctx { return req("10.0.0."+itoa(int64(i)), "Cookie", "session=s1") },
 			func(i int) plugin.Ctx { return req("10.0.0.1", "Cookie", "session=s"+itoa(int64(i))) }},
 		{"consumer",
-			func(i int) plugin.Ctx { c := req("10.0.0."+itoa(int64(i))); c.ConsumerV = "alice"; return c },
+			func(i int) plugin.Ctx { c := req("10.0.0." + itoa(int64(i))); c.ConsumerV = "alice"; return c },
 			func(i int) plugin.Ctx { c := req("10.0.0.1"); c.ConsumerV = "user" + itoa(int64(i)); return c }},
 		{"consumer", // without an authenticated consumer: by address, whatever the client claims
 			func(i int) plugin.Ctx { return req("10.0.0.1", "X-Consumer", "user"+itoa(int64(i))) },
