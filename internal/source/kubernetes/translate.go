@@ -140,21 +140,15 @@ func sharedName(r *svcRef, port int32, s *ir.Service) string {
 	return fmt.Sprintf("service/%s/%d/%08x", r.name, port, uint32(ir.Hash(&c)))
 }
 
-// renameBackends returns r with its backends pointed at the shared names
-// (r itself when none changes).
+// renameBackends points r's backends at the shared names. r is the
+// translation's own fresh object, so it is changed in place; routes that
+// share a backends slice are renamed once (a shared name is not renamed
+// again).
 func renameBackends(r *ir.Route, rename map[string]string) *ir.Route {
-	out := r
 	for i, b := range r.Backends {
-		n, ok := rename[b.Service]
-		if !ok {
-			continue
+		if n, ok := rename[b.Service]; ok {
+			r.Backends[i].Service = n
 		}
-		if out == r {
-			c := *r
-			c.Backends = append([]ir.Backend(nil), r.Backends...)
-			out = &c
-		}
-		out.Backends[i].Service = n
 	}
-	return out
+	return r
 }
