@@ -67,10 +67,11 @@ func transform(obj any) (any, error) {
 		case corev1.SecretTypeTLS:
 		case corev1.SecretTypeOpaque, "":
 			// Opaque Secrets may hold what annotations name (an htpasswd
-			// file for auth-secret, a CA for proxy-ssl-secret): only
-			// those keys stay.
-			for k := range o.Data {
-				if !secretKeysRead[k] {
+			// file for auth-secret, a CA for proxy-ssl-secret, one password
+			// hash per user for auth-secret-type: auth-map): only those
+			// keys, and values shaped like a password hash, stay.
+			for k, v := range o.Data {
+				if !secretKeysRead[k] && !passwordHash(v) {
 					delete(o.Data, k)
 				}
 			}
@@ -79,6 +80,21 @@ func transform(obj any) (any, error) {
 		}
 	}
 	return obj, nil
+}
+
+// passwordHash reports whether v looks like one htpasswd hash (bcrypt,
+// Apache MD5, SHA-1): what an auth-map Secret holds per user. Anything else
+// in an Opaque Secret (tokens, keys, config) is not kept.
+func passwordHash(v []byte) bool {
+	if len(v) > 128 {
+		return false
+	}
+	for _, p := range []string{"$2y$", "$2a$", "$2b$", "$apr1$", "{SHA}"} {
+		if strings.HasPrefix(string(v), p) {
+			return true
+		}
+	}
+	return false
 }
 
 func keepAnnotations(in map[string]string, keep func(string) bool) map[string]string {

@@ -1,6 +1,7 @@
 package kubernetes
 
 import (
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -27,7 +28,8 @@ func TestTransformDropsWhatPylonDoesNotRead(t *testing.T) {
 		t.Errorf("ingress annotations: %v", ing.Annotations)
 	}
 
-	opaque := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{ManagedFields: mf}, Type: corev1.SecretTypeOpaque, Data: map[string][]byte{"password": []byte("x"), "auth": []byte("u:h")}}
+	opaque := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{ManagedFields: mf}, Type: corev1.SecretTypeOpaque, Data: map[string][]byte{"password": []byte("x"), "auth": []byte("u:h"),
+		"alice": []byte("$apr1$abcdefgh$h9FWgUz3n9YxylKLlR5SQ/"), "token": []byte("$apr1$" + strings.Repeat("x", 200))}}
 	docker := &corev1.Secret{Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{".dockerconfigjson": []byte("{}")}}
 	tls := &corev1.Secret{Type: corev1.SecretTypeTLS, Data: map[string][]byte{"tls.crt": []byte("c"), "tls.key": []byte("k")}}
 	for _, o := range []any{opaque, tls, docker} {
@@ -35,8 +37,9 @@ func TestTransformDropsWhatPylonDoesNotRead(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(opaque.Data) != 1 || opaque.Data["auth"] == nil || opaque.ManagedFields != nil {
-		t.Errorf("opaque secret: kept %v / managedFields; want only the auth key", opaque.Data)
+	// An auth-map Secret holds one password hash per user: those stay too.
+	if len(opaque.Data) != 2 || opaque.Data["auth"] == nil || opaque.Data["alice"] == nil || opaque.ManagedFields != nil {
+		t.Errorf("opaque secret: kept %v / managedFields; want only the auth key and the hash", opaque.Data)
 	}
 	if docker.Data != nil {
 		t.Errorf("docker config secret kept its data")
