@@ -141,11 +141,11 @@ func Run(ctx context.Context, o Options) error {
 		ready = append(ready, ctl.source.Ready())
 	}
 	if o.Kubernetes.Enabled {
-		r, synced, err := kubernetesRunner(o.Kubernetes, comp, pools, log)
+		rs, synced, err := kubernetesRunner(o.Kubernetes, comp, pools, members, log)
 		if err != nil {
 			return err
 		}
-		runners = append(runners, r)
+		runners = append(runners, rs...)
 		ready = append(ready, synced)
 	}
 	errc := make(chan error, len(runners))
