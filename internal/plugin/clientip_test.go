@@ -2,6 +2,7 @@ package plugin_test
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 
 	"pylon.io/pylon/internal/plugin"
@@ -104,7 +105,9 @@ func FuzzClientAddr(f *testing.F) {
 		if !a.IsValid() || a.Zone() != "" || a.Is4In6() {
 			t.Fatalf("%q: got %v", xff, a)
 		}
-		if b, ok := plugin.ParseAddr([]byte(xff)); ok && !contains(trusted, b) && a != b {
+		// A value that is one address (a comma may hide in an IPv6 zone,
+		// which splits it as a list) from an untrusted client is that client.
+		if b, ok := plugin.ParseAddr([]byte(xff)); ok && !strings.Contains(xff, ",") && !contains(trusted, b) && a != b {
 			t.Fatalf("%q: a single untrusted address gives %v", xff, a)
 		}
 	})
