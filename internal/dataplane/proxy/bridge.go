@@ -51,7 +51,7 @@ func (p *Proxy) fastViaStd(fc *fasthttp.RequestCtx, c *Ctx, route *Route, b *Bac
 	}
 	o.status = p.fastResponsePhase(fc, c, resp.StatusCode)
 	if route.Plugins.HasBody() {
-		p.fastFilterStream(fc, c, resp.Body, func() { _ = resp.Body.Close(); cancel() })
+		p.fastFilterStream(fc, c, resp.Body, int(resp.ContentLength), func() { _ = resp.Body.Close(); cancel() })
 		return
 	}
 	// The engine streams the body and closes it when done.

@@ -85,33 +85,39 @@ func (p *Proxy) forwardFastFiltered(fc *fasthttp.RequestCtx, c *Ctx, route *Rout
 	fc.Response.ResetBody()
 	up.Header.CopyTo(&fc.Response.Header)
 	o.status = p.fastResponsePhase(fc, c, o.status)
-	if up.IsBodyStream() {
-		src := up.BodyStream()
-		p.fastFilterStream(fc, c, src, func() {
-			_ = up.CloseBodyStream()
-			fasthttp.ReleaseResponse(up)
-		})
+	// A body of known, modest length (most API answers) is filtered in
+	// place, keeping a Content-Length and costing no goroutine; a long or
+	// open-ended one streams through the filters.
+	if n := up.Header.ContentLength(); !up.IsBodyStream() || (n >= 0 && n <= maxFilteredInPlace) {
+		body := up.Body()
+		if bw, ok := c.run.Body(c, fc.Response.BodyWriter()); ok {
+			_, _ = bw.Write(body)
+			_ = bw.Close()
+		} else {
+			fc.Response.SetBody(body)
+		}
+		fasthttp.ReleaseResponse(up)
 		return
 	}
-	body := up.Body()
-	lw := &lateWriter{w: fc.Response.BodyWriter()}
-	if bw, ok := c.run.Body(c, lw); ok {
-		_, _ = bw.Write(body)
-		_ = bw.Close()
-	} else {
-		fc.Response.SetBody(body)
-	}
-	fasthttp.ReleaseResponse(up)
+	p.fastFilterStream(fc, c, up.BodyStream(), up.Header.ContentLength(), func() {
+		_ = up.CloseBodyStream()
+		fasthttp.ReleaseResponse(up)
+	})
 }
+
+// maxFilteredInPlace is the longest upstream body filtered in one piece.
+const maxFilteredInPlace = 256 << 10
 
 // fastFilterStream sends src to the client through the body filters, as a
 // chunked stream flushed after every read, so streamed responses (events,
 // long downloads) keep streaming. done runs when the stream ends.
-func (p *Proxy) fastFilterStream(fc *fasthttp.RequestCtx, c *Ctx, src io.Reader, done func()) {
+// length is the body's length when known (-1 otherwise), kept when no
+// filter acts.
+func (p *Proxy) fastFilterStream(fc *fasthttp.RequestCtx, c *Ctx, src io.Reader, length int, done func()) {
 	lw := &lateWriter{}
 	filters, ok := c.run.Body(c, lw)
 	if !ok {
-		fc.Response.SetBodyStream(readCloser{src, done}, -1)
+		fc.Response.SetBodyStream(readCloser{src, done}, length)
 		return
 	}
 	bw := *filters // the runner is reused once the handler returns
