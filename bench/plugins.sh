@@ -9,45 +9,56 @@
 # compressor declines), and the 1 KB body with Accept-Encoding: gzip (the
 # chain compresses every response). Prints a markdown report on stdout.
 #
-# Environment: DURATION (10s), CONNS (64), WARMUP (2s), RUNS (3; median).
+# Environment: DURATION (10s), CONNS (64), WARMUP (2s), RUNS (5, alternating; median).
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
 WARMUP=${WARMUP:-2s}
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-5}
 load_tools ""
 
 ROWS=() # "peer|case|rps"
 
-# measure PEER CASE PATH [WRK-ARGS...]
-measure() {
-	local peer=$1 label=$2 path=$3 runs=() rps
-	shift 3
-	log "$peer, $label: warmup $WARMUP, then ${RUNS}x $DURATION"
-	run_wrk "$WORK/warmup.txt" "http://127.0.0.1:$PROXY_PORT$path" -t1 -c"$CONNS" -d"$WARMUP" "$@"
-	for _ in $(seq "$RUNS"); do
-		run_wrk "$WORK/wrk.txt" "http://127.0.0.1:$PROXY_PORT$path" -t1 -c"$CONNS" -d"$DURATION" "$@"
-		runs+=("$(wrk_rps "$WORK/wrk.txt")")
-	done
-	rps=$(median "${runs[@]}")
-	log "  $rps rps (runs: ${runs[*]})"
-	ROWS+=("$peer|$label|$rps")
-}
-
+# The machine's speed drifts from one minute to the next, so both configs run
+# at once (each pinned to the proxy CPU, only one under load at a time) and
+# their runs alternate: drift then hits both alike.
 start_backend
+declare -A PORT
 for peer in pylon pylon-plugins; do
 	start_peer "$peer"
-	measure "$peer" "0 B" /0
-	measure "$peer" "1 KB" /1k
-	measure "$peer" "1 KB, gzip accepted" /1k -H 'Accept-Encoding: gzip'
-	if [ "$peer" = pylon-plugins ]; then
-		got=$("$CURL" -s -o /dev/null -H "Host: $HOST_HEADER" -H 'Accept-Encoding: gzip' -w '%{size_download}' "http://127.0.0.1:$PROXY_PORT/1k")
-		[ "$got" -lt 1024 ] || die "the chain did not compress /1k ($got bytes)"
-	fi
-	stop "$PEER_PID"
+	PORT[$peer]=$PROXY_PORT
 done
+got=$("$CURL" -s -o /dev/null -H "Host: $HOST_HEADER" -H 'Accept-Encoding: gzip' -w '%{size_download}' "http://127.0.0.1:${PORT[pylon-plugins]}/1k")
+[ "$got" -lt 1024 ] || die "the chain did not compress /1k ($got bytes)"
+
+# measure CASE PATH [WRK-ARGS...]
+measure() {
+	local label=$1 path=$2 peer rps
+	shift 2
+	declare -A runs=()
+	for peer in pylon pylon-plugins; do
+		log "$peer, $label: warmup $WARMUP"
+		run_wrk "$WORK/warmup.txt" "http://127.0.0.1:${PORT[$peer]}$path" -t1 -c"$CONNS" -d"$WARMUP" "$@"
+	done
+	for _ in $(seq "$RUNS"); do
+		for peer in pylon pylon-plugins; do
+			run_wrk "$WORK/wrk.txt" "http://127.0.0.1:${PORT[$peer]}$path" -t1 -c"$CONNS" -d"$DURATION" "$@"
+			runs[$peer]+="$(wrk_rps "$WORK/wrk.txt") "
+		done
+	done
+	for peer in pylon pylon-plugins; do
+		# shellcheck disable=SC2086 # the runs are space-separated numbers
+		rps=$(median ${runs[$peer]})
+		log "  $peer, $label: $rps rps (runs: ${runs[$peer]})"
+		ROWS+=("$peer|$label|$rps")
+	done
+}
+
+measure "0 B" /0
+measure "1 KB" /1k
+measure "1 KB, gzip accepted" /1k -H 'Accept-Encoding: gzip'
 
 base() { local r; for r in "${ROWS[@]}"; do IFS='|' read -r p c v <<<"$r"; [ "$p|$c" != "pylon|$1" ] || echo "$v"; done; }
 
