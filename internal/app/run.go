@@ -75,7 +75,8 @@ func Run(ctx context.Context, o Options) error {
 	plugins.SetPools(pools.Get)
 	metrics.Registry().MustRegister(plugins.Metrics())
 	px.SetPluginMetrics(plugins.Metrics())
-	listeners := listener.NewManager(listener.Handlers{Fast: px.ServeFast, Std: px, Certificates: certs.ForListener}, log)
+	px.SetClientAuth(certs)
+	listeners := listener.NewManager(listener.Handlers{Fast: px.ServeFast, Std: px, Certificates: certs.ForListener, ClientAuth: certs.ConfigForClient}, log)
 	comp := compile.New(compile.Deps{Router: rt, Pools: pools, Certs: certs, Listeners: listeners, Metrics: metrics, Log: log, Plugins: plugins})
 	metrics.SetUpstreamSource(func(emit func(service, endpoint string, healthy bool)) {
 		pools.Each(func(p *upstream.Pool) {

@@ -175,5 +175,12 @@ func poolConfig(name string, s *ir.Service) upstream.Config {
 }
 
 func certEntry(k ir.Key, c *ir.Certificate) (*tlsindex.Entry, error) {
-	return tlsindex.Parse(tlsindex.Cert{Key: k.String(), CertPEM: []byte(c.Cert), KeyPEM: []byte(c.Key), SNI: c.SNI})
+	tc := tlsindex.Cert{Key: k.String(), CertPEM: []byte(c.Cert), KeyPEM: []byte(c.Key), SNI: c.SNI}
+	if a := c.ClientAuth; a != nil {
+		tc.ClientCAPEM = []byte(a.CA)
+		tc.ClientOptional = a.Mode == ir.ClientAuthOptional
+		tc.ClientDepth = a.Depth
+		tc.ClientPassCert = a.PassCertificate
+	}
+	return tlsindex.Parse(tc)
 }

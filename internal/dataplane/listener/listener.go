@@ -28,6 +28,10 @@ type Handlers struct {
 	// Certificates chooses the certificate by SNI for https listeners, with
 	// the listener's own default certificate (by key) for names it lacks.
 	Certificates func(defaultKey string) func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	// ClientAuth, when set, picks a per-name handshake config (client
+	// certificate verification) derived from the listener's own config; a
+	// nil config from it means the listener's config applies.
+	ClientAuth func(base *tls.Config) func(*tls.ClientHelloInfo) (*tls.Config, error)
 }
 
 // Listener is one generation of a listener: its config and its engines,
@@ -108,6 +112,11 @@ func start(cfg *ir.Listener, hash uint64, defaultCert string, sock *socket, h Ha
 		}
 		if cfg.TLS != nil && cfg.TLS.MinVersion == "1.3" {
 			l.tls.MinVersion = tls.VersionTLS13
+		}
+		if h.ClientAuth != nil {
+			// The hook derives from a copy taken before it is installed, so
+			// derived configs never call back into it.
+			l.tls.GetConfigForClient = h.ClientAuth(l.tls.Clone())
 		}
 		l.std.TLSConfig = l.tls
 	}

@@ -21,6 +21,9 @@ type Ctx struct {
 	method, host, path []byte
 	clientIP           []byte
 	tls                bool
+	// Client certificate verification for the upstream's headers; empty
+	// when the connection had none.
+	clientVerify, clientDN, clientCert string
 
 	requestID []byte
 	ipBuf     [64]byte
@@ -37,6 +40,7 @@ func releaseCtx(c *Ctx) {
 	c.fast, c.std = nil, nil
 	c.method, c.host, c.path, c.clientIP = nil, nil, nil, nil
 	c.requestID = c.requestID[:0]
+	c.clientVerify, c.clientDN, c.clientCert = "", "", ""
 	c.scratch = c.scratch[:0]
 	c.pluginState.reset()
 	c.run.Reset(nil, nil, nil)

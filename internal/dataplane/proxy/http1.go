@@ -67,6 +67,11 @@ func (p *Proxy) ServeFast(fc *fasthttp.RequestCtx) {
 		req.Header.SetBytesV("X-Request-Id", c.requestID)
 	}
 
+	if p.fastClientAuth(fc, c) {
+		o.status = p.fastError(fc, fasthttp.StatusMisdirectedRequest, "misdirected request: this host needs a client certificate")
+		return
+	}
+
 	route, ok := p.router.Match(c.host, c.path, c)
 	if !ok {
 		o.status = p.fastError(fc, fasthttp.StatusNotFound, "no route")
@@ -150,6 +155,7 @@ func (p *Proxy) prepareFastRequest(c *Ctx, req *fasthttp.Request) {
 		h.Del(name)
 	}
 	setForwarded(c, h)
+	setFastClientHeaders(c, h)
 }
 
 // setForwarded sets X-Forwarded-For (appending the client), -Proto and -Host.

@@ -48,6 +48,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Header.Set("X-Request-Id", string(c.requestID))
 	}
 
+	if p.stdClientAuth(r, c) {
+		o.status = stdError(cw, http.StatusMisdirectedRequest, "misdirected request: this host needs a client certificate")
+		return
+	}
+
 	route, ok := p.router.Match(c.host, c.path, c)
 	if !ok {
 		o.status = stdError(cw, http.StatusNotFound, "no route")
@@ -167,6 +172,7 @@ func prepareStdHeader(c *Ctx, h http.Header) {
 		h.Set("X-Forwarded-Proto", "http")
 	}
 	h.Set("X-Forwarded-Host", string(c.host))
+	setStdClientHeaders(c, h)
 }
 
 func isHopHeader(k string) bool {

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	tlsindex "pylon.io/pylon/internal/dataplane/tls"
 	"time"
 
 	"pylon.io/pylon/internal/dataplane/router"
@@ -19,6 +20,7 @@ type Proxy struct {
 	access  *telemetry.AccessLog
 	log     *slog.Logger
 	pm      *plugin.Metrics
+	certs   *tlsindex.Index // client certificate verification; nil: none
 }
 
 // New returns a proxy reading routes from r. access may be nil (no access log).

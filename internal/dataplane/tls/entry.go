@@ -29,6 +29,16 @@ type Cert struct {
 	// names are the leaf's DNS SANs, or its Common Name if it has no SANs.
 	// A wildcard is written "*.example.com" and covers exactly one label.
 	SNI []string
+	// ClientCAPEM, when set, turns on client certificate verification for
+	// the certificate's names: clients must present a certificate signed by
+	// one of these CAs (or may present none if ClientOptional).
+	ClientCAPEM    []byte
+	ClientOptional bool
+	// ClientDepth, when positive, bounds the number of certificates above
+	// the client's own in its verified chain.
+	ClientDepth int
+	// ClientPassCert sends a verified client certificate to the upstream.
+	ClientPassCert bool
 }
 
 // Entry is a validated certificate ready for the Index. It keeps only the
@@ -36,10 +46,11 @@ type Cert struct {
 // it, because a parsed chain with its private key costs several kilobytes
 // and most of 100,000 certificates may never be asked for on a given node.
 type Entry struct {
-	key   string
-	names []string // lowercased, without a trailing dot
-	pem   []byte   // cert PEM followed by key PEM in one allocation
-	split int      // pem[:split] is the cert, pem[split:] the key
+	key    string
+	names  []string    // lowercased, without a trailing dot
+	pem    []byte      // cert PEM followed by key PEM in one allocation
+	split  int         // pem[:split] is the cert, pem[split:] the key
+	client *clientAuth // nil: no client certificate verification
 
 	once sync.Once
 	cert *tls.Certificate
@@ -92,7 +103,14 @@ func Parse(c Cert) (*Entry, error) {
 	}
 	pem := make([]byte, 0, len(c.CertPEM)+len(c.KeyPEM))
 	pem = append(append(pem, c.CertPEM...), c.KeyPEM...)
-	return &Entry{key: c.Key, names: names, pem: pem, split: len(c.CertPEM)}, nil
+	e := &Entry{key: c.Key, names: names, pem: pem, split: len(c.CertPEM)}
+	if len(c.ClientCAPEM) > 0 {
+		if err := checkCAs(c.ClientCAPEM); err != nil {
+			return nil, fail("clientCAPEM", err)
+		}
+		e.client = newClientAuth(c)
+	}
+	return e, nil
 }
 
 func parseLeaf(certPEM []byte) (*x509.Certificate, error) {

@@ -31,6 +31,9 @@ type root struct {
 	shards [shardCount]*shard
 	def    *Entry
 	n      int
+	// clientAuth counts entries that verify client certificates, so that
+	// requests skip the check when there are none.
+	clientAuth int
 }
 
 // Index maps SNI names to certificates. Reads are lock-free; writes are
@@ -42,6 +45,14 @@ type Index struct {
 	byKey  map[string]*Entry   // every live entry
 	shadow map[string][]*Entry // names covered by more than one entry: the losers, sorted by key
 	defKey string
+	// clientAuthN counts live entries that verify client certificates.
+	clientAuthN int
+}
+
+func (x *Index) countClientAuth(e *Entry, d int) {
+	if e.client != nil {
+		x.clientAuthN += d
+	}
 }
 
 // New returns an empty index.
@@ -83,13 +94,16 @@ func (x *Index) Apply(upserts []*Entry, deletes []string) {
 		if e := x.byKey[k]; e != nil {
 			w.remove(e)
 			delete(x.byKey, k)
+			x.countClientAuth(e, -1)
 		}
 	}
 	for _, e := range upserts {
 		if old := x.byKey[e.key]; old != nil {
 			w.remove(old)
+			x.countClientAuth(old, -1)
 		}
 		x.byKey[e.key] = e
+		x.countClientAuth(e, 1)
 		w.add(e)
 	}
 
@@ -100,6 +114,7 @@ func (x *Index) Apply(upserts []*Entry, deletes []string) {
 	}
 	r.def = x.byKey[x.defKey]
 	r.n = len(x.byKey)
+	r.clientAuth = x.clientAuthN
 	x.cur.Store(&r)
 }
 

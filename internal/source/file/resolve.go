@@ -42,6 +42,9 @@ func (rs *resolver) resolve(r ir.Resource) (refs []string, errs []*ir.FieldError
 	case *ir.Certificate:
 		pem(&r.Cert, r.CertFile, "cert", "certFile")
 		pem(&r.Key, r.KeyFile, "key", "keyFile")
+		if a := r.ClientAuth; a != nil {
+			pem(&a.CA, a.CAFile, "clientAuth.ca", "clientAuth.caFile")
+		}
 	case *ir.Service:
 		if t := r.TLS; t != nil {
 			if t.CA == "" && t.CAFile != "" {
