@@ -38,9 +38,9 @@ type Config struct {
 	AllowSourceRanges []netip.Prefix
 	DenySourceRanges  []netip.Prefix
 
-	BasicAuth     *BasicAuth
-	AuthTLSSecret *SecretRef
-	ProxySSL      ProxySSL
+	BasicAuth *BasicAuth
+	AuthTLS   *AuthTLS // nil: no client certificate verification
+	ProxySSL  ProxySSL
 
 	LimitRPS         int
 	LimitRPM         int
@@ -125,6 +125,20 @@ type SecretRef struct {
 	Name      string
 }
 
+// AuthTLS is the auth-tls-* family: client certificate verification on the
+// Ingress's TLS hosts.
+type AuthTLS struct {
+	Secret SecretRef // holds ca.crt
+	// Optional: a certificate is verified if sent but not required
+	// (auth-tls-verify-client optional or optional_no_ca).
+	Optional bool
+	// Depth bounds the verified chain above the client's certificate
+	// (auth-tls-verify-depth, default 1 as in ingress-nginx).
+	Depth int
+	// PassCert sends the client's certificate to the upstream.
+	PassCert bool
+}
+
 // ProxySSL is the proxy-ssl-* family: TLS toward the upstream.
 type ProxySSL struct {
 	Secret     *SecretRef
@@ -137,6 +151,11 @@ type ProxySSL struct {
 // (cors-* with enable-cors, session-cookie-* with affinity, auth-* with
 // auth-type); finish folds them in.
 type pending struct {
+	authTLSSecret *SecretRef
+	authTLSVerify string
+	authTLSDepth  int
+	authTLSPass   bool
+
 	permanentCode int
 	corsEnabled   bool
 	cors          CORS

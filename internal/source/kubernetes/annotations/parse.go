@@ -182,6 +182,25 @@ func (c *Config) check() ([]error, map[string]string) {
 			ignored[n] = "no effect: auth-type is not \"basic\""
 		}
 	}
+	if p.authTLSSecret != nil && p.authTLSVerify != "off" {
+		a := &AuthTLS{Secret: *p.authTLSSecret, Optional: strings.HasPrefix(p.authTLSVerify, "optional"), Depth: p.authTLSDepth, PassCert: p.authTLSPass}
+		if a.Depth == 0 {
+			a.Depth = 1
+		}
+		c.AuthTLS = a
+	} else {
+		why := "no effect: auth-tls-secret is not set"
+		if p.authTLSSecret != nil {
+			why = "no effect: auth-tls-verify-client is off"
+			ignored["auth-tls-secret"] = why
+		}
+		for _, n := range []string{"auth-tls-verify-depth", "auth-tls-pass-certificate-to-upstream"} {
+			ignored[n] = why
+		}
+		if p.authTLSSecret == nil {
+			ignored["auth-tls-verify-client"] = why
+		}
+	}
 	cn := c.Canary
 	if !cn.Enabled && (cn.ByHeader != "" || cn.ByCookie != "" || cn.WeightSet) {
 		errs = append(errs, fmt.Errorf("annotation canary-by-header, canary-by-cookie, canary-weight: need canary: \"true\""))

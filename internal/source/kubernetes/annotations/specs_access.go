@@ -81,9 +81,28 @@ var accessSpecs = []spec{
 		c.p.authRealm = v
 		return nil
 	}),
-	row("auth-tls-secret", Rejected, "client certificate verification (mTLS) is not available on Pylon's listeners yet; the Ingress is refused rather than served without it", func(c *Config, v string) (err error) {
-		c.AuthTLSSecret, err = parseSecretRef(v)
+	row("auth-tls-secret", Approximated, "the Secret (in the Ingress's namespace) whose ca.crt signs client certificates; they are verified in the TLS handshake for the Ingress's TLS hosts, each of which needs a TLS section. A failed verification ends the handshake (nginx answers 400). The upstream gets X-Client-Verify (SUCCESS or NONE) and X-Client-Subject-DN (nginx: ssl-client-verify, ssl-client-subject-dn); a request for such a host on a connection made for another name gets 421", func(c *Config, v string) (err error) {
+		c.p.authTLSSecret, err = parseSecretRef(v)
 		return
+	}),
+	row("auth-tls-verify-client", Approximated, "on (default): a client certificate is required; optional: verified if sent; optional_no_ca: as optional, but a certificate from another CA fails the handshake (nginx passes it on unverified); off: no verification", func(c *Config, v string) error {
+		switch v {
+		case "on", "off", "optional", "optional_no_ca":
+			c.p.authTLSVerify = v
+			return nil
+		}
+		return fmt.Errorf("must be on, off, optional or optional_no_ca (got %q)", v)
+	}),
+	row("auth-tls-verify-depth", Honoured, "how many certificates may stand above the client's own in its verified chain (default 1: signed by a CA in ca.crt)", func(c *Config, v string) (err error) {
+		c.p.authTLSDepth, err = parseInt(v, 1, 100)
+		return
+	}),
+	row("auth-tls-pass-certificate-to-upstream", Approximated, "the verified client certificate goes upstream as URL-encoded PEM in X-Client-Cert (nginx: ssl-client-cert)", func(c *Config, v string) (err error) {
+		c.p.authTLSPass, err = parseBool(v)
+		return
+	}),
+	row("auth-tls-match-cn", Rejected, "matching the client certificate's Common Name is not supported; the Ingress is refused rather than served less protected", func(c *Config, v string) error {
+		return nil
 	}),
 	row("limit-rps", Approximated, "the rate-limit plugin allows this many requests per second per client IP on each replica, with a burst of 5× (limit-burst-multiplier's default), and answers 503, as ingress-nginx does; counted per route (each path of the Ingress), where ingress-nginx counts per Ingress", func(c *Config, v string) (err error) {
 		c.LimitRPS, err = parseInt(v, 1, 1_000_000)

@@ -46,7 +46,8 @@
 //
 // A bad regex, an unknown Service or port, a missing or malformed Secret, a
 // Secret named in another namespace, an invalid annotation value, or a
-// security annotation Pylon cannot enforce (auth-tls-secret) sets
+// security annotation Pylon cannot enforce (auth-tls-match-cn, or
+// auth-tls-secret on a host without a TLS section of its own) sets
 // Result.Err: the whole Ingress is refused, never served less protected than
 // asked, and the caller keeps its last good version serving. Notes say, per
 // annotation, what Pylon made of it.

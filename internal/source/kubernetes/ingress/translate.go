@@ -139,6 +139,7 @@ func (t *translator) prefix() string {
 
 func (t *translator) run() {
 	t.tls()
+	t.authTLS()
 	spec := &t.ing.Spec
 	if b := spec.DefaultBackend; b != nil {
 		if t.defaultSvc = t.backend(b, "spec.defaultBackend"); t.defaultSvc != "" {
