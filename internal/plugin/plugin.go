@@ -8,8 +8,8 @@
 // over their parsed buffers, and hooks into the phases it needs by
 // implementing the matching interface:
 //
-//	request   RequestHandler   rewrite, redirect, header changes
-//	access    AccessHandler    address restriction, auth, limits, fault injection
+//	request   RequestHandler   address restriction, redirects, CORS preflights, body size
+//	access    AccessHandler    auth, limits, fault injection, then rewrite and request headers
 //	upstream  UpstreamHandler  service selection (canary), breakers, mirroring
 //	response  ResponseHandler  response header changes, the compression decision
 //	body      BodyHandler      response body filters (compression)
