@@ -25,6 +25,12 @@ type Route struct {
 	// Plugins run for this route, merged with its host policies' and the
 	// global ones (the route's own win by name).
 	Plugins []PluginRef `json:"plugins,omitempty" yaml:"plugins,omitempty"`
+
+	// RequireClientCertificate refuses (403) requests that did not come on a
+	// connection with a verified client certificate, whichever certificate
+	// the handshake chose; it keeps a route protected when another
+	// certificate without clientAuth wins its host's name.
+	RequireClientCertificate bool `json:"requireClientCertificate,omitempty" yaml:"requireClientCertificate,omitempty"`
 }
 
 // RouteMatch holds the request predicates; all must hold.

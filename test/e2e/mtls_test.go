@@ -74,6 +74,14 @@ services:
 routes:
   - name: echo
     backends: [{ service: echo }]
+  - name: open
+    hosts: ["open.example.com"]
+    backends: [{ service: echo }]
+  - name: locked
+    hosts: ["open.example.com"]
+    match: { path: { prefix: /locked } }
+    requireClientCertificate: true
+    backends: [{ service: echo }]
 `, addr, indent(mCert, 6), indent(mKey, 6), indent(oCert, 6), indent(oKey, 6), backends.StartHTTP(t, "echo"))
 	path := filepath.Join(dir, "pylon.yaml")
 	writeFile(t, path, cfg)
@@ -157,6 +165,17 @@ routes:
 					if v, ok := e.Headers[h]; ok {
 						t.Errorf("upstream saw the client's forged %s %q", h, v)
 					}
+				}
+			})
+			t.Run("route requiring a certificate on the open host", func(t *testing.T) {
+				req, _ := http.NewRequest("GET", "https://open.example.com:"+port(addr)+"/locked", nil)
+				r, err := client(proto.h1, nil, "").Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				r.Body.Close()
+				if r.StatusCode != http.StatusForbidden {
+					t.Fatalf("got %d, want 403", r.StatusCode)
 				}
 			})
 			t.Run("mtls host on the open host's connection", func(t *testing.T) {

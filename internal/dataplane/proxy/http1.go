@@ -86,6 +86,10 @@ func (p *Proxy) ServeFast(fc *fasthttp.RequestCtx) {
 			return
 		}
 	}
+	if route.RequireClientCert && c.clientVerify != "SUCCESS" {
+		o.status = p.fastError(fc, fasthttp.StatusForbidden, "client certificate required")
+		return
+	}
 	switch {
 	case route.Direct != nil:
 		if c.run.Active() {

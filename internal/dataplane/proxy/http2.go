@@ -67,6 +67,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if route.RequireClientCert && c.clientVerify != "SUCCESS" {
+		o.status = stdError(cw, http.StatusForbidden, "client certificate required")
+		return
+	}
 	switch {
 	case route.Direct != nil:
 		for _, h := range route.Direct.Headers {

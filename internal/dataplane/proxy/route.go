@@ -25,6 +25,11 @@ type Route struct {
 	RequestTimeout time.Duration
 	Retry          RetryPolicy
 
+	// RequireClientCert refuses requests without a verified client
+	// certificate (403), after the request-phase plugins (so an HTTPS
+	// redirect still answers plain HTTP).
+	RequireClientCert bool
+
 	// Plugins is the route's flattened chain (global, host and route
 	// scopes); nil without plugins.
 	Plugins *plugin.Chain

@@ -10,7 +10,9 @@ import (
 // handshakes for its TLS hosts verify client certificates. Every host the
 // Ingress serves must have a TLS section with a Secret of its own: a host
 // without one would be served without the verification its author asked
-// for, so the Ingress is refused instead.
+// for, so the Ingress is refused instead. With verification required, the
+// Ingress's routes also refuse requests without a verified certificate, in
+// case another Ingress's certificate for the same host wins the handshake.
 func (t *translator) authTLS() {
 	a := t.cfg.AuthTLS
 	if a == nil || t.cfg.Canary.Enabled {
@@ -60,5 +62,16 @@ func (t *translator) authTLS() {
 		if a.Optional {
 			c.ClientAuth.Mode = ir.ClientAuthOptional
 		}
+	}
+}
+
+// requireClientCerts marks the Ingress's routes when client certificates
+// are required (see authTLS).
+func (t *translator) requireClientCerts() {
+	if a := t.cfg.AuthTLS; a == nil || a.Optional {
+		return
+	}
+	for _, r := range t.routes {
+		r.route.RequireClientCertificate = true
 	}
 }

@@ -149,6 +149,7 @@ func (t *translator) run() {
 	for ri := range spec.Rules {
 		t.rule(ri)
 	}
+	t.requireClientCerts()
 	for _, r := range t.routes {
 		if err := r.route.Validate(); err != nil {
 			t.errs = append(t.errs, err)
