@@ -23,7 +23,7 @@ type testCA struct {
 	pem  []byte
 }
 
-func newTestCA(t *testing.T, cn string) testCA {
+func newTestCA(t testing.TB, cn string) testCA {
 	t.Helper()
 	key := testKeys[0]
 	tmpl := &x509.Certificate{
@@ -58,7 +58,7 @@ func (ca testCA) client(t *testing.T, cn string) tls.Certificate {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
-func parseClientAuth(t *testing.T, key string, c testCert, caPEM []byte, optional bool) *Entry {
+func parseClientAuth(t testing.TB, key string, c testCert, caPEM []byte, optional bool) *Entry {
 	t.Helper()
 	e, err := Parse(Cert{Key: key, CertPEM: c.certPEM, KeyPEM: c.keyPEM, ClientCAPEM: caPEM, ClientOptional: optional})
 	if err != nil {
@@ -233,4 +233,30 @@ func TestParseClientCA(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "clientCAPEM") {
 		t.Fatalf("err = %v, want a clientCAPEM error", err)
 	}
+}
+
+// BenchmarkClientAuth measures what client certificate verification adds:
+// the per-handshake config lookup and the per-request host check.
+func BenchmarkClientAuth(b *testing.B) {
+	x := New()
+	loadMany(b, x, 10_000)
+	ca := newTestCA(b, "ca")
+	x.Apply([]*Entry{parseClientAuth(b, "f/d/a", genCert(b, "", "a.example.com"), ca.pem, false)}, nil)
+	get := x.ConfigForClient(&tls.Config{})
+	hello := &tls.ClientHelloInfo{ServerName: "a.example.com"}
+	if c, err := get(hello); c == nil || err != nil {
+		b.Fatal(c, err)
+	}
+	b.Run("ConfigForClient", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = get(hello)
+		}
+	})
+	b.Run("CheckClientAuth", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			x.CheckClientAuth("a.example.com", "host-42.example.com:443")
+		}
+	})
 }
