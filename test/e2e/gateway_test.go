@@ -34,7 +34,20 @@ func startGateway(t *testing.T, cfg string, args ...string) *gateway {
 // startGatewayAt runs pylon on an existing config file or directory.
 func startGatewayAt(t *testing.T, path string, args ...string) *gateway {
 	t.Helper()
-	bin := testenv.BuildPylon(t)
+	return startGatewayBin(t, testenv.BuildPylon(t), path, args...)
+}
+
+// startTimedGateway is startGateway with a binary built without the race
+// detector, for tests that hold latency to a bound.
+func startTimedGateway(t *testing.T, cfg string, args ...string) *gateway {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "pylon.yaml")
+	writeFile(t, path, cfg)
+	return startGatewayBin(t, testenv.BuildPylonForTiming(t), path, args...)
+}
+
+func startGatewayBin(t *testing.T, bin, path string, args ...string) *gateway {
+	t.Helper()
 	g := &gateway{t: t, config: path, metrics: testenv.FreeAddr(t)}
 	// Each gateway has its own data dir and admin port, so tests run in parallel.
 	argv := append([]string{"run", "--config", path, "--metrics-address", g.metrics,

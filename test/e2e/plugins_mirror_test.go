@@ -62,7 +62,9 @@ func TestMirror(t *testing.T) {
 	echo := backends.StartHTTP(t, "echo")
 	sleeper, _ := startMirrorTarget(t, 10*time.Second)
 	healthy, got := startMirrorTarget(t, 0)
-	gw := startGateway(t, fmt.Sprintf(`
+	// Latency is the product's: a race-detector build multiplies the cost
+	// of the copy every mirrored request makes.
+	gw := startTimedGateway(t, fmt.Sprintf(`
 listeners:
   - { name: web, address: %s, protocol: http }
 services:
