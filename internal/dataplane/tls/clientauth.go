@@ -3,27 +3,24 @@ package tlsindex
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"pylon.io/pylon/internal/ir"
 )
 
-// clientAuth is an entry's client certificate verification. The CA pool and
-// the handshake configs are built on the first handshake that needs them
-// and then reused, so a handshake costs a lookup, not a parse.
+// clientAuth is an entry's client certificate verification. The CA pool is
+// parsed once, when the entry is; the handshake configs are built on the
+// first handshake that needs them and then reused, so a handshake costs a
+// lookup, not a parse.
 type clientAuth struct {
-	caPEM []byte
+	pool  *x509.CertPool
 	mode  tls.ClientAuthType
 	depth int
 	// passCert sends the client's certificate upstream.
 	passCert bool
-
-	once sync.Once
-	pool *x509.CertPool
-	err  error
 
 	// confs holds the configs derived so far, one per listener config they
 	// were derived from. The list is immutable once stored and short: a
@@ -40,43 +37,16 @@ type derived struct {
 // drop out first.
 const maxDerived = 4
 
-func newClientAuth(c Cert) *clientAuth {
-	a := &clientAuth{caPEM: append([]byte(nil), c.ClientCAPEM...), mode: tls.RequireAndVerifyClientCert, depth: c.ClientDepth, passCert: c.ClientPassCert}
+func newClientAuth(c Cert) (*clientAuth, error) {
+	pool, err := ir.ParseCAPool(string(c.ClientCAPEM))
+	if err != nil {
+		return nil, err
+	}
+	a := &clientAuth{pool: pool, mode: tls.RequireAndVerifyClientCert, depth: c.ClientDepth, passCert: c.ClientPassCert}
 	if c.ClientOptional {
 		a.mode = tls.VerifyClientCertIfGiven
 	}
-	return a
-}
-
-// checkCAs reports whether caPEM holds at least one parseable certificate.
-func checkCAs(caPEM []byte) error {
-	_, err := parseCAs(caPEM)
-	return err
-}
-
-func parseCAs(caPEM []byte) (*x509.CertPool, error) {
-	pool := x509.NewCertPool()
-	n := 0
-	for rest := caPEM; ; {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("CA certificate %d: %w", n+1, err)
-		}
-		pool.AddCert(c)
-		n++
-	}
-	if n == 0 {
-		return nil, errors.New("no CA CERTIFICATE block found")
-	}
-	return pool, nil
+	return a, nil
 }
 
 // ClientAuth reports whether the entry verifies client certificates.
@@ -93,15 +63,6 @@ func (e *Entry) config(base *tls.Config) (*tls.Config, error) {
 				return d.conf, nil
 			}
 		}
-	}
-	a.once.Do(func() {
-		a.pool, a.err = parseCAs(a.caPEM)
-		if a.err != nil {
-			a.err = fmt.Errorf("tlsindex: certificate %q: client CA: %w", e.key, a.err)
-		}
-	})
-	if a.err != nil {
-		return nil, a.err
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -105,10 +105,9 @@ func Parse(c Cert) (*Entry, error) {
 	pem = append(append(pem, c.CertPEM...), c.KeyPEM...)
 	e := &Entry{key: c.Key, names: names, pem: pem, split: len(c.CertPEM)}
 	if len(c.ClientCAPEM) > 0 {
-		if err := checkCAs(c.ClientCAPEM); err != nil {
+		if e.client, err = newClientAuth(c); err != nil {
 			return nil, fail("clientCAPEM", err)
 		}
-		e.client = newClientAuth(c)
 	}
 	return e, nil
 }
