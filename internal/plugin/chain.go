@@ -131,37 +131,27 @@ func (r *Runner) recovered(c Ctx, slot int, v any, answer bool) {
 }
 
 // Request runs the request and access phases.
-func (r *Runner) Request(c Ctx) (act Action) {
+func (r *Runner) Request(c Ctx) Action {
 	if r.ch == nil {
 		return Continue
 	}
-	slot := -1
-	defer func() {
-		if v := recover(); v != nil {
-			r.recovered(c, slot, v, true)
-			act = Stop
-		}
-	}()
-	for _, h := range r.ch.request {
-		slot = h.slot
-		if h.h.Request(c, &r.Slots[h.slot]) == Stop {
-			return Stop
-		}
+	if answering(r, c, r.ch.request, RequestHandler.Request) == Stop {
+		return Stop
 	}
-	for _, h := range r.ch.access {
-		slot = h.slot
-		if h.h.Access(c, &r.Slots[h.slot]) == Stop {
-			return Stop
-		}
-	}
-	return Continue
+	return answering(r, c, r.ch.access, AccessHandler.Access)
 }
 
 // Upstream runs the upstream phase.
-func (r *Runner) Upstream(c Ctx) (act Action) {
+func (r *Runner) Upstream(c Ctx) Action {
 	if r.ch == nil {
 		return Continue
 	}
+	return answering(r, c, r.ch.upstream, UpstreamHandler.Upstream)
+}
+
+// answering runs the hooks of a phase that may answer the request, until
+// one does; a panic is recovered as a 500 answer.
+func answering[H any](r *Runner, c Ctx, hooks []hook[H], call func(H, Ctx, *Slot) Action) (act Action) {
 	slot := -1
 	defer func() {
 		if v := recover(); v != nil {
@@ -169,9 +159,9 @@ func (r *Runner) Upstream(c Ctx) (act Action) {
 			act = Stop
 		}
 	}()
-	for _, h := range r.ch.upstream {
+	for _, h := range hooks {
 		slot = h.slot
-		if h.h.Upstream(c, &r.Slots[h.slot]) == Stop {
+		if call(h.h, c, &r.Slots[h.slot]) == Stop {
 			return Stop
 		}
 	}
