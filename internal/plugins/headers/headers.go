@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 
+	"golang.org/x/net/http/httpguts"
+
 	"pylon.io/pylon/internal/plugin"
 )
 
@@ -63,7 +65,7 @@ func (ch *Changes) validate(field string, request bool) error {
 	checkName := func(f, name string) {
 		canon := http.CanonicalHeaderKey(name)
 		switch {
-		case !validToken(name):
+		case !httpguts.ValidHeaderFieldName(name):
 			errs = append(errs, plugin.Errorf(f, "must be a header name, got %q", name))
 		case slices.Contains(framing, canon):
 			errs = append(errs, plugin.Errorf(f, "%s is managed by the gateway and cannot be changed", canon))
@@ -90,12 +92,6 @@ func (ch *Changes) validate(field string, request bool) error {
 		errs = append(errs, plugin.Errorf(field, "must set, add or remove at least one header"))
 	}
 	return errors.Join(errs...)
-}
-
-func validToken(s string) bool {
-	return s != "" && !strings.ContainsFunc(s, func(r rune) bool {
-		return r <= ' ' || r >= 0x7f || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r)
-	})
 }
 
 // Rewriter is one headers instance.

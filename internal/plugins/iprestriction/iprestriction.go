@@ -7,7 +7,8 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
-	"strings"
+
+	"golang.org/x/net/http/httpguts"
 
 	"pylon.io/pylon/internal/plugin"
 )
@@ -53,7 +54,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	if !validToken(c.ClientIPHeader) {
+	if !httpguts.ValidHeaderFieldName(c.ClientIPHeader) {
 		errs = append(errs, plugin.Errorf("clientIPHeader", "must be a header name, got %q", c.ClientIPHeader))
 	}
 	if c.Status < 400 || c.Status > 599 {
@@ -122,13 +123,4 @@ func (r *Restriction) Allowed(a netip.Addr) bool {
 		}
 	}
 	return false
-}
-
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	return !strings.ContainsFunc(s, func(r rune) bool {
-		return r <= ' ' || r >= 0x7f || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r)
-	})
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"math"
 
+	"golang.org/x/net/http/httpguts"
+
 	"pylon.io/pylon/internal/ir"
 	"pylon.io/pylon/internal/plugin"
 )
@@ -75,7 +77,7 @@ func (c *Config) Validate() error {
 	if c.OversizedBody != "skip" && c.OversizedBody != "truncate" {
 		add("oversizedBody", "must be skip or truncate (got %q)", c.OversizedBody)
 	}
-	if !validToken(c.MarkHeader) {
+	if !httpguts.ValidHeaderFieldName(c.MarkHeader) {
 		add("markHeader", "must be a header name (got %q)", c.MarkHeader)
 	}
 	for _, b := range []byte(c.MarkValue) {
@@ -85,21 +87,4 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		switch {
-		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
-		case b == '-' || b == '_' || b == '.' || b == '!' || b == '#' || b == '$' || b == '%' || b == '&' ||
-			b == '\'' || b == '*' || b == '+' || b == '^' || b == '`' || b == '|' || b == '~':
-		default:
-			return false
-		}
-	}
-	return true
 }

@@ -3,9 +3,10 @@ package ratelimit
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 
 	"pylon.io/pylon/internal/ir"
 	"pylon.io/pylon/internal/plugin"
@@ -160,7 +161,7 @@ func (r *Reject) validate() error {
 		errs = append(errs, plugin.Errorf("reject.status", "must be between 400 and 599 (got %d)", r.Status))
 	}
 	for name, v := range r.Headers {
-		if !validHeaderName(name) {
+		if !httpguts.ValidHeaderFieldName(name) {
 			errs = append(errs, plugin.Errorf("reject.headers", "%q is not a header name", name))
 		}
 		if strings.ContainsAny(v, "\r\n\x00") {
@@ -242,18 +243,4 @@ func (r *RedisConfig) prefix() string {
 		return "pylon:rl:"
 	}
 	return r.Prefix
-}
-
-// validHeaderName reports whether s is an HTTP token.
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte("\"(),/:;<=>?@[\\]{}", c) >= 0 {
-			return false
-		}
-	}
-	return http.CanonicalHeaderKey(s) != ""
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unsafe"
 
+	"golang.org/x/net/http/httpguts"
+
 	"pylon.io/pylon/internal/plugin"
 )
 
@@ -60,7 +62,7 @@ func parseKey(s string) (keySpec, error) {
 		case p == "consumer":
 			part.kind = keyConsumer
 		case hasName && (kind == "header" || kind == "cookie"):
-			if !validHeaderName(name) {
+			if !httpguts.ValidHeaderFieldName(name) {
 				return nil, fmt.Errorf("%s name %q is not a valid token", kind, name)
 			}
 			part = keyPart{kind: keyHeader, name: name}

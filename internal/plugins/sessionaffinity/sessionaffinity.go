@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
 	"pylon.io/pylon/internal/ir"
 	"pylon.io/pylon/internal/plugin"
 )
@@ -42,7 +44,7 @@ type Config struct {
 // Validate checks the config, naming each wrong field.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.Cookie != "" && !token(c.Cookie) {
+	if c.Cookie != "" && !httpguts.ValidHeaderFieldName(c.Cookie) {
 		errs = append(errs, plugin.Errorf("cookie", "must be a cookie name (got %q)", c.Cookie))
 	}
 	if c.Path != "" && (!strings.HasPrefix(c.Path, "/") || strings.ContainsAny(c.Path, ";\r\n\x00 ")) {
@@ -115,14 +117,4 @@ func (a *Affinity) Response(c plugin.Ctx, s *plugin.Slot) {
 		a.issued.Inc()
 		c.AddResponseHeader("Set-Cookie", a.cookie+"="+v+a.attrs)
 	}
-}
-
-func token(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte("\"(),/:;<=>?@[\\]{}", c) >= 0 {
-			return false
-		}
-	}
-	return s != ""
 }

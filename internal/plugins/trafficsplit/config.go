@@ -6,6 +6,8 @@ import (
 	"math"
 	"regexp"
 
+	"golang.org/x/net/http/httpguts"
+
 	"pylon.io/pylon/internal/plugin"
 )
 
@@ -117,7 +119,7 @@ func (c *Config) Validate() error {
 			if (h.Header == "") == (h.Cookie == "") {
 				add(f+".hashOn", "must set exactly one of header and cookie")
 			}
-			if h.Header != "" && !validToken(h.Header) {
+			if h.Header != "" && !httpguts.ValidHeaderFieldName(h.Header) {
 				add(f+".hashOn.header", "must be a header name (got %q)", h.Header)
 			}
 			if h.Missing != "" && h.Missing != "weight" && h.Missing != "skip" {
@@ -135,7 +137,7 @@ func (m *ValueMatch) check(field string, header bool) error {
 		return nil
 	}
 	var errs []error
-	if m.Name == "" || (header && !validToken(m.Name)) {
+	if m.Name == "" || (header && !httpguts.ValidHeaderFieldName(m.Name)) {
 		errs = append(errs, plugin.Errorf(field+".name", "must be a %s name (got %q)", map[bool]string{true: "header", false: "cookie"}[header], m.Name))
 	}
 	if m.Exact != "" && m.Regex != "" {
@@ -159,7 +161,7 @@ func (t *Tag) check(field string) error {
 	if t.Header == "" {
 		t.Header = "x-pylon-tag"
 	}
-	if !validToken(t.Header) {
+	if !httpguts.ValidHeaderFieldName(t.Header) {
 		errs = append(errs, plugin.Errorf(field+".header", "must be a header name (got %q)", t.Header))
 	}
 	if t.Value == "" {
@@ -172,29 +174,4 @@ func (t *Tag) check(field string) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// validToken reports whether s is a valid header field name.
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		if r > 0x7e || !httpTokenChar(byte(r)) {
-			return false
-		}
-	}
-	return true
-}
-
-func httpTokenChar(b byte) bool {
-	switch {
-	case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
-		return true
-	}
-	switch b {
-	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
-		return true
-	}
-	return false
 }
