@@ -11,20 +11,10 @@ import (
 	"pylon.io/pylon/test/testenv"
 )
 
-// pluginConfig is a config with one service and the given routes and
-// top-level sections (global plugins, host policies) as YAML snippets.
+// pluginConfig is liveConfig with one backend (services a and b both point
+// at it) and extra top-level sections (global plugins, host policies).
 func pluginConfig(listen, backend, sections string, routes ...string) string {
-	return fmt.Sprintf(`
-listeners:
-  - name: web
-    address: %s
-    protocol: http
-services:
-  - name: a
-    endpoints: [%q]
-%s
-routes:
-%s`, listen, backend, sections, strings.Join(routes, ""))
+	return liveConfig(listen, backend, backend, routes...) + "\n" + sections
 }
 
 // A limit's count is plugin state: editing other routes, global plugins or
