@@ -73,33 +73,13 @@ func serveClientAuth(t *testing.T, x *Index) string {
 	t.Helper()
 	base := &tls.Config{GetCertificate: x.ForListener(""), NextProtos: []string{"h2", "http/1.1"}}
 	base.GetConfigForClient = x.ConfigForClient(base.Clone())
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				tc := c.(*tls.Conn)
-				if tc.Handshake() != nil {
-					return
-				}
-				who := "none"
-				if p := tc.ConnectionState().PeerCertificates; len(p) > 0 {
-					who = p[0].Subject.CommonName
-				}
-				io.WriteString(tc, who)
-			}()
+	return serveTLS(t, base, func(tc *tls.Conn) {
+		who := "none"
+		if p := tc.ConnectionState().PeerCertificates; len(p) > 0 {
+			who = p[0].Subject.CommonName
 		}
-	}()
-	return ln.Addr().String()
+		io.WriteString(tc, who)
+	})
 }
 
 // dialClient connects with an optional client certificate and returns what

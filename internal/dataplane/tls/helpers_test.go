@@ -79,7 +79,14 @@ func mustParse(tb testing.TB, key string, c testCert, sni ...string) *Entry {
 // its address.
 func serve(t *testing.T, x *Index) string {
 	t.Helper()
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{GetCertificate: x.GetCertificate})
+	return serveTLS(t, &tls.Config{GetCertificate: x.GetCertificate}, func(*tls.Conn) {})
+}
+
+// serveTLS accepts TLS connections with cfg, runs each handshake and hands
+// the connection to answer on success; it returns the address.
+func serveTLS(t *testing.T, cfg *tls.Config, answer func(*tls.Conn)) string {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +100,10 @@ func serve(t *testing.T, x *Index) string {
 			go func() {
 				defer c.Close()
 				c.SetDeadline(time.Now().Add(5 * time.Second))
-				_ = c.(*tls.Conn).Handshake()
+				tc := c.(*tls.Conn)
+				if tc.Handshake() == nil {
+					answer(tc)
+				}
 			}()
 		}
 	}()
