@@ -74,7 +74,7 @@ func build(cfg *Config, env *plugin.Env) (*Limiter, error) {
 	// In-flight counts live in the state store: a config change elsewhere
 	// rebuilds the chain, and requests admitted before it must still be
 	// counted (and released) against the same gauges.
-	l.gauges = env.State("", func() any { return &gauges{m: map[string]*atomic.Int64{}} }).(*gauges)
+	l.gauges = env.State("", func() any { return new(gauges) }).(*gauges)
 	return l, nil
 }
 
@@ -119,23 +119,16 @@ func (l *Limiter) InFlight(name string) int64 { return l.gauges.get(name).Load()
 
 // gauges holds one in-flight count per route or service name. Names come
 // from config (routes, services), so the map stays as small as the config.
+// A sync.Map, since after the first request of each name it is only read:
+// its reads take no lock that every request would contend on.
 type gauges struct {
-	mu sync.RWMutex
-	m  map[string]*atomic.Int64
+	m sync.Map // name → *atomic.Int64
 }
 
 func (g *gauges) get(name string) *atomic.Int64 {
-	g.mu.RLock()
-	v := g.m[name]
-	g.mu.RUnlock()
-	if v != nil {
-		return v
+	if v, ok := g.m.Load(name); ok {
+		return v.(*atomic.Int64)
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if v = g.m[name]; v == nil {
-		v = new(atomic.Int64)
-		g.m[name] = v
-	}
-	return v
+	v, _ := g.m.LoadOrStore(name, new(atomic.Int64))
+	return v.(*atomic.Int64)
 }
