@@ -40,7 +40,7 @@ type rule struct {
 	hashOn    *HashOn
 	skipMiss  bool
 	salt      uint64 // xxhash of the salt
-	saltB     []byte // the salt, for FNV
+	saltFNV   uint64 // FNV-1a of the salt: the state the key's hash continues from
 	tag       *Tag
 	taken     *plugin.Counter
 }
@@ -64,7 +64,7 @@ func build(cfg *Config, env *plugin.Env) (*Split, error) {
 			if salt == "" {
 				salt = r.Service
 			}
-			ru.saltB = []byte(salt)
+			ru.saltFNV = fnv1a(fnvOffset, []byte(salt))
 			ru.salt = xxhash.Sum64String(salt)
 			ru.skipMiss = h.Missing == "skip"
 		}
@@ -143,7 +143,7 @@ func (r *rule) matches(c plugin.Ctx, fnv bool) bool {
 func (r *rule) bucket(key []byte, fnv bool) uint64 {
 	var h uint64
 	if fnv {
-		h = fnv1a(fnv1a(fnvOffset, r.saltB), key)
+		h = fnv1a(r.saltFNV, key)
 	} else {
 		h = mix(xxhash.Sum64(key) ^ r.salt)
 	}

@@ -137,7 +137,7 @@ func TestStablePercentage(t *testing.T) {
 // The hash is part of the contract: nodes of one version and the next must
 // agree, so the buckets are pinned.
 func TestBucketsArePinned(t *testing.T) {
-	r := rule{saltB: []byte("canary"), salt: xxhash.Sum64String("canary")}
+	r := rule{saltFNV: fnv1a(fnvOffset, []byte("canary")), salt: xxhash.Sum64String("canary")}
 	if b := r.bucket([]byte("user-42"), true); b != fnvBucket {
 		t.Errorf("fnv bucket of user-42 = %d, want %d", b, fnvBucket)
 	}
