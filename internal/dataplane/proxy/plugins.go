@@ -33,7 +33,8 @@ type pluginState struct {
 	querySet  bool
 	upHost    string
 	consumer  string
-	stdHeader http.Header // the HTTP/2 engine's response header, once ready
+	stdHeader http.Header    // the HTTP/2 engine's response header, once ready
+	logged    plugin.Outcome // what the log phase is told
 }
 
 func (s *pluginState) reset() {

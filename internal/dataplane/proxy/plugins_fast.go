@@ -179,9 +179,11 @@ func (p *Proxy) logPhase(c *Ctx, o *outcome, start time.Time) {
 	if !c.run.Active() {
 		return
 	}
-	po := c.outcomeFor(o, o.failure)
-	po.Duration = time.Since(start)
-	c.run.Log(c, &po)
+	// The outcome lives in the pooled context: a local's address handed
+	// to the hooks' interface calls would escape, one allocation a request.
+	c.logged = c.outcomeFor(o, o.failure)
+	c.logged.Duration = time.Since(start)
+	c.run.Log(c, &c.logged)
 }
 
 // SetPluginMetrics sets where panics in plugin hooks are counted.

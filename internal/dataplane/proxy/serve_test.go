@@ -9,6 +9,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"pylon.io/pylon/internal/dataplane/router"
+	"pylon.io/pylon/internal/plugin"
 	"pylon.io/pylon/internal/telemetry"
 	"pylon.io/pylon/internal/upstream"
 )
@@ -105,7 +106,18 @@ func TestServeFastNoRoute(t *testing.T) {
 // BenchmarkServeFast measures the HTTP/1.1 request path end to end (routing,
 // header rewriting, pooled upstream round trip over loopback, metrics).
 func BenchmarkServeFast(b *testing.B) {
-	p := newTestProxy(b, startUpstream(b))
+	benchServeFast(b, newTestProxy(b, startUpstream(b)))
+}
+
+// BenchmarkServeFastWithPlugins is BenchmarkServeFast through a chain of an
+// access hook that lets the request on and a log hook: the platform's own
+// cost per request.
+func BenchmarkServeFastWithPlugins(b *testing.B) {
+	p, _ := newPluginProxy(b, startUpstream(b), plugin.Ref{Name: "p-deny", Config: map[string]any{"header": "X-Deny"}}, plugin.Ref{Name: "p-log"})
+	benchServeFast(b, p)
+}
+
+func benchServeFast(b *testing.B, p *Proxy) {
 	var ctx fasthttp.RequestCtx
 	var req fasthttp.Request
 	req.SetRequestURI("/bench")
@@ -134,7 +146,16 @@ func TestServeFastAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are not meaningful under the race detector (the suite also runs this test without it)")
 	}
-	p := newTestProxy(t, startUpstream(t))
+	t.Run("no plugins", func(t *testing.T) { checkServeFastAllocs(t, newTestProxy(t, startUpstream(t))) })
+	// The plugin platform allocates nothing per request either: the chain,
+	// its slots and the hooks' interface calls are precompiled.
+	t.Run("plugin chain", func(t *testing.T) {
+		p, _ := newPluginProxy(t, startUpstream(t), plugin.Ref{Name: "p-deny", Config: map[string]any{"header": "X-Deny"}}, plugin.Ref{Name: "p-log"})
+		checkServeFastAllocs(t, p)
+	})
+}
+
+func checkServeFastAllocs(t *testing.T, p *Proxy) {
 	var ctx fasthttp.RequestCtx
 	var req fasthttp.Request
 	req.SetRequestURI("/bench")
