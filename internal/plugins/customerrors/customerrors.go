@@ -8,6 +8,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -118,7 +119,7 @@ func (p *Pages) fetch(c plugin.Ctx, st int) ([]byte, string, error) {
 	}
 	accept, _ := c.Header("Accept")
 	hdr := map[string]string{
-		"X-Code": itoa(st), "X-Format": string(accept), "X-Original-URI": uri, "X-Request-ID": string(c.RequestID()),
+		"X-Code": strconv.Itoa(st), "X-Format": string(accept), "X-Original-URI": uri, "X-Request-ID": string(c.RequestID()),
 	}
 	for k, v := range p.headers {
 		hdr[k] = v
@@ -203,7 +204,3 @@ const (
 	errNoEndpoint = fetchError("no endpoint for the error service")
 	errTooLarge   = fetchError("error page larger than 1 MiB")
 )
-
-func itoa(n int) string {
-	return string([]byte{byte('0' + n/100), byte('0' + n/10%10), byte('0' + n%10)})
-}
