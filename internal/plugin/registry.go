@@ -29,6 +29,10 @@ type Definition struct {
 
 	newConfig func() any
 	build     func(cfg any, env *Env) (any, error)
+	// sends: the config type is a ServiceUser (the plugin sends requests
+	// to services of its own), so only its configs are worth decoding to
+	// find them.
+	sends bool
 }
 
 // Validator is implemented by a config that checks itself after decoding.
@@ -78,6 +82,7 @@ func register[C, I any](name, summary string, pos int, build func(cfg *C, env *E
 		Phases:    phasesOf(any(*new(I))),
 		Schema:    schema.Of(reflect.TypeFor[C]()),
 		newConfig: func() any { return new(C) },
+		sends:     reflect.TypeFor[*C]().Implements(reflect.TypeFor[ServiceUser]()),
 		build: func(cfg any, env *Env) (any, error) {
 			inst, err := build(cfg.(*C), env)
 			return inst, err

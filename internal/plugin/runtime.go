@@ -185,6 +185,9 @@ func (rt *Runtime) build(r Ref, env *Env) (v any, services []string, err error) 
 // ServicesOf decodes a plugin config and returns the services it sends
 // requests to (nil when it sends none or the config is invalid).
 func ServicesOf(name string, config map[string]any) []string {
+	if d, ok := Lookup(name); !ok || !d.sends {
+		return nil // most plugins send nowhere: no need to decode their config again
+	}
 	cfg, err := DecodeConfig(name, config)
 	if err != nil {
 		return nil
