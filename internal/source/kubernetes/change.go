@@ -2,6 +2,7 @@ package kubernetes
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"pylon.io/pylon/internal/ir"
@@ -60,7 +61,7 @@ func (w *watcher) change(b *batch) ir.Change {
 		}
 	}
 	for k := range w.refused {
-		if !containsKey(ch.Deletes, k) {
+		if !slices.Contains(ch.Deletes, k) {
 			ch.Deletes = append(ch.Deletes, k)
 		}
 	}

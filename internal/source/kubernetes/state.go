@@ -1,6 +1,7 @@
 package kubernetes
 
 import (
+	"slices"
 	"time"
 
 	networkingv1 "k8s.io/api/networking/v1"
@@ -104,7 +105,7 @@ func (w *watcher) sync(nn nsName, b *batch) {
 		w.acquire(k, s, nn, b)
 	}
 	for _, k := range old {
-		if !containsKey(st.shared, k) {
+		if !slices.Contains(st.shared, k) {
 			w.release(k, nn, b)
 		}
 	}
@@ -124,15 +125,6 @@ func (w *watcher) remove(st *ingState, b *batch) {
 	w.setDeps(st, translated{})
 	delete(w.ings, st.key)
 	delete(b.resync, st)
-}
-
-func containsKey(ks []ir.Key, k ir.Key) bool {
-	for _, x := range ks {
-		if x == k {
-			return true
-		}
-	}
-	return false
 }
 
 func (w *watcher) acquire(k ir.Key, s sharedRes, owner nsName, b *batch) {
@@ -206,13 +198,13 @@ func (w *watcher) setDeps(st *ingState, t translated) {
 // holder of a touched key is recomputed by settle.
 func (w *watcher) addClaims(st *ingState, b *batch) {
 	for _, c := range st.claims {
-		if !holds(w.claims[c], st) {
+		if !slices.Contains(w.claims[c], st) {
 			w.claims[c] = append(w.claims[c], st)
 		}
 		b.claims[c] = struct{}{}
 	}
 	for _, cn := range st.canary {
-		if !holds(w.canaries[cn.Key], st) {
+		if !slices.Contains(w.canaries[cn.Key], st) {
 			w.canaries[cn.Key] = append(w.canaries[cn.Key], st)
 		}
 		b.claims[cn.Key] = struct{}{}
@@ -244,15 +236,6 @@ func without(idx map[string][]*ingState, c string, st *ingState) []*ingState {
 		delete(idx, c)
 	}
 	return hs
-}
-
-func holds(hs []*ingState, st *ingState) bool {
-	for _, h := range hs {
-		if h == st {
-			return true
-		}
-	}
-	return false
 }
 
 // winner is the Ingress that serves claim c.

@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -41,18 +42,9 @@ func (t *translator) tls() {
 		}
 		for _, h := range s.Hosts {
 			h = strings.ToLower(h)
-			if !containsString(c.SNI, h) {
+			if !slices.Contains(c.SNI, h) {
 				c.SNI = append(c.SNI, h)
 			}
 		}
 	}
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
