@@ -43,6 +43,17 @@ type note struct {
 	key          string
 }
 
+// noteKinds is the Event each annotation status is reported with; honoured
+// annotations are not reported.
+var noteKinds = map[annotations.Status]struct {
+	warning bool
+	reason  string
+}{
+	annotations.Approximated: {false, "AnnotationApproximated"},
+	annotations.Unsupported:  {true, "AnnotationUnsupported"},
+	annotations.Rejected:     {true, "AnnotationRejected"},
+}
+
 // lookup reads Services and Secrets from the informer caches and remembers
 // what was asked, found or not.
 type lookup struct {
@@ -78,13 +89,8 @@ func (w *watcher) translate(ing *networkingv1.Ingress) translated {
 	res := ingress.Translate(ing, l, ingress.Options{})
 	t := translated{err: res.Err, canaries: append([]ingress.Canary(nil), res.Canaries...), services: l.services, secrets: l.secrets}
 	for _, n := range res.Notes {
-		switch n.Status {
-		case annotations.Approximated:
-			t.notes = append(t.notes, note{reason: "AnnotationApproximated", key: n.Annotation, text: fmt.Sprintf("%s: %s", n.Annotation, n.Message)})
-		case annotations.Unsupported:
-			t.notes = append(t.notes, note{warning: true, reason: "AnnotationUnsupported", key: n.Annotation, text: fmt.Sprintf("%s: %s", n.Annotation, n.Message)})
-		case annotations.Rejected:
-			t.notes = append(t.notes, note{warning: true, reason: "AnnotationRejected", key: n.Annotation, text: fmt.Sprintf("%s: %s", n.Annotation, n.Message)})
+		if k, ok := noteKinds[n.Status]; ok {
+			t.notes = append(t.notes, note{warning: k.warning, reason: k.reason, key: n.Annotation, text: n.Annotation + ": " + n.Message})
 		}
 	}
 	if res.Err != nil {
