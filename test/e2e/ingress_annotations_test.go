@@ -194,6 +194,33 @@ func (k *annotatedObjects) Secret(ns, name string) (*corev1.Secret, bool) {
 	return s, ok
 }
 
+// addTranslated translates ing and adds its services, certificates and
+// routes to cfg, each service with the one endpoint its Kubernetes Service
+// has in addrs (as EndpointSlices would fill it).
+func addTranslated(t *testing.T, cfg *ir.Config, ing *networkingv1.Ingress, l ingresstr.Lookup, addrs map[string]string) ingresstr.Result {
+	t.Helper()
+	res := ingresstr.Translate(ing, l, ingresstr.Options{})
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	refs := map[string]string{}
+	for _, r := range res.Services {
+		refs[r.Name] = r.Service
+	}
+	for _, o := range res.Objects {
+		switch x := o.(type) {
+		case *ir.Service:
+			x.Endpoints, x.Discovered = []ir.Endpoint{{Address: addrs[refs[x.Name]]}}, false
+			cfg.Services = append(cfg.Services, x)
+		case *ir.Certificate:
+			cfg.Certificates = append(cfg.Certificates, x)
+		case *ir.Route:
+			cfg.Routes = append(cfg.Routes, x)
+		}
+	}
+	return res
+}
+
 // TestIngressAnnotationsServed translates Ingresses with the controller's
 // translator, serves the result with the real pylon binary (endpoints filled
 // as EndpointSlices would) and checks what clients see.
@@ -227,23 +254,7 @@ func TestIngressAnnotationsServed(t *testing.T) {
 	cfg := ir.Config{Listeners: []*ir.Listener{{Name: "web", Address: listen, Protocol: ir.ProtocolHTTP}}}
 	var canaries []ingresstr.Canary
 	for _, ing := range objs.ingresses {
-		res := ingresstr.Translate(ing, objs, ingresstr.Options{})
-		if res.Err != nil {
-			t.Fatal(res.Err)
-		}
-		refs := map[string]string{}
-		for _, r := range res.Services {
-			refs[r.Name] = r.Service
-		}
-		for _, o := range res.Objects {
-			switch x := o.(type) {
-			case *ir.Service:
-				x.Endpoints, x.Discovered = []ir.Endpoint{{Address: addrs[refs[x.Name]]}}, false
-				cfg.Services = append(cfg.Services, x)
-			case *ir.Route:
-				cfg.Routes = append(cfg.Routes, x)
-			}
-		}
+		res := addTranslated(t, &cfg, ing, objs, addrs)
 		canaries = append(canaries, res.Canaries...)
 	}
 	for i, r := range cfg.Routes {

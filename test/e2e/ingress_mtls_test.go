@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"pylon.io/pylon/internal/ir"
-	ingresstr "pylon.io/pylon/internal/source/kubernetes/ingress"
 	"pylon.io/pylon/test/e2e/backends"
 	"pylon.io/pylon/test/testenv"
 )
@@ -43,24 +42,9 @@ func TestIngressAuthTLSServed(t *testing.T) {
 			}}}},
 		},
 	}
-	res := ingresstr.Translate(ing, objs, ingresstr.Options{})
-	if res.Err != nil {
-		t.Fatal(res.Err)
-	}
 	listen := testenv.FreeAddr(t)
-	upstream := backends.StartHTTP(t, "main")
 	cfg := ir.Config{Listeners: []*ir.Listener{{Name: "websecure", Address: listen, Protocol: ir.ProtocolHTTPS}}}
-	for _, o := range res.Objects {
-		switch x := o.(type) {
-		case *ir.Service:
-			x.Endpoints, x.Discovered = []ir.Endpoint{{Address: upstream}}, false
-			cfg.Services = append(cfg.Services, x)
-		case *ir.Certificate:
-			cfg.Certificates = append(cfg.Certificates, x)
-		case *ir.Route:
-			cfg.Routes = append(cfg.Routes, x)
-		}
-	}
+	addTranslated(t, &cfg, ing, objs, map[string]string{"main": backends.StartHTTP(t, "main")})
 	data, err := json.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
