@@ -4,6 +4,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 
 	discoveryv1 "k8s.io/api/discovery/v1"
 
@@ -49,15 +50,7 @@ func (w *watcher) endpoints(r svcRef) []ir.Endpoint {
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b ir.Endpoint) int {
-		if a.Address < b.Address {
-			return -1
-		}
-		if a.Address > b.Address {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b ir.Endpoint) int { return strings.Compare(a.Address, b.Address) })
 	return out
 }
 
