@@ -49,6 +49,15 @@ func (k Key) String() string {
 	return string(k.Kind) + "/" + k.Source + "/" + k.Namespace + "/" + k.Name
 }
 
+// DisplayName is how an object is named in metrics, logs and upstream
+// pools: its name in the "default" namespace, namespace/name otherwise.
+func (k Key) DisplayName() string {
+	if k.Namespace == "" || k.Namespace == "default" {
+		return k.Name
+	}
+	return k.Namespace + "/" + k.Name
+}
+
 // Resource is implemented by every IR object.
 type Resource interface {
 	ResourceKind() Kind

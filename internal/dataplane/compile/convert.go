@@ -15,12 +15,7 @@ import (
 
 // displayName is how an object is named in metrics and pools: its name for
 // the default namespace, namespace/name otherwise.
-func displayName(k ir.Key) string {
-	if k.Namespace == "" || k.Namespace == "default" {
-		return k.Name
-	}
-	return k.Namespace + "/" + k.Name
-}
+func displayName(k ir.Key) string { return k.DisplayName() }
 
 // serviceKey is a route's backend reference: a service of that name in the
 // route's namespace, from any source. Names are unique across sources (a

@@ -88,19 +88,10 @@ func (w *watcher) refreshEndpoints(nn nsName, fresh map[ir.Key]struct{}) {
 			}
 			byPort[so.svc.portName] = cfg
 		}
-		if err := w.s.pools.SetEndpoints(poolName(k), cfg); err != nil {
+		if err := w.s.pools.SetEndpoints(k.DisplayName(), cfg); err != nil {
 			// The service is not live (rejected, or not applied yet): it
 			// gets the current endpoints when it is sent.
 			w.s.log.Debug("kubernetes: endpoints not set", "service", k.String(), "error", err.Error())
 		}
 	}
-}
-
-// poolName is the upstream pool of an IR service, named as the compile
-// stage names it: namespace/name, or the bare name in "default".
-func poolName(k ir.Key) string {
-	if k.Namespace == "" || k.Namespace == "default" {
-		return k.Name
-	}
-	return k.Namespace + "/" + k.Name
 }

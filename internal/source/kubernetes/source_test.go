@@ -181,7 +181,7 @@ func TestEndpointsAndWatchNamespace(t *testing.T) {
 	var pool string
 	for _, o := range c.comp.Objects() {
 		if o.Key.Kind == ir.KindService {
-			pool = poolName(o.Key)
+			pool = o.Key.DisplayName()
 		}
 	}
 	waitFor(t, "endpoint in the pool", func() bool {
