@@ -72,7 +72,6 @@ func Run(ctx context.Context, o Options) error {
 	members := plugin.NewMembers()
 	o.Control.Members = members
 	plugins := plugin.NewRuntime(members, log)
-	plugins.SetPools(pools.Get)
 	metrics.Registry().MustRegister(plugins.Metrics())
 	px.SetPluginMetrics(plugins.Metrics())
 	px.SetClientAuth(certs)

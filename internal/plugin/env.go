@@ -36,6 +36,8 @@ type Env struct {
 	Plugin string
 	// Scope is where this instance is attached.
 	Scope Scope
+	// Namespace is the attaching object's; Pool resolves service names in it.
+	Namespace string
 	// ID identifies the instance: plugin, scope and config. State keyed by
 	// it survives any change that leaves the plugin's config alone.
 	ID string
@@ -83,7 +85,7 @@ func (e *Env) Pool(service string) *upstream.Pool {
 	if e.rt.pools == nil {
 		return nil
 	}
-	return e.rt.pools(service)
+	return e.rt.pools(e.Namespace, service)
 }
 
 // Counter returns the instance's counter for event, exported as

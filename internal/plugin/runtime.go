@@ -16,10 +16,12 @@ import (
 // Ref is one plugin attached at one scope, as the compile stage hands it
 // over after merging scopes (see Merge).
 type Ref struct {
-	Scope    Scope
-	Name     string
-	Config   map[string]any
-	Disabled bool
+	Scope Scope
+	// Namespace is the owner's: service names in the config resolve there.
+	Namespace string
+	Name      string
+	Config    map[string]any
+	Disabled  bool
 }
 
 // Merge flattens scopes, widest first (global, host, route): a plugin named
@@ -51,7 +53,7 @@ type Runtime struct {
 	metrics *Metrics
 	members Membership
 	log     *slog.Logger
-	pools   func(service string) *upstream.Pool
+	pools   func(namespace, service string) *upstream.Pool
 }
 
 type instance struct {
@@ -72,9 +74,9 @@ func NewRuntime(members Membership, log *slog.Logger) *Runtime {
 		metrics: newMetrics(), members: members, log: log}
 }
 
-// SetPools tells the runtime how to find a service's upstream pool (the
-// compile stage's registry), for plugins that send requests themselves.
-func (rt *Runtime) SetPools(fn func(service string) *upstream.Pool) { rt.pools = fn }
+// SetPools tells the runtime how to find the upstream pool of a service
+// named in a namespace; the compile stage, which names pools, sets it.
+func (rt *Runtime) SetPools(fn func(namespace, service string) *upstream.Pool) { rt.pools = fn }
 
 // Metrics returns the plugins' Prometheus collector.
 func (rt *Runtime) Metrics() *Metrics { return rt.metrics }
@@ -87,7 +89,7 @@ func (rt *Runtime) State() *StateStore { return rt.state }
 func Identity(r Ref) string {
 	data, _ := json.Marshal(r.Config) // plain data: maps are marshalled in key order
 	sum := sha256.Sum256(data)
-	return r.Name + "\x00" + r.Scope.String() + "\x00" + hex.EncodeToString(sum[:8])
+	return r.Name + "\x00" + r.Namespace + "\x00" + r.Scope.String() + "\x00" + hex.EncodeToString(sum[:8])
 }
 
 // Chain returns the chain of refs (in execution order, as Merge returns
@@ -150,7 +152,7 @@ func (rt *Runtime) instance(id string, r Ref) *instance {
 		inst.refs++
 		return inst
 	}
-	env := &Env{Plugin: r.Name, Scope: r.Scope, ID: id, Members: rt.members, Log: rt.log.With("plugin", r.Name, "scope", r.Scope.String()), rt: rt}
+	env := &Env{Plugin: r.Name, Scope: r.Scope, Namespace: r.Namespace, ID: id, Members: rt.members, Log: rt.log.With("plugin", r.Name, "scope", r.Scope.String()), rt: rt}
 	inst := &instance{id: id, name: r.Name, env: env, refs: 1}
 	v, services, err := rt.build(r, env)
 	inst.services = services

@@ -92,6 +92,12 @@ func New(d Deps) *Compiler {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
+	if d.Plugins != nil && d.Pools != nil {
+		// Plugins name services as routes do: in their owner's namespace.
+		d.Plugins.SetPools(func(ns, service string) *upstream.Pool {
+			return d.Pools.Get(displayName(ir.Key{Namespace: ns, Name: service}))
+		})
+	}
 	return &Compiler{
 		d: d, objs: map[ir.Key]ir.Object{}, rejected: map[ir.Key]error{},
 		routes: map[ir.Key]*liveRoute{}, hosts: map[string][]ir.Key{}, users: map[ir.Key]map[ir.Key]struct{}{},

@@ -48,7 +48,6 @@ func newFixture(tb testing.TB) *fixture {
 	pools := upstream.NewRegistry()
 	tb.Cleanup(pools.Close)
 	plugins := plugin.NewRuntime(nil, slog.New(slog.DiscardHandler))
-	plugins.SetPools(pools.Get)
 	c := New(Deps{
 		Router: rt, Pools: pools, Certs: tlsindex.New(),
 		Listeners: &recordingListeners{applied: map[string]uint64{}},

@@ -155,7 +155,7 @@ func (c *Compiler) indexPluginScopes(b *batch) map[ir.Key]struct{} {
 		c.ps.globalRefs = c.ps.globalRefs[:0]
 		for _, k := range keys {
 			g := c.ps.globals[k]
-			c.ps.globalRefs = append(c.ps.globalRefs, plugin.Ref{Scope: plugin.Scope{Kind: "global"}, Name: g.Name, Config: g.Config, Disabled: g.Disabled})
+			c.ps.globalRefs = append(c.ps.globalRefs, plugin.Ref{Scope: plugin.Scope{Kind: "global"}, Namespace: k.Namespace, Name: g.Name, Config: g.Config, Disabled: g.Disabled})
 		}
 		for k := range c.routes {
 			stale[k] = struct{}{}
@@ -228,7 +228,7 @@ func (c *Compiler) hostRefs(h string) []plugin.Ref {
 	for _, k := range keys {
 		p := c.ps.policies[k]
 		for _, r := range p.Plugins {
-			refs = append(refs, plugin.Ref{Scope: plugin.Scope{Kind: "host", Name: p.Name}, Name: r.Name, Config: r.Config, Disabled: r.Disabled})
+			refs = append(refs, plugin.Ref{Scope: plugin.Scope{Kind: "host", Name: p.Name}, Namespace: k.Namespace, Name: r.Name, Config: r.Config, Disabled: r.Disabled})
 		}
 	}
 	return refs
@@ -259,7 +259,7 @@ func (c *Compiler) routeChains(k ir.Key, r *ir.Route, base *proxy.Route, hosts [
 	}
 	var own []plugin.Ref
 	for _, p := range r.Plugins {
-		own = append(own, plugin.Ref{Scope: plugin.Scope{Kind: "route", Name: displayName(k)}, Name: p.Name, Config: p.Config, Disabled: p.Disabled})
+		own = append(own, plugin.Ref{Scope: plugin.Scope{Kind: "route", Name: displayName(k)}, Namespace: k.Namespace, Name: p.Name, Config: p.Config, Disabled: p.Disabled})
 	}
 	if len(own) == 0 && len(c.ps.globalRefs) == 0 && len(c.ps.policies) == 0 {
 		return nil, nil

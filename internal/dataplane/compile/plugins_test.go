@@ -186,3 +186,32 @@ func limitState(t *testing.T, f *fixture) *int {
 	}
 	return found
 }
+
+// poolSeen records whether the plugin found its service's pool at build.
+type poolSeen struct{ found bool }
+
+func (p *poolSeen) Access(plugin.Ctx, *plugin.Slot) plugin.Action { return plugin.Continue }
+
+func init() {
+	plugin.RegisterTesting("c-pool", func(cfg *sideConfig, env *plugin.Env) (*poolSeen, error) {
+		return &poolSeen{found: env.Pool(cfg.Service) != nil}, nil
+	})
+}
+
+// A plugin names a service as a route does, in its owner's namespace: the
+// pool it gets is that namespace's (pools outside "default" are ns/name).
+func TestPluginPoolsResolveInTheOwnersNamespace(t *testing.T) {
+	f := newFixture(t)
+	ns := func(r ir.Resource) ir.Object { return ir.NewObject("kubernetes", "shop", r) }
+	r := withPlugins(route("r", "shop.example.com", "/", "s"), ir.PluginRef{Name: "c-pool", Config: map[string]any{"service": "errors"}})
+	mustAccept(t, f.c.Apply(ir.Change{Upserts: []ir.Object{ns(svc("s", "127.0.0.1:1")), ns(svc("errors", "127.0.0.1:2")), ns(r)}}))
+	found := false
+	f.served("shop.example.com", "/").Plugins.Each(func(name string, inst any) {
+		if p, ok := inst.(*poolSeen); ok {
+			found = p.found
+		}
+	})
+	if !found {
+		t.Fatal("the plugin did not find shop/errors")
+	}
+}

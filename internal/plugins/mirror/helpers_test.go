@@ -77,7 +77,7 @@ func newHarnessProto(t testing.TB, addr string, proto upstream.Protocol, cfg map
 		if err != nil {
 			t.Fatal(err)
 		}
-		h.rt.SetPools(func(name string) *upstream.Pool {
+		h.rt.SetPools(func(_, name string) *upstream.Pool {
 			if name == "shadow" {
 				return pool
 			}
