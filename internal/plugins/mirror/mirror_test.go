@@ -153,7 +153,7 @@ func TestBodyLimits(t *testing.T) {
 // The queue lives in the state store: a rebuilt chain with the same config
 // keeps it (and its workers); when the last user goes, the workers stop.
 func TestQueueLifecycle(t *testing.T) {
-	base := runtime.NumGoroutine()
+	base := settledGoroutines()
 	h := newHarness(t, "", map[string]any{"service": "shadow", "workers": 20})
 	if n := runtime.NumGoroutine(); n < base+20 {
 		t.Fatalf("%d goroutines, want 20 workers more than %d", n, base)
@@ -206,4 +206,20 @@ func eventually(t *testing.T, cond func() bool, what string) {
 		}
 	}
 	t.Fatalf("%s: not within 5s", what)
+}
+
+// settledGoroutines counts goroutines once the earlier tests' have ended
+// (their servers and clients wind down asynchronously): a count taken while
+// they still run makes a lower one later look like missing workers.
+func settledGoroutines() int {
+	n, same := runtime.NumGoroutine(), 0
+	for deadline := time.Now().Add(2 * time.Second); same < 5 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		if m := runtime.NumGoroutine(); m == n {
+			same++
+		} else {
+			n, same = m, 0
+		}
+	}
+	return n
 }
