@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"pylon.io/pylon/test/testenv"
 )
 
 func fastCheck(typ string) *ActiveCheck {
@@ -60,7 +62,7 @@ func TestActiveChecksServerStopsAndReturns(t *testing.T) {
 	for _, typ := range []string{"http", "tcp"} {
 		t.Run(typ, func(t *testing.T) {
 			r := testRegistry(t)
-			addr := freeAddr(t)
+			addr := testenv.FreeAddr(t)
 			stop := serveOn(t, addr)
 			other := newBackend(t)
 			p, err := r.Acquire(Config{Name: "svc", Endpoints: []EndpointConfig{{Address: addr}, {Address: other.addr()}},

@@ -68,6 +68,36 @@ func TestFreeAddr(t *testing.T) {
 	l.Close()
 }
 
+func TestFreePortStaysReserved(t *testing.T) {
+	seen := map[int]bool{}
+	for range 50 {
+		p := FreePort(t)
+		if seen[p] {
+			t.Fatalf("port %d handed out twice in one test", p)
+		}
+		seen[p] = true
+		if p < ports.lo || p > ports.hi {
+			t.Fatalf("port %d outside %d..%d", p, ports.lo, ports.hi)
+		}
+		// Another test process asking now finds the lock taken.
+		if f, ok := lockPort(p); ok {
+			f.Close()
+			t.Fatalf("port %d could be locked again while reserved", p)
+		}
+	}
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var eLo, eHi int
+	if _, err := fmt.Sscan(string(b), &eLo, &eHi); err != nil {
+		t.Fatal(err)
+	}
+	if ports.hi >= eLo && ports.lo <= eHi {
+		t.Fatalf("test ports %d..%d overlap the ephemeral range %d..%d", ports.lo, ports.hi, eLo, eHi)
+	}
+}
+
 func TestRepoRoot(t *testing.T) {
 	root, err := RepoRoot()
 	if err != nil {
