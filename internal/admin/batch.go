@@ -120,7 +120,7 @@ func kindOrProblem(item string, kind ir.Kind, version int64, ps *[]Problem) (ir.
 			kind = k // "routes" is as clear as "route"
 		} else {
 			*ps = append(*ps, Problem{Item: item, Object: "batch", Field: "kind",
-				Message: fmt.Sprintf("must be route, service, certificate, listener, hostpolicy or globalplugin (got %q)", kind)})
+				Message: fmt.Sprintf("must be %s (got %q)", ir.KindNames(false), kind)})
 			return "", false
 		}
 	}

@@ -38,7 +38,7 @@ func (s *Server) kindOf(w http.ResponseWriter, r *http.Request) (ir.Kind, bool) 
 	kind, ok := ir.KindByPlural(plural)
 	if !ok {
 		fail(w, r, &httpError{http.StatusNotFound, errorBody{Error: "not found",
-			Message: fmt.Sprintf("admin: unknown resource type %q (want routes, services, certificates, listeners, hostpolicies or globalplugins)", plural)}})
+			Message: fmt.Sprintf("admin: unknown resource type %q (want %s)", plural, ir.KindNames(true))}})
 	}
 	return kind, ok
 }

@@ -46,7 +46,7 @@ func kindArg(s string) (ir.Kind, error) {
 	if k := ir.Kind(s); ir.New(k) != nil {
 		return k, nil
 	}
-	return "", fmt.Errorf("unknown kind %q (want routes, services, certificates, listeners, hostpolicies or globalplugins)", s)
+	return "", fmt.Errorf("unknown kind %q (want %s)", s, ir.KindNames(true))
 }
 
 func getCmd() *cobra.Command {

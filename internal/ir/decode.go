@@ -24,6 +24,8 @@ func New(kind Kind) Resource {
 		return &GlobalPlugin{}
 	case KindHostPolicy:
 		return &HostPolicy{}
+	case KindConsumer:
+		return &Consumer{}
 	}
 	return nil
 }

@@ -111,3 +111,52 @@ func (g *GlobalPlugin) Validate() error {
 	}
 	return p.err()
 }
+
+// MaxConsumerPlugins bounds a consumer's plugin list.
+const MaxConsumerPlugins = 8
+
+// Consumer attaches plugins to the requests of one authenticated client
+// (consumer scope): once an auth plugin of the route has named the client,
+// the plugins of the consumer of that name, in the route's namespace, run
+// for the rest of the request. They take precedence over a route's, host
+// policy's or global plugin of the same name, and an entry with disabled:
+// true turns an inherited plugin off for this consumer.
+type Consumer struct {
+	Name    string      `json:"name" yaml:"name"`
+	Plugins []PluginRef `json:"plugins,omitempty" yaml:"plugins,omitempty"`
+}
+
+func (c *Consumer) ResourceKind() Kind   { return KindConsumer }
+func (c *Consumer) ResourceName() string { return c.Name }
+
+// Validate checks the consumer on its own; which plugins may be attached
+// to a consumer, and their configs, are the compile stage's to check.
+func (c *Consumer) Validate() error {
+	p := &problems{kind: KindConsumer, name: c.Name}
+	if !validConsumerName(c.Name) {
+		p.add("name", "must be 1-253 characters of letters, digits, '-', '.', '_', '@' or '+', not '.' or '..' (auth plugins name consumers by user name; got %q)", c.Name)
+	}
+	if len(c.Plugins) > MaxConsumerPlugins {
+		p.add("plugins", "at most %d plugins per consumer, got %d", MaxConsumerPlugins, len(c.Plugins))
+	}
+	checkPlugins(p, "plugins", c.Plugins)
+	return p.err()
+}
+
+// validConsumerName accepts the user names auth plugins report (e-mail
+// addresses included), as long as they stay one safe URL path segment.
+func validConsumerName(s string) bool {
+	if s == "" || len(s) > 253 || s == "." || s == ".." {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '-', c == '.', c == '_', c == '@', c == '+':
+		default:
+			return false
+		}
+	}
+	return true
+}

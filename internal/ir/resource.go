@@ -21,12 +21,35 @@ const (
 	KindGlobalPlugin Kind = "globalplugin"
 	// KindHostPolicy attaches plugins to the routes of some hosts.
 	KindHostPolicy Kind = "hostpolicy"
+	// KindConsumer attaches plugins to the requests of one authenticated
+	// client (consumer scope).
+	KindConsumer Kind = "consumer"
 )
 
 // Kinds lists every kind in the order they are applied: services before the
 // routes and plugins that reference them, plugin scopes before the routes
 // they apply to, certificates before the listeners that serve them.
-var Kinds = []Kind{KindService, KindCertificate, KindGlobalPlugin, KindHostPolicy, KindRoute, KindListener}
+var Kinds = []Kind{KindService, KindCertificate, KindGlobalPlugin, KindHostPolicy, KindConsumer, KindRoute, KindListener}
+
+// KindNames lists every kind for an error message, singular or plural:
+// "service, certificate, …, route or listener".
+func KindNames(plural bool) string {
+	var b strings.Builder
+	for i, k := range Kinds {
+		switch {
+		case i == len(Kinds)-1:
+			b.WriteString(" or ")
+		case i > 0:
+			b.WriteString(", ")
+		}
+		if plural {
+			b.WriteString(k.Plural())
+		} else {
+			b.WriteString(string(k))
+		}
+	}
+	return b.String()
+}
 
 // Plural is the kind's name in URLs and CLI commands ("routes", "hostpolicies").
 func (k Kind) Plural() string {

@@ -11,6 +11,7 @@ const MaxChain = 32
 
 type hook[H any] struct {
 	slot int
+	pos  int // in the ordering table
 	h    H
 }
 
@@ -19,6 +20,7 @@ type hook[H any] struct {
 type Chain struct {
 	key   string
 	refs  int
+	rt    *Runtime // its consumers; nil for chains built outside a runtime
 	insts []*instance
 	names []string // by slot
 
@@ -33,26 +35,27 @@ type Chain struct {
 
 func (ch *Chain) add(inst *instance) {
 	slot := len(ch.insts)
+	pos := positionOf(inst.name)
 	ch.insts = append(ch.insts, inst)
 	ch.names = append(ch.names, inst.name)
 	v := inst.v
 	if h, ok := v.(RequestHandler); ok {
-		ch.request = append(ch.request, hook[RequestHandler]{slot, h})
+		ch.request = append(ch.request, hook[RequestHandler]{slot, pos, h})
 	}
 	if h, ok := v.(AccessHandler); ok {
-		ch.access = append(ch.access, hook[AccessHandler]{slot, h})
+		ch.access = append(ch.access, hook[AccessHandler]{slot, pos, h})
 	}
 	if h, ok := v.(UpstreamHandler); ok {
-		ch.upstream = append(ch.upstream, hook[UpstreamHandler]{slot, h})
+		ch.upstream = append(ch.upstream, hook[UpstreamHandler]{slot, pos, h})
 	}
 	if h, ok := v.(ResponseHandler); ok {
-		ch.response = append(ch.response, hook[ResponseHandler]{slot, h})
+		ch.response = append(ch.response, hook[ResponseHandler]{slot, pos, h})
 	}
 	if h, ok := v.(BodyHandler); ok {
-		ch.body = append(ch.body, hook[BodyHandler]{slot, h})
+		ch.body = append(ch.body, hook[BodyHandler]{slot, pos, h})
 	}
 	if h, ok := v.(LogHandler); ok {
-		ch.log = append(ch.log, hook[LogHandler]{slot, h})
+		ch.log = append(ch.log, hook[LogHandler]{slot, pos, h})
 	}
 	ch.services = append(ch.services, inst.services...)
 }
@@ -97,28 +100,57 @@ func (ch *Chain) HasBody() bool { return ch != nil && len(ch.body) > 0 }
 // Runner runs a chain's phases for one request. The proxy keeps one in its
 // request context; its zero value is ready after Reset.
 type Runner struct {
-	ch      *Chain
-	Slots   [MaxChain]Slot
+	ch *Chain
+	ns string // the route's namespace, where consumers are looked up
+	// cc is the authenticated client's consumer, once an auth plugin has
+	// named one that has plugins; its hooks run merged with the chain's.
+	cc      *Consumer
+	looked  bool // the consumer was looked up (found or not)
+	Slots   [MaxChain + MaxConsumerChain]Slot
 	metrics *Metrics
 	log     *slog.Logger
 	body    BodyWriter
 }
 
-// Reset prepares r for a request through ch (nil: no plugins).
-func (r *Runner) Reset(ch *Chain, m *Metrics, log *slog.Logger) {
+// Reset prepares r for a request through ch (nil: no plugins) on a route
+// of namespace ns.
+func (r *Runner) Reset(ch *Chain, ns string, m *Metrics, log *slog.Logger) {
 	if r.ch != nil {
 		clear(r.Slots[:len(r.ch.insts)])
+		if r.cc != nil {
+			clear(r.Slots[MaxChain : MaxChain+len(r.cc.chain.insts)])
+		}
 	}
-	r.ch, r.metrics, r.log = ch, m, log
+	r.ch, r.ns, r.cc, r.looked, r.metrics, r.log = ch, ns, nil, false, m, log
 }
 
 // Active reports whether the request has plugins.
 func (r *Runner) Active() bool { return r.ch != nil && len(r.ch.insts) > 0 }
 
+// Consumer returns the consumer whose plugins run for this request, or nil.
+func (r *Runner) Consumer() *Consumer { return r.cc }
+
+// HasBody reports whether any plugin of the request filters response
+// bodies, the consumer's included.
+func (r *Runner) HasBody() bool {
+	return r.ch.HasBody() || (r.cc != nil && r.cc.chain.HasBody())
+}
+
+// nameOf returns the plugin in a slot, the consumer's slots included.
+func (r *Runner) nameOf(slot int) string {
+	if slot >= MaxChain && r.cc != nil {
+		return r.cc.chain.names[slot-MaxChain]
+	}
+	if r.ch != nil && slot >= 0 && slot < len(r.ch.names) {
+		return r.ch.names[slot]
+	}
+	return "?"
+}
+
 // recovered turns a panic in a hook into a 500 for the request, counted
 // under the plugin's name, instead of taking the process down.
 func (r *Runner) recovered(c Ctx, slot int, v any, answer bool) {
-	name := r.ch.names[slot]
+	name := r.nameOf(slot)
 	if r.metrics != nil {
 		r.metrics.Panicked(name)
 	}
@@ -130,28 +162,69 @@ func (r *Runner) recovered(c Ctx, slot int, v any, answer bool) {
 	}
 }
 
-// Request runs the request and access phases.
+// walk yields one phase's hooks in order: the chain's, merged by position
+// with the consumer's (whose slots start at MaxChain), skipping the chain's
+// hooks the consumer overrides and every hook at a position up to after.
+type walk[H any] struct {
+	route, cons []hook[H]
+	cc          *Consumer
+	after       int
+}
+
+func newWalk[H any](r *Runner, route []hook[H], cons func(*Chain) []hook[H], after int) walk[H] {
+	w := walk[H]{route: route, after: after}
+	if r.cc != nil {
+		w.cc, w.cons = r.cc, cons(r.cc.chain)
+	}
+	return w
+}
+
+// next returns the next hook and its slot, or ok false at the end.
+func (w *walk[H]) next() (h H, slot int, ok bool) {
+	for {
+		if len(w.route) > 0 && (len(w.cons) == 0 || w.route[0].pos < w.cons[0].pos) {
+			x := w.route[0]
+			w.route = w.route[1:]
+			if x.pos <= w.after || (w.cc != nil && w.cc.overrides(x.pos)) {
+				continue
+			}
+			return x.h, x.slot, true
+		}
+		if len(w.cons) > 0 {
+			x := w.cons[0]
+			w.cons = w.cons[1:]
+			if x.pos <= w.after {
+				continue
+			}
+			return x.h, MaxChain + x.slot, true
+		}
+		return h, 0, false
+	}
+}
+
+func requestHooks(ch *Chain) []hook[RequestHandler]   { return ch.request }
+func accessHooks(ch *Chain) []hook[AccessHandler]     { return ch.access }
+func upstreamHooks(ch *Chain) []hook[UpstreamHandler] { return ch.upstream }
+func responseHooks(ch *Chain) []hook[ResponseHandler] { return ch.response }
+func bodyHooks(ch *Chain) []hook[BodyHandler]         { return ch.body }
+func logHooks(ch *Chain) []hook[LogHandler]           { return ch.log }
+
+// Request runs the request and access phases. When an access hook names
+// the client and the route's namespace has a consumer of that name with
+// plugins, the consumer's request hooks run there and then, and its access
+// hooks after the one that named the client, merged with the chain's.
 func (r *Runner) Request(c Ctx) Action {
 	if r.ch == nil {
 		return Continue
 	}
-	if answering(r, c, r.ch.request, RequestHandler.Request) == Stop {
+	w := newWalk(r, r.ch.request, requestHooks, -1)
+	if answering(r, c, &w, RequestHandler.Request) == Stop {
 		return Stop
 	}
-	return answering(r, c, r.ch.access, AccessHandler.Access)
+	return r.access(c)
 }
 
-// Upstream runs the upstream phase.
-func (r *Runner) Upstream(c Ctx) Action {
-	if r.ch == nil {
-		return Continue
-	}
-	return answering(r, c, r.ch.upstream, UpstreamHandler.Upstream)
-}
-
-// answering runs the hooks of a phase that may answer the request, until
-// one does; a panic is recovered as a 500 answer.
-func answering[H any](r *Runner, c Ctx, hooks []hook[H], call func(H, Ctx, *Slot) Action) (act Action) {
+func (r *Runner) access(c Ctx) (act Action) {
 	slot := -1
 	defer func() {
 		if v := recover(); v != nil {
@@ -159,19 +232,67 @@ func answering[H any](r *Runner, c Ctx, hooks []hook[H], call func(H, Ctx, *Slot
 			act = Stop
 		}
 	}()
-	for _, h := range hooks {
+	for i, h := range r.ch.access {
 		slot = h.slot
-		if call(h.h, c, &r.Slots[h.slot]) == Stop {
+		if h.h.Access(c, &r.Slots[h.slot]) == Stop {
+			return Stop
+		}
+		if r.looked || r.ch.rt == nil || r.ch.rt.consumers.table.Load() == nil {
+			continue
+		}
+		name := c.Consumer()
+		if name == "" {
+			continue
+		}
+		r.looked = true
+		if r.cc = r.ch.rt.consumer(r.ns, name); r.cc == nil {
+			continue
+		}
+		req := walk[RequestHandler]{cons: r.cc.chain.request, after: -1}
+		if answering(r, c, &req, RequestHandler.Request) == Stop {
+			return Stop
+		}
+		rest := walk[AccessHandler]{route: r.ch.access[i+1:], cons: r.cc.chain.access, cc: r.cc, after: h.pos}
+		return answering(r, c, &rest, AccessHandler.Access)
+	}
+	return Continue
+}
+
+// Upstream runs the upstream phase.
+func (r *Runner) Upstream(c Ctx) Action {
+	if r.ch == nil {
+		return Continue
+	}
+	w := newWalk(r, r.ch.upstream, upstreamHooks, -1)
+	return answering(r, c, &w, UpstreamHandler.Upstream)
+}
+
+// answering runs the hooks of a phase that may answer the request, until
+// one does; a panic is recovered as a 500 answer.
+func answering[H any](r *Runner, c Ctx, w *walk[H], call func(H, Ctx, *Slot) Action) (act Action) {
+	slot := -1
+	defer func() {
+		if v := recover(); v != nil {
+			r.recovered(c, slot, v, true)
+			act = Stop
+		}
+	}()
+	for {
+		h, s, ok := w.next()
+		if !ok {
+			return Continue
+		}
+		slot = s
+		if call(h, c, &r.Slots[s]) == Stop {
 			return Stop
 		}
 	}
-	return Continue
 }
 
 // Response runs the response phase. A panic here leaves the response as it
 // is (the status may already be the upstream's); it is counted and logged.
 func (r *Runner) Response(c Ctx) {
-	if r.ch == nil || len(r.ch.response) == 0 {
+	if r.ch == nil || (len(r.ch.response) == 0 && r.cc == nil) {
 		return
 	}
 	slot := -1
@@ -180,9 +301,14 @@ func (r *Runner) Response(c Ctx) {
 			r.recovered(c, slot, v, false)
 		}
 	}()
-	for _, h := range r.ch.response {
-		slot = h.slot
-		h.h.Response(c, &r.Slots[h.slot])
+	w := newWalk(r, r.ch.response, responseHooks, -1)
+	for {
+		h, s, ok := w.next()
+		if !ok {
+			return
+		}
+		slot = s
+		h.Response(c, &r.Slots[s])
 	}
 }
 
@@ -191,30 +317,44 @@ func (r *Runner) Response(c Ctx) {
 // The writer belongs to the runner (no allocation): a caller that writes
 // the body after the request's runner is reused must copy it first.
 func (r *Runner) Body(c Ctx, w io.Writer) (*BodyWriter, bool) {
-	if r.ch == nil || len(r.ch.body) == 0 {
+	if !r.HasBody() {
 		return nil, false
 	}
-	bw := &r.body
-	*bw = BodyWriter{}
+	// Filters wrap from the last hook inwards: collect the hooks in order.
+	var hooks [maxBodyFilters * 2]struct {
+		h    BodyHandler
+		slot int
+	}
+	n := 0
+	bw := newWalk(r, r.ch.body, bodyHooks, -1)
+	for n < len(hooks) {
+		h, s, ok := bw.next()
+		if !ok {
+			break
+		}
+		hooks[n].h, hooks[n].slot = h, s
+		n++
+	}
+	b := &r.body
+	*b = BodyWriter{}
 	out := w
-	for i := len(r.ch.body) - 1; i >= 0 && bw.n < len(bw.filters); i-- {
-		h := r.ch.body[i]
-		if f := h.h.ResponseBody(c, &r.Slots[h.slot], out); f != nil {
-			bw.filters[bw.n] = f
-			bw.n++
+	for i := n - 1; i >= 0 && b.n < len(b.filters); i-- {
+		if f := hooks[i].h.ResponseBody(c, &r.Slots[hooks[i].slot], out); f != nil {
+			b.filters[b.n] = f
+			b.n++
 			out = f
 		}
 	}
-	if bw.n == 0 {
+	if b.n == 0 {
 		return nil, false
 	}
-	bw.head = out
-	return bw, true
+	b.head = out
+	return b, true
 }
 
 // Log runs the log phase.
 func (r *Runner) Log(c Ctx, o *Outcome) {
-	if r.ch == nil || len(r.ch.log) == 0 {
+	if r.ch == nil || (len(r.ch.log) == 0 && r.cc == nil) {
 		return
 	}
 	slot := -1
@@ -223,9 +363,14 @@ func (r *Runner) Log(c Ctx, o *Outcome) {
 			r.recovered(c, slot, v, false)
 		}
 	}()
-	for _, h := range r.ch.log {
-		slot = h.slot
-		h.h.Log(c, &r.Slots[h.slot], o)
+	w := newWalk(r, r.ch.log, logHooks, -1)
+	for {
+		h, s, ok := w.next()
+		if !ok {
+			return
+		}
+		slot = s
+		h.Log(c, &r.Slots[s], o)
 	}
 }
 

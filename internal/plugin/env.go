@@ -9,7 +9,7 @@ import (
 
 // Scope says where a plugin was attached.
 type Scope struct {
-	Kind string // "global", "host" or "route"
+	Kind string // "global", "host", "route" or "consumer"
 	Name string // the host policy's or route's name; "" for global
 }
 

@@ -4,25 +4,28 @@ package plugin
 // reason for it. Within each phase, hooks run in this order whatever the
 // scope (global, host, route) a plugin was attached at. A plugin whose name
 // is missing here cannot register.
-var order = []struct{ name, why string }{
-	{"ip-restriction", "first: a denied address costs nothing more and reaches no other plugin"},
-	{"redirect", "before auth and limits, as nginx's ssl-redirect: a request that is only sent elsewhere needs no credentials and spends no quota"},
-	{"cors", "before auth and limits: browsers send preflights without credentials, and a preflight must not spend the client's quota"},
-	{"request-size", "before auth and limits: an oversized body is refused before any work is spent on it"},
-	{"basic-auth", "auth before limits, so limits can key by the authenticated consumer"},
-	{"key-auth", "auth before limits, so limits can key by the authenticated consumer"},
-	{"jwt-auth", "auth before limits, so limits can key by the authenticated consumer"},
-	{"rate-limit", "after auth (keys by consumer), before the concurrency limit: a request refused by rate never holds a slot"},
-	{"concurrency-limit", "after rate limits, so only admitted requests hold a slot until they finish"},
-	{"fault-injection", "after access control: injected delays and aborts hit only requests that would reach an upstream"},
-	{"rewrite", "request shaping after access control, so auth and limits see the path the client sent"},
-	{"headers", "after rewrite: request header changes apply to the request as it will go upstream; response changes see the final headers"},
-	{"traffic-split", "chooses the service (and tags the request) before the breaker, which guards the chosen service"},
-	{"session-affinity", "after the service is chosen: pins the client to an endpoint of it"},
-	{"circuit-breaker", "after service selection: it guards the service the request will really go to"},
-	{"mirror", "last before the upstream: copies the request exactly as it goes upstream, and only requests every check let through"},
-	{"custom-errors", "response phase before compression: a replaced error page is compressed like any body"},
-	{"compression", "last on the response: compresses the body every other plugin has finished with"},
+var order = []struct {
+	name, why string
+	auth      bool // names the consumer: consumer-scope plugins run after it
+}{
+	{"ip-restriction", "first: a denied address costs nothing more and reaches no other plugin", false},
+	{"redirect", "before auth and limits, as nginx's ssl-redirect: a request that is only sent elsewhere needs no credentials and spends no quota", false},
+	{"cors", "before auth and limits: browsers send preflights without credentials, and a preflight must not spend the client's quota", false},
+	{"request-size", "before auth and limits: an oversized body is refused before any work is spent on it", false},
+	{"basic-auth", "auth before limits, so limits can key by the authenticated consumer", true},
+	{"key-auth", "auth before limits, so limits can key by the authenticated consumer", true},
+	{"jwt-auth", "auth before limits, so limits can key by the authenticated consumer", true},
+	{"rate-limit", "after auth (keys by consumer), before the concurrency limit: a request refused by rate never holds a slot", false},
+	{"concurrency-limit", "after rate limits, so only admitted requests hold a slot until they finish", false},
+	{"fault-injection", "after access control: injected delays and aborts hit only requests that would reach an upstream", false},
+	{"rewrite", "request shaping after access control, so auth and limits see the path the client sent", false},
+	{"headers", "after rewrite: request header changes apply to the request as it will go upstream; response changes see the final headers", false},
+	{"traffic-split", "chooses the service (and tags the request) before the breaker, which guards the chosen service", false},
+	{"session-affinity", "after the service is chosen: pins the client to an endpoint of it", false},
+	{"circuit-breaker", "after service selection: it guards the service the request will really go to", false},
+	{"mirror", "last before the upstream: copies the request exactly as it goes upstream, and only requests every check let through", false},
+	{"custom-errors", "response phase before compression: a replaced error page is compressed like any body", false},
+	{"compression", "last on the response: compresses the body every other plugin has finished with", false},
 }
 
 // position returns name's place in the ordering table.

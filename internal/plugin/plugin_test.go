@@ -124,13 +124,13 @@ func TestStateSurvivesRebuiltChainsAndGoesWithTheLastUser(t *testing.T) {
 	ref := plugin.Ref{Scope: plugin.Scope{Kind: "route", Name: "r"}, Name: "t-count", Config: map[string]any{"limit": 1}}
 	old := rt.Chain([]plugin.Ref{ref})
 	var run plugin.Runner
-	run.Reset(old, rt.Metrics(), nil)
+	run.Reset(old, "default", rt.Metrics(), nil)
 	run.Request(plugintest.New())
 	// A config change elsewhere rebuilds the route: the new chain takes the
 	// instance before the old one is released, so the count carries over.
 	other := rt.Chain([]plugin.Ref{ref, {Scope: plugin.Scope{Kind: "route", Name: "r"}, Name: "t-upper"}})
 	rt.Release(old)
-	run.Reset(other, rt.Metrics(), nil)
+	run.Reset(other, "default", rt.Metrics(), nil)
 	run.Request(plugintest.New())
 	c := other.Names()
 	if len(c) != 2 || c[0] != "t-count" {
@@ -177,7 +177,7 @@ func TestBodyFiltersRunInTableOrder(t *testing.T) {
 	ch := rt.Chain(plugin.Merge([]plugin.Ref{{Scope: s, Name: "t-upper"}, {Scope: s, Name: "t-prefix"}}))
 	defer rt.Release(ch)
 	var run plugin.Runner
-	run.Reset(ch, rt.Metrics(), nil)
+	run.Reset(ch, "default", rt.Metrics(), nil)
 	var out strings.Builder
 	bw, ok := run.Body(plugintest.New(), &out)
 	if !ok {

@@ -54,6 +54,7 @@ type Runtime struct {
 	members Membership
 	log     *slog.Logger
 	pools   func(namespace, service string) *upstream.Pool
+	consumers
 }
 
 type instance struct {
@@ -112,7 +113,7 @@ func (rt *Runtime) Chain(refs []Ref) *Chain {
 		ch.refs++
 		return ch
 	}
-	ch := &Chain{key: key, refs: 1}
+	ch := &Chain{key: key, refs: 1, rt: rt}
 	for i, r := range refs {
 		inst := rt.instance(ids[i], r)
 		ch.add(inst)

@@ -66,6 +66,7 @@ func (c *Compiler) Apply(ch ir.Change) ir.Result {
 		delete(stale, k) // compiled just now, with the new scopes
 	}
 	released = c.rebuildRoutes(stale, affected, released)
+	oldConsumers := c.publishConsumers(b)
 	c.publish(b, affected)
 	c.commit(b)
 	// Old chains go only now, after the new ones are live: an instance
@@ -73,6 +74,9 @@ func (c *Compiler) Apply(ch ir.Change) ir.Result {
 	if c.d.Plugins != nil {
 		for _, ch := range released {
 			c.d.Plugins.Release(ch)
+		}
+		for _, cs := range oldConsumers {
+			c.d.Plugins.ReleaseConsumer(cs)
 		}
 	}
 

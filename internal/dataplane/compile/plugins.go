@@ -102,6 +102,48 @@ func (c *Compiler) checkPluginScopes(b *batch) {
 			b.reject(o.Key, joinErrs(errs))
 		}
 	}
+	for _, o := range b.up[ir.KindConsumer] {
+		cs := o.Resource.(*ir.Consumer)
+		var errs []error
+		for i, ref := range cs.Plugins {
+			if err := plugin.CheckConsumerPlugin(ref.Name); err != nil {
+				errs = append(errs, &ir.FieldError{Kind: ir.KindConsumer, Name: cs.Name, Field: fmt.Sprintf("plugins[%d].name", i), Msg: err.Error()})
+			}
+		}
+		if len(errs) == 0 {
+			errs = c.checkPluginRefs(b, o.Key, ir.KindConsumer, cs.Name, "plugins", cs.Plugins)
+		}
+		if len(errs) > 0 {
+			b.reject(o.Key, joinErrs(errs))
+		}
+	}
+}
+
+// publishConsumers makes the batch's accepted consumer changes live and
+// returns the consumers they replace, to release after the publish.
+func (c *Compiler) publishConsumers(b *batch) []*plugin.Consumer {
+	rt := c.d.Plugins
+	if rt == nil {
+		return nil
+	}
+	changes := map[plugin.ConsumerKey]*plugin.Consumer{}
+	for _, k := range b.del[ir.KindConsumer] {
+		if b.deleting[k] {
+			changes[plugin.ConsumerKey{Namespace: k.Namespace, Name: k.Name}] = nil
+		}
+	}
+	for _, o := range b.up[ir.KindConsumer] {
+		if _, ok := b.upKeys[o.Key]; !ok {
+			continue
+		}
+		cs := o.Resource.(*ir.Consumer)
+		refs := make([]plugin.Ref, len(cs.Plugins))
+		for i, p := range cs.Plugins {
+			refs[i] = plugin.Ref{Scope: plugin.Scope{Kind: "consumer", Name: displayName(o.Key)}, Namespace: o.Key.Namespace, Name: p.Name, Config: p.Config, Disabled: p.Disabled}
+		}
+		changes[plugin.ConsumerKey{Namespace: o.Key.Namespace, Name: cs.Name}] = rt.ConsumerFor(cs.Name, refs)
+	}
+	return rt.PublishConsumers(changes)
 }
 
 // indexPluginScopes moves accepted global and host-policy changes into the

@@ -215,3 +215,35 @@ func TestPluginPoolsResolveInTheOwnersNamespace(t *testing.T) {
 		t.Fatal("the plugin did not find shop/errors")
 	}
 }
+
+func TestConsumersAreCheckedPublishedAndReleased(t *testing.T) {
+	f := newFixture(t)
+	res := f.c.Apply(upserts(svc("s", "127.0.0.1:1"),
+		&ir.Consumer{Name: "bad-config", Plugins: []ir.PluginRef{limit(0)}},
+		&ir.Consumer{Name: "sends", Plugins: []ir.PluginRef{{Name: "c-side", Config: map[string]any{"service": "s"}}}},
+		&ir.Consumer{Name: "alice@example.com", Plugins: []ir.PluginRef{limit(3)}}))
+	for name, want := range map[string]string{
+		"bad-config": `consumer "bad-config": plugins[0].config.limit: c-limit: must be > 0`,
+		"sends":      `consumer "sends": plugins[0].name: c-side sends requests to services`,
+	} {
+		if err := res.Rejected[key(ir.KindConsumer, name)]; err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v, want %q", name, err, want)
+		}
+	}
+	if err := res.Rejected[key(ir.KindConsumer, "alice@example.com")]; err != nil {
+		t.Fatalf("alice: %v", err)
+	}
+	cs := f.plugins.Consumer("default", "alice@example.com")
+	if cs == nil || !slices.Equal(cs.Chain().Names(), []string{"c-limit"}) {
+		t.Fatalf("published consumer: %+v", cs)
+	}
+	// An edit replaces it; the old one's instance goes, a delete leaves none.
+	mustAccept(t, f.c.Apply(upserts(&ir.Consumer{Name: "alice@example.com", Plugins: []ir.PluginRef{limit(4)}})))
+	if f.plugins.Consumer("default", "alice@example.com") == cs || f.plugins.Instances() != 1 {
+		t.Fatalf("after edit: same consumer %v, %d instances", f.plugins.Consumer("default", "alice@example.com") == cs, f.plugins.Instances())
+	}
+	mustAccept(t, f.c.Apply(ir.Change{Deletes: []ir.Key{key(ir.KindConsumer, "alice@example.com")}}))
+	if f.plugins.Consumer("default", "alice@example.com") != nil || f.plugins.Instances() != 0 {
+		t.Fatalf("after delete: %d instances", f.plugins.Instances())
+	}
+}

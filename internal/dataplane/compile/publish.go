@@ -178,7 +178,7 @@ func (c *Compiler) hostTable(h string) *router.HostTable[*proxy.Route] {
 // buildRoute compiles one IR route into its data-plane form.
 func (c *Compiler) buildRoute(k ir.Key, r *ir.Route) *proxy.Route {
 	name := displayName(k)
-	pr := &proxy.Route{Key: k.String(), Name: name, RequestTimeout: r.Timeouts.Request.D(), RequireClientCert: r.RequireClientCertificate}
+	pr := &proxy.Route{Key: k.String(), Name: name, Namespace: k.Namespace, RequestTimeout: r.Timeouts.Request.D(), RequireClientCert: r.RequireClientCertificate}
 	pr.Stats = c.d.Metrics.Route(name, "")
 	weights := 0
 	for _, be := range r.Backends {

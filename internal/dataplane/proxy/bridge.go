@@ -50,7 +50,7 @@ func (p *Proxy) fastViaStd(fc *fasthttp.RequestCtx, c *Ctx, route *Route, b *Bac
 		}
 	}
 	o.status = p.fastResponsePhase(fc, c, resp.StatusCode)
-	if route.Plugins.HasBody() {
+	if c.run.HasBody() {
 		p.fastFilterStream(fc, c, resp.Body, int(resp.ContentLength), func() { _ = resp.Body.Close(); cancel() })
 		return
 	}

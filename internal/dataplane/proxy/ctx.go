@@ -43,7 +43,7 @@ func releaseCtx(c *Ctx) {
 	c.clientVerify, c.clientDN, c.clientCert = "", "", ""
 	c.scratch = c.scratch[:0]
 	c.pluginState.reset()
-	c.run.Reset(nil, nil, nil)
+	c.run.Reset(nil, "", nil, nil)
 	ctxPool.Put(c)
 }
 

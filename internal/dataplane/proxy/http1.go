@@ -80,7 +80,7 @@ func (p *Proxy) ServeFast(fc *fasthttp.RequestCtx) {
 	o.route = route
 	c.route = route
 	if route.Plugins != nil {
-		c.run.Reset(route.Plugins, p.pm, p.log)
+		c.run.Reset(route.Plugins, route.Namespace, p.pm, p.log)
 		if c.run.Request(c) == plugin.Stop {
 			o.status = p.fastLocal(fc, c)
 			return
@@ -136,7 +136,7 @@ func (p *Proxy) ServeFast(fc *fasthttp.RequestCtx) {
 		p.fastViaStd(fc, c, route, b, &o)
 		return
 	}
-	if route.Plugins.HasBody() {
+	if c.run.HasBody() {
 		p.forwardFastFiltered(fc, c, route, b, &o, start)
 		return
 	}

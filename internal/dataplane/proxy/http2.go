@@ -61,7 +61,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	o.route = route
 	c.route = route
 	if route.Plugins != nil {
-		c.run.Reset(route.Plugins, p.pm, p.log)
+		c.run.Reset(route.Plugins, route.Namespace, p.pm, p.log)
 		if c.run.Request(c) == plugin.Stop {
 			o.status = p.stdLocal(cw, c)
 			return

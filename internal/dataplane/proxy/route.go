@@ -13,8 +13,9 @@ import (
 // builds a new Route when the route's config changes; the pools it points to
 // are long-lived and outlast it.
 type Route struct {
-	Key  string // ir.Key string
-	Name string
+	Key       string // ir.Key string
+	Name      string
+	Namespace string // the route's: its plugins look consumers up there
 
 	Backends []Backend
 	total    int // sum of weights

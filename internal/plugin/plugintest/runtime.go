@@ -18,6 +18,6 @@ func Build(t testing.TB, name string, cfg map[string]any, members plugin.Members
 	ch := rt.Chain([]plugin.Ref{{Scope: plugin.Scope{Kind: "route", Name: "test"}, Name: name, Config: cfg}})
 	t.Cleanup(func() { rt.Release(ch) })
 	r := &plugin.Runner{}
-	r.Reset(ch, rt.Metrics(), nil)
+	r.Reset(ch, "default", rt.Metrics(), nil)
 	return r
 }

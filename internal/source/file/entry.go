@@ -51,6 +51,7 @@ var sections = []section{
 	{"routes", ir.KindRoute, func() ir.Resource { return new(ir.Route) }},
 	{"certificates", ir.KindCertificate, func() ir.Resource { return new(ir.Certificate) }},
 	{"hostPolicies", ir.KindHostPolicy, func() ir.Resource { return new(ir.HostPolicy) }},
+	{"consumers", ir.KindConsumer, func() ir.Resource { return new(ir.Consumer) }},
 	{"plugins", ir.KindGlobalPlugin, func() ir.Resource { return new(ir.GlobalPlugin) }},
 }
 

@@ -1,0 +1,147 @@
+package e2e
+
+import (
+	"crypto/sha1"
+	"encoding/base64"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"pylon.io/pylon/test/e2e/backends"
+	"pylon.io/pylon/test/testenv"
+)
+
+// htpasswdSHA returns "user:{SHA}…" lines for user=password pairs.
+func htpasswdSHA(users ...string) string {
+	var b strings.Builder
+	for _, u := range users {
+		sum := sha1.Sum([]byte(u + "-pw"))
+		fmt.Fprintf(&b, "%s:{SHA}%s\\n", u, base64.StdEncoding.EncodeToString(sum[:]))
+	}
+	return b.String()
+}
+
+func basicAuth(user string) string {
+	return "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+user+"-pw"))
+}
+
+// Consumer scope: once basic-auth names the user, the consumer of that
+// name adds, replaces or turns off plugins for the rest of the request;
+// users without a consumer get the route's plugins; consumer state
+// survives edits to other consumers.
+func TestConsumerScope(t *testing.T) {
+	t.Parallel()
+	listen := testenv.FreeAddr(t)
+	a := backends.StartHTTP(t, "a")
+	routePlugins := `plugins: [{name: basic-auth, config: {htpasswd: "` + htpasswdSHA("alice@example.com", "bob", "carol") + `"}},` +
+		` {name: rate-limit, config: {rate: 4, period: 1h, key: consumer, algorithm: fixed-window}}]`
+	consumers := func(bobTier string) string {
+		return "consumers:\n" +
+			"  - name: alice@example.com\n    plugins:\n" +
+			"      - {name: rate-limit, config: {rate: 2, period: 1h, key: consumer, algorithm: fixed-window}}\n" +
+			"      - {name: headers, config: {response: {set: [{name: X-Tier, value: gold}]}}}\n" +
+			"  - name: bob\n    plugins:\n" +
+			"      - {name: rate-limit, disabled: true}\n" +
+			"      - {name: headers, config: {response: {set: [{name: X-Tier, value: " + bobTier + "}]}}}\n"
+	}
+	gw := startGateway(t, pluginConfig(listen, a, consumers("silver"), route("api", "api.example.com", "a", routePlugins)))
+	c := newClient()
+	get := func(user string) response {
+		if user == "" {
+			return do(t, c, "GET", "http://"+listen+"/", "api.example.com")
+		}
+		return do(t, c, "GET", "http://"+listen+"/", "api.example.com", basicAuth(user))
+	}
+	if r := get(""); r.Status != 401 {
+		t.Fatalf("no credentials: %d, want 401 (auth runs before any consumer)", r.Status)
+	}
+	// alice: her own limit of 2 replaces the route's 4, and her header.
+	for i := range 2 {
+		if r := get("alice@example.com"); r.Status != 200 || r.Header.Get("X-Tier") != "gold" {
+			t.Fatalf("alice request %d: %d, X-Tier %q", i+1, r.Status, r.Header.Get("X-Tier"))
+		}
+	}
+	if r := get("alice@example.com"); r.Status != 429 {
+		t.Fatalf("alice 3rd request: %d, want 429 from her consumer limit", r.Status)
+	}
+	// bob: the route's limit is turned off for him.
+	for i := range 8 {
+		if r := get("bob"); r.Status != 200 || r.Header.Get("X-Tier") != "silver" {
+			t.Fatalf("bob request %d: %d, X-Tier %q", i+1, r.Status, r.Header.Get("X-Tier"))
+		}
+	}
+	// carol has no consumer object: the route's limit of 4, no tier.
+	for i := range 4 {
+		if r := get("carol"); r.Status != 200 || r.Header.Get("X-Tier") != "" {
+			t.Fatalf("carol request %d: %d, X-Tier %q", i+1, r.Status, r.Header.Get("X-Tier"))
+		}
+	}
+	if r := get("carol"); r.Status != 429 {
+		t.Fatalf("carol 5th request: %d, want the route's 429", r.Status)
+	}
+
+	// Editing bob neither resets alice's count nor fails a request.
+	before := gw.debugConfig().Version
+	writeFile(t, gw.config, pluginConfig(listen, a, consumers("bronze"), route("api", "api.example.com", "a", routePlugins)))
+	eventually(t, 2*time.Second, "bob's edit applied", func() (bool, string) {
+		st := gw.debugConfig()
+		return st.Version > before && len(st.Rejected) == 0, fmt.Sprintf("version %d, rejected %v", st.Version, st.Rejected)
+	})
+	if r := get("bob"); r.Header.Get("X-Tier") != "bronze" {
+		t.Errorf("bob after edit: X-Tier %q, want bronze", r.Header.Get("X-Tier"))
+	}
+	if r := get("alice@example.com"); r.Status != 429 {
+		t.Errorf("alice after bob's edit: %d, want still 429", r.Status)
+	}
+
+	// A plugin that runs before authentication cannot be a consumer's.
+	bad := pluginConfig(listen, a, "consumers:\n  - name: bob\n    plugins: [{name: ip-restriction, config: {allow: [10.0.0.0/8]}}]\n",
+		route("api", "api.example.com", "a", routePlugins))
+	writeFile(t, gw.config, bad)
+	eventually(t, 2*time.Second, "bad consumer rejected", func() (bool, string) {
+		st := gw.debugConfig()
+		for _, r := range st.Rejected {
+			if strings.Contains(r.Error, `consumer "bob": plugins[0].name: ip-restriction runs before authentication`) {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprint(st.Rejected)
+	})
+	if r := get("bob"); r.Status != 200 || r.Header.Get("X-Tier") != "bronze" {
+		t.Errorf("rejected edit: bob gets %d, X-Tier %q; want his last good consumer", r.Status, r.Header.Get("X-Tier"))
+	}
+	out, err := exec.Command(testenv.BuildPylon(t), "validate", "--config", gw.config).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `consumer "bob": plugins[0].name`) {
+		t.Errorf("pylon validate: %v\n%s", err, out)
+	}
+}
+
+// Consumers through the admin API, the same JSON as the file.
+func TestConsumersThroughAdminAPI(t *testing.T) {
+	t.Parallel()
+	backend := backends.StartHTTP(t, "file")
+	n := startNode(t, "consumers", backend, "", fileRoute)
+	api := n.api(t)
+	waitServed(t, n.listen, "file.example.com", "file", 2*time.Second)
+	route := map[string]any{"name": "guarded", "hosts": []string{"guarded.example.com"}, "backends": []map[string]any{{"service": "backend"}},
+		"plugins": []map[string]any{{"name": "basic-auth", "config": map[string]any{"htpasswd": strings.ReplaceAll(htpasswdSHA("dave"), `\n`, "\n")}}}}
+	api.must(201, "POST", "/api/v1/routes", route)
+	r := api.call("POST", "/api/v1/consumers", map[string]any{"name": "dave", "plugins": []map[string]any{{"name": "cors"}}})
+	if r.Status != 400 || !r.apiError(t).hasProblem("", "plugins[0].name") {
+		t.Fatalf("consumer with a pre-auth plugin: %d %s", r.Status, r.Body)
+	}
+	api.must(201, "POST", "/api/v1/consumers", map[string]any{"name": "dave", "plugins": []map[string]any{
+		{"name": "fault-injection", "config": map[string]any{"abort": map[string]any{"status": 451, "percent": 100}}}}})
+	c := newClient()
+	eventually(t, time.Second, "consumer live", func() (bool, string) {
+		r, err := tryDo(c, "GET", "http://"+n.listen+"/", "guarded.example.com", basicAuth("dave"))
+		return err == nil && r.Status == 451, fmt.Sprint(r.Status, err)
+	})
+	api.must(200, "DELETE", "/api/v1/consumers/dave", nil)
+	eventually(t, time.Second, "consumer gone", func() (bool, string) {
+		r, err := tryDo(c, "GET", "http://"+n.listen+"/", "guarded.example.com", basicAuth("dave"))
+		return err == nil && r.Status == 200, fmt.Sprint(r.Status, err)
+	})
+}
