@@ -73,6 +73,12 @@ type Ctx interface {
 	// Body returns the request body when the engine has buffered it
 	// (HTTP/1.1); ok is false for a streamed body.
 	Body() (body []byte, ok bool)
+	// LimitBody bounds a streamed body (ok false from Body, length not
+	// declared): once more than max bytes arrive, the request is answered
+	// 413 with message (when nothing was sent yet), the upstream request is
+	// cut off, and tripped (if not nil) is incremented. The smallest limit
+	// set for a request wins. Buffered bodies are measured with Body.
+	LimitBody(max int64, message []byte, tripped *Counter)
 
 	// RouteName names the matched route.
 	RouteName() string

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -62,5 +64,53 @@ routes:
 				t.Fatalf("connection left open after %d", tc.status)
 			}
 		})
+	}
+}
+
+// An HTTP/2 body without a declared length is counted as it streams: past
+// the listener's maxBodyBytes it is cut off and answered 413, to an
+// HTTP/1.1 upstream (buffered on the way) and to an h2c one (streamed).
+func TestHTTP2StreamedBodyOverListenerLimit(t *testing.T) {
+	t.Parallel()
+	listen := testenv.FreeAddr(t)
+	echo := backends.StartHTTP(t, "echo")
+	startGateway(t, fmt.Sprintf(`
+listeners:
+  - name: web
+    address: %s
+    protocol: h2c
+    limits: { maxBodyBytes: 4096 }
+services:
+  - name: h1
+    endpoints: [%q]
+  - name: h2c
+    endpoints: [%q]
+    protocol: h2c
+routes:
+  - name: h1
+    hosts: [h1.example.com]
+    backends: [{ service: h1 }]
+  - name: h2c
+    hosts: [h2c.example.com]
+    backends: [{ service: h2c }]
+`, listen, echo, echo))
+	c := h2cClient(listen)
+	for _, host := range []string{"h1.example.com", "h2c.example.com"} {
+		for n, want := range map[int]int{4096: 200, 64 << 10: 413} {
+			req, err := http.NewRequest("POST", "http://"+listen+"/", io.MultiReader(strings.NewReader(strings.Repeat("b", n))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Host, req.ContentLength = host, -1
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatalf("%s, %d bytes: %v", host, n, err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != want {
+				t.Errorf("%s, %d bytes streamed: %d %q, want %d", host, n, resp.StatusCode, body, want)
+			}
+		}
 	}
 }

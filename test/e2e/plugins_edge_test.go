@@ -29,8 +29,15 @@ listeners:
 services:
   - name: a
     endpoints: [%q]
+  - name: a-h2c
+    endpoints: [%q]
+    protocol: h2c
 routes:
-%s`, listen, a, strings.Join([]string{
+  - name: size-h2c
+    hosts: [size-h2c.example.com]
+    backends: [{ service: a-h2c }]
+    plugins: [{name: request-size, config: {maxBytes: 1000, message: "too big for h2c\n"}}]
+%s`, listen, a, a, strings.Join([]string{
 		r("headers.example.com", `      - name: headers
         config:
           request: { set: [{name: X-Env, value: prod}], remove: [X-Debug] }
@@ -170,28 +177,35 @@ func TestEdgePluginsEndToEnd(t *testing.T) {
 			})
 
 			t.Run("request-size", func(t *testing.T) {
-				post := func(n int, known bool) response {
-					length := int64(n)
-					if !known {
-						length = -1
+				// size.example.com goes to an HTTP/1.1 upstream, size-h2c to an
+				// h2c one (over HTTP/2 the body then streams through).
+				for _, host := range []string{"size.example.com", "size-h2c.example.com"} {
+					post := func(n int, known bool) response {
+						length := int64(n)
+						if !known {
+							length = -1
+						}
+						// A reader of unknown type hides the length from the client.
+						body := io.MultiReader(bytes.NewReader(bytes.Repeat([]byte("x"), n)))
+						return edgeReq{method: "POST", host: host, path: "/", body: body, length: length}.send(t, c, listen)
 					}
-					// A reader of unknown type hides the length from the client.
-					body := io.MultiReader(bytes.NewReader(bytes.Repeat([]byte("x"), n)))
-					return edgeReq{method: "POST", host: "size.example.com", path: "/", body: body, length: length}.send(t, c, listen)
-				}
-				if r := post(1000, true); r.Status != 200 || r.echo(t).BodyLength != 1000 {
-					t.Errorf("1000 bytes: %d", r.Status)
-				}
-				if r := post(1001, true); r.Status != 413 {
-					t.Errorf("1001 bytes declared: %d", r.Status)
-				}
-				if proto == "HTTP/1.1" {
-					// Chunked: the engine buffers the body, the plugin measures it.
-					if r := post(2000, false); r.Status != 413 {
-						t.Errorf("2000 bytes chunked: %d", r.Status)
+					if r := post(1000, true); r.Status != 200 || r.echo(t).BodyLength != 1000 {
+						t.Errorf("%s: 1000 bytes: %d", host, r.Status)
 					}
-					if r := post(500, false); r.Status != 200 {
-						t.Errorf("500 bytes chunked: %d", r.Status)
+					if r := post(1001, true); r.Status != 413 {
+						t.Errorf("%s: 1001 bytes declared: %d", host, r.Status)
+					}
+					// Undeclared length: chunked over HTTP/1.1 (the engine buffers
+					// it), a streamed body over HTTP/2 (cut off past the limit).
+					if r := post(500, false); r.Status != 200 || r.echo(t).BodyLength != 500 {
+						t.Errorf("%s: 500 bytes undeclared: %d", host, r.Status)
+					}
+					r := post(64<<10, false)
+					if r.Status != 413 {
+						t.Errorf("%s: 64 KiB undeclared: %d, want 413", host, r.Status)
+					}
+					if host == "size-h2c.example.com" && string(r.Body) != "too big for h2c\n" {
+						t.Errorf("%s: 413 body %q, want the plugin's message", host, r.Body)
 					}
 				}
 			})

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -90,6 +91,14 @@ func start(cfg *ir.Listener, hash uint64, defaultCert string, sock *socket, h Ha
 			if r.ContentLength > maxBody {
 				http.Error(w, "413 request body too large", http.StatusRequestEntityTooLarge)
 				return
+			}
+			if r.ContentLength < 0 && maxBody > 0 && r.Body != nil && r.Body != http.NoBody &&
+				!strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+				// A streamed body is bounded as it arrives; the proxy
+				// answers 413 when this cuts it off. gRPC streams are not
+				// request bodies in this sense: a long-lived stream may
+				// carry any amount, message limits are the service's.
+				r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 			}
 			std.ServeHTTP(w, r)
 		}),

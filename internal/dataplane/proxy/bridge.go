@@ -59,7 +59,7 @@ func (p *Proxy) fastViaStd(fc *fasthttp.RequestCtx, c *Ctx, route *Route, b *Bac
 }
 
 // stdViaFast forwards an HTTP/2 request to an HTTP/1.1 pool.
-func (p *Proxy) stdViaFast(ctx context.Context, w http.ResponseWriter, r *http.Request, c *Ctx, route *Route, b *Backend, o *outcome) {
+func (p *Proxy) stdViaFast(ctx context.Context, w http.ResponseWriter, r *http.Request, c *Ctx, route *Route, b *Backend, o *outcome, guard *bodyGuard) {
 	freq := fasthttp.AcquireRequest()
 	fresp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(freq)
@@ -87,6 +87,10 @@ func (p *Proxy) stdViaFast(ctx context.Context, w http.ResponseWriter, r *http.R
 	// a Content-Length.
 	if r.Body != nil && r.ContentLength != 0 {
 		data, err := io.ReadAll(io.LimitReader(r.Body, maxBufferedBody+1))
+		if body, ok := guard.tooLarge(); ok {
+			o.status = p.stdTooLarge(w, c, body)
+			return
+		}
 		if err != nil {
 			o.status = stdError(w, http.StatusBadRequest, "request body read error")
 			return

@@ -100,10 +100,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	prepareStdHeader(c, r.Header)
+	guard := guardBody(r, c.bodyLimit)
 	ctx, cancel := context.WithTimeout(r.Context(), route.timeout())
 	defer cancel()
 	if b.Pool.Protocol() == upstream.HTTP1 {
-		p.stdViaFast(ctx, cw, r, c, route, b, &o)
+		p.stdViaFast(ctx, cw, r, c, route, b, &o, guard)
 		return
 	}
 	host := r.Host
@@ -112,6 +113,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := p.roundTripStd(ctx, c, route, b, &o, r.Method, host, c.forwardURI(), r.Header, r.Body, r.ContentLength)
 	if err != nil {
+		if body, ok := guard.tooLarge(); ok {
+			o.status = p.stdTooLarge(cw, c, body)
+			return
+		}
 		status, msg := statusForErr(err)
 		o.failure = failureOf(err)
 		o.status = p.stdRouteError(cw, c, status, msg)
@@ -120,6 +125,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer resp.Body.Close()
 	o.upStatus, o.status = resp.StatusCode, resp.StatusCode
 	o.status = p.writeStdResponse(cw, c, resp)
+}
+
+// stdTooLarge answers 413 for a streamed body a limit cut off.
+func (p *Proxy) stdTooLarge(w http.ResponseWriter, c *Ctx, body []byte) int {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	return p.stdAnswer(w, c, http.StatusRequestEntityTooLarge, body)
 }
 
 // writeStdResponse copies an upstream response, trailers included,

@@ -35,6 +35,7 @@ type pluginState struct {
 	consumer  string
 	stdHeader http.Header    // the HTTP/2 engine's response header, once ready
 	logged    plugin.Outcome // what the log phase is told
+	bodyLimit bodyLimit      // for a streamed HTTP/2 request body
 }
 
 func (s *pluginState) reset() {
@@ -46,6 +47,7 @@ func (s *pluginState) reset() {
 	s.query = s.query[:0]
 	s.upHost, s.consumer = "", ""
 	s.stdHeader = nil
+	s.bodyLimit = bodyLimit{}
 }
 
 // RawQuery returns the query string (as replaced by a plugin, if one did).
@@ -102,6 +104,17 @@ func (c *Ctx) Body() ([]byte, bool) {
 		return c.fast.Request.Body(), true
 	}
 	return nil, false
+}
+
+// LimitBody bounds a streamed request body (HTTP/2 without a declared
+// length); the HTTP/1.1 engine buffers bodies, which plugins measure.
+func (c *Ctx) LimitBody(max int64, message []byte, tripped *plugin.Counter) {
+	if c.std == nil || max <= 0 {
+		return
+	}
+	if l := &c.bodyLimit; l.max == 0 || max < l.max {
+		l.max, l.message, l.tripped = max, message, tripped
+	}
 }
 
 // RouteName names the matched route.

@@ -25,10 +25,13 @@ type Ctx struct {
 	Chosen                                               string
 	UpstreamHost                                         string
 
-	StatusV    int
-	RespHeader http.Header
-	RespBody   []byte
-	Answered   bool
+	// BodyLimit and BodyLimitMessage are what LimitBody was last told.
+	BodyLimit        int64
+	BodyLimitMessage []byte
+	StatusV          int
+	RespHeader       http.Header
+	RespBody         []byte
+	Answered         bool
 }
 
 var _ plugin.Ctx = (*Ctx)(nil)
@@ -83,8 +86,13 @@ func (c *Ctx) Cookie(name string) ([]byte, bool) {
 	return []byte(ck.Value), true
 }
 
-func (c *Ctx) ContentLength() int64     { return c.Length }
-func (c *Ctx) Body() ([]byte, bool)     { return c.BodyV, c.BodyBuffered }
+func (c *Ctx) ContentLength() int64 { return c.Length }
+func (c *Ctx) Body() ([]byte, bool) { return c.BodyV, c.BodyBuffered }
+func (c *Ctx) LimitBody(max int64, message []byte, _ *plugin.Counter) {
+	if c.BodyLimit == 0 || max < c.BodyLimit {
+		c.BodyLimit, c.BodyLimitMessage = max, message
+	}
+}
 func (c *Ctx) RouteName() string        { return c.Route }
 func (c *Ctx) Consumer() string         { return c.ConsumerV }
 func (c *Ctx) SetConsumer(n string)     { c.ConsumerV = n }

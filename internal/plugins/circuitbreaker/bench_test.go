@@ -21,7 +21,7 @@ func BenchmarkClosed(b *testing.B) {
 	o := &plugin.Outcome{Status: 200, UpstreamStatus: 200, Service: "api"}
 	b.ReportAllocs()
 	for b.Loop() {
-		h.r.Reset(h.ch, nil, nil)
+		h.r.Reset(h.ch, "default", nil, nil)
 		h.r.Upstream(c)
 		h.r.Log(c, o)
 	}
@@ -34,7 +34,7 @@ func BenchmarkOpen(b *testing.B) {
 	o := &plugin.Outcome{Status: 503, Service: "api"}
 	b.ReportAllocs()
 	for b.Loop() {
-		h.r.Reset(h.ch, nil, nil)
+		h.r.Reset(h.ch, "default", nil, nil)
 		c.Answered = false
 		h.r.Upstream(c)
 		h.r.Log(c, o)
@@ -51,7 +51,7 @@ func BenchmarkClosedParallel(b *testing.B) {
 		o := &plugin.Outcome{Status: 200, UpstreamStatus: 200, Service: "api"}
 		var r plugin.Runner
 		for pb.Next() {
-			r.Reset(h.ch, nil, nil)
+			r.Reset(h.ch, "default", nil, nil)
 			r.Upstream(c)
 			r.Log(c, o)
 		}
@@ -64,10 +64,10 @@ func TestNoAllocations(t *testing.T) {
 	}
 	h, c := benchHarness(t)
 	o := &plugin.Outcome{Status: 200, UpstreamStatus: 200, Service: "api"}
-	h.r.Reset(h.ch, nil, nil)
+	h.r.Reset(h.ch, "default", nil, nil)
 	h.r.Upstream(c) // first use takes the service's state
 	if n := testing.AllocsPerRun(1000, func() {
-		h.r.Reset(h.ch, nil, nil)
+		h.r.Reset(h.ch, "default", nil, nil)
 		h.r.Upstream(c)
 		h.r.Log(c, o)
 	}); n != 0 {
@@ -76,7 +76,7 @@ func TestNoAllocations(t *testing.T) {
 	h2, c2 := benchHarness(t, "minRequests", 1, "openFor", "1h")
 	h2.do("api", failed())
 	if n := testing.AllocsPerRun(1000, func() {
-		h2.r.Reset(h2.ch, nil, nil)
+		h2.r.Reset(h2.ch, "default", nil, nil)
 		c2.Answered = false
 		h2.r.Upstream(c2)
 	}); n != 0 {

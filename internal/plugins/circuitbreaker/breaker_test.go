@@ -44,7 +44,7 @@ func TestOpensOnFailureRatioAndAnswersFallback(t *testing.T) {
 	}
 	c := plugintest.New()
 	c.ServiceList = []string{"api"}
-	h.r.Reset(h.ch, h.rt.Metrics(), nil)
+	h.r.Reset(h.ch, "default", h.rt.Metrics(), nil)
 	if h.r.Upstream(c) != plugin.Stop {
 		t.Fatal("open breaker let a request through")
 	}
@@ -79,7 +79,7 @@ func TestHalfOpenProbesClose(t *testing.T) {
 	for i := range probes {
 		probes[i] = plugintest.New()
 		probes[i].ServiceList = []string{"api"}
-		runners[i].Reset(h.ch, h.rt.Metrics(), nil)
+		runners[i].Reset(h.ch, "default", h.rt.Metrics(), nil)
 		if runners[i].Upstream(probes[i]) == plugin.Stop {
 			t.Fatalf("probe %d refused", i)
 		}
@@ -206,7 +206,7 @@ func TestConcurrent(t *testing.T) {
 			for i := range 2000 {
 				c := plugintest.New()
 				c.ServiceList = []string{"api"}
-				r.Reset(h.ch, h.rt.Metrics(), nil)
+				r.Reset(h.ch, "default", h.rt.Metrics(), nil)
 				if r.Upstream(c) == plugin.Stop {
 					continue
 				}

@@ -46,7 +46,7 @@ func (h *harness) rebuild() {
 func (h *harness) do(service string, o plugin.Outcome) int {
 	c := plugintest.New()
 	c.ServiceList = []string{service}
-	h.r.Reset(h.ch, h.rt.Metrics(), nil)
+	h.r.Reset(h.ch, "default", h.rt.Metrics(), nil)
 	if h.r.Upstream(c) == plugin.Stop {
 		h.r.Log(c, &plugin.Outcome{Status: c.StatusV, Service: service})
 		return c.StatusV

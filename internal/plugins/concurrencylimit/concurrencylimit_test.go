@@ -38,7 +38,7 @@ type inflight struct {
 func (g *rig) start(route, service string) (*inflight, int) {
 	f := &inflight{c: plugintest.New()}
 	f.c.Route, f.c.ServiceList = route, []string{service}
-	f.r.Reset(g.ch, g.rt.Metrics(), nil)
+	f.r.Reset(g.ch, "default", g.rt.Metrics(), nil)
 	if f.r.Request(f.c) == plugin.Stop || f.r.Upstream(f.c) == plugin.Stop {
 		f.r.Log(f.c, &plugin.Outcome{Status: f.c.StatusV})
 		return f, f.c.StatusV
@@ -164,7 +164,7 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 	var r plugin.Runner
 	o := &plugin.Outcome{}
 	run := func() {
-		r.Reset(g.ch, nil, nil)
+		r.Reset(g.ch, "default", nil, nil)
 		r.Request(c)
 		r.Upstream(c)
 		r.Log(c, o)
@@ -183,7 +183,7 @@ func BenchmarkAcquireRelease(b *testing.B) {
 		var r plugin.Runner
 		o := &plugin.Outcome{}
 		for pb.Next() {
-			r.Reset(g.ch, nil, nil)
+			r.Reset(g.ch, "default", nil, nil)
 			r.Request(c)
 			r.Upstream(c)
 			r.Log(c, o)

@@ -86,7 +86,7 @@ func newHarnessProto(t testing.TB, addr string, proto upstream.Protocol, cfg map
 	}
 	h.ch = h.rt.Chain([]plugin.Ref{{Scope: plugin.Scope{Kind: "route", Name: "r"}, Name: "mirror", Config: cfg}})
 	t.Cleanup(func() { h.rt.Release(h.ch) })
-	h.r.Reset(h.ch, h.rt.Metrics(), nil)
+	h.r.Reset(h.ch, "default", h.rt.Metrics(), nil)
 	return h
 }
 

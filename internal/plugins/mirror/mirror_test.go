@@ -171,7 +171,7 @@ func TestQueueLifecycle(t *testing.T) {
 	eventually(t, func() bool { return runtime.NumGoroutine() <= base+2 }, "workers stopped")
 	// A late request on the dropped instance must not panic or block.
 	var r plugin.Runner
-	r.Reset(ch2, nil, nil)
+	r.Reset(ch2, "default", nil, nil)
 	r.Upstream(post(""))
 }
 

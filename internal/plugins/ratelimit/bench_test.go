@@ -39,7 +39,7 @@ func (c *fastCtx) Status() int                      { return c.status }
 
 // runOne runs the access phase for c through r.
 func runOne(g *rig, r *plugin.Runner, c *fastCtx) bool {
-	r.Reset(g.ch, nil, nil)
+	r.Reset(g.ch, "default", nil, nil)
 	c.status = 0
 	return r.Request(c) == plugin.Continue
 }

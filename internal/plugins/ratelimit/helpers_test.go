@@ -86,7 +86,7 @@ func newRig(t testing.TB, cfg map[string]any, m plugin.Membership) *rig {
 // the client would see (200 when it passed).
 func (g *rig) send(c plugin.Ctx) int {
 	var r plugin.Runner
-	r.Reset(g.ch, g.rt.Metrics(), nil)
+	r.Reset(g.ch, "default", g.rt.Metrics(), nil)
 	if r.Request(c) == plugin.Stop {
 		return c.Status()
 	}

@@ -52,17 +52,20 @@ func build(cfg *Config, env *plugin.Env) (*Limit, error) {
 // Request refuses a body over the limit: by its declared Content-Length,
 // or, when the length was not declared (chunked), by the body the engine
 // buffered. A streamed body of unknown length (HTTP/2 without
-// Content-Length) cannot be measured here; the listener's maxBodyBytes
-// bounds what the engine accepts.
+// Content-Length) is bounded as it arrives: the proxy cuts it off past the
+// limit and answers 413.
 func (l *Limit) Request(c plugin.Ctx, _ *plugin.Slot) plugin.Action {
 	if l.max == 0 {
 		return plugin.Continue
 	}
 	n := c.ContentLength()
 	if n < 0 {
-		if b, ok := c.Body(); ok {
-			n = int64(len(b))
+		b, ok := c.Body()
+		if !ok {
+			c.LimitBody(l.max, l.message, l.refused)
+			return plugin.Continue
 		}
+		n = int64(len(b))
 	}
 	if n <= l.max {
 		return plugin.Continue
