@@ -37,6 +37,10 @@ type Service struct {
 	HealthCheck  *HealthCheck `json:"healthCheck,omitempty" yaml:"healthCheck,omitempty"`
 
 	ConnectTimeout Duration `json:"connectTimeout,omitempty" yaml:"connectTimeout,omitempty"` // default 5s
+	// SendTimeout bounds how long writing a request to an endpoint may stall:
+	// toward HTTP/2 endpoints between two successful writes, toward HTTP/1.1
+	// endpoints for the whole request. 0: only the request timeout bounds it.
+	SendTimeout Duration `json:"sendTimeout,omitempty" yaml:"sendTimeout,omitempty"`
 	MaxConnections int      `json:"maxConnections,omitempty" yaml:"maxConnections,omitempty"` // per endpoint, default 1024
 
 	// Discovered marks a service whose endpoints a discovery source (such as

@@ -147,6 +147,7 @@ type Config struct {
 	StrictHealth bool
 
 	ConnectTimeout      time.Duration // default 5s
+	SendTimeout         time.Duration // writing a request may stall this long; 0: no bound of its own
 	MaxConnsPerEndpoint int           // default 1024
 	MaxIdleConnDuration time.Duration // default 60s
 }

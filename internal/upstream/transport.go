@@ -19,6 +19,7 @@ import (
 type transportKey struct {
 	protocol       Protocol
 	connectTimeout time.Duration
+	sendTimeout    time.Duration
 	maxConns       int
 	maxIdle        time.Duration
 	tls            bool
@@ -42,6 +43,7 @@ func keyOf(cfg *Config) transportKey {
 	k := transportKey{
 		protocol:       cfg.Protocol,
 		connectTimeout: cfg.ConnectTimeout,
+		sendTimeout:    cfg.SendTimeout,
 		maxConns:       cfg.MaxConnsPerEndpoint,
 		maxIdle:        cfg.MaxIdleConnDuration,
 		tls:            cfg.TLS != nil || cfg.Protocol == HTTP2,
@@ -78,6 +80,9 @@ func newTransport(cfg *Config) (*transport, error) {
 			// before a request is lost on one.
 			ReadIdleTimeout: 30 * time.Second,
 			PingTimeout:     10 * time.Second,
+			// A connection that accepts no bytes for this long is closed
+			// (nginx's proxy_send_timeout: between two writes).
+			WriteByteTimeout: cfg.SendTimeout,
 		}
 	}
 	return t, nil
@@ -119,6 +124,9 @@ func (t *transport) hostClient(addr string) *fasthttp.HostClient {
 		DialTimeout:         t.dialTimeout,
 		MaxConns:            t.key.maxConns,
 		MaxIdleConnDuration: t.key.maxIdle,
+		// The whole request write, which fasthttp does at once from the
+		// buffered request.
+		WriteTimeout: t.key.sendTimeout,
 		// One retry covers a keep-alive connection the server closed while it
 		// sat idle. More would hammer a failing endpoint on the proxy's time;
 		// the proxy retries on another endpoint under its own budget.

@@ -199,3 +199,50 @@ func TestBadTLSConfigRejected(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+// SendTimeout: an endpoint that accepts a connection and never reads stalls
+// the request write once the socket buffers are full; the write then fails
+// after SendTimeout instead of waiting out the request's deadline.
+func TestSendTimeoutBoundsAStalledWrite(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		var held []net.Conn // accepted, never read
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	p, err := testRegistry(t).Acquire(Config{Name: "stall", SendTimeout: 300 * time.Millisecond,
+		Endpoints: []EndpointConfig{{Address: ln.Addr().String()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI("http://stall/upload")
+	req.Header.SetMethod("POST")
+	req.SetBody(make([]byte, 64<<20)) // more than loopback socket buffers hold
+	start := time.Now()
+	err = p.Pick(nil, nil).Client().DoDeadline(req, resp, time.Now().Add(20*time.Second))
+	took := time.Since(start)
+	if err == nil {
+		t.Fatal("a write to an endpoint that never reads succeeded")
+	}
+	if took > 10*time.Second {
+		t.Fatalf("the stalled write failed after %v (%v); want about the 300ms send timeout, not the request deadline", took, err)
+	}
+	t.Logf("stalled write failed after %v: %v", took, err)
+}

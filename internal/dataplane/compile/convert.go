@@ -103,6 +103,7 @@ func poolConfig(name string, s *ir.Service) upstream.Config {
 	cfg := upstream.Config{
 		Name:                name,
 		ConnectTimeout:      s.ConnectTimeout.D(),
+		SendTimeout:         s.SendTimeout.D(),
 		MaxConnsPerEndpoint: s.MaxConnections,
 	}
 	for _, e := range s.Endpoints {

@@ -51,11 +51,11 @@ var upstreamSpecs = []spec{
 		c.ReadTimeout, err = parseSeconds(v)
 		return
 	}),
-	row("proxy-send-timeout", Unsupported, "Pylon has no per-write timeout toward the upstream; the listener's limits and the request timeout bound uploads", func(c *Config, v string) (err error) {
+	row("proxy-send-timeout", Approximated, "the service's sendTimeout: toward HTTP/2 and gRPC upstreams, as nginx, a connection that takes no bytes for this long is closed; toward HTTP/1.1 upstreams it bounds writing the whole request, which Pylon sends at once from the buffered body", func(c *Config, v string) (err error) {
 		c.SendTimeout, err = parseSeconds(v)
 		return
 	}),
-	row("proxy-body-size", Approximated, "the request-size plugin answers 413 above the limit (judged by Content-Length; chunked bodies by the listener's limit); 0 means no per-route limit, the listener's own still applies", func(c *Config, v string) error {
+	row("proxy-body-size", Honoured, "the request-size plugin answers 413 above the limit, whether the length is declared, chunked or (over HTTP/2) streamed; 0 means no per-route limit, the listener's own still applies", func(c *Config, v string) error {
 		n, err := parseSize(v)
 		c.BodySize = &n
 		return err

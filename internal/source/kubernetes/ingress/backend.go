@@ -81,6 +81,7 @@ func servicePort(svc *corev1.Service, p networkingv1.ServiceBackendPort) (corev1
 func (t *translator) shapeService(s *ir.Service) {
 	c := t.cfg
 	s.ConnectTimeout = ir.Duration(c.ConnectTimeout)
+	s.SendTimeout = ir.Duration(c.SendTimeout)
 	tlsUp := false
 	switch c.BackendProtocol {
 	case "HTTPS":
