@@ -31,6 +31,10 @@ type Route struct {
 	// the handshake chose; it keeps a route protected when another
 	// certificate without clientAuth wins its host's name.
 	RequireClientCertificate bool `json:"requireClientCertificate,omitempty" yaml:"requireClientCertificate,omitempty"`
+	// ClientCertificateSubject, a regular expression, refuses (403) requests
+	// whose verified client certificate's subject DN (RFC 2253 form, as
+	// "CN=api,O=Example") it does not match, and requests without one.
+	ClientCertificateSubject string `json:"clientCertificateSubject,omitempty" yaml:"clientCertificateSubject,omitempty"`
 }
 
 // RouteMatch holds the request predicates; all must hold.
@@ -146,6 +150,11 @@ func (r *Route) Validate() error {
 	}
 	if actions != 1 {
 		p.add("", "exactly one of backends, redirect or directResponse must be set")
+	}
+	if r.ClientCertificateSubject != "" {
+		if _, err := regexp.Compile(r.ClientCertificateSubject); err != nil {
+			p.add("clientCertificateSubject", "%v", err)
+		}
 	}
 	for i, b := range r.Backends {
 		if b.Service == "" {

@@ -18,7 +18,8 @@ import (
 
 // TestIngressAuthTLSServed translates an Ingress with auth-tls-secret and
 // serves the result with the real pylon binary: its host requires a client
-// certificate signed by the Secret's ca.crt.
+// certificate signed by the Secret's ca.crt, whose subject matches
+// auth-tls-match-cn.
 func TestIngressAuthTLSServed(t *testing.T) {
 	t.Parallel()
 	serverCA, clientCA, otherCA := newCA(t), newCA(t), newCA(t)
@@ -32,6 +33,7 @@ func TestIngressAuthTLSServed(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "secure", Namespace: "shop", Annotations: map[string]string{
 			"nginx.ingress.kubernetes.io/auth-tls-secret":        "shop/client-ca",
 			"nginx.ingress.kubernetes.io/auth-tls-verify-client": "on",
+			"nginx.ingress.kubernetes.io/auth-tls-match-cn":      "CN=(alice|robot)",
 		}},
 		Spec: networkingv1.IngressSpec{
 			TLS: []networkingv1.IngressTLS{{Hosts: []string{"secure.example.com"}, SecretName: "site"}},
@@ -51,14 +53,19 @@ func TestIngressAuthTLSServed(t *testing.T) {
 	}
 	startGateway(t, string(data))
 
-	get := func(cert *tls.Certificate) (*http.Response, error) {
+	getProto := func(cert *tls.Certificate, h2 bool) (*http.Response, error) {
 		tc := &tls.Config{RootCAs: serverCA.Pool}
 		if cert != nil {
 			tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
 		}
-		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: dialTo(listen), TLSClientConfig: tc, ForceAttemptHTTP2: true}}
+		tr := &http.Transport{DialContext: dialTo(listen), TLSClientConfig: tc, ForceAttemptHTTP2: h2}
+		if !h2 {
+			tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+		}
+		c := &http.Client{Timeout: 5 * time.Second, Transport: tr}
 		return c.Get("https://secure.example.com:" + port(listen) + "/")
 	}
+	get := func(cert *tls.Certificate) (*http.Response, error) { return getProto(cert, true) }
 	good, bad := clientCA.client(t, "alice"), otherCA.client(t, "mallory")
 	r, err := get(&good)
 	if err != nil {
@@ -72,6 +79,25 @@ func TestIngressAuthTLSServed(t *testing.T) {
 		if r, err := get(cert); err == nil {
 			r.Body.Close()
 			t.Errorf("%s: got %d, want a failed handshake", name, r.StatusCode)
+		}
+	}
+	// auth-tls-match-cn: the right CA but another subject gets 403, on
+	// both engines; a matching subject gets through on both.
+	bob := clientCA.client(t, "bob")
+	for _, h2 := range []bool{false, true} {
+		for _, tc := range []struct {
+			cn   string
+			cert *tls.Certificate
+			want int
+		}{{"bob", &bob, 403}, {"alice", &good, 200}} {
+			r, err := getProto(tc.cert, h2)
+			if err != nil {
+				t.Fatalf("h2 %v: %v", h2, err)
+			}
+			r.Body.Close()
+			if r.StatusCode != tc.want {
+				t.Errorf("h2 %v, CN=%s: %d, want %d", h2, tc.cn, r.StatusCode, tc.want)
+			}
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package compile
 
 import (
+	"regexp"
 	"slices"
 
 	"pylon.io/pylon/internal/dataplane/proxy"
@@ -179,6 +180,9 @@ func (c *Compiler) hostTable(h string) *router.HostTable[*proxy.Route] {
 func (c *Compiler) buildRoute(k ir.Key, r *ir.Route) *proxy.Route {
 	name := displayName(k)
 	pr := &proxy.Route{Key: k.String(), Name: name, Namespace: k.Namespace, RequestTimeout: r.Timeouts.Request.D(), RequireClientCert: r.RequireClientCertificate}
+	if r.ClientCertificateSubject != "" {
+		pr.ClientSubject = regexp.MustCompile(r.ClientCertificateSubject) // validated with the route
+	}
 	pr.Stats = c.d.Metrics.Route(name, "")
 	weights := 0
 	for _, be := range r.Backends {

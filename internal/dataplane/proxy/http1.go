@@ -90,6 +90,10 @@ func (p *Proxy) ServeFast(fc *fasthttp.RequestCtx) {
 		o.status = p.fastError(fc, fasthttp.StatusForbidden, "client certificate required")
 		return
 	}
+	if route.ClientSubject != nil && !route.clientSubjectOK(c) {
+		o.status = p.fastError(fc, fasthttp.StatusForbidden, "client certificate unauthorized")
+		return
+	}
 	switch {
 	case route.Direct != nil:
 		if c.run.Active() {

@@ -71,6 +71,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		o.status = stdError(cw, http.StatusForbidden, "client certificate required")
 		return
 	}
+	if route.ClientSubject != nil && !route.clientSubjectOK(c) {
+		o.status = stdError(cw, http.StatusForbidden, "client certificate unauthorized")
+		return
+	}
 	switch {
 	case route.Direct != nil:
 		for _, h := range route.Direct.Headers {

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"math/rand/v2"
+	"regexp"
 	"time"
 
 	"pylon.io/pylon/internal/plugin"
@@ -30,6 +31,9 @@ type Route struct {
 	// certificate (403), after the request-phase plugins (so an HTTPS
 	// redirect still answers plain HTTP).
 	RequireClientCert bool
+	// ClientSubject, when set, refuses requests (403) whose verified client
+	// certificate's subject DN it does not match, or that have none.
+	ClientSubject *regexp.Regexp
 
 	// Plugins is the route's flattened chain (global, host and route
 	// scopes); nil without plugins.
@@ -126,4 +130,10 @@ func (r *Route) pick() *Backend {
 		}
 	}
 	return &r.Backends[len(r.Backends)-1]
+}
+
+// clientSubjectOK reports whether the request's verified client certificate
+// has a subject ClientSubject matches.
+func (r *Route) clientSubjectOK(c *Ctx) bool {
+	return c.clientVerify == "SUCCESS" && r.ClientSubject.MatchString(c.clientDN)
 }

@@ -137,6 +137,9 @@ type AuthTLS struct {
 	Depth int
 	// PassCert sends the client's certificate to the upstream.
 	PassCert bool
+	// MatchCN is a regular expression the verified certificate's subject
+	// DN must match (auth-tls-match-cn).
+	MatchCN string
 }
 
 // ProxySSL is the proxy-ssl-* family: TLS toward the upstream.
@@ -155,6 +158,7 @@ type pending struct {
 	authTLSVerify string
 	authTLSDepth  int
 	authTLSPass   bool
+	authTLSCN     string
 
 	permanentCode int
 	corsEnabled   bool

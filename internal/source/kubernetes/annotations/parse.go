@@ -183,7 +183,7 @@ func (c *Config) check() ([]error, map[string]string) {
 		}
 	}
 	if p.authTLSSecret != nil && p.authTLSVerify != "off" {
-		a := &AuthTLS{Secret: *p.authTLSSecret, Optional: strings.HasPrefix(p.authTLSVerify, "optional"), Depth: p.authTLSDepth, PassCert: p.authTLSPass}
+		a := &AuthTLS{Secret: *p.authTLSSecret, Optional: strings.HasPrefix(p.authTLSVerify, "optional"), Depth: p.authTLSDepth, PassCert: p.authTLSPass, MatchCN: p.authTLSCN}
 		if a.Depth == 0 {
 			a.Depth = 1
 		}
@@ -194,7 +194,7 @@ func (c *Config) check() ([]error, map[string]string) {
 			why = "no effect: auth-tls-verify-client is off"
 			ignored["auth-tls-secret"] = why
 		}
-		for _, n := range []string{"auth-tls-verify-depth", "auth-tls-pass-certificate-to-upstream"} {
+		for _, n := range []string{"auth-tls-verify-depth", "auth-tls-pass-certificate-to-upstream", "auth-tls-match-cn"} {
 			ignored[n] = why
 		}
 		if p.authTLSSecret == nil {

@@ -38,7 +38,7 @@ func TestEveryAnnotationValidates(t *testing.T) {
 		"auth-type": {"basic", "digest"}, "auth-secret": {"basic-auth", "Bad_Name"}, "auth-secret-type": {"auth-map", "file"},
 		"auth-realm": {"Protected", "a\"b"}, "auth-tls-secret": {"ns/ca", "a/b/c"},
 		"auth-tls-verify-client": {"optional", "maybe"}, "auth-tls-verify-depth": {"2", "0"},
-		"auth-tls-pass-certificate-to-upstream": {"true", "x"}, "auth-tls-match-cn": {"", "CN=client"},
+		"auth-tls-pass-certificate-to-upstream": {"true", "x"}, "auth-tls-match-cn": {"CN=client", "CN=(?!admin)"},
 		"proxy-ssl-secret": {"ns/client", "a/b/c"}, "proxy-ssl-verify": {"on", "maybe"}, "proxy-ssl-name": {"up.internal", "a b"},
 		"proxy-ssl-server-name": {"on", "x"}, "limit-rps": {"10", "0"}, "limit-rpm": {"600", "x"}, "limit-connections": {"5", "-2"},
 		"default-backend": {"errors", "Errors!"}, "allowlist-source-range": {"10.0.0.0/8", "x"}, "server-alias": {"www.example.com, Example.org", "a b"}, "from-to-www-redirect": {"true", "yes"}, "limit-burst-multiplier": {"3", "0"}, "custom-http-errors": {"404,503", "200"},

@@ -2,6 +2,7 @@ package annotations
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -101,7 +102,11 @@ var accessSpecs = []spec{
 		c.p.authTLSPass, err = parseBool(v)
 		return
 	}),
-	row("auth-tls-match-cn", Rejected, "matching the client certificate's Common Name is not supported; the Ingress is refused rather than served less protected", func(c *Config, v string) error {
+	row("auth-tls-match-cn", Approximated, "the routes' clientCertificateSubject: a request whose verified client certificate has a subject DN (RFC 2253, CN=…,O=…) the regular expression does not match, or that has none, gets 403, as in nginx; the expression is Go's (RE2), so PCRE-only syntax (lookarounds, backreferences) is refused", func(c *Config, v string) error {
+		if _, err := regexp.Compile(v); err != nil {
+			return fmt.Errorf("invalid regular expression: %v", err)
+		}
+		c.p.authTLSCN = v
 		return nil
 	}),
 	row("limit-rps", Approximated, "the rate-limit plugin allows this many requests per second per client IP on each replica, with a burst of 5× (limit-burst-multiplier's default), and answers 503, as ingress-nginx does; counted per route (each path of the Ingress), where ingress-nginx counts per Ingress", func(c *Config, v string) (err error) {

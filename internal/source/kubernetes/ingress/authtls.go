@@ -66,12 +66,14 @@ func (t *translator) authTLS() {
 }
 
 // requireClientCerts marks the Ingress's routes when client certificates
-// are required (see authTLS).
+// are required (see authTLS), and with the subject they must have.
 func (t *translator) requireClientCerts() {
-	if a := t.cfg.AuthTLS; a == nil || a.Optional {
+	a := t.cfg.AuthTLS
+	if a == nil {
 		return
 	}
 	for _, r := range t.routes {
-		r.route.RequireClientCertificate = true
+		r.route.RequireClientCertificate = !a.Optional
+		r.route.ClientCertificateSubject = a.MatchCN
 	}
 }

@@ -45,9 +45,10 @@
 // # Rejection
 //
 // A bad regex, an unknown Service or port, a missing or malformed Secret, a
-// Secret named in another namespace, an invalid annotation value, or a
-// security annotation Pylon cannot enforce (auth-tls-match-cn, or
-// auth-tls-secret on a host without a TLS section of its own) sets
+// Secret named in another namespace, an invalid annotation value (an
+// auth-tls-match-cn expression Go cannot compile among them), or a
+// security annotation Pylon cannot enforce (auth-tls-secret on a host
+// without a TLS section of its own) sets
 // Result.Err: the whole Ingress is refused, never served less protected than
 // asked, and the caller keeps its last good version serving. Notes say, per
 // annotation, what Pylon made of it.
