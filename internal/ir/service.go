@@ -40,7 +40,7 @@ type Service struct {
 	// SendTimeout bounds how long writing a request to an endpoint may stall:
 	// toward HTTP/2 endpoints between two successful writes, toward HTTP/1.1
 	// endpoints for the whole request. 0: only the request timeout bounds it.
-	SendTimeout Duration `json:"sendTimeout,omitempty" yaml:"sendTimeout,omitempty"`
+	SendTimeout    Duration `json:"sendTimeout,omitempty" yaml:"sendTimeout,omitempty"`
 	MaxConnections int      `json:"maxConnections,omitempty" yaml:"maxConnections,omitempty"` // per endpoint, default 1024
 
 	// Discovered marks a service whose endpoints a discovery source (such as
