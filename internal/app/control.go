@@ -13,6 +13,7 @@ import (
 	"pylon.io/pylon/internal/cluster"
 	"pylon.io/pylon/internal/dataplane/compile"
 	"pylon.io/pylon/internal/plugin"
+	kubesource "pylon.io/pylon/internal/source/kubernetes"
 	storesource "pylon.io/pylon/internal/source/store"
 	"pylon.io/pylon/internal/store"
 	"pylon.io/pylon/internal/store/bolt"
@@ -34,6 +35,10 @@ type ControlOptions struct {
 	// Members is told the cluster membership once the node has joined, for
 	// cluster-aware plugins (limits divided by the live node count).
 	Members *plugin.Members
+
+	// skipPublished: this process serves Kubernetes in-process, so it does
+	// not read what a controller published to etcd.
+	skipPublished bool
 }
 
 // control is the admin API, its store and the node's cluster membership.
@@ -43,6 +48,13 @@ type control struct {
 	source *storesource.Source
 	admin  *admin.Server
 	member *cluster.Member
+
+	// With an etcd store, what a Kubernetes controller publishes
+	// (--kubernetes-publish) is read too, into objects of source
+	// "kubernetes", with a local copy of its own.
+	published      *storesource.Source
+	publishedStore store.Store
+	publishedCache *storesource.Cache
 }
 
 // etcdPrefix is where a fleet keeps its objects and membership in etcd.
@@ -74,6 +86,8 @@ func openControl(ctx context.Context, o ControlOptions, comp *compile.Compiler, 
 		}
 		if c.store, err = etcd.Open(ctx, eps, etcdPrefix, opts...); err != nil {
 			c.cache.Close()
+		} else if !o.skipPublished {
+			err = c.openPublished(ctx, eps, o.DataDir, log)
 		}
 	case o.Store == "":
 		if err = os.MkdirAll(o.DataDir, 0o700); err != nil {
@@ -133,9 +147,42 @@ func openControl(ctx context.Context, o ControlOptions, comp *compile.Compiler, 
 	return c, nil
 }
 
+// openPublished opens what Kubernetes controllers publish to the fleet's
+// etcd, with its own local copy so the node serves it while etcd is away.
+func (c *control) openPublished(ctx context.Context, eps []string, dataDir string, log *slog.Logger) error {
+	cache, err := storesource.OpenCache(filepath.Join(dataDir, "etcd-kubernetes-cache.db"), log)
+	if err != nil {
+		c.store.Close()
+		c.cache.Close()
+		return err
+	}
+	st, err := etcd.Open(ctx, eps, kubernetesPrefix, etcd.WithoutFirstContact())
+	if err != nil {
+		cache.Close()
+		c.store.Close()
+		c.cache.Close()
+		return err
+	}
+	c.publishedStore, c.publishedCache = st, cache
+	c.published = storesource.New(st, log).As(kubesource.SourceName).WithCache(cache)
+	return nil
+}
+
+// ready lists what must be applied before the node reports ready.
+func (c *control) ready() []<-chan struct{} {
+	out := []<-chan struct{}{c.source.Ready()}
+	if c.published != nil {
+		out = append(out, c.published.Ready())
+	}
+	return out
+}
+
 // runners lists the control plane's long-running parts.
 func (c *control) runners(sink storesource.Sink, o ControlOptions, log *slog.Logger) []Runner {
 	rs := []Runner{{Name: "store-source", Start: func(ctx context.Context) error { return c.source.Run(ctx, sink) }}}
+	if c.published != nil {
+		rs = append(rs, Runner{Name: "published-kubernetes-source", Start: func(ctx context.Context) error { return c.published.Run(ctx, sink) }})
+	}
 	if c.admin != nil {
 		rs = append(rs, Runner{Name: "admin", Start: c.admin.Start})
 	}
@@ -196,5 +243,11 @@ func (c *control) close() {
 	}
 	if c.store != nil {
 		c.store.Close()
+	}
+	if c.publishedCache != nil {
+		c.publishedCache.Close()
+	}
+	if c.publishedStore != nil {
+		c.publishedStore.Close()
 	}
 }

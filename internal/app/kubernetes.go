@@ -10,6 +10,7 @@ import (
 	"pylon.io/pylon/internal/dataplane/compile"
 	"pylon.io/pylon/internal/plugin"
 	kubesource "pylon.io/pylon/internal/source/kubernetes"
+	"pylon.io/pylon/internal/store/etcd"
 	"pylon.io/pylon/internal/upstream"
 )
 
@@ -24,29 +25,57 @@ type KubernetesOptions struct {
 	// endpoints are the replicas cluster-aware plugins divide limits by
 	// (when no etcd cluster gives the membership).
 	PeersService string
+	// Publish, etcd://host:port[,host:port], makes this process the control
+	// plane of a split deployment: what it translates and accepts goes to
+	// etcd, where gateway nodes started with --store on the same etcd read
+	// it. Listeners are then optional here.
+	Publish string
 }
+
+// kubernetesPrefix is where a controller publishes, under etcdPrefix: apart
+// from the admin API's objects, so neither overwrites the other.
+const kubernetesPrefix = etcdPrefix + "/kubernetes"
 
 // kubernetesRunner builds the Kubernetes source: its runner, and a channel
 // closed once its informers have synced and their Ingresses are live.
-func kubernetesRunner(o KubernetesOptions, comp *compile.Compiler, pools *upstream.Registry, members *plugin.Members, log *slog.Logger) ([]Runner, <-chan struct{}, error) {
+func kubernetesRunner(ctx context.Context, o KubernetesOptions, comp *compile.Compiler, pools *upstream.Registry, members *plugin.Members, log *slog.Logger) ([]Runner, <-chan struct{}, func(), error) {
 	src, err := kubesource.New(kubesource.Options{
 		Kubeconfig: o.Kubeconfig, IngressClass: o.IngressClass, WatchNamespace: o.WatchNamespace,
 		PublishAddress: o.PublishAddress, Log: log,
 	}, pools)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	runners := []Runner{{Name: "kubernetes-source", Start: func(ctx context.Context) error { return src.Run(ctx, comp) }}}
+	var sink kubesource.Sink = comp
+	closer := func() {}
+	var runners []Runner
+	if o.Publish != "" {
+		eps, ok := strings.CutPrefix(o.Publish, "etcd://")
+		if !ok || eps == "" {
+			return nil, nil, nil, fmt.Errorf("--kubernetes-publish: want etcd://host:port[,host:port] (got %q)", o.Publish)
+		}
+		st, err := etcd.Open(ctx, strings.Split(eps, ","), kubernetesPrefix)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("--kubernetes-publish: %w", err)
+		}
+		closer = func() { st.Close() }
+		pub := kubesource.NewPublisher(st, comp, pools, log)
+		src.SetEndpointSink(pub)
+		sink = pub
+		runners = append(runners, Runner{Name: "kubernetes-publisher", Start: func(ctx context.Context) error { return pub.Run(ctx, src, src.Ready()) }})
+	}
+	runners = append(runners, Runner{Name: "kubernetes-source", Start: func(ctx context.Context) error { return src.Run(ctx, sink) }})
 	if o.PeersService != "" {
 		ns, name, ok := strings.Cut(o.PeersService, "/")
 		if !ok || ns == "" || name == "" {
-			return nil, nil, fmt.Errorf("--peers-service: want NAMESPACE/NAME (got %q)", o.PeersService)
+			closer()
+			return nil, nil, nil, fmt.Errorf("--peers-service: want NAMESPACE/NAME (got %q)", o.PeersService)
 		}
 		peers := kubesource.NewPeers(src.Client(), ns, name, log)
 		members.Set(peers)
 		runners = append(runners, Runner{Name: "kubernetes-peers", Start: peers.Run})
 	}
-	return runners, src.Ready(), nil
+	return runners, src.Ready(), closer, nil
 }
 
 // errKubeNoListeners: with --kubernetes the listeners still come from a file.

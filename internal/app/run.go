@@ -98,10 +98,15 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	path := o.ConfigPath
-	if o.Kubernetes.Enabled && path == "" {
+	if o.Kubernetes.Enabled && path == "" && o.Kubernetes.Publish == "" {
 		return errKubeNoListeners
 	}
-	if path == "" && o.Control.Store == "" {
+	if o.Kubernetes.Enabled && o.Control.Store != "" {
+		// This process serves Kubernetes itself: it must not also serve a
+		// published copy of the same objects.
+		o.Control.skipPublished = true
+	}
+	if path == "" && o.Control.Store == "" && !o.Kubernetes.Enabled {
 		dir, err := os.MkdirTemp("", "pylon-example-")
 		if err != nil {
 			return err
@@ -138,13 +143,14 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if ctl != nil {
 		runners = append(runners, ctl.runners(comp, o.Control, log)...)
-		ready = append(ready, ctl.source.Ready())
+		ready = append(ready, ctl.ready()...)
 	}
 	if o.Kubernetes.Enabled {
-		rs, synced, err := kubernetesRunner(o.Kubernetes, comp, pools, members, log)
+		rs, synced, closeKube, err := kubernetesRunner(ctx, o.Kubernetes, comp, pools, members, log)
 		if err != nil {
 			return err
 		}
+		defer closeKube()
 		runners = append(runners, rs...)
 		ready = append(ready, synced)
 	}

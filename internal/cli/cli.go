@@ -73,6 +73,7 @@ func runCmd() *cobra.Command {
 	f.StringVar(&o.Kubernetes.IngressClass, "ingress-class", "pylon", "IngressClass name served with --kubernetes")
 	f.StringVar(&o.Kubernetes.WatchNamespace, "watch-namespace", "", "watch only this namespace with --kubernetes (default: all)")
 	f.StringSliceVar(&o.Kubernetes.PublishAddress, "publish-address", nil, "addresses (IPs or hostnames) the leader writes to Ingress status.loadBalancer")
+	f.StringVar(&o.Kubernetes.Publish, "kubernetes-publish", "", "with --kubernetes: publish the translated config to etcd://host:port[,host:port] for a fleet of gateway nodes (run with --store on the same etcd) instead of needing listeners here")
 	f.StringVar(&o.Kubernetes.PeersService, "peers-service", "", "NAMESPACE/NAME of Pylon's own Service: its ready endpoints are the replicas cluster-mode limits divide by")
 	f.StringVar(&logFormat, "log-format", "json", "log format: json or text")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")

@@ -24,7 +24,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"pylon.io/pylon/internal/ir"
-	"pylon.io/pylon/internal/upstream"
 )
 
 // SourceName is the Source of every object this package produces.
@@ -56,7 +55,7 @@ type Source struct {
 	o      Options
 	log    *slog.Logger
 	client kubernetes.Interface
-	pools  *upstream.Registry
+	pools  EndpointSink
 	ready  chan struct{}
 	once   sync.Once
 
@@ -69,8 +68,9 @@ type Source struct {
 func (s *Source) Translations() int64 { return s.translations.Load() }
 
 // New connects to the API server described by o (it does not list yet).
-// pools receives the endpoints of discovered services.
-func New(o Options, pools *upstream.Registry) (*Source, error) {
+// pools receives the endpoints of discovered services (the upstream
+// registry, or a Publisher).
+func New(o Options, pools EndpointSink) (*Source, error) {
 	cfg, err := restConfig(o.Kubeconfig)
 	if err != nil {
 		return nil, err
@@ -90,7 +90,7 @@ func New(o Options, pools *upstream.Registry) (*Source, error) {
 }
 
 // NewWithClient is New with a client built by the caller.
-func NewWithClient(o Options, cs kubernetes.Interface, pools *upstream.Registry) *Source {
+func NewWithClient(o Options, cs kubernetes.Interface, pools EndpointSink) *Source {
 	if o.IngressClass == "" {
 		o.IngressClass = "pylon"
 	}
@@ -127,6 +127,10 @@ func restConfig(path string) (*rest.Config, error) {
 	}
 	return cfg, nil
 }
+
+// SetEndpointSink sends the endpoints of discovered services to e instead
+// (a Publisher, which also passes them on); call it before Run.
+func (s *Source) SetEndpointSink(e EndpointSink) { s.pools = e }
 
 // Ready is closed once the informers have synced and their content is live.
 func (s *Source) Ready() <-chan struct{} { return s.ready }

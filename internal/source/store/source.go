@@ -38,6 +38,7 @@ type Source struct {
 	// used the service): sent again with every change until they pass.
 	refused map[ir.Key]bool
 	cache   *Cache // nil: no local copy (the store is local itself)
+	name    string // the Source of the objects it feeds
 }
 
 // WithCache makes the source keep a local copy of what it applied, and
@@ -49,7 +50,21 @@ func (s *Source) WithCache(c *Cache) *Source {
 
 // New returns a source reading st.
 func New(st store.Store, log *slog.Logger) *Source {
-	return &Source{st: st, log: log.With("source", store.Source), ready: make(chan struct{}), known: map[ir.Key]uint64{}, refused: map[ir.Key]bool{}, applied: make(chan struct{})}
+	return &Source{st: st, log: log.With("source", store.Source), ready: make(chan struct{}), known: map[ir.Key]uint64{}, refused: map[ir.Key]bool{}, applied: make(chan struct{}), name: store.Source}
+}
+
+// As names the source of the objects fed ("api" by default): a node reading
+// what a Kubernetes controller published feeds them as "kubernetes".
+func (s *Source) As(name string) *Source {
+	s.name = name
+	s.log = s.log.With("source", name)
+	return s
+}
+
+// key is a store key as the sink knows it.
+func (s *Source) key(k ir.Key) ir.Key {
+	k.Source = s.name
+	return k
 }
 
 // Ready is closed once the stored objects have been applied.
@@ -139,7 +154,7 @@ func (s *Source) reset(recs []store.Record) ir.Change {
 	var ch ir.Change
 	seen := make(map[ir.Key]bool, len(recs))
 	for _, r := range recs {
-		seen[r.Key] = true
+		seen[s.key(r.Key)] = true
 		if o, ok := s.decode(r); ok && s.known[o.Key] != o.Hash {
 			ch.Upserts = append(ch.Upserts, o)
 		}
@@ -155,12 +170,14 @@ func (s *Source) reset(recs []store.Record) ir.Change {
 func (s *Source) delta(ev store.Event) ir.Change {
 	var ch ir.Change
 	for _, r := range ev.Records {
-		delete(s.refused, r.Key) // written again: no longer to be deleted
+		delete(s.refused, s.key(r.Key)) // written again: no longer to be deleted
 		if o, ok := s.decode(r); ok && s.known[o.Key] != o.Hash {
 			ch.Upserts = append(ch.Upserts, o)
 		}
 	}
-	ch.Deletes = append(ch.Deletes, ev.Deletes...)
+	for _, k := range ev.Deletes {
+		ch.Deletes = append(ch.Deletes, s.key(k))
+	}
 	return ch
 }
 
@@ -177,7 +194,7 @@ func (s *Source) decode(r store.Record) (ir.Object, bool) {
 		s.log.Error("stored object misnamed", "object", r.Key.String(), "name", res.ResourceName())
 		return ir.Object{}, false
 	}
-	return ir.NewObject(r.Key.Source, r.Key.Namespace, res), true
+	return ir.NewObject(s.name, r.Key.Namespace, res), true
 }
 
 func (s *Source) apply(sink Sink, ch ir.Change, rev int64) {
