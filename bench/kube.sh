@@ -16,7 +16,11 @@
 #     while a bounded load generator sends $LOAD_RPS (500) requests a second
 #     to 127.0.0.1, and counts failed requests (must be zero).
 #
-# Usage: bench/kube.sh [N...]
+# With SPLIT=1 the pylon under test is a gateway node fed through etcd by a
+# controller started with --kubernetes-publish (the split deployment); the
+# latencies are then apiserver write to first 200 on the node.
+#
+# Usage: [SPLIT=1] bench/kube.sh [N...]
 # Needs root (network namespace). The benchmark is the Go test
 # bench/kube.TestKubeScale, which reuses the test helpers that start the
 # components; lines starting with RESULT are the figures.
@@ -32,7 +36,7 @@ if [ -z "${PYLON_BIN:-}" ]; then
 	PYLON_BIN=$PWD/bin/pylon
 fi
 export PYLON_BIN
-echo "# bench/kube.sh ${counts[*]} — $(date -u +%Y-%m-%dT%H:%MZ), pylon $(git rev-parse --short HEAD), $(nproc) cores, $(awk '/MemTotal/ {printf "%d GiB", $2/1048576}' /proc/meminfo), $(go version | cut -d' ' -f3)"
+echo "# ${SPLIT:+SPLIT=1 }bench/kube.sh ${counts[*]} — $(date -u +%Y-%m-%dT%H:%MZ), pylon $(git rev-parse --short HEAD), $(nproc) cores, $(awk '/MemTotal/ {printf "%d GiB", $2/1048576}' /proc/meminfo), $(go version | cut -d' ' -f3)"
 for n in "${counts[@]}"; do
 	echo "## $n Ingresses"
 	PYLON_BENCH_KUBE=1 INGRESSES=$n go test -count=1 -timeout 90m -run '^TestKubeScale$' -v ./bench/kube/ 2>&1 |

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -69,6 +70,51 @@ func startPylon(t *testing.T, kube *testenv.Kube) *pylon {
 	p.readyAfter = time.Since(start)
 	p.readyRSS = rssMiB(p.proc.Pid(), "VmRSS")
 	return p
+}
+
+// startSplit starts the split deployment at once: a controller publishing
+// to a fresh etcd (--kubernetes-publish, no listeners) and one gateway node
+// reading it (--store); the node is the pylon under test, readyAfter counts
+// from the controller's start. It returns the controller too.
+func startSplit(t *testing.T, kube *testenv.Kube) (node *pylon, ctl *testenv.Process) {
+	t.Helper()
+	bin := os.Getenv("PYLON_BIN")
+	if bin == "" {
+		bin = testenv.BuildPylon(t)
+	}
+	etcd := testenv.StartEtcd(t)
+	store := "etcd://" + strings.TrimPrefix(etcd.Endpoint(), "http://")
+	p := &pylon{http: testenv.FreeAddr(t), https: testenv.FreeAddr(t), ops: testenv.FreeAddr(t)}
+	cfg := filepath.Join(t.TempDir(), "listeners.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("listeners:\n  - name: web\n    address: %s\n    protocol: http\n  - name: secure\n    address: %s\n    protocol: https\n", p.http, p.https)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: time.Minute}
+	p.client = &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	start := time.Now()
+	ctl = testenv.Start(t, bin, "run", "--kubernetes", "--kubeconfig", kube.Kubeconfig, "--kubernetes-publish", store,
+		"--publish-address", "192.0.2.10", "--metrics-address", testenv.FreeAddr(t), "--admin-address", "off",
+		"--data-dir", t.TempDir(), "--access-log=false", "--log-level", "warn")
+	p.proc = testenv.Start(t, bin, "run", "--store", store, "--config", cfg, "--metrics-address", p.ops, "--admin-address", "off",
+		"--data-dir", t.TempDir(), "--access-log=false", "--log-level", "warn")
+	for {
+		for _, pr := range []*testenv.Process{ctl, p.proc} {
+			if pr.Exited() {
+				t.Fatalf("pylon exited: %v\n%s", pr.Wait(), pr.Log())
+			}
+		}
+		resp, err := p.client.Get("http://" + p.ops + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.readyAfter = time.Since(start)
+	p.readyRSS = rssMiB(p.proc.Pid(), "VmRSS")
+	return p, ctl
 }
 
 // get requests / on host over plain HTTP and returns the status (0 on error).
