@@ -190,6 +190,20 @@ func TestKubeIngress(t *testing.T) {
 		if len(ing.Status.LoadBalancer.Ingress) != 0 {
 			t.Errorf("status written on another class's Ingress: %v", ing.Status)
 		}
+		// An Ingress that moves to another class stops being served and
+		// loses the address Pylon wrote.
+		env.update(t, ns, "mine", func(ing *networkingv1.Ingress) { ing.Spec.IngressClassName = ptr("nginx") })
+		soon(t, "moved Ingress not served", func() string { return want(env.get("mine.kube.test", "/"), 404, "") })
+		soon(t, "moved Ingress's status cleared", func() string {
+			ing, err := env.kube.Client.NetworkingV1().Ingresses(ns).Get(env.ctx(), "mine", metav1.GetOptions{})
+			if err != nil {
+				return err.Error()
+			}
+			if lb := ing.Status.LoadBalancer.Ingress; len(lb) != 0 {
+				return "status " + ing.Status.String()
+			}
+			return ""
+		})
 	})
 
 	t.Run("AnnotationEvents", func(t *testing.T) {

@@ -46,6 +46,7 @@ type batch struct {
 	resync  map[*ingState]struct{} // Ingresses whose live routes must be recomputed
 	touched map[ir.Key]struct{}    // shared objects to send or delete
 	deletes []ir.Key               // routes of removed Ingresses
+	left    []nsName               // Ingresses that left Pylon's class (their status is cleared)
 }
 
 func newBatch() *batch {
@@ -64,6 +65,9 @@ func (w *watcher) sync(nn nsName, b *batch) {
 	if ing == nil || !w.ours(ing) {
 		if st != nil {
 			w.remove(st, b)
+			if ing != nil {
+				b.left = append(b.left, nn)
+			}
 		}
 		return
 	}

@@ -123,12 +123,21 @@ func (st *statusWriter) write(ctx context.Context, nn nsName) {
 		return
 	}
 	ing := obj.(*networkingv1.Ingress)
-	if !st.w.ours(ing) || apiequality.Semantic.DeepEqual(ing.Status.LoadBalancer.Ingress, st.want) {
+	want := st.want
+	if !st.w.ours(ing) {
+		// It left Pylon's class: the addresses Pylon wrote go, so the
+		// Ingress does not point at a gateway that no longer serves it.
+		// Any other status is another controller's and is left alone.
+		if len(ing.Status.LoadBalancer.Ingress) == 0 || !apiequality.Semantic.DeepEqual(ing.Status.LoadBalancer.Ingress, st.want) {
+			return
+		}
+		want = []networkingv1.IngressLoadBalancerIngress{}
+	} else if apiequality.Semantic.DeepEqual(ing.Status.LoadBalancer.Ingress, want) {
 		return
 	}
 	// A merge patch of the status alone: the cached copy is trimmed
 	// (annotations, managedFields) and must never be written back.
-	body, _ := json.Marshal(map[string]any{"status": map[string]any{"loadBalancer": map[string]any{"ingress": st.want}}})
+	body, _ := json.Marshal(map[string]any{"status": map[string]any{"loadBalancer": map[string]any{"ingress": want}}})
 	_, err = st.s.client.NetworkingV1().Ingresses(nn.ns).Patch(ctx, nn.name, types.MergePatchType, body, metav1.PatchOptions{}, "status")
 	switch {
 	case err == nil:

@@ -171,6 +171,9 @@ func (w *watcher) process(keys map[qkey]struct{}) {
 		for st := range b.resync {
 			w.onApplied(st.key)
 		}
+		for _, nn := range b.left {
+			w.onApplied(nn)
+		}
 	}
 }
 
