@@ -3,7 +3,6 @@ package annotations
 import (
 	"fmt"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 )
@@ -79,8 +78,11 @@ var routingSpecs = []spec{
 		return nil
 	}),
 	row("canary-by-header-pattern", Honoured, "requests whose header matches this regular expression (RE2, whole value) go to the canary", func(c *Config, v string) error {
-		if _, err := regexp.Compile(v); err != nil || v == "" {
-			return fmt.Errorf("must be a valid regular expression (got %q)", v)
+		if v == "" {
+			return fmt.Errorf("must be a regular expression (got \"\")")
+		}
+		if err := checkRegex(v); err != nil {
+			return err
 		}
 		c.Canary.ByHeaderPattern = v
 		return nil

@@ -2,7 +2,6 @@ package annotations
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 )
 
@@ -103,8 +102,8 @@ var accessSpecs = []spec{
 		return
 	}),
 	row("auth-tls-match-cn", Approximated, "the routes' clientCertificateSubject: a request whose verified client certificate has a subject DN (RFC 2253, CN=…,O=…) the regular expression does not match, or that has none, gets 403, as in nginx; the expression is Go's (RE2), so PCRE-only syntax (lookarounds, backreferences) is refused", func(c *Config, v string) error {
-		if _, err := regexp.Compile(v); err != nil {
-			return fmt.Errorf("invalid regular expression: %v", err)
+		if err := checkRegex(v); err != nil {
+			return err
 		}
 		c.p.authTLSCN = v
 		return nil

@@ -1,8 +1,11 @@
 package annotations
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
+	"regexp"
+	"regexp/syntax"
 	"strconv"
 	"strings"
 	"time"
@@ -175,4 +178,18 @@ func tokenText(s string) bool {
 		}
 	}
 	return true
+}
+
+// checkRegex checks a Go (RE2) regular expression and explains a bad one on
+// one line, quoting the expression (it may hold newlines).
+func checkRegex(v string) error {
+	_, err := regexp.Compile(v)
+	var se *syntax.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &se):
+		return fmt.Errorf("invalid regular expression %q: %s %q", v, se.Code, se.Expr)
+	}
+	return fmt.Errorf("invalid regular expression %q", v)
 }
