@@ -155,6 +155,22 @@ func (p *pylon) lastCompile(t *testing.T) time.Duration {
 	return time.Duration(st.LastCompileMs * 1e6)
 }
 
+// liveRoutes is the number of routes pylon serves (from /debug/config).
+func (p *pylon) liveRoutes(t *testing.T) int {
+	resp, err := p.client.Get("http://" + p.ops + "/debug/config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Objects map[string]int `json:"objects"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Objects["route"]
+}
+
 // waitAll checks every host (HTTPS with SNI for the TLS ones) until all
 // answer 200, and returns the time since pylon started.
 func waitAll(t *testing.T, p *pylon, n, nTLS int, ca *testCA) time.Duration {

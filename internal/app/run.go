@@ -275,13 +275,14 @@ func writeConfigStatus(w http.ResponseWriter, c *compile.Compiler, src *file.Sou
 		Error  string `json:"error"`
 	}
 	out := struct {
-		Version         uint64     `json:"version"`
-		LastApplied     time.Time  `json:"lastApplied"`
-		LastCompileMs   float64    `json:"lastCompileMs"`
-		LastPropagateMs float64    `json:"lastPropagateMs"`
-		HostsTouched    int        `json:"hostsTouched"`
-		Rejected        []rejected `json:"rejected"`
-	}{st.Version, st.LastApplied, ms(st.LastCompile), ms(st.LastPropagate), st.HostsTouched, []rejected{}}
+		Version         uint64         `json:"version"`
+		LastApplied     time.Time      `json:"lastApplied"`
+		LastCompileMs   float64        `json:"lastCompileMs"`
+		LastPropagateMs float64        `json:"lastPropagateMs"`
+		HostsTouched    int            `json:"hostsTouched"`
+		Objects         map[string]int `json:"objects"` // live objects by kind
+		Rejected        []rejected     `json:"rejected"`
+	}{st.Version, st.LastApplied, ms(st.LastCompile), ms(st.LastPropagate), st.HostsTouched, c.Counts(), []rejected{}}
 	for k, err := range rej {
 		out.Rejected = append(out.Rejected, rejected{k.String(), err.Error()})
 	}
