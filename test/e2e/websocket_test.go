@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"pylon.io/pylon/test/e2e/backends"
+	"pylon.io/pylon/test/testenv"
 )
 
 func TestWebSocket(t *testing.T) {
@@ -78,4 +81,45 @@ func wsEchoes(t testing.TB, conn *websocket.Conn, n int) {
 			t.Fatalf("message %d: got type %d, %d bytes; want type %d, %d bytes", i, gt, len(got), typ, len(msg))
 		}
 	}
+}
+
+// A WebSocket upgrade goes upstream as the plugins left it: rewrite's path
+// and upstream host apply to it as to any request.
+func TestWebSocketRewritten(t *testing.T) {
+	t.Parallel()
+	listen := testenv.FreeAddr(t)
+	ws := backends.StartWebSocket(t)
+	startGateway(t, fmt.Sprintf(`
+listeners:
+  - name: web
+    address: %s
+    protocol: http
+services:
+  - name: ws
+    endpoints: [%q]
+routes:
+  - name: socket
+    hosts: [app.example.com]
+    match: { path: { prefix: /socket/ } }
+    backends: [{ service: ws }]
+    plugins:
+      - name: rewrite
+        config: { prefix: {match: /socket/, replacement: /}, host: chat.internal }
+`, listen, ws))
+	d := &websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	conn, resp, err := d.Dial("ws://"+listen+"/socket/chat", http.Header{"Host": {"app.example.com"}})
+	if err != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		t.Fatalf("dial: %v (status %d)", err, status)
+	}
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, msg, err := conn.ReadMessage()
+	if err != nil || !bytes.HasPrefix(msg, []byte("hello /chat chat.internal")) {
+		t.Fatalf("greeting %q (%v); want the upstream to see /chat on host chat.internal", msg, err)
+	}
+	wsEchoes(t, conn, 10)
 }

@@ -36,6 +36,13 @@ func (p *Proxy) serveWebSocket(fc *fasthttp.RequestCtx, c *Ctx, route *Route, b 
 	}
 	h := &fc.Request.Header
 	setForwarded(c, h) // Connection and Upgrade stay: they are the handshake
+	if c.run.Active() {
+		// The request line and Host as the plugins left them (rewrite).
+		h.SetRequestURI(c.forwardURI())
+		if c.upHost != "" {
+			h.SetHost(c.upHost)
+		}
+	}
 	_ = up.SetDeadline(time.Now().Add(wsDialTimeout))
 	if _, err := up.Write(h.Header()); err != nil {
 		up.Close()
