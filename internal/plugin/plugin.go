@@ -79,6 +79,14 @@ type Ctx interface {
 	// cut off, and tripped (if not nil) is incremented. The smallest limit
 	// set for a request wins. Buffered bodies are measured with Body.
 	LimitBody(max int64, message []byte, tripped *Counter)
+	// CaptureBody asks for a copy of a body the engine streams (ok false
+	// from Body) as it goes upstream, up to max+1 bytes; the log phase
+	// reads it with CapturedBody.
+	CaptureBody(max int)
+	// CapturedBody returns what CaptureBody kept (at most max+1 bytes: more
+	// than max means the body was longer) and whether the body was read
+	// to its end. Buffered bodies are read with Body instead.
+	CapturedBody() (body []byte, complete bool)
 
 	// RouteName names the matched route.
 	RouteName() string

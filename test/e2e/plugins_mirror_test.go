@@ -164,3 +164,65 @@ routes:
 		t.Fatalf("dropped = %d, want most of the %d copies", d, 2*n)
 	}
 }
+
+// HTTP/2 request bodies are streamed, not buffered: the mirror copies them
+// as they go upstream and queues the copy once the exchange is over, with
+// or without a declared length, to an h2c upstream (the body streams
+// through) and to an HTTP/1.1 one (the bridge buffers it).
+func TestMirrorHTTP2Bodies(t *testing.T) {
+	t.Parallel()
+	listen := testenv.FreeAddr(t)
+	echo := backends.StartHTTP(t, "echo")
+	target, got := startMirrorTarget(t, 0)
+	startGateway(t, fmt.Sprintf(`
+listeners:
+  - name: web
+    address: %s
+    protocol: h2c
+services:
+  - name: h1
+    endpoints: [%q]
+  - name: h2
+    endpoints: [%q]
+    protocol: h2c
+  - name: shadow
+    endpoints: [%q]
+routes:
+  - name: h1
+    hosts: [h1.example.com]
+    backends: [{ service: h1 }]
+    plugins: [{name: mirror, config: {service: shadow}}]
+  - name: h2
+    hosts: [h2.example.com]
+    backends: [{ service: h2 }]
+    plugins: [{name: mirror, config: {service: shadow}}]
+`, listen, echo, echo, target))
+	c := h2cClient(listen)
+	for _, host := range []string{"h1.example.com", "h2.example.com"} {
+		for _, declared := range []bool{true, false} {
+			body := fmt.Sprintf("payload for %s, length declared %v", host, declared)
+			req, _ := http.NewRequest("POST", "http://"+listen+"/orders?x=1", io.MultiReader(strings.NewReader(body)))
+			req.Host = host
+			if declared {
+				req.ContentLength = int64(len(body))
+			}
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+				t.Fatalf("%s: %d over %s", host, resp.StatusCode, resp.Proto)
+			}
+			select {
+			case m := <-got:
+				if m.method != "POST" || m.uri != "/orders?x=1" || m.body != body {
+					t.Errorf("%s, declared %v: mirrored %+v, want the POST with its body", host, declared, m)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("%s, declared %v: no copy reached the mirror target", host, declared)
+			}
+		}
+	}
+}

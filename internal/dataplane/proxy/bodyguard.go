@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sync"
 	"sync/atomic"
 
 	"pylon.io/pylon/internal/plugin"
@@ -12,11 +13,13 @@ import (
 // errBodyTooLarge is a streamed request body going past a plugin's limit.
 var errBodyTooLarge = errors.New("request body too large")
 
-// bodyLimit is what plugins asked of a streamed body (Ctx.LimitBody).
+// bodyLimit is what plugins asked of a streamed body (Ctx.LimitBody,
+// Ctx.CaptureBody).
 type bodyLimit struct {
 	max     int64
 	message []byte
 	tripped *plugin.Counter
+	capture int // bytes to copy (Ctx.CaptureBody); 0: none
 }
 
 // bodyGuard carries a streamed HTTP/2 request body (no declared length) on
@@ -31,15 +34,24 @@ type bodyGuard struct {
 	n    int64
 	lim  bodyLimit
 	over atomic.Bool
+
+	// The copy a plugin asked for: the transport reads the body on its own
+	// goroutine, the log phase reads the copy on the handler's.
+	mu   sync.Mutex
+	copy []byte
+	eof  bool
 }
 
-// guardBody wraps r's body when its length is not declared and returns the
-// guard (nil when the body has a length or there is none).
+// guardBody wraps r's body when its length is not declared, or when a
+// plugin wants a copy of it, and returns the guard (nil otherwise).
 func guardBody(r *http.Request, lim bodyLimit) *bodyGuard {
-	if r.Body == nil || r.Body == http.NoBody || r.ContentLength >= 0 {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 || (r.ContentLength > 0 && lim.capture == 0) {
 		return nil
 	}
 	g := &bodyGuard{rc: r.Body, lim: lim}
+	if r.ContentLength > 0 {
+		g.lim.max = 0 // a declared length was judged before
+	}
 	r.Body = g
 	return g
 }
@@ -61,6 +73,14 @@ func (g *bodyGuard) Read(p []byte) (int, error) {
 		}
 		return k - int(g.n-max), errBodyTooLarge
 	}
+	if g.lim.capture > 0 {
+		g.mu.Lock()
+		if room := g.lim.capture - len(g.copy); room > 0 {
+			g.copy = append(g.copy, p[:min(k, room)]...)
+		}
+		g.eof = g.eof || err == io.EOF
+		g.mu.Unlock()
+	}
 	if mbe := (*http.MaxBytesError)(nil); err != nil && errors.As(err, &mbe) {
 		g.lim.message = nil // the listener's limit: the default answer
 		g.over.Store(true)
@@ -69,6 +89,13 @@ func (g *bodyGuard) Read(p []byte) (int, error) {
 }
 
 func (g *bodyGuard) Close() error { return g.rc.Close() }
+
+// captured returns the copy and whether the body was read to its end.
+func (g *bodyGuard) captured() ([]byte, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.copy, g.eof
+}
 
 // tooLarge reports whether a limit cut the body off, and the answer's body.
 func (g *bodyGuard) tooLarge() ([]byte, bool) {

@@ -105,6 +105,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	prepareStdHeader(c, r.Header)
 	guard := guardBody(r, c.bodyLimit)
+	c.guard = guard
 	ctx, cancel := context.WithTimeout(r.Context(), route.timeout())
 	defer cancel()
 	if b.Pool.Protocol() == upstream.HTTP1 {

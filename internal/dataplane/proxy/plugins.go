@@ -36,6 +36,7 @@ type pluginState struct {
 	stdHeader http.Header    // the HTTP/2 engine's response header, once ready
 	logged    plugin.Outcome // what the log phase is told
 	bodyLimit bodyLimit      // for a streamed HTTP/2 request body
+	guard     *bodyGuard     // the streamed body on its way, once it goes
 }
 
 func (s *pluginState) reset() {
@@ -48,6 +49,7 @@ func (s *pluginState) reset() {
 	s.upHost, s.consumer = "", ""
 	s.stdHeader = nil
 	s.bodyLimit = bodyLimit{}
+	s.guard = nil
 }
 
 // RawQuery returns the query string (as replaced by a plugin, if one did).
@@ -115,6 +117,23 @@ func (c *Ctx) LimitBody(max int64, message []byte, tripped *plugin.Counter) {
 	if l := &c.bodyLimit; l.max == 0 || max < l.max {
 		l.max, l.message, l.tripped = max, message, tripped
 	}
+}
+
+// CaptureBody keeps a copy of a streamed request body (HTTP/2) as it goes
+// upstream, up to max+1 bytes.
+func (c *Ctx) CaptureBody(max int) {
+	if c.std != nil && max >= 0 && max+1 > c.bodyLimit.capture {
+		c.bodyLimit.capture = max + 1
+	}
+}
+
+// CapturedBody returns the copy CaptureBody asked for, and whether the body
+// was read to its end.
+func (c *Ctx) CapturedBody() ([]byte, bool) {
+	if c.guard == nil {
+		return nil, false
+	}
+	return c.guard.captured()
 }
 
 // RouteName names the matched route.

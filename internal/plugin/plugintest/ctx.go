@@ -28,6 +28,10 @@ type Ctx struct {
 	// BodyLimit and BodyLimitMessage are what LimitBody was last told.
 	BodyLimit        int64
 	BodyLimitMessage []byte
+	// CaptureMax is what CaptureBody asked for; CapturedBody then returns
+	// BodyV (cut to CaptureMax+1) and CaptureComplete.
+	CaptureMax      int
+	CaptureComplete bool
 	StatusV          int
 	RespHeader       http.Header
 	RespBody         []byte
@@ -88,6 +92,13 @@ func (c *Ctx) Cookie(name string) ([]byte, bool) {
 
 func (c *Ctx) ContentLength() int64 { return c.Length }
 func (c *Ctx) Body() ([]byte, bool) { return c.BodyV, c.BodyBuffered }
+func (c *Ctx) CaptureBody(max int) { c.CaptureMax = max }
+func (c *Ctx) CapturedBody() ([]byte, bool) {
+	if c.CaptureMax == 0 {
+		return nil, false
+	}
+	return c.BodyV[:min(len(c.BodyV), c.CaptureMax+1)], c.CaptureComplete
+}
 func (c *Ctx) LimitBody(max int64, message []byte, _ *plugin.Counter) {
 	if c.BodyLimit == 0 || max < c.BodyLimit {
 		c.BodyLimit, c.BodyLimitMessage = max, message

@@ -29,6 +29,7 @@ type Mirror struct {
 
 var (
 	_ plugin.UpstreamHandler = (*Mirror)(nil)
+	_ plugin.LogHandler      = (*Mirror)(nil)
 	_ plugin.ServiceUser     = (*Mirror)(nil)
 )
 
@@ -53,16 +54,21 @@ func build(cfg *Config, env *plugin.Env) (*Mirror, error) {
 func (m *Mirror) Services() []string { return []string{m.service} }
 
 // Upstream copies the request as it is about to go upstream into the queue.
-// It never blocks: a full queue drops the copy.
-func (m *Mirror) Upstream(c plugin.Ctx, _ *plugin.Slot) plugin.Action {
+// It never blocks: a full queue drops the copy. A body the engine streams
+// (HTTP/2) is copied as it goes upstream, and the copy is queued once the
+// exchange is over (Log).
+func (m *Mirror) Upstream(c plugin.Ctx, s *plugin.Slot) plugin.Action {
 	if m.threshold < 10000 && (m.threshold == 0 || rand.Uint64N(10000) >= m.threshold) {
 		return plugin.Continue
 	}
 	body, ok := c.Body()
 	if !ok && c.ContentLength() != 0 {
-		// A streamed body goes upstream as it arrives; there is nothing
-		// buffered to copy.
-		m.skipped.Inc()
+		if n := c.ContentLength(); n > int64(m.maxBody) && !m.truncate {
+			m.skipped.Inc()
+			return plugin.Continue
+		}
+		c.CaptureBody(m.maxBody)
+		s.P = m.request(c)
 		return plugin.Continue
 	}
 	if len(body) > m.maxBody {
@@ -72,6 +78,42 @@ func (m *Mirror) Upstream(c plugin.Ctx, _ *plugin.Slot) plugin.Action {
 		}
 		body = body[:m.maxBody]
 	}
+	j := m.request(c)
+	j.body = append(j.body, body...)
+	m.enqueue(j)
+	return plugin.Continue
+}
+
+// Log queues the copy of a request whose body was streamed, once the body
+// has gone upstream whole. A body cut short (the client or the upstream
+// gave up) is not mirrored: the target would see a request the client
+// never completed.
+func (m *Mirror) Log(c plugin.Ctx, s *plugin.Slot, _ *plugin.Outcome) {
+	j, ok := s.P.(*job)
+	if !ok {
+		return
+	}
+	s.P = nil
+	body, complete := c.CapturedBody()
+	if len(body) > m.maxBody {
+		if !m.truncate {
+			m.skipped.Inc()
+			putJob(j)
+			return
+		}
+		body, complete = body[:m.maxBody], true
+	}
+	if !complete {
+		m.skipped.Inc()
+		putJob(j)
+		return
+	}
+	j.body = append(j.body, body...)
+	m.enqueue(j)
+}
+
+// request copies the request line and headers into a job.
+func (m *Mirror) request(c plugin.Ctx) *job {
 	j := getJob()
 	j.method = append(j.method, c.Method()...)
 	j.host = append(j.host, c.Host()...)
@@ -82,12 +124,15 @@ func (m *Mirror) Upstream(c plugin.Ctx, _ *plugin.Slot) plugin.Action {
 	}
 	j.skip = m.mark
 	c.VisitHeaders(j.visit)
-	j.body = append(j.body, body...)
+	return j
+}
+
+// enqueue hands a job to the workers, or drops it when the queue is full.
+func (m *Mirror) enqueue(j *job) {
 	select {
 	case m.q.ch <- j:
 	default:
 		m.dropped.Inc()
 		putJob(j)
 	}
-	return plugin.Continue
 }

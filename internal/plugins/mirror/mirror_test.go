@@ -135,11 +135,26 @@ func TestBodyLimits(t *testing.T) {
 	if r := wait(t, got); string(r.Body) != "0123" {
 		t.Fatalf("truncated body %q, want 0123", r.Body)
 	}
-	streamed := post("")
-	streamed.BodyBuffered, streamed.Length = false, 1000
+	// A streamed body (HTTP/2) is copied as it goes upstream and queued
+	// at the log phase: whole (truncated here), or not at all when it was
+	// cut short.
+	streamed := post("abcdefgh")
+	streamed.BodyBuffered, streamed.Length = false, -1
 	trunc.r.Upstream(streamed)
+	if streamed.CaptureMax != 4 {
+		t.Fatalf("streamed body: capture of %d bytes asked, want 4", streamed.CaptureMax)
+	}
+	streamed.CaptureComplete = true
+	trunc.r.Log(streamed, &plugin.Outcome{Status: 200})
+	if r := wait(t, got); string(r.Body) != "abcd" {
+		t.Fatalf("streamed body copied as %q, want abcd", r.Body)
+	}
+	cut := post("ab")
+	cut.BodyBuffered, cut.Length = false, -1
+	trunc.r.Upstream(cut)
+	trunc.r.Log(cut, &plugin.Outcome{Status: 502}) // CaptureComplete false: the body never ended
 	if n := trunc.counter("skipped"); n != 1 {
-		t.Fatalf("streamed body: skipped = %d, want 1", n)
+		t.Fatalf("body cut short: skipped = %d, want 1", n)
 	}
 	get := plugintest.New() // no body, not buffered: copied without one
 	trunc.r.Upstream(get)
