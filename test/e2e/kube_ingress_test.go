@@ -190,6 +190,25 @@ func TestKubeIngress(t *testing.T) {
 		if len(ing.Status.LoadBalancer.Ingress) != 0 {
 			t.Errorf("status written on another class's Ingress: %v", ing.Status)
 		}
+		// A status wiped by hand is put back without a spec change.
+		wiped, err := env.kube.Client.NetworkingV1().Ingresses(ns).Get(env.ctx(), "mine", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wiped.Status.LoadBalancer.Ingress = nil
+		if _, err := env.kube.Client.NetworkingV1().Ingresses(ns).UpdateStatus(env.ctx(), wiped, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		soon(t, "wiped status restored", func() string {
+			ing, err := env.kube.Client.NetworkingV1().Ingresses(ns).Get(env.ctx(), "mine", metav1.GetOptions{})
+			if err != nil {
+				return err.Error()
+			}
+			if lb := ing.Status.LoadBalancer.Ingress; len(lb) != 1 || lb[0].IP != publishAddress {
+				return "status " + ing.Status.String()
+			}
+			return ""
+		})
 		// An Ingress that moves to another class stops being served and
 		// loses the address Pylon wrote.
 		env.update(t, ns, "mine", func(ing *networkingv1.Ingress) { ing.Spec.IngressClassName = ptr("nginx") })

@@ -191,6 +191,11 @@ func (w *watcher) handler(kind qkind) cache.ResourceEventHandler {
 				return
 			}
 			if statusOnly(old, obj) {
+				// Nothing to translate; the status writer still checks
+				// it, so a status someone wiped or changed is put back.
+				if m := metaOf(obj); m != nil && w.onApplied != nil {
+					w.onApplied(nsName{m.GetNamespace(), m.GetName()})
+				}
 				return
 			}
 			if k, ok := key(obj); ok {

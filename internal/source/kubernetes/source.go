@@ -139,12 +139,12 @@ func (s *Source) Ready() <-chan struct{} { return s.ready }
 func (s *Source) Run(ctx context.Context, sink Sink) error {
 	w := newWatcher(s, sink)
 	s.w = w
+	st := newStatusWriter(s, w)
+	w.onApplied = st.enqueue // before the informers start: their handlers call it
 	if err := w.start(ctx); err != nil {
 		return err
 	}
-	st := newStatusWriter(s, w)
 	go st.run(ctx)
-	w.onApplied = st.enqueue
 	start := time.Now()
 	if !w.waitSynced(ctx) {
 		return ctx.Err()
