@@ -133,7 +133,7 @@ func (c *Consumer) ResourceName() string { return c.Name }
 // to a consumer, and their configs, are the compile stage's to check.
 func (c *Consumer) Validate() error {
 	p := &problems{kind: KindConsumer, name: c.Name}
-	if !validConsumerName(c.Name) {
+	if !ValidConsumerName(c.Name) {
 		p.add("name", "must be 1-253 characters of letters, digits, '-', '.', '_', '@' or '+', not '.' or '..' (auth plugins name consumers by user name; got %q)", c.Name)
 	}
 	if len(c.Plugins) > MaxConsumerPlugins {
@@ -143,9 +143,9 @@ func (c *Consumer) Validate() error {
 	return p.err()
 }
 
-// validConsumerName accepts the user names auth plugins report (e-mail
+// ValidConsumerName accepts the user names auth plugins report (e-mail
 // addresses included), as long as they stay one safe URL path segment.
-func validConsumerName(s string) bool {
+func ValidConsumerName(s string) bool {
 	if s == "" || len(s) > 253 || s == "." || s == ".." {
 		return false
 	}

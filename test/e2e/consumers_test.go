@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"crypto/sha1"
+	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"net/http"
 	"os/exec"
 	"strings"
 	"testing"
@@ -144,4 +146,40 @@ func TestConsumersThroughAdminAPI(t *testing.T) {
 		r, err := tryDo(c, "GET", "http://"+n.listen+"/", "guarded.example.com", basicAuth("dave"))
 		return err == nil && r.Status == 200, fmt.Sprint(r.Status, err)
 	})
+}
+
+// key-auth names the consumer by its key, in a header or a query
+// parameter; the consumer's plugins follow; hideCredentials keeps the key
+// from the upstream.
+func TestKeyAuthConsumers(t *testing.T) {
+	t.Parallel()
+	listen := testenv.FreeAddr(t)
+	a := backends.StartHTTP(t, "a")
+	sum := sha256.Sum256([]byte("partner-key-0123456789"))
+	gw := pluginConfig(listen, a, `consumers:
+  - name: partner@example.com
+    plugins:
+      - {name: headers, config: {response: {set: [{name: X-Plan, value: partner}]}}}
+`, route("api", "api.example.com", "a", fmt.Sprintf(`plugins: [{name: key-auth, config: {query: api_key, hideCredentials: true, keys: [{consumer: "partner@example.com", sha256: %x}, {consumer: internal, key: internal-key-9876543210}]}}]`, sum)))
+	startGateway(t, gw)
+	c := newClient()
+	base := "http://" + listen
+	if r := do(t, c, "GET", base+"/", "api.example.com"); r.Status != 401 {
+		t.Fatalf("no key: %d, want 401", r.Status)
+	}
+	if r := do(t, c, "GET", base+"/", "api.example.com", "X-API-Key: partner-key-0123456788"); r.Status != 401 {
+		t.Fatalf("wrong key: %d, want 401", r.Status)
+	}
+	r := do(t, c, "GET", base+"/orders?api_key=partner-key-0123456789&page=2", "api.example.com", "X-Consumer: forged")
+	e := r.echo(t)
+	if r.Status != 200 || r.Header.Get("X-Plan") != "partner" {
+		t.Fatalf("partner by query: %d, X-Plan %q", r.Status, r.Header.Get("X-Plan"))
+	}
+	if e.RawQuery != "page=2" || http.Header(e.Headers).Get("X-Consumer") != "partner@example.com" {
+		t.Errorf("upstream saw query %q and X-Consumer %q; want the key removed and the consumer named", e.RawQuery, http.Header(e.Headers).Get("X-Consumer"))
+	}
+	r = do(t, c, "GET", base+"/", "api.example.com", "X-API-Key: internal-key-9876543210")
+	if e := r.echo(t); r.Status != 200 || r.Header.Get("X-Plan") != "" || http.Header(e.Headers).Get("X-API-Key") != "" || http.Header(e.Headers).Get("X-Consumer") != "internal" {
+		t.Errorf("internal by header: %d, X-Plan %q, upstream X-API-Key %q, X-Consumer %q", r.Status, r.Header.Get("X-Plan"), http.Header(e.Headers).Get("X-API-Key"), http.Header(e.Headers).Get("X-Consumer"))
+	}
 }
