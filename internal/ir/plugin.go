@@ -17,6 +17,12 @@ type PluginRef struct {
 	// Disabled turns off a plugin of this name inherited from a wider scope
 	// (a host policy or a global plugin) for this route or host.
 	Disabled bool `json:"disabled,omitempty" yaml:"disabled,omitempty"`
+	// Instance, on a route's plugin, names an instance that routes share:
+	// routes naming the same instance with the same config share one
+	// instance and its state (one limit for all of them), where each route
+	// otherwise has its own. Host policies and global plugins are shared
+	// by their routes already.
+	Instance string `json:"instance,omitempty" yaml:"instance,omitempty"`
 }
 
 var pluginNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
@@ -25,8 +31,9 @@ var pluginNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
 func ValidPluginName(s string) bool { return pluginNameRE.MatchString(s) }
 
 // checkPlugins checks a plugin list's shape: names well formed and each
-// plugin at most once per scope. The configs are the compile stage's to check.
-func checkPlugins(p *problems, field string, refs []PluginRef) {
+// plugin at most once per scope; instances only where routes is true (a
+// route's list). The configs are the compile stage's to check.
+func checkPlugins(p *problems, field string, refs []PluginRef, routes bool) {
 	seen := map[string]bool{}
 	for i, ref := range refs {
 		f := fmt.Sprintf("%s[%d].name", field, i)
@@ -37,6 +44,13 @@ func checkPlugins(p *problems, field string, refs []PluginRef) {
 			p.add(f, "plugin %q is listed twice", ref.Name)
 		}
 		seen[ref.Name] = true
+		switch f := fmt.Sprintf("%s[%d].instance", field, i); {
+		case ref.Instance == "":
+		case !routes:
+			p.add(f, "only a route's plugins name shared instances; these are shared by their routes already")
+		case !validName(ref.Instance):
+			p.add(f, "must be 1-253 characters of letters, digits, '-', '.', '_' or '/' (got %q)", ref.Instance)
+		}
 	}
 }
 
@@ -73,7 +87,7 @@ func (h *HostPolicy) Validate() error {
 	if len(h.Plugins) == 0 {
 		p.add("plugins", "must list at least one plugin")
 	}
-	checkPlugins(p, "plugins", h.Plugins)
+	checkPlugins(p, "plugins", h.Plugins, false)
 	return p.err()
 }
 
@@ -139,7 +153,7 @@ func (c *Consumer) Validate() error {
 	if len(c.Plugins) > MaxConsumerPlugins {
 		p.add("plugins", "at most %d plugins per consumer, got %d", MaxConsumerPlugins, len(c.Plugins))
 	}
-	checkPlugins(p, "plugins", c.Plugins)
+	checkPlugins(p, "plugins", c.Plugins, false)
 	return p.err()
 }
 

@@ -206,7 +206,7 @@ func (r *Route) Validate() error {
 			}
 		}
 	}
-	checkPlugins(p, "plugins", r.Plugins)
+	checkPlugins(p, "plugins", r.Plugins, true)
 	return p.err()
 }
 

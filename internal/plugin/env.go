@@ -9,8 +9,8 @@ import (
 
 // Scope says where a plugin was attached.
 type Scope struct {
-	Kind string // "global", "host", "route" or "consumer"
-	Name string // the host policy's or route's name; "" for global
+	Kind string // "global", "host", "route", "shared" (a route plugin's named instance) or "consumer"
+	Name string // the host policy's, route's, instance's or consumer's name; "" for global
 }
 
 func (s Scope) String() string {

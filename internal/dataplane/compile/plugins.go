@@ -301,7 +301,11 @@ func (c *Compiler) routeChains(k ir.Key, r *ir.Route, base *proxy.Route, hosts [
 	}
 	var own []plugin.Ref
 	for _, p := range r.Plugins {
-		own = append(own, plugin.Ref{Scope: plugin.Scope{Kind: "route", Name: displayName(k)}, Namespace: k.Namespace, Name: p.Name, Config: p.Config, Disabled: p.Disabled})
+		scope := plugin.Scope{Kind: "route", Name: displayName(k)}
+		if p.Instance != "" {
+			scope = plugin.Scope{Kind: "shared", Name: p.Instance} // one instance for every route naming it
+		}
+		own = append(own, plugin.Ref{Scope: scope, Namespace: k.Namespace, Name: p.Name, Config: p.Config, Disabled: p.Disabled})
 	}
 	if len(own) == 0 && len(c.ps.globalRefs) == 0 && len(c.ps.policies) == 0 {
 		return nil, nil

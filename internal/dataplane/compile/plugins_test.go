@@ -247,3 +247,26 @@ func TestConsumersAreCheckedPublishedAndReleased(t *testing.T) {
 		t.Fatalf("after delete: %d instances", f.plugins.Instances())
 	}
 }
+
+// Route plugins naming the same instance share it (and its state); without
+// one each route has its own. Only route plugins may name one.
+func TestSharedInstancesAcrossRoutes(t *testing.T) {
+	f := newFixture(t)
+	shared := func(name string) ir.PluginRef {
+		r := limit(5)
+		r.Instance = name
+		return r
+	}
+	mustAccept(t, f.c.Apply(upserts(svc("s", "127.0.0.1:1"),
+		withPlugins(route("a", "a.example.com", "/", "s"), shared("ingress/shop/web")),
+		withPlugins(route("b", "b.example.com", "/", "s"), shared("ingress/shop/web")),
+		withPlugins(route("c", "c.example.com", "/", "s"), limit(5)),
+		withPlugins(route("d", "d.example.com", "/", "s"), limit(5)))))
+	if n := f.plugins.Instances(); n != 3 {
+		t.Fatalf("%d instances; want 3 (a and b share one, c and d one each)", n)
+	}
+	res := f.c.Apply(upserts(&ir.HostPolicy{Name: "p", Hosts: []string{"a.example.com"}, Plugins: []ir.PluginRef{shared("x")}}))
+	if err := res.Rejected[key(ir.KindHostPolicy, "p")]; err == nil || !strings.Contains(err.Error(), "plugins[0].instance: only a route's plugins name shared instances") {
+		t.Errorf("instance on a host policy: %v", err)
+	}
+}

@@ -17,9 +17,10 @@ func init() {
 
 // Config is the concurrency-limit plugin's config.
 type Config struct {
-	// Max is the most requests in flight at once per route or service.
+	// Max is the most requests in flight at once per route, service or
+	// client address.
 	Max int64 `json:"max"`
-	// Per is route (default) or service.
+	// Per is route (default), service or ip.
 	Per string `json:"per,omitempty"`
 	// Status answers a request over the limit (default 503).
 	Status int `json:"status,omitempty"`
@@ -34,9 +35,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, plugin.Errorf("max", "must be > 0 (got %d)", c.Max))
 	}
 	switch c.Per {
-	case "", "route", "service":
+	case "", "route", "service", "ip":
 	default:
-		errs = append(errs, plugin.Errorf("per", "must be route or service (got %q)", c.Per))
+		errs = append(errs, plugin.Errorf("per", "must be route, service or ip (got %q)", c.Per))
 	}
 	if c.Status != 0 && (c.Status < 400 || c.Status > 599) {
 		errs = append(errs, plugin.Errorf("status", "must be between 400 and 599 (got %d)", c.Status))
@@ -50,6 +51,8 @@ func (c *Config) Validate() error {
 type Limiter struct {
 	max      int64
 	service  bool
+	perIP    bool
+	clients  *clients
 	status   int
 	body     []byte
 	gauges   *gauges
@@ -63,7 +66,7 @@ var (
 )
 
 func build(cfg *Config, env *plugin.Env) (*Limiter, error) {
-	l := &Limiter{max: cfg.Max, service: cfg.Per == "service", status: cfg.Status, body: []byte(cfg.Body),
+	l := &Limiter{max: cfg.Max, service: cfg.Per == "service", perIP: cfg.Per == "ip", status: cfg.Status, body: []byte(cfg.Body),
 		rejected: env.Counter("rejected")}
 	if l.status == 0 {
 		l.status = http.StatusServiceUnavailable
@@ -75,12 +78,25 @@ func build(cfg *Config, env *plugin.Env) (*Limiter, error) {
 	// rebuilds the chain, and requests admitted before it must still be
 	// counted (and released) against the same gauges.
 	l.gauges = env.State("", func() any { return new(gauges) }).(*gauges)
+	if l.perIP {
+		l.clients = env.State("clients", func() any { return newClients() }).(*clients)
+	}
 	return l, nil
 }
 
-// Access takes a slot for the route.
+// Access takes a slot for the route, or for the client's address.
 func (l *Limiter) Access(c plugin.Ctx, s *plugin.Slot) plugin.Action {
-	if l.service {
+	switch {
+	case l.service:
+		return plugin.Continue
+	case l.perIP:
+		e, ok := l.clients.acquire(c.ClientIP(), l.max)
+		if !ok {
+			l.rejected.Inc()
+			c.Respond(l.status, l.body)
+			return plugin.Stop
+		}
+		s.P = e
 		return plugin.Continue
 	}
 	return l.acquire(c, s, c.RouteName())
@@ -108,10 +124,13 @@ func (l *Limiter) acquire(c plugin.Ctx, s *plugin.Slot, name string) plugin.Acti
 
 // Log gives back the slot the request took, if it took one.
 func (l *Limiter) Log(_ plugin.Ctx, s *plugin.Slot, _ *plugin.Outcome) {
-	if g, ok := s.P.(*atomic.Int64); ok {
-		g.Add(-1)
-		s.P = nil
+	switch v := s.P.(type) {
+	case *atomic.Int64:
+		v.Add(-1)
+	case *client:
+		l.clients.release(v)
 	}
+	s.P = nil
 }
 
 // InFlight returns the requests in flight for a route or service.
@@ -131,4 +150,81 @@ func (g *gauges) get(name string) *atomic.Int64 {
 	}
 	v, _ := g.m.LoadOrStore(name, new(atomic.Int64))
 	return v.(*atomic.Int64)
+}
+
+// clients counts requests in flight per client address. An address is
+// kept only while it has requests in flight, so the table is as large as
+// the clients being served right now; it is sharded so that requests from
+// different clients rarely wait on one lock.
+type clients struct {
+	shards [16]clientShard
+}
+
+type clientShard struct {
+	mu sync.Mutex
+	m  map[string]*client
+}
+
+type client struct {
+	n     int64
+	addr  string
+	shard *clientShard
+}
+
+func newClients() *clients {
+	c := &clients{}
+	for i := range c.shards {
+		c.shards[i].m = map[string]*client{}
+	}
+	return c
+}
+
+// shard picks addr's shard (FNV-1a of the address).
+func (cs *clients) shard(addr []byte) *clientShard {
+	var h uint32 = 2166136261
+	for _, b := range addr {
+		h = (h ^ uint32(b)) * 16777619
+	}
+	return &cs.shards[h%uint32(len(cs.shards))]
+}
+
+// acquire counts one more request from addr, unless max are in flight.
+func (cs *clients) acquire(addr []byte, max int64) (*client, bool) {
+	sh := cs.shard(addr)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.m[string(addr)]
+	if e == nil {
+		e = &client{addr: string(addr), shard: sh}
+		sh.m[e.addr] = e
+	}
+	if e.n >= max {
+		return nil, false
+	}
+	e.n++
+	return e, true
+}
+
+// release counts one request of e's client done.
+func (cs *clients) release(e *client) {
+	sh := e.shard
+	sh.mu.Lock()
+	if e.n--; e.n == 0 {
+		delete(sh.m, e.addr)
+	}
+	sh.mu.Unlock()
+}
+
+// InFlightFrom returns the requests in flight from a client address.
+func (l *Limiter) InFlightFrom(addr string) int64 {
+	if l.clients == nil {
+		return 0
+	}
+	sh := l.clients.shard([]byte(addr))
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if e := sh.m[addr]; e != nil {
+		return e.n
+	}
+	return 0
 }

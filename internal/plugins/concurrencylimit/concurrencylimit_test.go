@@ -76,6 +76,44 @@ func TestPerServiceAndStatus(t *testing.T) {
 	}
 }
 
+// per: ip counts each client address on its own, across routes, and keeps
+// an address only while it has requests in flight.
+func TestPerClientAddress(t *testing.T) {
+	g := newRig(t, map[string]any{"max": 2, "per": "ip"})
+	from := func(ip, route string) (*inflight, int) {
+		f := &inflight{c: plugintest.New()}
+		f.c.Route, f.c.ClientIPV = route, ip
+		f.r.Reset(g.ch, "default", g.rt.Metrics(), nil)
+		if f.r.Request(f.c) == plugin.Stop {
+			f.r.Log(f.c, &plugin.Outcome{Status: f.c.StatusV})
+			return f, f.c.StatusV
+		}
+		return f, 0
+	}
+	a, _ := from("192.0.2.1", "r1")
+	from("192.0.2.1", "r2")
+	if _, s := from("192.0.2.1", "r3"); s != http.StatusServiceUnavailable {
+		t.Fatalf("third from one address: status %d, want 503", s)
+	}
+	b, s := from("192.0.2.2", "r1")
+	if s != 0 {
+		t.Fatalf("another address: status %d, want it to pass", s)
+	}
+	a.finish()
+	if _, s := from("192.0.2.1", "r1"); s != 0 {
+		t.Fatalf("after one finished: status %d, want it to pass", s)
+	}
+	var l *Limiter
+	g.ch.Each(func(_ string, v any) { l = v.(*Limiter) })
+	b.finish()
+	if n := l.InFlightFrom("192.0.2.2"); n != 0 {
+		t.Fatalf("192.0.2.2 still has %d in flight", n)
+	}
+	if _, kept := l.clients.shard([]byte("192.0.2.2")).m["192.0.2.2"]; kept {
+		t.Error("an address with nothing in flight is still kept")
+	}
+}
+
 // A refused request never took a slot: its log phase must not give one back.
 func TestRefusedDoesNotRelease(t *testing.T) {
 	g := newRig(t, map[string]any{"max": 1})

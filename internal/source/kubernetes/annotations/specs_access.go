@@ -108,11 +108,11 @@ var accessSpecs = []spec{
 		c.p.authTLSCN = v
 		return nil
 	}),
-	row("limit-rps", Approximated, "the rate-limit plugin allows this many requests per second per client IP on each replica, with a burst of 5× (limit-burst-multiplier's default), and answers 503, as ingress-nginx does; counted per route (each path of the Ingress), where ingress-nginx counts per Ingress", func(c *Config, v string) (err error) {
+	row("limit-rps", Honoured, "the rate-limit plugin allows this many requests per second per client IP on each replica, across every path of the Ingress (one shared instance), with a burst of 5× (limit-burst-multiplier's default), and answers 503, as ingress-nginx does", func(c *Config, v string) (err error) {
 		c.LimitRPS, err = parseInt(v, 1, 1_000_000)
 		return
 	}),
-	row("limit-rpm", Approximated, "the rate-limit plugin allows this many requests per minute per client IP on each replica, with a burst of 5×, and answers 503, counted per route; with limit-rps as well, only limit-rps applies", func(c *Config, v string) (err error) {
+	row("limit-rpm", Approximated, "the rate-limit plugin allows this many requests per minute per client IP on each replica, across every path of the Ingress, with a burst of 5×, and answers 503; with limit-rps as well, only limit-rps applies (nginx applies both)", func(c *Config, v string) (err error) {
 		c.LimitRPM, err = parseInt(v, 1, 1_000_000)
 		return
 	}),
@@ -120,7 +120,7 @@ var accessSpecs = []spec{
 		c.LimitBurstMultiplier, err = parseInt(v, 1, 1000)
 		return
 	}),
-	row("limit-connections", Approximated, "the concurrency-limit plugin bounds the requests in flight on each route of the Ingress, per replica, answering 503 (nginx counts connections per client IP)", func(c *Config, v string) (err error) {
+	row("limit-connections", Approximated, "the concurrency-limit plugin bounds the requests in flight per client IP, across every path of the Ingress, on each replica, answering 503; nginx counts connections, Pylon requests (the same over HTTP/1.1; each HTTP/2 stream counts)", func(c *Config, v string) (err error) {
 		c.LimitConnections, err = parseInt(v, 1, 1_000_000)
 		return
 	}),

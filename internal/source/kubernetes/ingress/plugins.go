@@ -75,15 +75,18 @@ func (t *translator) plugins(r *ir.Route) {
 			r.Plugins = append(r.Plugins, ir.PluginRef{Name: "custom-errors", Config: cfg})
 		}
 	}
+	// As ingress-nginx's zones, the limits are the Ingress's: every path of
+	// it shares them (one instance named after the Ingress).
+	shared := "ingress/" + t.ing.Namespace + "/" + t.ing.Name
 	switch {
 	case c.LimitRPS > 0:
-		r.Plugins = append(r.Plugins, ir.PluginRef{Name: "rate-limit", Config: rateLimit(c.LimitRPS, "1s", c.LimitBurstMultiplier)})
+		r.Plugins = append(r.Plugins, ir.PluginRef{Name: "rate-limit", Instance: shared, Config: rateLimit(c.LimitRPS, "1s", c.LimitBurstMultiplier)})
 	case c.LimitRPM > 0:
-		r.Plugins = append(r.Plugins, ir.PluginRef{Name: "rate-limit", Config: rateLimit(c.LimitRPM, "1m", c.LimitBurstMultiplier)})
+		r.Plugins = append(r.Plugins, ir.PluginRef{Name: "rate-limit", Instance: shared, Config: rateLimit(c.LimitRPM, "1m", c.LimitBurstMultiplier)})
 	}
 	if c.LimitConnections > 0 {
-		r.Plugins = append(r.Plugins, ir.PluginRef{Name: "concurrency-limit", Config: map[string]any{
-			"max": c.LimitConnections, "status": 503,
+		r.Plugins = append(r.Plugins, ir.PluginRef{Name: "concurrency-limit", Instance: shared, Config: map[string]any{
+			"max": c.LimitConnections, "per": "ip", "status": 503,
 		}})
 	}
 }
