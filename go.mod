@@ -21,6 +21,8 @@ require (
 
 require golang.org/x/crypto v0.58.0
 
+require github.com/golang-jwt/jwt/v5 v5.3.1
+
 require (
 	github.com/andybalholm/brotli v1.2.8
 	github.com/beorn7/perks v1.0.1 // indirect

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"pylon.io/pylon/test/e2e/backends"
 	"pylon.io/pylon/test/testenv"
 )
@@ -181,5 +183,52 @@ func TestKeyAuthConsumers(t *testing.T) {
 	r = do(t, c, "GET", base+"/", "api.example.com", "X-API-Key: internal-key-9876543210")
 	if e := r.echo(t); r.Status != 200 || r.Header.Get("X-Plan") != "" || http.Header(e.Headers).Get("X-API-Key") != "" || http.Header(e.Headers).Get("X-Consumer") != "internal" {
 		t.Errorf("internal by header: %d, X-Plan %q, upstream X-API-Key %q, X-Consumer %q", r.Status, r.Header.Get("X-Plan"), http.Header(e.Headers).Get("X-API-Key"), http.Header(e.Headers).Get("X-Consumer"))
+	}
+}
+
+// jwt-auth: the token's sub is the consumer and its consumer plugins
+// follow; an expired or forged token is refused with a Bearer challenge.
+func TestJWTAuthConsumers(t *testing.T) {
+	t.Parallel()
+	const secret = "e2e-shared-secret-with-32-bytes!!"
+	listen := testenv.FreeAddr(t)
+	a := backends.StartHTTP(t, "a")
+	startGateway(t, pluginConfig(listen, a, `consumers:
+  - name: alice@example.com
+    plugins:
+      - {name: headers, config: {response: {set: [{name: X-Plan, value: gold}]}}}
+`, route("api", "api.example.com", "a", `plugins: [{name: jwt-auth, config: {issuer: "https://auth.example.com", keys: [{algorithm: HS256, secret: "`+secret+`"}]}}]`)))
+	token := func(sub string, exp time.Duration, key string) string {
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+			"sub": sub, "iss": "https://auth.example.com", "exp": time.Now().Add(exp).Unix(),
+		}).SignedString([]byte(key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "Authorization: Bearer " + tok
+	}
+	c := newClient()
+	get := func(h ...string) response { return do(t, c, "GET", "http://"+listen+"/", "api.example.com", h...) }
+	r := get(token("alice@example.com", time.Hour, secret))
+	if e := r.echo(t); r.Status != 200 || r.Header.Get("X-Plan") != "gold" || http.Header(e.Headers).Get("X-Consumer") != "alice@example.com" {
+		t.Fatalf("alice: %d, X-Plan %q, upstream X-Consumer %q", r.Status, r.Header.Get("X-Plan"), http.Header(e.Headers).Get("X-Consumer"))
+	}
+	if r := get(token("bob", time.Hour, secret)); r.Status != 200 || r.Header.Get("X-Plan") != "" {
+		t.Fatalf("bob: %d, X-Plan %q", r.Status, r.Header.Get("X-Plan"))
+	}
+	for name, h := range map[string]string{
+		"expired": token("alice@example.com", -time.Hour, secret),
+		"forged":  token("alice@example.com", time.Hour, "not-the-secret-not-the-secret-!!"),
+		"none":    "",
+	} {
+		var r response
+		if h == "" {
+			r = get()
+		} else {
+			r = get(h)
+		}
+		if r.Status != 401 || !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer ") {
+			t.Errorf("%s token: %d, challenge %q", name, r.Status, r.Header.Get("WWW-Authenticate"))
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	_ "pylon.io/pylon/internal/plugins/faultinjection"
 	_ "pylon.io/pylon/internal/plugins/headers"
 	_ "pylon.io/pylon/internal/plugins/iprestriction"
+	_ "pylon.io/pylon/internal/plugins/jwtauth"
 	_ "pylon.io/pylon/internal/plugins/keyauth"
 	_ "pylon.io/pylon/internal/plugins/mirror"
 	_ "pylon.io/pylon/internal/plugins/ratelimit"

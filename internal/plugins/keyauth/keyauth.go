@@ -8,7 +8,6 @@ import (
 	"errors"
 	"net/url"
 	"strconv"
-	"strings"
 
 	"golang.org/x/net/http/httpguts"
 
@@ -130,7 +129,7 @@ func (a *Auth) Access(c plugin.Ctx, _ *plugin.Slot) plugin.Action {
 	if a.hide {
 		c.DelHeader(a.header)
 		if a.query != "" {
-			if q, removed := withoutParam(string(c.RawQuery()), a.query); removed {
+			if q, removed := plugin.DropQueryParam(string(c.RawQuery()), a.query); removed {
 				c.SetQuery(q)
 			}
 		}
@@ -140,22 +139,4 @@ func (a *Auth) Access(c plugin.Ctx, _ *plugin.Slot) plugin.Action {
 	c.SetConsumer(consumer)
 	c.SetHeader("X-Consumer", consumer)
 	return plugin.Continue
-}
-
-// withoutParam removes every name=… (and bare name) from a raw query,
-// keeping the rest as sent.
-func withoutParam(raw, name string) (string, bool) {
-	parts := strings.Split(raw, "&")
-	kept := parts[:0]
-	for _, p := range parts {
-		k, _, _ := strings.Cut(p, "=")
-		if u, err := url.QueryUnescape(k); err == nil && u == name {
-			continue
-		}
-		kept = append(kept, p)
-	}
-	if len(kept) == len(parts) {
-		return raw, false
-	}
-	return strings.Join(kept, "&"), true
 }

@@ -1,0 +1,25 @@
+package plugin
+
+import (
+	"net/url"
+	"strings"
+)
+
+// DropQueryParam removes every name=… (and a bare name) from a raw query,
+// keeping the other parameters as sent, and reports whether it removed
+// any. Auth plugins use it to keep credentials from the upstream.
+func DropQueryParam(raw, name string) (string, bool) {
+	parts := strings.Split(raw, "&")
+	kept := parts[:0]
+	for _, p := range parts {
+		k, _, _ := strings.Cut(p, "=")
+		if u, err := url.QueryUnescape(k); err == nil && u == name {
+			continue
+		}
+		kept = append(kept, p)
+	}
+	if len(kept) == len(parts) {
+		return raw, false
+	}
+	return strings.Join(kept, "&"), true
+}
