@@ -45,6 +45,7 @@ type Cert struct {
 // PEM bytes; the tls.Certificate is parsed on the first handshake that needs
 // it, because a parsed chain with its private key costs several kilobytes
 // and most of 100,000 certificates may never be asked for on a given node.
+// Once parsed, it keeps the DER chain and the key, not the PEM.
 type Entry struct {
 	key    string
 	names  []string    // lowercased, without a trailing dot
@@ -74,7 +75,12 @@ func (e *Entry) certificate() (*tls.Certificate, error) {
 			e.err = fmt.Errorf("tlsindex: certificate %q: %w", e.key, err)
 			return
 		}
-		e.cert = &c
+		// A server handshake sends the DER chain and signs with the key; it
+		// does not read the parsed leaf (only a client choosing among
+		// certificates does), and the parsed form costs more than the DER
+		// it comes from. The PEM is not read again either.
+		c.Leaf = nil
+		e.cert, e.pem = &c, nil
 	})
 	return e.cert, e.err
 }
