@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -36,7 +37,7 @@ func (t *translator) tls() {
 		name := t.prefix() + "tls/" + s.SecretName
 		c, ok := byName[name]
 		if !ok {
-			c = &ir.Certificate{Name: name, Cert: string(crt), Key: string(key)}
+			c = &ir.Certificate{Name: name, Cert: secretText(crt), Key: secretText(key)}
 			byName[name] = c
 			t.certs = append(t.certs, c)
 		}
@@ -48,3 +49,9 @@ func (t *translator) tls() {
 		}
 	}
 }
+
+// secretText returns a Secret's value as a string without copying it. The
+// Secrets a Lister hands out are never modified (an update replaces the
+// object), so the string keeps its value; and the certificates of every
+// Ingress naming one Secret share its bytes instead of holding a copy each.
+func secretText(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
