@@ -8,6 +8,7 @@ package kube
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strconv"
@@ -122,6 +123,20 @@ func TestKubeScale(t *testing.T) {
 		all := waitAll(t, gw, n, nTLS, ca)
 		report("controller start to ready (every Ingress applied): %.2f s; RSS then %d MiB (peak %d MiB); all %d hosts verified serving by %.2f s",
 			gw.readyAfter.Seconds(), gw.readyRSS, rssMiB(gw.proc.Pid(), "VmHWM"), n, all.Seconds())
+	}
+
+	// HEAP_PROFILE=FILE saves the pylon's heap profile once every host
+	// serves, for `go tool pprof`.
+	if out := os.Getenv("HEAP_PROFILE"); out != "" {
+		resp, err := gw.client.Get("http://" + gw.ops + "/debug/pprof/heap?gc=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err := os.WriteFile(out, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	// One more Ingress at a time: apiserver write to the first 200.
