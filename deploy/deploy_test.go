@@ -253,6 +253,7 @@ func TestHelmChartRenders(t *testing.T) {
 			"publishAddresses": []any{"203.0.113.7"},
 			"nodeSelector":     map[string]any{"kubernetes.io/os": "linux"},
 			"ingressClass":     map[string]any{"name": "edge", "create": true, "default": true},
+			"publishTo":        "etcd://etcd-0.etcd:2379,etcd-1.etcd:2379",
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -267,7 +268,7 @@ func TestHelmChartRenders(t *testing.T) {
 				checkObject(t, "chart", o)
 				if d, ok := o.(*appsv1.Deployment); ok && name == "namespaced" {
 					args := strings.Join(d.Spec.Template.Spec.Containers[0].Args, " ")
-					for _, want := range []string{"--watch-namespace=apps", "--publish-address=203.0.113.7", "--ingress-class=edge"} {
+					for _, want := range []string{"--watch-namespace=apps", "--publish-address=203.0.113.7", "--ingress-class=edge", "--kubernetes-publish=etcd://etcd-0.etcd:2379,etcd-1.etcd:2379"} {
 						if !strings.Contains(args, want) {
 							t.Errorf("args %q lack %q", args, want)
 						}
