@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/fsnotify/fsnotify v1.10.1
+	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/gorilla/websocket v1.5.4-0.20250319132907-e064f32e3674
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
@@ -20,8 +21,6 @@ require (
 )
 
 require golang.org/x/crypto v0.58.0
-
-require github.com/golang-jwt/jwt/v5 v5.3.1
 
 require (
 	github.com/andybalholm/brotli v1.2.8
