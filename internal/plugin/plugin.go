@@ -87,6 +87,10 @@ type Ctx interface {
 	// than max means the body was longer) and whether the body was read
 	// to its end. Buffered bodies are read with Body instead.
 	CapturedBody() (body []byte, complete bool)
+	// Done is closed when the request no longer needs an answer: the
+	// client went away (HTTP/2), or the gateway is shutting down. A hook
+	// that waits selects on it.
+	Done() <-chan struct{}
 
 	// RouteName names the matched route.
 	RouteName() string

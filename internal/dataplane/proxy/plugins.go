@@ -136,6 +136,18 @@ func (c *Ctx) CapturedBody() ([]byte, bool) {
 	return c.guard.captured()
 }
 
+// Done is closed when the client has gone (HTTP/2: the request's context)
+// or the server shuts down (HTTP/1.1: fasthttp tells no more).
+func (c *Ctx) Done() <-chan struct{} {
+	if c.std != nil {
+		return c.std.Context().Done()
+	}
+	if c.fast != nil {
+		return c.fast.Done()
+	}
+	return nil
+}
+
 // RouteName names the matched route.
 func (c *Ctx) RouteName() string {
 	if c.route == nil {

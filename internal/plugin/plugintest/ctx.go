@@ -32,10 +32,12 @@ type Ctx struct {
 	// BodyV (cut to CaptureMax+1) and CaptureComplete.
 	CaptureMax      int
 	CaptureComplete bool
-	StatusV         int
-	RespHeader      http.Header
-	RespBody        []byte
-	Answered        bool
+	// DoneV is what Done returns (nil: never done).
+	DoneV      chan struct{}
+	StatusV    int
+	RespHeader http.Header
+	RespBody   []byte
+	Answered   bool
 }
 
 var _ plugin.Ctx = (*Ctx)(nil)
@@ -90,9 +92,10 @@ func (c *Ctx) Cookie(name string) ([]byte, bool) {
 	return []byte(ck.Value), true
 }
 
-func (c *Ctx) ContentLength() int64 { return c.Length }
-func (c *Ctx) Body() ([]byte, bool) { return c.BodyV, c.BodyBuffered }
-func (c *Ctx) CaptureBody(max int)  { c.CaptureMax = max }
+func (c *Ctx) ContentLength() int64  { return c.Length }
+func (c *Ctx) Body() ([]byte, bool)  { return c.BodyV, c.BodyBuffered }
+func (c *Ctx) CaptureBody(max int)   { c.CaptureMax = max }
+func (c *Ctx) Done() <-chan struct{} { return c.DoneV }
 func (c *Ctx) CapturedBody() ([]byte, bool) {
 	if c.CaptureMax == 0 {
 		return nil, false

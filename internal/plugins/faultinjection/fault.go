@@ -43,16 +43,24 @@ func build(cfg *Config, env *plugin.Env) (*Faults, error) {
 // Access delays and then maybe aborts the request. It runs after access
 // control, so only requests that would reach an upstream get faults.
 //
-// The delay is a plain sleep bounded by the config (at most a minute): the
-// plugin context does not say when a client goes away, so a client that
-// disconnects still holds its request's goroutine until the delay ends.
+// A delay ends early when the request no longer needs an answer (an
+// HTTP/2 client went away, or the gateway is shutting down): the request
+// is then answered 499, nginx's "client closed request", and goes no
+// further.
 func (f *Faults) Access(c plugin.Ctx, _ *plugin.Slot) plugin.Action {
 	if !f.matches(c) {
 		return plugin.Continue
 	}
 	if f.delayThreshold > 0 && roll(f.delayThreshold) {
 		f.delayed.Inc()
-		time.Sleep(f.delay)
+		t := time.NewTimer(f.delay)
+		select {
+		case <-t.C:
+		case <-c.Done():
+			t.Stop()
+			c.Respond(499, []byte("499 client closed request\n"))
+			return plugin.Stop
+		}
 	}
 	if f.abortThreshold > 0 && roll(f.abortThreshold) {
 		f.aborted.Inc()

@@ -60,6 +60,23 @@ func TestDelay(t *testing.T) {
 	}
 }
 
+// A delay ends when the request no longer needs an answer (the client
+// went away, the gateway is stopping), with 499 rather than an upstream
+// call for nobody.
+func TestDelayEndsWhenTheRequestIsDone(t *testing.T) {
+	r := plugintest.Build(t, "fault-injection", parse(t, `{"delay":{"duration":"30s"}}`), nil)
+	c := plugintest.New()
+	c.DoneV = make(chan struct{})
+	time.AfterFunc(50*time.Millisecond, func() { close(c.DoneV) })
+	start := time.Now()
+	if r.Request(c) != plugin.Stop || c.StatusV != 499 {
+		t.Fatalf("action after the client left: status %d, want 499 and a stop", c.StatusV)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("the delay ran %v after the request was done", d)
+	}
+}
+
 func TestPercentages(t *testing.T) {
 	r := plugintest.Build(t, "fault-injection", parse(t, `{"abort":{"status":500,"percent":25},"delay":{"duration":"1ns","percent":0}}`), nil)
 	n := 0
