@@ -152,10 +152,12 @@ func (g *gauges) get(name string) *atomic.Int64 {
 	return v.(*atomic.Int64)
 }
 
-// clients counts requests in flight per client address. An address is
-// kept only while it has requests in flight, so the table is as large as
-// the clients being served right now; it is sharded so that requests from
-// different clients rarely wait on one lock.
+// clients counts requests in flight per client address, sharded so that
+// requests from different clients rarely wait on one lock. An address
+// whose requests are all done keeps its entry, so a client's next request
+// allocates nothing, until its shard holds maxShard entries: a new address
+// then sweeps the idle ones out. The table stays as large as the clients
+// being served plus a bounded number of recent ones.
 type clients struct {
 	shards [16]clientShard
 }
@@ -170,6 +172,9 @@ type client struct {
 	addr  string
 	shard *clientShard
 }
+
+// maxShard bounds a shard's entries before idle ones are swept.
+const maxShard = 1024
 
 func newClients() *clients {
 	c := &clients{}
@@ -195,6 +200,13 @@ func (cs *clients) acquire(addr []byte, max int64) (*client, bool) {
 	defer sh.mu.Unlock()
 	e := sh.m[string(addr)]
 	if e == nil {
+		if len(sh.m) >= maxShard {
+			for k, idle := range sh.m {
+				if idle.n == 0 {
+					delete(sh.m, k)
+				}
+			}
+		}
 		e = &client{addr: string(addr), shard: sh}
 		sh.m[e.addr] = e
 	}
@@ -209,9 +221,7 @@ func (cs *clients) acquire(addr []byte, max int64) (*client, bool) {
 func (cs *clients) release(e *client) {
 	sh := e.shard
 	sh.mu.Lock()
-	if e.n--; e.n == 0 {
-		delete(sh.m, e.addr)
-	}
+	e.n--
 	sh.mu.Unlock()
 }
 

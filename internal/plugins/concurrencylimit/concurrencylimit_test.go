@@ -1,6 +1,7 @@
 package concurrencylimit
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -9,6 +10,7 @@ import (
 
 	"pylon.io/pylon/internal/plugin"
 	"pylon.io/pylon/internal/plugin/plugintest"
+	"pylon.io/pylon/internal/plugins/internal/benchctx"
 )
 
 type rig struct {
@@ -109,8 +111,22 @@ func TestPerClientAddress(t *testing.T) {
 	if n := l.InFlightFrom("192.0.2.2"); n != 0 {
 		t.Fatalf("192.0.2.2 still has %d in flight", n)
 	}
-	if _, kept := l.clients.shard([]byte("192.0.2.2")).m["192.0.2.2"]; kept {
-		t.Error("an address with nothing in flight is still kept")
+	// Idle addresses are swept once a shard is full: the table stays
+	// bounded however many clients came and went.
+	for i := range 20 * maxShard {
+		f, s := from(fmt.Sprintf("198.51.%d.%d", i/256, i%256), "r1")
+		if s != 0 {
+			t.Fatalf("client %d refused", i)
+		}
+		f.finish()
+	}
+	for i := range l.clients.shards {
+		if n := len(l.clients.shards[i].m); n > maxShard {
+			t.Fatalf("shard %d holds %d entries, more than %d", i, n, maxShard)
+		}
+	}
+	if n := l.InFlightFrom("192.0.2.1"); n != 2 {
+		t.Fatalf("a busy address lost its count in a sweep: %d in flight, want 2", n)
 	}
 }
 
@@ -227,4 +243,25 @@ func BenchmarkAcquireRelease(b *testing.B) {
 			r.Log(c, o)
 		}
 	})
+}
+
+// BenchmarkPerClientAddress: a returning client's request takes and gives
+// back its slot without allocating.
+func BenchmarkPerClientAddress(b *testing.B) {
+	rt := plugin.NewRuntime(nil, nil)
+	ch := rt.Chain([]plugin.Ref{{Scope: plugin.Scope{Kind: "global"}, Name: "concurrency-limit", Config: map[string]any{"max": 10, "per": "ip"}}})
+	defer rt.Release(ch)
+	var l *Limiter
+	ch.Each(func(_ string, v any) { l = v.(*Limiter) })
+	c := benchctx.New("/")
+	c.IPB = []byte("203.0.113.9")
+	var s plugin.Slot
+	o := &plugin.Outcome{}
+	b.ReportAllocs()
+	for b.Loop() {
+		if l.Access(c, &s) != plugin.Continue {
+			b.Fatal("refused")
+		}
+		l.Log(c, &s, o)
+	}
 }
