@@ -10,9 +10,6 @@ import (
 	"pylon.io/pylon/internal/plugin"
 )
 
-// errBodyTooLarge is a streamed request body going past a plugin's limit.
-var errBodyTooLarge = errors.New("request body too large")
-
 // bodyLimit is what plugins asked of a streamed body (Ctx.LimitBody,
 // Ctx.CaptureBody).
 type bodyLimit struct {
@@ -23,15 +20,14 @@ type bodyLimit struct {
 }
 
 // bodyGuard carries a streamed HTTP/2 request body (no declared length) on
-// its way upstream. It enforces a plugin's limit and notes when a limit
-// (the plugin's, or the listener's maxBodyBytes through
-// http.MaxBytesReader) cut the body off, so the client is answered 413
+// its way upstream. Limits are http.MaxBytesReader's (the listener's
+// maxBodyBytes, and a plugin's, whichever is smaller, trips first); the
+// guard notes when one cut the body off, so the client is answered 413
 // rather than 502. It is allocated per such request, not kept in the
 // pooled context: a transport may read or close a request body after
 // RoundTrip has returned.
 type bodyGuard struct {
 	rc   io.ReadCloser
-	n    int64
 	lim  bodyLimit
 	over atomic.Bool
 
@@ -44,35 +40,24 @@ type bodyGuard struct {
 
 // guardBody wraps r's body when its length is not declared, or when a
 // plugin wants a copy of it, and returns the guard (nil otherwise).
-func guardBody(r *http.Request, lim bodyLimit) *bodyGuard {
+func guardBody(w http.ResponseWriter, r *http.Request, lim bodyLimit) *bodyGuard {
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 || (r.ContentLength > 0 && lim.capture == 0) {
 		return nil
 	}
-	g := &bodyGuard{rc: r.Body, lim: lim}
 	if r.ContentLength > 0 {
-		g.lim.max = 0 // a declared length was judged before
+		lim.max = 0 // a declared length was judged before
 	}
+	body := r.Body
+	if lim.max > 0 {
+		body = http.MaxBytesReader(w, body, lim.max)
+	}
+	g := &bodyGuard{rc: body, lim: lim}
 	r.Body = g
 	return g
 }
 
 func (g *bodyGuard) Read(p []byte) (int, error) {
-	if g.over.Load() {
-		return 0, errBodyTooLarge
-	}
-	max := g.lim.max
-	if max > 0 && int64(len(p)) > max-g.n+1 {
-		p = p[:max-g.n+1] // one byte past the limit is enough to know
-	}
 	k, err := g.rc.Read(p)
-	g.n += int64(k)
-	if max > 0 && g.n > max {
-		g.over.Store(true)
-		if g.lim.tripped != nil {
-			g.lim.tripped.Inc()
-		}
-		return k - int(g.n-max), errBodyTooLarge
-	}
 	if g.lim.capture > 0 {
 		g.mu.Lock()
 		if room := g.lim.capture - len(g.copy); room > 0 {
@@ -81,8 +66,15 @@ func (g *bodyGuard) Read(p []byte) (int, error) {
 		g.eof = g.eof || err == io.EOF
 		g.mu.Unlock()
 	}
-	if mbe := (*http.MaxBytesError)(nil); err != nil && errors.As(err, &mbe) {
-		g.lim.message = nil // the listener's limit: the default answer
+	if mbe := (*http.MaxBytesError)(nil); err != nil && errors.As(err, &mbe) && !g.over.Load() {
+		// Written before over is set: tooLarge reads them once it is.
+		if mbe.Limit == g.lim.max {
+			if g.lim.tripped != nil {
+				g.lim.tripped.Inc()
+			}
+		} else {
+			g.lim.message = nil // the listener's limit: the default answer
+		}
 		g.over.Store(true)
 	}
 	return k, err

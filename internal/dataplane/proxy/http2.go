@@ -104,7 +104,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	prepareStdHeader(c, r.Header)
-	guard := guardBody(r, c.bodyLimit)
+	guard := guardBody(w, r, c.bodyLimit)
 	c.guard = guard
 	ctx, cancel := context.WithTimeout(r.Context(), route.timeout())
 	defer cancel()
