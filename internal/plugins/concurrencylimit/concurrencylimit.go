@@ -4,6 +4,7 @@ package concurrencylimit
 
 import (
 	"errors"
+	"hash/maphash"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -159,6 +160,7 @@ func (g *gauges) get(name string) *atomic.Int64 {
 // then sweeps the idle ones out. The table stays as large as the clients
 // being served plus a bounded number of recent ones.
 type clients struct {
+	seed   maphash.Seed
 	shards [16]clientShard
 }
 
@@ -177,20 +179,16 @@ type client struct {
 const maxShard = 1024
 
 func newClients() *clients {
-	c := &clients{}
+	c := &clients{seed: maphash.MakeSeed()}
 	for i := range c.shards {
 		c.shards[i].m = map[string]*client{}
 	}
 	return c
 }
 
-// shard picks addr's shard (FNV-1a of the address).
+// shard picks addr's shard.
 func (cs *clients) shard(addr []byte) *clientShard {
-	var h uint32 = 2166136261
-	for _, b := range addr {
-		h = (h ^ uint32(b)) * 16777619
-	}
-	return &cs.shards[h%uint32(len(cs.shards))]
+	return &cs.shards[maphash.Bytes(cs.seed, addr)%uint64(len(cs.shards))]
 }
 
 // acquire counts one more request from addr, unless max are in flight.
