@@ -232,12 +232,15 @@ func (r *Runner) access(c Ctx) (act Action) {
 			act = Stop
 		}
 	}()
+	// Consumers are looked for only if the runtime has any (one load per
+	// request, not per hook).
+	lookup := !r.looked && r.ch.rt != nil && r.ch.rt.consumers.table.Load() != nil
 	for i, h := range r.ch.access {
 		slot = h.slot
 		if h.h.Access(c, &r.Slots[h.slot]) == Stop {
 			return Stop
 		}
-		if r.looked || r.ch.rt == nil || r.ch.rt.consumers.table.Load() == nil {
+		if !lookup || r.looked {
 			continue
 		}
 		name := c.Consumer()
