@@ -34,26 +34,33 @@ type pylon struct {
 	client, tls      *http.Client
 }
 
-func startPylon(t *testing.T, kube *testenv.Kube) *pylon {
+// newPylon prepares the pylon under test: its binary (PYLON_BIN, set by
+// bench/kube.sh, else built), addresses, listener file and client.
+func newPylon(t *testing.T) (p *pylon, bin, cfg string) {
 	t.Helper()
-	bin := os.Getenv("PYLON_BIN") // set by bench/kube.sh
+	bin = os.Getenv("PYLON_BIN")
 	if bin == "" {
 		bin = testenv.BuildPylon(t)
 	}
-	p := &pylon{http: testenv.FreeAddr(t), https: testenv.FreeAddr(t), ops: testenv.FreeAddr(t)}
-	cfg := filepath.Join(t.TempDir(), "listeners.yaml")
+	p = &pylon{http: testenv.FreeAddr(t), https: testenv.FreeAddr(t), ops: testenv.FreeAddr(t)}
+	cfg = filepath.Join(t.TempDir(), "listeners.yaml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("listeners:\n  - name: web\n    address: %s\n    protocol: http\n  - name: secure\n    address: %s\n    protocol: https\n", p.http, p.https)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	tr := &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: time.Minute}
 	p.client = &http.Client{Transport: tr, Timeout: 5 * time.Second}
-	start := time.Now()
-	p.proc = testenv.Start(t, bin, "run", "--config", cfg, "--kubernetes", "--kubeconfig", kube.Kubeconfig,
-		"--publish-address", "192.0.2.10", "--metrics-address", p.ops, "--admin-address", "off",
-		"--data-dir", t.TempDir(), "--access-log=false", "--log-level", "warn")
+	return p, bin, cfg
+}
+
+// waitReady polls p's /readyz, failing if any of procs exits, and records
+// the time since start and the RSS.
+func (p *pylon) waitReady(t *testing.T, start time.Time, procs ...*testenv.Process) {
+	t.Helper()
 	for {
-		if p.proc.Exited() {
-			t.Fatalf("pylon exited: %v\n%s", p.proc.Wait(), p.proc.Log())
+		for _, pr := range procs {
+			if pr.Exited() {
+				t.Fatalf("pylon exited: %v\n%s", pr.Wait(), pr.Log())
+			}
 		}
 		resp, err := p.client.Get("http://" + p.ops + "/readyz")
 		if err == nil {
@@ -69,6 +76,16 @@ func startPylon(t *testing.T, kube *testenv.Kube) *pylon {
 	}
 	p.readyAfter = time.Since(start)
 	p.readyRSS = rssMiB(p.proc.Pid(), "VmRSS")
+}
+
+func startPylon(t *testing.T, kube *testenv.Kube) *pylon {
+	t.Helper()
+	p, bin, cfg := newPylon(t)
+	start := time.Now()
+	p.proc = testenv.Start(t, bin, "run", "--config", cfg, "--kubernetes", "--kubeconfig", kube.Kubeconfig,
+		"--publish-address", "192.0.2.10", "--metrics-address", p.ops, "--admin-address", "off",
+		"--data-dir", t.TempDir(), "--access-log=false", "--log-level", "warn")
+	p.waitReady(t, start, p.proc)
 	return p
 }
 
@@ -78,42 +95,16 @@ func startPylon(t *testing.T, kube *testenv.Kube) *pylon {
 // from the controller's start. It returns the controller too.
 func startSplit(t *testing.T, kube *testenv.Kube) (node *pylon, ctl *testenv.Process) {
 	t.Helper()
-	bin := os.Getenv("PYLON_BIN")
-	if bin == "" {
-		bin = testenv.BuildPylon(t)
-	}
+	p, bin, cfg := newPylon(t)
 	etcd := testenv.StartEtcd(t)
 	store := "etcd://" + strings.TrimPrefix(etcd.Endpoint(), "http://")
-	p := &pylon{http: testenv.FreeAddr(t), https: testenv.FreeAddr(t), ops: testenv.FreeAddr(t)}
-	cfg := filepath.Join(t.TempDir(), "listeners.yaml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("listeners:\n  - name: web\n    address: %s\n    protocol: http\n  - name: secure\n    address: %s\n    protocol: https\n", p.http, p.https)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	tr := &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: time.Minute}
-	p.client = &http.Client{Transport: tr, Timeout: 5 * time.Second}
 	start := time.Now()
 	ctl = testenv.Start(t, bin, "run", "--kubernetes", "--kubeconfig", kube.Kubeconfig, "--kubernetes-publish", store,
 		"--publish-address", "192.0.2.10", "--metrics-address", testenv.FreeAddr(t), "--admin-address", "off",
 		"--data-dir", t.TempDir(), "--access-log=false", "--log-level", "warn")
 	p.proc = testenv.Start(t, bin, "run", "--store", store, "--config", cfg, "--metrics-address", p.ops, "--admin-address", "off",
 		"--data-dir", t.TempDir(), "--access-log=false", "--log-level", "warn")
-	for {
-		for _, pr := range []*testenv.Process{ctl, p.proc} {
-			if pr.Exited() {
-				t.Fatalf("pylon exited: %v\n%s", pr.Wait(), pr.Log())
-			}
-		}
-		resp, err := p.client.Get("http://" + p.ops + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	p.readyAfter = time.Since(start)
-	p.readyRSS = rssMiB(p.proc.Pid(), "VmRSS")
+	p.waitReady(t, start, ctl, p.proc)
 	return p, ctl
 }
 
