@@ -7,9 +7,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"strings"
-	"sync"
 
 	"pylon.io/pylon/internal/plugin"
+	"pylon.io/pylon/internal/plugins/internal/passcache"
 )
 
 func init() {
@@ -53,14 +53,10 @@ type Auth struct {
 	// ok caches credentials that passed, by a hash of user, password and
 	// stored hash: bcrypt costs tens of milliseconds per check, and a
 	// browser sends the same credentials with every request. Failures are
-	// never cached. Cleared when full.
-	mu     sync.RWMutex
-	ok     map[[32]byte]struct{}
+	// never cached.
+	ok     passcache.Cache[struct{}]
 	denied *plugin.Counter
 }
-
-// maxCached bounds the cache of verified credentials.
-const maxCached = 4096
 
 var _ plugin.AccessHandler = (*Auth)(nil)
 
@@ -72,7 +68,7 @@ func build(cfg *Config, env *plugin.Env) (*Auth, error) {
 	return &Auth{
 		users: cfg.users, hide: cfg.HideCredentials,
 		challenge: `Basic realm="` + realm + `", charset="UTF-8"`,
-		ok:        map[[32]byte]struct{}{}, denied: env.Counter("denied"),
+		denied:    env.Counter("denied"),
 	}, nil
 }
 
@@ -101,21 +97,13 @@ func (a *Auth) valid(user, pass string) bool {
 		return false
 	}
 	key := sha256.Sum256([]byte(user + "\x00" + pass + "\x00" + h.value))
-	a.mu.RLock()
-	_, hit := a.ok[key]
-	a.mu.RUnlock()
-	if hit {
+	if _, hit := a.ok.Get(key); hit {
 		return true
 	}
 	if !h.check(pass) {
 		return false
 	}
-	a.mu.Lock()
-	if len(a.ok) >= maxCached {
-		clear(a.ok)
-	}
-	a.ok[key] = struct{}{}
-	a.mu.Unlock()
+	a.ok.Put(key, struct{}{})
 	return true
 }
 

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -17,6 +16,7 @@ import (
 
 	"pylon.io/pylon/internal/ir"
 	"pylon.io/pylon/internal/plugin"
+	"pylon.io/pylon/internal/plugins/internal/passcache"
 )
 
 func init() {
@@ -161,17 +161,14 @@ type Auth struct {
 	// ok caches tokens that passed, by their SHA-256, until they expire:
 	// a client sends the same token with every request, and verifying a
 	// signature costs microseconds (RSA, ECDSA). Failures are never
-	// cached. Cleared when full.
-	mu sync.RWMutex
-	ok map[[32]byte]passed
+	// cached.
+	ok passcache.Cache[passed]
 }
 
 type passed struct {
 	consumer string
 	until    time.Time // exp minus nothing: leeway is only for verification
 }
-
-const maxCached = 4096
 
 var _ plugin.AccessHandler = (*Auth)(nil)
 
@@ -191,7 +188,7 @@ func build(cfg *Config, env *plugin.Env) (*Auth, error) {
 		opts = append(opts, jwt.WithAudience(cfg.Audience))
 	}
 	a := &Auth{cfg: cfg, parser: jwt.NewParser(opts...), bearer: strings.EqualFold(cfg.Header, "Authorization"),
-		challenge: `Bearer realm="` + cfg.Realm + `"`, ok: map[[32]byte]passed{}}
+		challenge: `Bearer realm="` + cfg.Realm + `"`}
 	if env != nil {
 		a.denied = env.Counter("denied")
 	}
@@ -263,10 +260,7 @@ func (a *Auth) token(c plugin.Ctx) ([]byte, string) {
 // expired) and returns its consumer.
 func (a *Auth) verify(token []byte) (string, bool) {
 	sum := sha256.Sum256(token)
-	a.mu.RLock()
-	p, hit := a.ok[sum]
-	a.mu.RUnlock()
-	if hit && time.Now().Before(p.until) {
+	if p, hit := a.ok.Get(sum); hit && time.Now().Before(p.until) {
 		return p.consumer, true
 	}
 	t, err := a.parser.Parse(string(token), a.keyFor)
@@ -282,12 +276,7 @@ func (a *Auth) verify(token []byte) (string, bool) {
 	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil && exp.Before(until) {
 		until = exp.Time
 	}
-	a.mu.Lock()
-	if len(a.ok) >= maxCached {
-		clear(a.ok)
-	}
-	a.ok[sum] = passed{consumer: consumer, until: until}
-	a.mu.Unlock()
+	a.ok.Put(sum, passed{consumer: consumer, until: until})
 	return consumer, true
 }
 
