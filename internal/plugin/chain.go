@@ -248,7 +248,7 @@ func (r *Runner) access(c Ctx) (act Action) {
 			continue
 		}
 		r.looked = true
-		if r.cc = r.ch.rt.consumer(r.ns, name); r.cc == nil {
+		if r.cc = r.ch.rt.Consumer(r.ns, name); r.cc == nil {
 			continue
 		}
 		req := walk[RequestHandler]{cons: r.cc.chain.request, after: -1}

@@ -137,14 +137,11 @@ func (rt *Runtime) PublishConsumers(changes map[ConsumerKey]*Consumer) (old []*C
 	return old
 }
 
-// consumer returns the published consumer name in namespace ns, or nil.
-func (rt *Runtime) consumer(ns, name string) *Consumer {
+// Consumer returns the published consumer name in namespace ns, or nil.
+func (rt *Runtime) Consumer(ns, name string) *Consumer {
 	t := rt.consumers.table.Load()
 	if t == nil {
 		return nil
 	}
 	return (*t)[ns][name]
 }
-
-// Consumer returns the published consumer name in namespace ns, or nil.
-func (rt *Runtime) Consumer(ns, name string) *Consumer { return rt.consumer(ns, name) }

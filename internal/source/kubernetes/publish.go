@@ -294,10 +294,3 @@ func (p *Publisher) Run(ctx context.Context, src *Source, ready <-chan struct{})
 	}
 	return nil
 }
-
-// Published returns the number of objects the publisher holds.
-func (p *Publisher) Published() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.desired)
-}
