@@ -79,10 +79,7 @@ func (a *Auth) Access(c plugin.Ctx, _ *plugin.Slot) plugin.Action {
 		if a.hide {
 			c.DelHeader("Authorization")
 		}
-		// The consumer is what limits key on ("consumer") and what the
-		// upstream learns; a client-sent X-Consumer is replaced.
-		c.SetConsumer(user)
-		c.SetHeader("X-Consumer", user)
+		plugin.Authenticate(c, user)
 		return plugin.Continue
 	}
 	a.denied.Inc()

@@ -216,10 +216,7 @@ func (a *Auth) Access(c plugin.Ctx, _ *plugin.Slot) plugin.Action {
 			}
 		}
 	}
-	// The consumer is what limits key on and what consumer-scope plugins
-	// follow; a client-sent X-Consumer is replaced.
-	c.SetConsumer(consumer)
-	c.SetHeader("X-Consumer", consumer)
+	plugin.Authenticate(c, consumer)
 	return plugin.Continue
 }
 

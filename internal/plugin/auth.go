@@ -5,6 +5,14 @@ import (
 	"strings"
 )
 
+// Authenticate records the consumer an auth plugin identified: limits key
+// on it, consumer-scope plugins follow it, and the upstream is told in
+// X-Consumer (replacing any value the client sent).
+func Authenticate(c Ctx, consumer string) {
+	c.SetConsumer(consumer)
+	c.SetHeader("X-Consumer", consumer)
+}
+
 // DropQueryParam removes every name=… (and a bare name) from a raw query,
 // keeping the other parameters as sent, and reports whether it removed
 // any. Auth plugins use it to keep credentials from the upstream.
