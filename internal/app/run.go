@@ -22,7 +22,7 @@ import (
 	"pylon.io/pylon/internal/dataplane/listener"
 	"pylon.io/pylon/internal/dataplane/proxy"
 	"pylon.io/pylon/internal/dataplane/router"
-	tlsindex "pylon.io/pylon/internal/dataplane/tls"
+	"pylon.io/pylon/internal/dataplane/tlsindex"
 	"pylon.io/pylon/internal/demo"
 	"pylon.io/pylon/internal/ir"
 	"pylon.io/pylon/internal/plugin"

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"pylon.io/pylon/internal/dataplane/router"
-	tlsindex "pylon.io/pylon/internal/dataplane/tls"
+	"pylon.io/pylon/internal/dataplane/tlsindex"
 	"pylon.io/pylon/internal/ir"
 	"pylon.io/pylon/internal/plugin"
 	"pylon.io/pylon/internal/upstream"

@@ -9,7 +9,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	tlsindex "pylon.io/pylon/internal/dataplane/tls"
+	"pylon.io/pylon/internal/dataplane/tlsindex"
 )
 
 // Headers that carry the client certificate verification upstream, named

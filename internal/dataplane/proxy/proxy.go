@@ -4,7 +4,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	tlsindex "pylon.io/pylon/internal/dataplane/tls"
+	"pylon.io/pylon/internal/dataplane/tlsindex"
 	"time"
 
 	"pylon.io/pylon/internal/dataplane/router"

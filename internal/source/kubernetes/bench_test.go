@@ -11,7 +11,7 @@ import (
 	"pylon.io/pylon/internal/dataplane/compile"
 	"pylon.io/pylon/internal/dataplane/proxy"
 	"pylon.io/pylon/internal/dataplane/router"
-	tlsindex "pylon.io/pylon/internal/dataplane/tls"
+	"pylon.io/pylon/internal/dataplane/tlsindex"
 	"pylon.io/pylon/internal/telemetry"
 	"pylon.io/pylon/internal/upstream"
 )

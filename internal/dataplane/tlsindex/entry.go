@@ -2,8 +2,8 @@
 // holds 100,000 certificates compactly and is updated one certificate at a
 // time.
 //
-// The folder is internal/dataplane/tls; the package is named tlsindex so that
-// callers can import it next to crypto/tls without renaming either.
+// Folder and package are both tlsindex, so callers import it next to
+// crypto/tls without renaming either.
 package tlsindex
 
 import (
