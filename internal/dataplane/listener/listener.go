@@ -33,6 +33,9 @@ type Handlers struct {
 	// certificate verification) derived from the listener's own config; a
 	// nil config from it means the listener's config applies.
 	ClientAuth func(base *tls.Config) func(*tls.ClientHelloInfo) (*tls.Config, error)
+	// Refused, when set, is told of every request a listener answers
+	// itself (see Refusal), so it reaches the access log and the metrics.
+	Refused func(Refusal)
 }
 
 // Listener is one generation of a listener: its config and its engines,
