@@ -43,9 +43,21 @@ type Service struct {
 	SendTimeout    Duration `json:"sendTimeout,omitempty" yaml:"sendTimeout,omitempty"`
 	MaxConnections int      `json:"maxConnections,omitempty" yaml:"maxConnections,omitempty"` // per endpoint, default 1024
 
+	// RetryBudget bounds the retries in flight to this service; by default
+	// 20% of the requests in flight, and at least 3.
+	RetryBudget *RetryBudget `json:"retryBudget,omitempty" yaml:"retryBudget,omitempty"`
+
 	// Discovered marks a service whose endpoints a discovery source (such as
 	// Kubernetes EndpointSlices) feeds into its pool: it may have none yet.
 	Discovered bool `json:"discovered,omitempty" yaml:"discovered,omitempty"`
+}
+
+// RetryBudget keeps retries from multiplying the load on a failing
+// service: a retry is made only while the retries in flight stay under
+// Percent of the requests in flight, or under MinRetries.
+type RetryBudget struct {
+	Percent    int `json:"percent,omitempty" yaml:"percent,omitempty"`       // 1-100, default 20; -1: no retries
+	MinRetries int `json:"minRetries,omitempty" yaml:"minRetries,omitempty"` // default 3
 }
 
 // MaxWeight bounds endpoint and backend weights, so schedules built from
@@ -226,6 +238,14 @@ func (s *Service) Validate() error {
 	}
 	if s.MaxConnections < 0 {
 		p.add("maxConnections", "must not be negative")
+	}
+	if b := s.RetryBudget; b != nil {
+		if b.Percent < -1 || b.Percent > 100 {
+			p.add("retryBudget.percent", "must be 1-100, or -1 for no retries (got %d)", b.Percent)
+		}
+		if b.MinRetries < 0 {
+			p.add("retryBudget.minRetries", "must not be negative (got %d)", b.MinRetries)
+		}
 	}
 	return p.err()
 }

@@ -150,6 +150,11 @@ type Config struct {
 	SendTimeout         time.Duration // writing a request may stall this long; 0: no bound of its own
 	MaxConnsPerEndpoint int           // default 1024
 	MaxIdleConnDuration time.Duration // default 60s
+
+	// RetryBudget bounds retries in flight (see RetryBudget); zero values
+	// take the defaults, a negative Percent turns retries off.
+	RetryBudgetPercent int
+	RetryBudgetMin     int
 }
 
 const (
@@ -172,6 +177,20 @@ func normalize(cfg Config) (Config, error) {
 	}
 	if cfg.Name == "" {
 		bad("name is empty")
+	}
+	switch {
+	case cfg.RetryBudgetPercent > 100:
+		bad("retryBudget.percent %d is over 100", cfg.RetryBudgetPercent)
+	case cfg.RetryBudgetPercent == 0:
+		cfg.RetryBudgetPercent = DefaultRetryBudgetPercent
+	}
+	switch {
+	case cfg.RetryBudgetPercent < 0: // no retries at all
+		cfg.RetryBudgetPercent, cfg.RetryBudgetMin = 0, 0
+	case cfg.RetryBudgetMin < 0:
+		bad("retryBudget.minRetries %d is negative", cfg.RetryBudgetMin)
+	case cfg.RetryBudgetMin == 0:
+		cfg.RetryBudgetMin = DefaultRetryBudgetMin
 	}
 	eps := make([]EndpointConfig, 0, len(cfg.Endpoints))
 	seen := make(map[string]bool, len(cfg.Endpoints))

@@ -17,6 +17,8 @@ type Pool struct {
 	snap atomic.Pointer[snapshot]
 	tr   atomic.Pointer[transport]
 	rr   atomic.Uint64 // shared cursor for the round-robin style policies
+	// budget bounds the retries in flight; it outlasts config changes.
+	budget RetryBudget
 
 	writeMu sync.Mutex // serializes config writers (update, editEndpoints) across their read-modify-write
 	mu      sync.Mutex // serializes update and stop
@@ -91,6 +93,7 @@ func (p *Pool) updateNow(cfg Config) error {
 		next[ec.Address] = e
 	}
 	p.tr.Store(tr)
+	p.budget.set(cfg.RetryBudgetPercent, cfg.RetryBudgetMin)
 	p.snap.Store(newSnapshot(&cfg, eps))
 	for addr, e := range p.byAddr {
 		if next[addr] == nil {
@@ -196,6 +199,9 @@ func (p *Pool) Pick(in HashInput, exclude *Endpoint) *Endpoint {
 	}
 	return nil
 }
+
+// Budget returns the pool's retry budget.
+func (p *Pool) Budget() *RetryBudget { return &p.budget }
 
 // Name returns the service name the pool is registered under.
 func (p *Pool) Name() string { return p.name }

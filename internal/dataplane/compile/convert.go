@@ -106,6 +106,9 @@ func poolConfig(name string, s *ir.Service) upstream.Config {
 		SendTimeout:         s.SendTimeout.D(),
 		MaxConnsPerEndpoint: s.MaxConnections,
 	}
+	if b := s.RetryBudget; b != nil {
+		cfg.RetryBudgetPercent, cfg.RetryBudgetMin = b.Percent, b.MinRetries
+	}
 	for _, e := range s.Endpoints {
 		cfg.Endpoints = append(cfg.Endpoints, upstream.EndpointConfig{Address: e.Address, Weight: e.Weight})
 	}
