@@ -75,7 +75,7 @@ func Run(ctx context.Context, o Options) error {
 	metrics.Registry().MustRegister(plugins.Metrics())
 	px.SetPluginMetrics(plugins.Metrics())
 	px.SetClientAuth(certs)
-	listeners := listener.NewManager(listener.Handlers{Fast: px.ServeFast, Std: px, Certificates: certs.ForListener, ClientAuth: certs.ConfigForClient}, log)
+	listeners := listener.NewManager(listener.Handlers{Fast: px.ServeFast, Std: px, Certificates: certs.ForListener, ClientAuth: certs.ConfigForClient, Refused: px.Refused}, log)
 	comp := compile.New(compile.Deps{Router: rt, Pools: pools, Certs: certs, Listeners: listeners, Metrics: metrics, Log: log, Plugins: plugins})
 	metrics.SetUpstreamSource(func(emit func(service, endpoint string, healthy bool)) {
 		pools.Each(func(p *upstream.Pool) {

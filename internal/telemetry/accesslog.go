@@ -34,6 +34,20 @@ type AccessEntry struct {
 	Upstream       string // the endpoint address, empty if none was picked
 	UpstreamStatus int    // 0 if no upstream response was received
 	UserAgent      []byte
+	// Tries names each upstream try when there was more than one; the
+	// client got the last real answer among them.
+	Tries []UpstreamTry
+	// Error says why the gateway answered itself, when it refused a request
+	// before routing (a malformed request, one over a limit).
+	Error string
+}
+
+// UpstreamTry is one try of a request to an endpoint: its status, or why
+// it got none ("connect", "timeout", "reset", "client").
+type UpstreamTry struct {
+	Address string
+	Status  int
+	Failure string
 }
 
 // flushInterval bounds how stale the log on disk can be: a line is written
@@ -181,5 +195,27 @@ func appendAccessEntry(b []byte, e *AccessEntry) []byte {
 	b = strconv.AppendInt(b, int64(e.UpstreamStatus), 10)
 	b = append(b, `,"user_agent":`...)
 	b = appendJSONString(b, e.UserAgent)
+	if len(e.Tries) > 0 {
+		b = append(b, `,"upstream_tries":[`...)
+		for i, t := range e.Tries {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"upstream":`...)
+			b = appendJSONString(b, t.Address)
+			b = append(b, `,"status":`...)
+			b = strconv.AppendInt(b, int64(t.Status), 10)
+			if t.Failure != "" {
+				b = append(b, `,"failure":`...)
+				b = appendJSONString(b, t.Failure)
+			}
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	if e.Error != "" {
+		b = append(b, `,"error":`...)
+		b = appendJSONString(b, e.Error)
+	}
 	return append(b, "}\n"...)
 }

@@ -3,53 +3,37 @@ package proxy
 import (
 	"crypto/tls"
 	"encoding/pem"
-	"net/http"
 	"net/url"
 	"strings"
 
-	"github.com/valyala/fasthttp"
-
 	"pylon.io/pylon/internal/dataplane/tlsindex"
-)
-
-// Headers that carry the client certificate verification upstream, named
-// after ingress-nginx's ssl-client-verify, ssl-client-subject-dn and
-// ssl-client-escaped-cert. A client's own copies are always removed, so an
-// upstream can trust them.
-const (
-	hdrClientVerify  = "X-Client-Verify"
-	hdrClientSubject = "X-Client-Subject-Dn"
-	hdrClientCert    = "X-Client-Cert"
 )
 
 // SetClientAuth sets the certificate index consulted for client
 // certificate verification; nil (the default) means none.
 func (p *Proxy) SetClientAuth(x *tlsindex.Index) { p.certs = x }
 
-// fastClientAuth fills c's client certificate fields for an HTTP/1.1
-// request and reports whether the request is misdirected (421). Without
-// TLS, or with no client-verifying certificate anywhere, it costs a branch
-// and an atomic load and allocates nothing.
-func (p *Proxy) fastClientAuth(fc *fasthttp.RequestCtx, c *Ctx) bool {
+// clientAuth fills c's client certificate fields and reports whether the
+// request is misdirected (421). Without TLS, or with no client-verifying
+// certificate anywhere, it costs a branch and an atomic load and allocates
+// nothing.
+func (p *Proxy) clientAuth(c *Ctx) bool {
 	if !c.tls || p.certs == nil || !p.certs.Active() {
 		return false
 	}
-	cs := fc.TLSConnectionState()
+	var cs *tls.ConnectionState
+	if c.fast != nil {
+		cs = c.fast.TLSConnectionState()
+	} else {
+		cs = c.std.TLS
+	}
 	if cs == nil {
 		return false
 	}
-	return p.clientAuth(c, cs)
+	return p.verifyClient(c, cs)
 }
 
-// stdClientAuth is fastClientAuth for the HTTP/2 engine.
-func (p *Proxy) stdClientAuth(r *http.Request, c *Ctx) bool {
-	if r.TLS == nil || p.certs == nil || !p.certs.Active() {
-		return false
-	}
-	return p.clientAuth(c, r.TLS)
-}
-
-func (p *Proxy) clientAuth(c *Ctx, cs *tls.ConnectionState) (misdirected bool) {
+func (p *Proxy) verifyClient(c *Ctx, cs *tls.ConnectionState) (misdirected bool) {
 	chk := p.certs.CheckClientAuth(cs.ServerName, unsafeString(c.host))
 	if chk.Misdirected {
 		return true
@@ -78,39 +62,4 @@ func (p *Proxy) clientAuth(c *Ctx, cs *tls.ConnectionState) (misdirected bool) {
 func escapeCert(der []byte) string {
 	b := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	return strings.ReplaceAll(url.QueryEscape(string(b)), "+", "%20")
-}
-
-// setFastClientHeaders removes the client's own verification headers and
-// sets Pylon's, if the connection had client certificate verification.
-func setFastClientHeaders(c *Ctx, h *fasthttp.RequestHeader) {
-	h.Del(hdrClientVerify)
-	h.Del(hdrClientSubject)
-	h.Del(hdrClientCert)
-	if c.clientVerify == "" {
-		return
-	}
-	h.Set(hdrClientVerify, c.clientVerify)
-	if c.clientDN != "" {
-		h.Set(hdrClientSubject, c.clientDN)
-	}
-	if c.clientCert != "" {
-		h.Set(hdrClientCert, c.clientCert)
-	}
-}
-
-// setStdClientHeaders is setFastClientHeaders for net/http headers.
-func setStdClientHeaders(c *Ctx, h http.Header) {
-	delete(h, hdrClientVerify)
-	delete(h, hdrClientSubject)
-	delete(h, hdrClientCert)
-	if c.clientVerify == "" {
-		return
-	}
-	h[hdrClientVerify] = []string{c.clientVerify}
-	if c.clientDN != "" {
-		h[hdrClientSubject] = []string{c.clientDN}
-	}
-	if c.clientCert != "" {
-		h[hdrClientCert] = []string{c.clientCert}
-	}
 }

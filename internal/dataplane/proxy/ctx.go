@@ -6,9 +6,12 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/valyala/fasthttp"
+
+	"pylon.io/pylon/internal/upstream"
 )
 
 // Ctx is Pylon's request context: what the router, load balancers and (later)
@@ -16,7 +19,17 @@ import (
 // HTTP/1.1 the accessors read fasthttp's parsed buffers in place.
 type Ctx struct {
 	fast *fasthttp.RequestCtx // set for HTTP/1.1
-	std  *http.Request        // set for HTTP/2
+	std  *http.Request        // set for HTTP/2 (and h2c, gRPC)
+
+	// The engines' adapters: cl is the client side, one of fastCl and
+	// stdCl; the upstream side is one of up1 and up2, by the pool.
+	cl     client
+	fastCl fastClient
+	stdCl  stdClient
+	up1    fastSender
+	up2    h2Sender
+
+	start time.Time
 
 	method, host, path []byte
 	clientIP           []byte
@@ -28,6 +41,7 @@ type Ctx struct {
 	requestID []byte
 	ipBuf     [64]byte
 	scratch   []byte // reused for building header values
+	errBuf    []byte // the gateway's own error bodies
 
 	pluginState
 }
@@ -38,6 +52,12 @@ func acquireCtx() *Ctx { return ctxPool.Get().(*Ctx) }
 
 func releaseCtx(c *Ctx) {
 	c.fast, c.std = nil, nil
+	c.cl = nil
+	c.fastCl = fastClient{}
+	c.stdCl.w, c.stdCl.r, c.stdCl.hdr.h = nil, nil, nil
+	c.stdCl.cw = countingWriter{}
+	c.up1.reset()
+	c.up2.reset()
 	c.method, c.host, c.path, c.clientIP = nil, nil, nil, nil
 	c.requestID = c.requestID[:0]
 	c.clientVerify, c.clientDN, c.clientCert = "", "", ""
@@ -141,6 +161,26 @@ func lookupCookie(h []byte, name string) ([]byte, bool) {
 		}
 	}
 	return nil, false
+}
+
+// sender returns the upstream side for a pool of protocol proto.
+func (c *Ctx) sender(proto upstream.Protocol) sender {
+	if proto == upstream.HTTP1 {
+		return &c.up1
+	}
+	return &c.up2
+}
+
+// clientGone reports whether the client went away (HTTP/2: it reset the
+// stream or closed the connection). fasthttp does not tell.
+func (c *Ctx) clientGone() bool { return c.std != nil && c.std.Context().Err() != nil }
+
+// stdResponseHeader is the HTTP/2 engine's response header (nil for HTTP/1.1).
+func (c *Ctx) stdResponseHeader() http.Header {
+	if c.std == nil {
+		return nil
+	}
+	return c.stdCl.w.Header()
 }
 
 // unsafeBytes views s as bytes; callers must not modify the result.

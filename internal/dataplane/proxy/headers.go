@@ -8,20 +8,6 @@ import (
 	"sync/atomic"
 )
 
-// hopHeaders are the hop-by-hop headers of RFC 9110 section 7.6.1 (plus the
-// de-facto Proxy-Connection and Keep-Alive) that a proxy must not forward.
-var hopHeaders = []string{
-	"Connection",
-	"Proxy-Connection",
-	"Keep-Alive",
-	"Proxy-Authenticate",
-	"Proxy-Authorization",
-	"Te",
-	"Trailer",
-	"Transfer-Encoding",
-	"Upgrade",
-}
-
 // requestIDs makes X-Request-Id values: a random per-process prefix and a
 // counter, so generating one is an atomic add, not a read from the kernel.
 var (
@@ -61,19 +47,8 @@ func validRequestID(v []byte) bool {
 	return true
 }
 
-// appendXFF appends client to an existing X-Forwarded-For value.
-func appendXFF(dst, prior, client []byte) []byte {
-	if len(prior) > 0 {
-		dst = append(dst, prior...)
-		dst = append(dst, ", "...)
-	}
-	return append(dst, client...)
-}
-
 // isWebSocketUpgrade reports whether the Upgrade header asks for websocket.
 func isWebSocketUpgrade(v []byte) bool { return bytes.EqualFold(v, websocketToken) }
-
-var websocketToken = []byte("websocket")
 
 // redirectLocation builds the Location of a redirect into dst.
 func redirectLocation(dst []byte, rd *Redirect, tls bool, host, path, query []byte) []byte {

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"pylon.io/pylon/internal/plugin"
@@ -229,7 +230,11 @@ func (c *Ctx) SetPath(path string) {
 	c.pathBuf = append(c.pathBuf[:0], path...)
 	c.path = c.pathBuf
 	if c.fast != nil {
-		c.fast.Request.URI().SetPathBytes(c.pathBuf)
+		// path is decoded, and the engine decodes what it is given: hand it
+		// the path escaped once, or "%252e%252e%252f" would reach the
+		// upstream as "../" (a traversal out of a rewrite's prefix).
+		u := url.URL{Path: path}
+		c.fast.Request.URI().SetPath(u.EscapedPath())
 	}
 }
 

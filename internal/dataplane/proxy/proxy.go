@@ -1,19 +1,22 @@
 package proxy
 
 import (
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
-	"pylon.io/pylon/internal/dataplane/tlsindex"
 	"time"
 
+	"pylon.io/pylon/internal/dataplane/listener"
 	"pylon.io/pylon/internal/dataplane/router"
+	"pylon.io/pylon/internal/dataplane/tlsindex"
 	"pylon.io/pylon/internal/plugin"
 	"pylon.io/pylon/internal/telemetry"
 	"pylon.io/pylon/internal/upstream"
 )
 
-// Proxy serves requests from both engines against the live router.
+// Proxy serves requests from every engine against the live router, through
+// one pipeline (serve).
 type Proxy struct {
 	router  *router.Router[*Route]
 	metrics *telemetry.Metrics
@@ -21,25 +24,55 @@ type Proxy struct {
 	log     *slog.Logger
 	pm      *plugin.Metrics
 	certs   *tlsindex.Index // client certificate verification; nil: none
+	// unrouted counts answers that belong to no route: no route matched,
+	// or the listener refused the request before routing.
+	unrouted *telemetry.RouteStats
 }
 
 // New returns a proxy reading routes from r. access may be nil (no access log).
 func New(r *router.Router[*Route], m *telemetry.Metrics, access *telemetry.AccessLog, log *slog.Logger) *Proxy {
-	return &Proxy{router: r, metrics: m, access: access, log: log}
+	return &Proxy{router: r, metrics: m, access: access, log: log, unrouted: m.Route("", "")}
 }
 
-// outcome is what one request came to, for metrics and the access log.
+// outcome is what one request came to, for metrics, the access log and
+// the plugins' log phase.
 type outcome struct {
 	route    *Route
 	backend  *Backend
 	endpoint *upstream.Endpoint
 	status   int
 	upStatus int
-	failure  string // for the plugins' log phase: "connect", "timeout", "reset", "no-endpoint"
+	failure  string // "connect", "timeout", "reset", "no-endpoint", "client"
+	message  string // the gateway's error text, when it answers itself
+
+	tries  [maxLoggedTries]telemetry.UpstreamTry
+	ntries int
+}
+
+// maxLoggedTries bounds the tries an access-log line names.
+const maxLoggedTries = 8
+
+func (o *outcome) addTry(e *upstream.Endpoint, status int, failure string) {
+	if o.ntries < maxLoggedTries {
+		o.tries[o.ntries] = telemetry.UpstreamTry{Address: e.Address(), Status: status, Failure: failure}
+	}
+	o.ntries++
 }
 
 // defaultRequestTimeout bounds a request whose route sets no timeout.
 const defaultRequestTimeout = 60 * time.Second
+
+// finish reports the outcome once the engine's handler is done: metrics,
+// the access log, and the plugins' log phase.
+func (p *Proxy) finish(c *Ctx, o *outcome, bytesSent int) {
+	p.record(c, o, bytesSent)
+	p.logPhase(c, o, c.start)
+}
+
+func (p *Proxy) panicked(c *Ctx, v any) {
+	p.metrics.PanicRecovered()
+	p.log.Error("panic serving request", "panic", fmt.Sprint(v), "host", string(c.host), "path", string(c.path))
+}
 
 func appendIP(dst []byte, addr net.Addr) []byte {
 	switch a := addr.(type) {
@@ -61,9 +94,9 @@ func appendIP(dst []byte, addr net.Addr) []byte {
 }
 
 // record counts the request and writes its access-log line.
-func (p *Proxy) record(c *Ctx, o *outcome, start time.Time, proto string, bytesSent int) {
-	d := time.Since(start)
-	var stats *telemetry.RouteStats
+func (p *Proxy) record(c *Ctx, o *outcome, bytesSent int) {
+	d := time.Since(c.start)
+	stats := p.unrouted
 	switch {
 	case o.backend != nil:
 		stats = o.backend.Stats
@@ -77,17 +110,20 @@ func (p *Proxy) record(c *Ctx, o *outcome, start time.Time, proto string, bytesS
 		return
 	}
 	e := telemetry.AccessEntry{
-		Time:           start,
+		Time:           c.start,
 		RequestID:      c.requestID,
 		ClientIP:       clientAddr(c.clientIP),
 		Method:         c.method,
 		Host:           c.host,
 		Path:           c.path,
-		Protocol:       unsafeBytes(proto),
+		Protocol:       unsafeBytes(c.cl.proto()),
 		Status:         o.status,
 		BytesSent:      int64(bytesSent),
 		Duration:       d,
 		UpstreamStatus: o.upStatus,
+	}
+	if o.ntries > 1 {
+		e.Tries = o.tries[:min(o.ntries, maxLoggedTries)]
 	}
 	if ua, ok := c.Header("User-Agent"); ok {
 		e.UserAgent = ua
@@ -102,6 +138,31 @@ func (p *Proxy) record(c *Ctx, o *outcome, start time.Time, proto string, bytesS
 		e.Upstream = o.endpoint.Address()
 	}
 	p.access.Log(&e)
+}
+
+// Refused logs and counts a request a listener answered itself (see
+// listener.Refusal): every answer the gateway gives is in the access log
+// and the metrics.
+func (p *Proxy) Refused(r listener.Refusal) {
+	p.unrouted.Observe(r.Status, 0)
+	if p.access == nil || !p.access.Enabled() {
+		return
+	}
+	var ip []byte
+	var buf [64]byte
+	if r.Remote != nil {
+		ip = appendIP(buf[:0], r.Remote)
+	}
+	p.access.Log(&telemetry.AccessEntry{
+		Time:     time.Now(),
+		ClientIP: clientAddr(ip),
+		Method:   unsafeBytes(r.Method),
+		Host:     unsafeBytes(r.Host),
+		Path:     unsafeBytes(r.Path),
+		Protocol: unsafeBytes(r.Proto),
+		Status:   r.Status,
+		Error:    r.Reason,
+	})
 }
 
 func clientAddr(ip []byte) netip.Addr {

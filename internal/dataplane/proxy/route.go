@@ -97,7 +97,10 @@ func (p *RetryPolicy) SetRetryOn(status int) {
 // Finish computes derived fields; the compile stage calls it once.
 func (r *Route) Finish() {
 	r.total = 0
-	r.refs = r.refs[:0]
+	// A new slice, never the old one's array: a route copied from a
+	// finished one (another host's chain) would otherwise write its refs
+	// into the array the first route still serves from.
+	r.refs = make([]string, 0, len(r.Backends))
 	for i, b := range r.Backends {
 		r.total += b.Weight
 		if b.Ref == "" {
