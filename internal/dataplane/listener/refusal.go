@@ -1,6 +1,12 @@
 package listener
 
-import "net"
+import (
+	"net"
+
+	// WebSockets over HTTP/2 (RFC 8441) need extended CONNECT on before
+	// net/http starts.
+	_ "pylon.io/pylon/internal/dataplane/listener/extconnect"
+)
 
 // Refusal is a request the listener answered itself, before any handler saw
 // it: a malformed request, or one over a limit (header or body size). Every
