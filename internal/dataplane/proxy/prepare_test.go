@@ -1,0 +1,108 @@
+package proxy
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+)
+
+// prepareUpstream is the one preparation of every upstream request: both
+// engines' headers must come out the same.
+func TestPrepareUpstreamBothEngines(t *testing.T) {
+	in := [][2]string{
+		{"Connection", "keep-alive, X-Secret"},
+		{"X-Secret", "hop"},
+		{"Keep-Alive", "timeout=5"},
+		{"Proxy-Authorization", "Basic Zm9vOmJhcg=="},
+		{"Te", "gzip"},
+		{"Upgrade", "h2c"},
+		{"X-Forwarded-For", "192.0.2.1"},
+		{"X-Keep", "yes"},
+	}
+	want := map[string]string{
+		"X-Keep":            "yes",
+		"X-Forwarded-For":   "192.0.2.1, 10.0.0.9",
+		"X-Forwarded-Proto": "https",
+		"X-Forwarded-Host":  "example.test",
+		"X-Request-Id":      "rid-1",
+		"X-Client-Verify":   "SUCCESS",
+	}
+	gone := []string{"Connection", "X-Secret", "Keep-Alive", "Proxy-Authorization", "Te", "Upgrade", "X-Client-Cert"}
+	newCtx := func() *Ctx {
+		return &Ctx{host: []byte("example.test"), clientIP: []byte("10.0.0.9"), tls: true,
+			requestID: []byte("rid-1"), clientVerify: "SUCCESS"}
+	}
+
+	t.Run("fasthttp", func(t *testing.T) {
+		var req fasthttp.Request
+		for _, kv := range in {
+			req.Header.Add(kv[0], kv[1])
+		}
+		req.Header.Add(hdrClientCert, "forged")
+		h := (*fastHeader)(&req.Header)
+		stripOwned(h)
+		prepareUpstream(newCtx(), h, false, false)
+		for k, v := range want {
+			if got := string(req.Header.Peek(k)); got != v {
+				t.Errorf("%s = %q, want %q", k, got, v)
+			}
+		}
+		for _, k := range gone {
+			if v := req.Header.Peek(k); v != nil {
+				t.Errorf("%s = %q reached the upstream", k, v)
+			}
+		}
+	})
+	t.Run("net/http", func(t *testing.T) {
+		hdr := http.Header{}
+		for _, kv := range in {
+			hdr.Add(kv[0], kv[1])
+		}
+		hdr.Add(hdrClientCert, "forged")
+		h := &stdHeader{h: hdr}
+		stripOwned(h)
+		prepareUpstream(newCtx(), h, false, false)
+		for k, v := range want {
+			if got := strings.Join(hdr.Values(k), ","); got != v {
+				t.Errorf("%s = %q, want %q", k, got, v)
+			}
+		}
+		for _, k := range gone {
+			if v, ok := hdr[http.CanonicalHeaderKey(k)]; ok {
+				t.Errorf("%s = %q reached the upstream", k, v)
+			}
+		}
+	})
+}
+
+// An upgrade keeps its handshake, and gRPC's te: trailers survives toward
+// HTTP/2 upstreams only.
+func TestPrepareUpstreamUpgradeAndTE(t *testing.T) {
+	var req fasthttp.Request
+	req.Header.Set("Connection", "Upgrade, X-Secret")
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("X-Secret", "1")
+	req.Header.Set("Proxy-Authorization", "x")
+	prepareUpstream(&Ctx{}, (*fastHeader)(&req.Header), true, false)
+	if got := string(req.Header.Peek("Upgrade")); got != "websocket" {
+		t.Errorf("Upgrade = %q, want websocket", got)
+	}
+	if !req.Header.ConnectionUpgrade() {
+		t.Errorf("Connection = %q, want Upgrade", req.Header.Peek("Connection"))
+	}
+	for _, k := range []string{"X-Secret", "Proxy-Authorization"} {
+		if v := req.Header.Peek(k); v != nil {
+			t.Errorf("%s = %q reached the upstream on an upgrade", k, v)
+		}
+	}
+
+	for _, keep := range []bool{true, false} {
+		hdr := http.Header{"Te": {"trailers"}}
+		prepareUpstream(&Ctx{}, &stdHeader{h: hdr}, false, keep)
+		if got := hdr.Get("Te"); (got == "trailers") != keep {
+			t.Errorf("keepTE %v: Te = %q", keep, got)
+		}
+	}
+}
