@@ -49,6 +49,7 @@ type Listener struct {
 	sock        *socket
 	log         *slog.Logger
 	tls         *tls.Config
+	h           Handlers
 
 	fast  *fasthttp.Server
 	h1    *chanListener // HTTP/1.1 conns
@@ -64,10 +65,10 @@ var h2Preface = []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
 // start serves cfg on sock; it becomes the socket's owner.
 func start(cfg *ir.Listener, hash uint64, defaultCert string, sock *socket, h Handlers, log *slog.Logger) *Listener {
 	lim := cfg.Limits.WithDefaults()
-	l := &Listener{cfg: *cfg, lim: lim, hash: hash, sock: sock, log: log.With("listener", cfg.Name)}
+	l := &Listener{cfg: *cfg, lim: lim, hash: hash, sock: sock, log: log.With("listener", cfg.Name), h: h}
 	l.h1, l.stdln = newChanListener(sock.ln.Addr()), newChanListener(sock.ln.Addr())
 	l.fast = &fasthttp.Server{
-		Handler:            h.Fast,
+		Handler:            l.serveFastRequest,
 		Name:               "pylon",
 		ReadBufferSize:     lim.MaxHeaderBytes,
 		MaxRequestBodySize: int(lim.MaxBodyBytes),
@@ -81,8 +82,11 @@ func start(cfg *ir.Listener, hash uint64, defaultCert string, sock *socket, h Ha
 		NoDefaultServerHeader:        true,
 		NoDefaultContentType:         true,
 		CloseOnShutdown:              true,
-		ErrorHandler:                 fastErrorHandler,
-		Logger:                       discardLogger{},
+		ErrorHandler:                 l.fastError,
+		// Parse errors are sentinel values (fastRefusal tells them apart)
+		// and carry none of the client's bytes.
+		SecureErrorLogMessage: true,
+		Logger:                discardLogger{},
 	}
 	std := h.Std
 	maxBody := lim.MaxBodyBytes
@@ -175,7 +179,7 @@ func (l *Listener) spawn(fn func()) bool {
 }
 
 func (l *Listener) serveFast() {
-	if err := l.fast.Serve(l.h1); err != nil && !errors.Is(err, net.ErrClosed) {
+	if err := l.fast.Serve(watchedListener{Listener: l.h1, maxHead: l.lim.MaxHeaderBytes}); err != nil && !errors.Is(err, net.ErrClosed) {
 		l.log.Error("http/1.1 engine stopped", "error", err)
 	}
 }
@@ -297,28 +301,6 @@ type countedConn struct {
 func (c *countedConn) Close() error {
 	c.once.Do(func() { c.n.Add(-1) })
 	return c.Conn.Close()
-}
-
-// fastErrorHandler answers requests the HTTP/1.1 engine could not parse.
-func fastErrorHandler(ctx *fasthttp.RequestCtx, err error) {
-	status := fasthttp.StatusBadRequest
-	var small *fasthttp.ErrSmallBuffer
-	switch {
-	case errors.As(err, &small):
-		status = fasthttp.StatusRequestHeaderFieldsTooLarge
-	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		status = fasthttp.StatusRequestEntityTooLarge
-	default:
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			status = fasthttp.StatusRequestTimeout
-		}
-	}
-	ctx.Response.Reset()
-	ctx.SetStatusCode(status)
-	ctx.SetContentType("text/plain; charset=utf-8")
-	ctx.SetBodyString(fasthttp.StatusMessage(status) + "\n")
-	ctx.SetConnectionClose()
 }
 
 type discardLogger struct{}
