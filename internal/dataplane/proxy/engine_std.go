@@ -42,6 +42,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.serve(c, &o)
 }
 
+// guardStdBody wraps a streamed HTTP/2 request body in its limits and the
+// copy plugins asked for (see bodyGuard), before it goes upstream.
+func (c *Ctx) guardStdBody() {
+	if c.std != nil {
+		c.guard = guardBody(c.stdCl.w, c.std, c.bodyLimit)
+	}
+}
+
 // stdClient is the net/http engine's side of a request.
 type stdClient struct {
 	w   *countingWriter

@@ -60,9 +60,10 @@ func (p *Proxy) forward(c *Ctx, o *outcome, s sender) bool {
 		var kind telemetry.UpstreamErrorKind
 		failure := ""
 		if err != nil {
-			if c.clientGone() {
-				// A cancellation by the client says nothing of the
-				// endpoint: no health report, no error count, no retry.
+			if _, over := c.guard.tooLarge(); over || c.clientGone() {
+				// A cancellation by the client, or its body cut off by a
+				// limit, says nothing of the endpoint: no health report, no
+				// error count, no retry.
 				failure = failClient
 			} else {
 				kind = classify(err)

@@ -102,17 +102,26 @@ func (p *Proxy) serve(c *Ctx, o *outcome) {
 		p.serveUpgrade(c, o)
 		return
 	}
+	c.guardStdBody()
 	s := c.sender(b.Pool.Protocol())
-	if status, msg := s.prepare(c); status != 0 {
-		o.status = p.gatewayError(c, status, msg)
+	status, msg := s.prepare(c)
+	if status == 0 && p.forward(c, o, s) {
+		p.relay(c, o, s)
 		return
 	}
-	if !p.forward(c, o, s) {
-		s.release()
-		o.status = p.gatewayError(c, o.status, o.message)
+	s.release()
+	if body, ok := c.guard.tooLarge(); ok {
+		// A limit cut the streamed body off: the client's doing, 413.
+		o.failure = ""
+		c.cl.resetResponse()
+		c.cl.setResponseHeader("Content-Type", "text/plain; charset=utf-8")
+		o.status = p.answer(c, 413, body, true)
 		return
 	}
-	p.relay(c, o, s)
+	if status == 0 {
+		status, msg = o.status, o.message
+	}
+	o.status = p.gatewayError(c, status, msg)
 }
 
 // refuse answers before any plugin ran (no route, a client certificate

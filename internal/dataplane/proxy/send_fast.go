@@ -70,9 +70,8 @@ func (s *fastSender) prepare(c *Ctx) (int, string) {
 	// a Content-Length.
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
 		data, err := io.ReadAll(io.LimitReader(r.Body, maxBufferedBody+1))
-		if body, ok := c.guard.tooLarge(); ok {
-			c.localBody = append(c.localBody[:0], body...)
-			return 413, ""
+		if _, ok := c.guard.tooLarge(); ok {
+			return 413, "request body too large"
 		}
 		if err != nil {
 			return 400, "request body read error"

@@ -59,7 +59,6 @@ func (s *h2Sender) prepare(c *Ctx) (int, string) {
 	}
 	r := c.std
 	s.method, s.header = r.Method, r.Header
-	c.guard = guardBody(c.stdCl.w, r, c.bodyLimit)
 	s.body, s.length = r.Body, r.ContentLength
 	s.ctx, s.cancel = context.WithTimeout(r.Context(), c.route.timeout())
 	return 0, ""
