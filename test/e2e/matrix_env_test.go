@@ -118,7 +118,10 @@ func (m *matrix) config(t *testing.T) string {
 		svc("none", "[]", "    discovered: true\n")
 		h := func(c string) string { return c + "." + u.name + ".test" }
 		route("echo", h("echo"), "echo", "")
-		route("retry", h("retry"), "pair", "    timeouts: { request: 5s }\n    retries: { attempts: 2, perTryTimeout: 400ms, on: [503] }\n")
+		route("retry", h("retry"), "pair", "    timeouts: { request: 10s }\n    retries: { attempts: 2, on: [503] }\n")
+		// The per-try timeout has a route of its own, so that a try slowed by
+		// a loaded machine on the other retry routes is not taken for one.
+		route("slow", h("slow"), "pair", "    timeouts: { request: 10s }\n    retries: { attempts: 2, perTryTimeout: 1s }\n")
 		route("connect", h("connect"), "connect", "    retries: { attempts: 2 }\n")
 		route("last", h("last"), "last", "    retries: { attempts: 2, on: [503] }\n")
 		route("dead", h("dead"), "dead", "    retries: { attempts: 1 }\n")
