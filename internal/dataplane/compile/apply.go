@@ -6,30 +6,10 @@ import (
 	"time"
 
 	"pylon.io/pylon/internal/dataplane/router"
-	"pylon.io/pylon/internal/dataplane/tlsindex"
 	"pylon.io/pylon/internal/ir"
 	"pylon.io/pylon/internal/plugin"
 	"pylon.io/pylon/internal/upstream"
 )
-
-// batch is one change being checked, split by kind.
-type batch struct {
-	up       map[ir.Kind][]ir.Object
-	upKeys   map[ir.Key]ir.Object // every validated upsert
-	del      map[ir.Kind][]ir.Key
-	deleting map[ir.Key]bool
-	rej      map[ir.Key]error
-	certs    map[ir.Key]*tlsindex.Entry
-	byRef    map[ir.Key]ir.Key // source-less key → upsert key
-	invalid  map[ir.Key]bool   // rejected on their own (no other object can fix them)
-	dry      bool              // Check: no side effects on live structures
-}
-
-func (b *batch) reject(k ir.Key, err error) {
-	b.rej[k] = err
-	delete(b.upKeys, k)
-	delete(b.deleting, k)
-}
 
 // Apply checks a change object by object, applies what passes, and reports
 // what did not. Rejected upserts leave the last good version live; refused
@@ -62,8 +42,8 @@ func (c *Compiler) Apply(ch ir.Change) ir.Result {
 	stale := c.indexPluginScopes(b)
 	var released []*plugin.Chain
 	released = c.indexRoutes(b, affected, released)
-	for k := range b.upKeys {
-		delete(stale, k) // compiled just now, with the new scopes
+	for o := range b.accepted(ir.KindRoute) {
+		delete(stale, o.Key) // compiled just now, with the new scopes
 	}
 	released = c.rebuildRoutes(stale, affected, released)
 	oldConsumers := c.publishConsumers(b)
@@ -220,21 +200,22 @@ func (c *Compiler) Check(ch ir.Change) ir.Result {
 
 // prepare validates a change and runs every cross-object check.
 func (c *Compiler) prepare(ch ir.Change, dry bool) *batch {
-	b := &batch{
-		up: map[ir.Kind][]ir.Object{}, upKeys: make(map[ir.Key]ir.Object, len(ch.Upserts)), del: map[ir.Kind][]ir.Key{},
-		deleting: map[ir.Key]bool{}, rej: map[ir.Key]error{}, certs: map[ir.Key]*tlsindex.Entry{},
-		byRef: map[ir.Key]ir.Key{}, invalid: map[ir.Key]bool{}, dry: dry,
-	}
+	b := newBatch(ch, dry)
 	for _, k := range ch.Deletes {
 		if !dry {
 			delete(c.rejected, k)
 		}
 		if _, ok := c.objs[k]; ok {
-			b.del[k.Kind] = append(b.del[k.Kind], k)
-			b.deleting[k] = true
+			b.addDelete(k)
 		}
 	}
 	for _, o := range ch.Upserts {
+		ref := refKey(o.Key)
+		other, taken := b.byRef[ref]
+		if (taken && other.Key == o.Key) || b.rej[o.Key] != nil {
+			b.forget(o.Key) // listed twice in one change: the later upsert replaces the earlier
+			taken = false
+		}
 		if cur, ok := c.objs[o.Key]; ok && cur.Hash == o.Hash {
 			if !dry {
 				delete(c.rejected, o.Key) // re-sent unchanged: whatever was rejected is superseded
@@ -246,18 +227,15 @@ func (c *Compiler) prepare(ch ir.Change, dry bool) *batch {
 			b.invalid[o.Key] = true
 			continue
 		}
-		ref := refKey(o.Key)
-		if other, ok := b.byRef[ref]; ok && other != o.Key {
+		if taken {
+			b.rej[o.Key] = collision(o.Key, other.Key)
+			continue
+		}
+		if other, ok := c.byRef[ref]; ok && other != o.Key && !b.deletes(other) {
 			b.rej[o.Key] = collision(o.Key, other)
 			continue
 		}
-		if other, ok := c.byRef[ref]; ok && other != o.Key && !b.deleting[other] {
-			b.rej[o.Key] = collision(o.Key, other)
-			continue
-		}
-		b.up[o.Key.Kind] = append(b.up[o.Key.Kind], o)
-		b.upKeys[o.Key] = o
-		b.byRef[ref] = o.Key
+		b.addUpsert(o)
 	}
 	for _, objs := range b.up {
 		slices.SortFunc(objs, func(x, y ir.Object) int { return cmpKey(x.Key, y.Key) })
@@ -280,13 +258,13 @@ func collision(k, other ir.Key) error {
 // actual returns the key of the object a source-less reference names once
 // the batch applies, if there is one.
 func (c *Compiler) actual(b *batch, ref ir.Key) (ir.Key, bool) {
-	if k, ok := b.byRef[ref]; ok {
-		if _, up := b.upKeys[k]; up {
-			return k, true
+	if o, ok := b.byRef[ref]; ok {
+		if _, bad := b.rej[o.Key]; !bad {
+			return o.Key, true
 		}
 	}
 	k, ok := c.byRef[ref]
-	if !ok || b.deleting[k] {
+	if !ok || b.deletes(k) {
 		return ir.Key{}, false
 	}
 	return k, true
@@ -302,7 +280,7 @@ func (c *Compiler) exists(b *batch, k ir.Key) bool {
 // checkServices applies service upserts to their pools (pools are long-lived
 // and updated in place, so this is where their check happens).
 func (c *Compiler) checkServices(b *batch) {
-	for _, o := range b.up[ir.KindService] {
+	for o := range b.accepted(ir.KindService) {
 		cfg := poolConfig(displayName(o.Key), o.Resource.(*ir.Service))
 		if b.dry {
 			if err := upstream.Validate(cfg); err != nil {
@@ -323,7 +301,7 @@ func (c *Compiler) checkServices(b *batch) {
 }
 
 func (c *Compiler) checkCertificates(b *batch) {
-	for _, o := range b.up[ir.KindCertificate] {
+	for o := range b.accepted(ir.KindCertificate) {
 		e, err := certEntry(o.Key, o.Resource.(*ir.Certificate))
 		if err != nil {
 			b.reject(o.Key, err)
@@ -338,11 +316,11 @@ func (c *Compiler) checkCertificates(b *batch) {
 // live, or the one with the smaller key, keeps the match).
 func (c *Compiler) checkRoutes(b *batch) {
 	newSig := map[ir.Key]string{}
-	for _, o := range b.up[ir.KindRoute] {
+	for o := range b.accepted(ir.KindRoute) {
 		newSig[o.Key] = signature(o.Resource.(*ir.Route))
 	}
 	claimed := map[string]ir.Key{} // host + sig of routes accepted in this batch
-	for _, o := range b.up[ir.KindRoute] {
+	for o := range b.accepted(ir.KindRoute) {
 		r := o.Resource.(*ir.Route)
 		var errs []error
 		for i, be := range r.Backends {
@@ -365,7 +343,7 @@ func (c *Compiler) checkRoutes(b *batch) {
 				continue
 			}
 			for _, k2 := range c.hosts[h] {
-				if k2 == o.Key || b.deleting[k2] {
+				if k2 == o.Key || b.deletes(k2) {
 					continue
 				}
 				s2, batched := newSig[k2]
@@ -395,17 +373,17 @@ func conflict(name, host string, other ir.Key) error {
 
 // checkServiceDeletes refuses to delete a service that a route will still use.
 func (c *Compiler) checkServiceDeletes(b *batch) {
-	for _, k := range b.del[ir.KindService] {
+	for k := range b.deleted(ir.KindService) {
 		if user := c.userAfter(b, refKey(k)); user != "" {
 			b.reject(k, &ir.FieldError{Kind: ir.KindService, Name: k.Name, Msg: fmt.Sprintf("still referenced by route %q", user)})
 		}
 	}
-	for _, k := range b.del[ir.KindCertificate] {
+	for k := range b.deleted(ir.KindCertificate) {
 		for lk, l := range c.listeners {
-			if b.deleting[lk] {
+			if b.deletes(lk) {
 				continue
 			}
-			if o, ok := b.upKeys[lk]; ok {
+			if o, ok := b.upsert(lk); ok {
 				l = o.Resource.(*ir.Listener)
 			}
 			if l.TLS != nil && l.TLS.DefaultCertificate == k.Name {
@@ -418,19 +396,16 @@ func (c *Compiler) checkServiceDeletes(b *batch) {
 // userAfter names a route that references service k once the batch applies.
 func (c *Compiler) userAfter(b *batch, k ir.Key) string {
 	for rk := range c.users[k] {
-		if b.deleting[rk] {
+		if b.deletes(rk) {
 			continue
 		}
-		if _, replaced := b.upKeys[rk]; replaced {
+		if _, replaced := b.upsert(rk); replaced {
 			continue // judged by its new version below
 		}
 		return rk.Name
 	}
 	for _, kind := range []ir.Kind{ir.KindRoute, ir.KindHostPolicy, ir.KindGlobalPlugin} {
-		for _, o := range b.up[kind] {
-			if _, ok := b.upKeys[o.Key]; !ok {
-				continue
-			}
+		for o := range b.accepted(kind) {
 			for _, sk := range serviceRefs(o) {
 				if sk == k {
 					return o.Key.Name
@@ -466,7 +441,7 @@ func serviceRefs(o ir.Object) []ir.Key {
 }
 
 func (c *Compiler) checkListeners(b *batch) {
-	for _, o := range b.up[ir.KindListener] {
+	for o := range b.accepted(ir.KindListener) {
 		l := o.Resource.(*ir.Listener)
 		if l.Protocol == ir.ProtocolHTTPS && l.TLS != nil && l.TLS.DefaultCertificate != "" {
 			ck := ir.Key{Kind: ir.KindCertificate, Namespace: o.Key.Namespace, Name: l.TLS.DefaultCertificate}

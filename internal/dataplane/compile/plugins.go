@@ -84,7 +84,7 @@ func pluginErrors(kind ir.Kind, name, at, plugName string, err error) []error {
 
 // checkPluginScopes checks global plugins and host policies.
 func (c *Compiler) checkPluginScopes(b *batch) {
-	for _, o := range b.up[ir.KindGlobalPlugin] {
+	for o := range b.accepted(ir.KindGlobalPlugin) {
 		g := o.Resource.(*ir.GlobalPlugin)
 		if errs := c.checkPluginRefs(b, o.Key, ir.KindGlobalPlugin, g.Name, "", []ir.PluginRef{g.Ref()}); len(errs) > 0 {
 			for i, e := range errs { // a global's config sits at the top level
@@ -96,13 +96,13 @@ func (c *Compiler) checkPluginScopes(b *batch) {
 			b.reject(o.Key, joinErrs(errs))
 		}
 	}
-	for _, o := range b.up[ir.KindHostPolicy] {
+	for o := range b.accepted(ir.KindHostPolicy) {
 		h := o.Resource.(*ir.HostPolicy)
 		if errs := c.checkPluginRefs(b, o.Key, ir.KindHostPolicy, h.Name, "plugins", h.Plugins); len(errs) > 0 {
 			b.reject(o.Key, joinErrs(errs))
 		}
 	}
-	for _, o := range b.up[ir.KindConsumer] {
+	for o := range b.accepted(ir.KindConsumer) {
 		cs := o.Resource.(*ir.Consumer)
 		var errs []error
 		for i, ref := range cs.Plugins {
@@ -127,15 +127,10 @@ func (c *Compiler) publishConsumers(b *batch) []*plugin.Consumer {
 		return nil
 	}
 	changes := map[plugin.ConsumerKey]*plugin.Consumer{}
-	for _, k := range b.del[ir.KindConsumer] {
-		if b.deleting[k] {
-			changes[plugin.ConsumerKey{Namespace: k.Namespace, Name: k.Name}] = nil
-		}
+	for k := range b.deleted(ir.KindConsumer) {
+		changes[plugin.ConsumerKey{Namespace: k.Namespace, Name: k.Name}] = nil
 	}
-	for _, o := range b.up[ir.KindConsumer] {
-		if _, ok := b.upKeys[o.Key]; !ok {
-			continue
-		}
+	for o := range b.accepted(ir.KindConsumer) {
 		cs := o.Resource.(*ir.Consumer)
 		refs := make([]plugin.Ref, len(cs.Plugins))
 		for i, p := range cs.Plugins {
@@ -152,30 +147,21 @@ func (c *Compiler) indexPluginScopes(b *batch) map[ir.Key]struct{} {
 	stale := map[ir.Key]struct{}{}
 	globals := false
 	var hosts []string
-	for _, k := range b.del[ir.KindGlobalPlugin] {
-		if b.deleting[k] {
-			delete(c.ps.globals, k)
-			c.setServiceUsers(k, nil)
-			globals = true
-		}
+	for k := range b.deleted(ir.KindGlobalPlugin) {
+		delete(c.ps.globals, k)
+		c.setServiceUsers(k, nil)
+		globals = true
 	}
-	for _, o := range b.up[ir.KindGlobalPlugin] {
-		if _, ok := b.upKeys[o.Key]; ok {
-			g := o.Resource.(*ir.GlobalPlugin)
-			c.ps.globals[o.Key] = g
-			c.setServiceUsers(o.Key, servicesOfRefs(o.Key, []ir.PluginRef{g.Ref()}))
-			globals = true
-		}
+	for o := range b.accepted(ir.KindGlobalPlugin) {
+		g := o.Resource.(*ir.GlobalPlugin)
+		c.ps.globals[o.Key] = g
+		c.setServiceUsers(o.Key, servicesOfRefs(o.Key, []ir.PluginRef{g.Ref()}))
+		globals = true
 	}
-	for _, k := range b.del[ir.KindHostPolicy] {
-		if b.deleting[k] {
-			hosts = append(hosts, c.unindexPolicy(k)...)
-		}
+	for k := range b.deleted(ir.KindHostPolicy) {
+		hosts = append(hosts, c.unindexPolicy(k)...)
 	}
-	for _, o := range b.up[ir.KindHostPolicy] {
-		if _, ok := b.upKeys[o.Key]; !ok {
-			continue
-		}
+	for o := range b.accepted(ir.KindHostPolicy) {
 		hosts = append(hosts, c.unindexPolicy(o.Key)...)
 		h := o.Resource.(*ir.HostPolicy)
 		c.ps.policies[o.Key] = h

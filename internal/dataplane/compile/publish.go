@@ -20,10 +20,8 @@ func entryFor(k ir.Key, r *ir.Route) router.Entry[*struct{}] {
 // publish updates the live structures for the accepted part of the batch and
 // returns how many host tables it replaced.
 func (c *Compiler) publish(b *batch, affected map[string]struct{}) {
-	for _, k := range b.del[ir.KindRoute] {
-		if b.deleting[k] {
-			c.d.Metrics.Forget(displayName(k))
-		}
+	for k := range b.deleted(ir.KindRoute) {
+		c.d.Metrics.Forget(displayName(k))
 	}
 	if len(affected) > 0 {
 		tables := make(map[string]*router.HostTable[*proxy.Route], len(affected))
@@ -36,28 +34,19 @@ func (c *Compiler) publish(b *batch, affected map[string]struct{}) {
 	// Certificates before listeners, so a new default certificate is there.
 	var ups []*tlsindex.Entry
 	var dels []string
-	for k, e := range b.certs {
-		if _, ok := b.upKeys[k]; ok {
-			ups = append(ups, e)
-		}
+	for o := range b.accepted(ir.KindCertificate) {
+		ups = append(ups, b.certs[o.Key])
 	}
-	for _, k := range b.del[ir.KindCertificate] {
-		if b.deleting[k] {
-			dels = append(dels, k.String())
-		}
+	for k := range b.deleted(ir.KindCertificate) {
+		dels = append(dels, k.String())
 	}
 	if len(ups) > 0 || len(dels) > 0 {
 		c.d.Certs.Apply(ups, dels)
 	}
-	for _, k := range b.del[ir.KindListener] {
-		if b.deleting[k] {
-			c.d.Listeners.Remove(k.Name)
-		}
+	for k := range b.deleted(ir.KindListener) {
+		c.d.Listeners.Remove(k.Name)
 	}
-	for _, o := range b.up[ir.KindListener] {
-		if _, ok := b.upKeys[o.Key]; !ok {
-			continue
-		}
+	for o := range b.accepted(ir.KindListener) {
 		l := o.Resource.(*ir.Listener)
 		def := ""
 		if l.TLS != nil && l.TLS.DefaultCertificate != "" {
@@ -70,12 +59,10 @@ func (c *Compiler) publish(b *batch, affected map[string]struct{}) {
 		}
 	}
 	// Services last: a route that stopped using one was recompiled above.
-	for _, k := range b.del[ir.KindService] {
-		if b.deleting[k] {
-			c.d.Pools.Release(displayName(k))
-			c.d.Metrics.ForgetUpstream(displayName(k))
-			delete(c.users, refKey(k))
-		}
+	for k := range b.deleted(ir.KindService) {
+		c.d.Pools.Release(displayName(k))
+		c.d.Metrics.ForgetUpstream(displayName(k))
+		delete(c.users, refKey(k))
 	}
 }
 
@@ -83,15 +70,10 @@ func (c *Compiler) publish(b *batch, affected map[string]struct{}) {
 // every host whose table must be rebuilt. The chains of replaced routes are
 // appended to released, to be released once the new tables are live.
 func (c *Compiler) indexRoutes(b *batch, affected map[string]struct{}, released []*plugin.Chain) []*plugin.Chain {
-	for _, k := range b.del[ir.KindRoute] {
-		if b.deleting[k] {
-			released = c.unindexRoute(k, affected, released)
-		}
+	for k := range b.deleted(ir.KindRoute) {
+		released = c.unindexRoute(k, affected, released)
 	}
-	for _, o := range b.up[ir.KindRoute] {
-		if _, ok := b.upKeys[o.Key]; !ok {
-			continue
-		}
+	for o := range b.accepted(ir.KindRoute) {
 		released = c.unindexRoute(o.Key, affected, released)
 		r := o.Resource.(*ir.Route)
 		lr := &liveRoute{r: r, hosts: hostKeys(r), sig: signature(r)}
@@ -231,19 +213,22 @@ func (c *Compiler) buildRoute(k ir.Key, r *ir.Route) *proxy.Route {
 
 // commit records the accepted part of the batch as the live config.
 func (c *Compiler) commit(b *batch) {
-	for k, o := range b.upKeys {
-		if _, live := c.objs[k]; !live {
-			c.counts[k.Kind]++
+	for kind := range b.up {
+		for o := range b.accepted(kind) {
+			k := o.Key
+			if _, live := c.objs[k]; !live {
+				c.counts[k.Kind]++
+			}
+			c.objs[k] = o
+			delete(c.rejected, k)
+			if k.Kind == ir.KindListener {
+				c.listeners[k] = o.Resource.(*ir.Listener)
+			}
+			c.byRef[refKey(k)] = k
 		}
-		c.objs[k] = o
-		delete(c.rejected, k)
-		if k.Kind == ir.KindListener {
-			c.listeners[k] = o.Resource.(*ir.Listener)
-		}
-		c.byRef[refKey(k)] = k
 	}
-	for k, del := range b.deleting {
-		if del {
+	for kind := range b.del {
+		for k := range b.deleted(kind) {
 			delete(c.objs, k)
 			delete(c.listeners, k)
 			if c.byRef[refKey(k)] == k {
