@@ -46,7 +46,13 @@ func (p *Proxy) forward(c *Ctx, o *outcome, s sender) bool {
 	budget := b.Pool.Budget()
 	budget.Begin()
 	defer budget.End()
-	kept := false
+	kept, retrying := false, false
+	// A retry counts against the budget until its try is over.
+	defer func() {
+		if retrying {
+			budget.RetryDone()
+		}
+	}()
 	var prev *upstream.Endpoint
 	for try := 1; ; try++ {
 		e := b.Pool.Pick(c, prev)
@@ -57,6 +63,16 @@ func (p *Proxy) forward(c *Ctx, o *outcome, s sender) bool {
 		}
 		o.endpoint = e
 		status, err := s.send(c, e, deadline)
+		if retrying {
+			budget.RetryDone()
+			retrying = false
+		}
+		if err == nil && c.clientGone() {
+			// The client left while the upstream answered (an engine that
+			// cannot cancel the try, such as HTTP/1.1 toward an HTTP/2
+			// client): the answer goes nowhere.
+			err = errClientGone
+		}
 		var kind telemetry.UpstreamErrorKind
 		failure := ""
 		if err != nil {
@@ -93,14 +109,10 @@ func (p *Proxy) forward(c *Ctx, o *outcome, s sender) bool {
 		if !budget.Retry() {
 			break
 		}
+		retrying = true
 		if err == nil {
 			s.keep()
 			kept = true
-		}
-		retried := p.tryAgain(c)
-		budget.RetryDone()
-		if !retried {
-			break
 		}
 		prev = e
 	}
@@ -110,10 +122,6 @@ func (p *Proxy) forward(c *Ctx, o *outcome, s sender) bool {
 	}
 	return o.failure == ""
 }
-
-// tryAgain is the point between two tries; it reports whether the request
-// still wants an answer.
-func (p *Proxy) tryAgain(c *Ctx) bool { return !c.clientGone() }
 
 // retry is the one retry decision. A connect error always retries (nothing
 // was sent); a reset, a per-try timeout or a listed status retry for
@@ -141,6 +149,9 @@ func (p *Proxy) retry(c *Ctx, try int, err error, kind telemetry.UpstreamErrorKi
 // statusClientClosed is nginx's 499: the client closed the request before
 // the answer.
 const statusClientClosed = 499
+
+// errClientGone is a try whose client left before its answer.
+var errClientGone = errors.New("client closed request")
 
 // errPerTry marks a try cut by the route's per-try timeout.
 var errPerTry = errors.New("per-try timeout")

@@ -128,7 +128,11 @@ func (p *Proxy) stdFromH2(c *Ctx, resp *http.Response) int {
 	}
 	status := p.responsePhase(c, resp.StatusCode)
 	w.WriteHeader(status)
-	p.stdBody(c, resp.Body, nil)
+	if err := p.stdBody(c, resp.Body, nil); err != nil && c.clientGone() {
+		// The client cancelled mid-stream (a gRPC cancellation): its
+		// outcome, logged as such, never the upstream's.
+		return statusClientClosed
+	}
 	for k, vv := range resp.Trailer {
 		for _, v := range vv {
 			h.Add(http.TrailerPrefix+k, v)
@@ -150,33 +154,39 @@ func (p *Proxy) stdFromFast(c *Ctx, up *fasthttp.Response) int {
 	}
 	status := p.responsePhase(c, up.StatusCode())
 	w.WriteHeader(status)
+	var err error
 	if up.IsBodyStream() {
 		// A streamed upstream body (events, long downloads) is passed on
 		// read by read with a flush each time, not gathered first.
-		p.stdBody(c, up.BodyStream(), nil)
+		err = p.stdBody(c, up.BodyStream(), nil)
 	} else {
-		p.stdBody(c, nil, up.Body())
+		err = p.stdBody(c, nil, up.Body())
+	}
+	if err != nil && c.clientGone() {
+		return statusClientClosed
 	}
 	return status
 }
 
 // stdBody writes a response body to an HTTP/2 client, from src or body,
-// through the body filters.
-func (p *Proxy) stdBody(c *Ctx, src io.Reader, body []byte) {
+// through the body filters, and returns the error that cut it short.
+func (p *Proxy) stdBody(c *Ctx, src io.Reader, body []byte) error {
 	w := c.stdCl.w
 	var out io.Writer = w
 	bw, filtered := c.run.Body(c, w)
 	if filtered {
 		out = &flushingBody{bw: bw, w: w}
 	}
+	var err error
 	if src != nil {
-		_, _ = copyFlush(out, src)
+		_, err = copyFlush(out, src)
 	} else {
-		_, _ = out.Write(body)
+		_, err = out.Write(body)
 	}
 	if filtered {
 		_ = bw.Close()
 	}
+	return err
 }
 
 // maxFilteredInPlace is the longest upstream body filtered in one piece.

@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"pylon.io/pylon/internal/telemetry"
+	"pylon.io/pylon/internal/upstream"
 )
 
 // wsDialTimeout bounds connecting to the upstream and reading its handshake answer.
@@ -26,25 +29,38 @@ const wsDialTimeout = 10 * time.Second
 // generation afterwards, so no config change can close it.
 func (p *Proxy) serveUpgrade(c *Ctx, o *outcome) {
 	b := c.backend
-	e := b.Pool.Pick(c, nil)
-	if e == nil {
-		o.failure = "no-endpoint"
-		o.status = p.gatewayError(c, 503, "no healthy upstream")
-		return
-	}
-	o.endpoint = e
 	ctx, cancel := context.WithTimeout(context.Background(), wsDialTimeout)
 	defer cancel()
-	up, err := e.Dial(ctx)
-	if err != nil {
+	// A connect error is retried on another endpoint, as for any request:
+	// nothing was sent. Once an upstream saw the handshake it is not sent
+	// again.
+	var e, prev *upstream.Endpoint
+	var up net.Conn
+	for try := 1; ; try++ {
+		if e = b.Pool.Pick(c, prev); e == nil {
+			o.failure = "no-endpoint"
+			o.status = p.gatewayError(c, 503, "no healthy upstream")
+			return
+		}
+		o.endpoint = e
+		var err error
+		if up, err = e.Dial(ctx); err == nil {
+			break
+		}
 		e.ReportFailure()
 		kind := classify(err)
 		b.Errors.Error(kind)
 		o.failure = failureName(kind)
 		o.addTry(e, 0, o.failure)
-		o.status = p.gatewayError(c, 502, "upstream connect error")
-		return
+		if kind != telemetry.UpstreamConnect || try >= c.route.Retry.Attempts || ctx.Err() != nil || !b.Pool.Budget().Retry() {
+			o.status = p.gatewayError(c, 502, "upstream connect error")
+			return
+		}
+		b.Pool.Budget().RetryDone()
+		prev = e
 	}
+	o.failure = ""
+	var err error
 	_ = up.SetDeadline(time.Now().Add(wsDialTimeout))
 	key := ""
 	if c.fast != nil {
@@ -120,7 +136,7 @@ func (p *Proxy) serveUpgrade(c *Ctx, o *outcome) {
 		o.status = p.gatewayError(c, 502, "upstream handshake error")
 		return
 	}
-	p.spliceH2(c, rh.Peek("Sec-WebSocket-Protocol"), up, br)
+	p.spliceH2(c, &rh, up, br)
 	o.status = 200
 }
 
@@ -167,10 +183,17 @@ func wsAccept(key string) string {
 
 // spliceH2 answers an extended CONNECT with 200 and joins the HTTP/2
 // stream with the upstream connection until either ends.
-func (p *Proxy) spliceH2(c *Ctx, subprotocol []byte, up net.Conn, br *bufio.Reader) {
+func (p *Proxy) spliceH2(c *Ctx, rh *fasthttp.ResponseHeader, up net.Conn, br *bufio.Reader) {
 	w, r := c.stdCl.w, c.std
-	if len(subprotocol) > 0 {
-		w.Header().Set("Sec-WebSocket-Protocol", string(subprotocol))
+	// The upstream's answer, less what belongs to the HTTP/1.1 handshake:
+	// an agreed subprotocol or extension (permessage-deflate) must reach
+	// the client, or the frames that follow make no sense to it.
+	for k, v := range rh.All() {
+		switch ks := http.CanonicalHeaderKey(string(k)); ks {
+		case "Connection", "Upgrade", "Sec-Websocket-Accept", "Content-Length", "Transfer-Encoding", "Keep-Alive":
+		default:
+			w.Header().Add(ks, string(v))
+		}
 	}
 	w.WriteHeader(http.StatusOK)
 	w.Flush()
