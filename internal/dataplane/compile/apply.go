@@ -20,7 +20,14 @@ func (c *Compiler) Apply(ch ir.Change) ir.Result {
 	start := time.Now()
 	own := len(ch.Upserts)
 	ch.Upserts = append(ch.Upserts, c.retries(ch)...)
-	b := c.prepare(ch, false)
+	b := c.prepare(ch)
+	// Pools before routes: the routes compiled below take their pools.
+	c.publishServices(b)
+	// Whatever was rejected of an object deleted or re-sent unchanged is
+	// superseded; this change's own verdicts are recorded below.
+	for _, k := range b.unchanged {
+		delete(c.rejected, k)
+	}
 	for _, o := range ch.Upserts[:own] {
 		if _, bad := b.rej[o.Key]; bad && !b.invalid[o.Key] {
 			c.addPending(o)
@@ -29,6 +36,7 @@ func (c *Compiler) Apply(ch ir.Change) ir.Result {
 		}
 	}
 	for _, k := range ch.Deletes {
+		delete(c.rejected, k)
 		c.removePending(k)
 	}
 	for _, o := range ch.Upserts[own:] {
@@ -195,16 +203,15 @@ func (c *Compiler) removePending(k ir.Key) {
 func (c *Compiler) Check(ch ir.Change) ir.Result {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return ir.Result{Rejected: c.prepare(ch, true).rej}
+	return ir.Result{Rejected: c.prepare(ch).rej}
 }
 
-// prepare validates a change and runs every cross-object check.
-func (c *Compiler) prepare(ch ir.Change, dry bool) *batch {
-	b := newBatch(ch, dry)
+// prepare validates a change and runs every cross-object check. It reads
+// the live config and changes nothing but the batch it returns, so Check
+// and Apply share it.
+func (c *Compiler) prepare(ch ir.Change) *batch {
+	b := newBatch(ch)
 	for _, k := range ch.Deletes {
-		if !dry {
-			delete(c.rejected, k)
-		}
 		if _, ok := c.objs[k]; ok {
 			b.addDelete(k)
 		}
@@ -217,9 +224,7 @@ func (c *Compiler) prepare(ch ir.Change, dry bool) *batch {
 			taken = false
 		}
 		if cur, ok := c.objs[o.Key]; ok && cur.Hash == o.Hash {
-			if !dry {
-				delete(c.rejected, o.Key) // re-sent unchanged: whatever was rejected is superseded
-			}
+			b.unchanged = append(b.unchanged, o.Key)
 			continue
 		}
 		if err := o.Resource.Validate(); err != nil {
@@ -277,24 +282,11 @@ func (c *Compiler) exists(b *batch, k ir.Key) bool {
 	return ok
 }
 
-// checkServices applies service upserts to their pools (pools are long-lived
-// and updated in place, so this is where their check happens).
+// checkServices rejects services whose pool config the upstream registry
+// would refuse; publishServices hands the rest to their pools.
 func (c *Compiler) checkServices(b *batch) {
 	for o := range b.accepted(ir.KindService) {
-		cfg := poolConfig(displayName(o.Key), o.Resource.(*ir.Service))
-		if b.dry {
-			if err := upstream.Validate(cfg); err != nil {
-				b.reject(o.Key, err)
-			}
-			continue
-		}
-		var err error
-		if _, live := c.objs[o.Key]; live {
-			err = c.d.Pools.Update(cfg)
-		} else {
-			_, err = c.d.Pools.Acquire(cfg)
-		}
-		if err != nil {
+		if err := upstream.Validate(poolConfig(displayName(o.Key), o.Resource.(*ir.Service))); err != nil {
 			b.reject(o.Key, err)
 		}
 	}

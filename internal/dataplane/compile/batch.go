@@ -20,14 +20,16 @@ type batch struct {
 	rej     map[ir.Key]error                // refused upserts and deletes
 	certs   map[ir.Key]*tlsindex.Entry      // parsed certificates of the certificate upserts
 	invalid map[ir.Key]bool                 // rejected on their own (no other object can fix them)
-	dry     bool                            // Check: no side effects on live structures
+	// unchanged lists upserts re-sent with the live version's hash: they cost
+	// nothing but superseding what was rejected of them.
+	unchanged []ir.Key
 }
 
-func newBatch(ch ir.Change, dry bool) *batch {
+func newBatch(ch ir.Change) *batch {
 	return &batch{
 		up: map[ir.Kind][]ir.Object{}, byRef: make(map[ir.Key]ir.Object, len(ch.Upserts)),
 		del: map[ir.Kind]map[ir.Key]struct{}{}, rej: map[ir.Key]error{},
-		certs: map[ir.Key]*tlsindex.Entry{}, invalid: map[ir.Key]bool{}, dry: dry,
+		certs: map[ir.Key]*tlsindex.Entry{}, invalid: map[ir.Key]bool{},
 	}
 }
 

@@ -51,3 +51,40 @@ func TestKeyListedTwiceInOneChange(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusedServiceKeepsItsPool: a service config the pool would refuse is
+// rejected the same by Check and Apply, before any pool sees it. A live
+// service keeps its last good pool; a route on a refused new service is
+// rejected with it.
+func TestRefusedServiceKeepsItsPool(t *testing.T) {
+	badCA := func(name string, eps ...string) *ir.Service {
+		s := svc(name, eps...)
+		s.TLS = &ir.UpstreamTLS{CA: "not a certificate"}
+		return s
+	}
+	f := newFixture(t)
+	mustAccept(t, f.c.Apply(upserts(svc("echo", "127.0.0.1:1"), route("a", "a.test", "/", "echo"))))
+	ch := upserts(badCA("echo", "127.0.0.1:2"), badCA("fresh", "127.0.0.1:3"), route("b", "b.test", "/", "fresh"))
+	for _, tc := range []struct {
+		name string
+		run  func(ir.Change) ir.Result
+	}{{"check", f.c.Check}, {"apply", f.c.Apply}} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := tc.run(ch)
+			for _, name := range []string{"echo", "fresh"} {
+				if err := res.Rejected[key(ir.KindService, name)]; err == nil || !strings.Contains(err.Error(), "no PEM certificate") {
+					t.Errorf("service %s: got %v, want the pool's tls error", name, err)
+				}
+			}
+			if err := res.Rejected[key(ir.KindRoute, "b")]; err == nil || !strings.Contains(err.Error(), `unknown service "fresh"`) {
+				t.Errorf("route b: got %v, want unknown service", err)
+			}
+			if eps := f.pools.Get("echo").Endpoints(); len(eps) != 1 || eps[0].Address() != "127.0.0.1:1" {
+				t.Errorf("pool echo: endpoints %v, want its last good 127.0.0.1:1", eps)
+			}
+			if f.pools.Get("fresh") != nil {
+				t.Error("a pool was made for the refused service fresh")
+			}
+		})
+	}
+}

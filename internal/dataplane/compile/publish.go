@@ -66,6 +66,26 @@ func (c *Compiler) publish(b *batch, affected map[string]struct{}) {
 	}
 }
 
+// publishServices hands the batch's accepted services to their pools, which
+// are long-lived and updated in place (health and connections survive). A
+// pool refusing a config checkServices passed would be a bug; the service is
+// then rejected like a listener that cannot bind.
+func (c *Compiler) publishServices(b *batch) {
+	for o := range b.accepted(ir.KindService) {
+		cfg := poolConfig(displayName(o.Key), o.Resource.(*ir.Service))
+		var err error
+		if _, live := c.objs[o.Key]; live {
+			err = c.d.Pools.Update(cfg)
+		} else {
+			_, err = c.d.Pools.Acquire(cfg)
+		}
+		if err != nil {
+			c.d.Log.Error("compile: pool refused a checked service", "object", o.Key.String(), "error", err)
+			b.reject(o.Key, err)
+		}
+	}
+}
+
 // indexRoutes moves the accepted route changes into the indexes, marking
 // every host whose table must be rebuilt. The chains of replaced routes are
 // appended to released, to be released once the new tables are live.
