@@ -164,23 +164,19 @@ func caseCancel(t *testing.T, p pair) {
 	for range 4 {
 		rid := p.id()
 		rids = append(rids, rid)
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		var err error
-		if p.client.family == famGRPC {
-			ctx = metadata.AppendToOutgoingContext(ctx, "x-request-id", rid)
-			_, err = backends.CallUnary(ctx, p.client.cc, "delay:2000", grpc.CallAuthority(p.own("passive")))
-			if status.Code(err) != codes.DeadlineExceeded && status.Code(err) != codes.Canceled {
-				t.Errorf("call: %v, want the client's own deadline", err)
-			}
-		} else {
-			var resp *http.Response
-			resp, err = p.client.open(ctx, request{host: p.own("passive"), path: "/delay/2000", header: [][2]string{{"X-Request-Id", rid}}})
-			if err == nil {
-				resp.Body.Close()
-				t.Errorf("status %d before the client gave up", resp.StatusCode)
-			}
-		}
+		// A cancel, not a deadline (gRPC would send the deadline along for
+		// the upstream to enforce), once the upstream has the request.
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- p.cancelledCall(ctx, rid) }()
+		eventually(t, 5*time.Second, "the upstream gets the request", func() (bool, string) {
+			return len(p.m.journal.Seen(rid)) > 0, "not yet"
+		})
 		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
 	}
 	for _, rid := range rids {
 		e, line := p.m.accessEntry(t, rid)
@@ -193,6 +189,26 @@ func caseCancel(t *testing.T, p pair) {
 		t.Errorf("the endpoint is no longer healthy after cancellations:\n%s", grepLines(m, "pylon_upstream_endpoint_healthy{endpoint=\""+p.up.a+"\",service=\""+svc+"\""))
 	}
 	upstreamSaw(t, p.send(t, request{host: p.own("passive"), path: "/after-cancel", grpc: "echo"}))
+}
+
+// cancelledCall makes a slow call with request id and journal key rid,
+// and fails unless it ends by the client's cancel.
+func (p pair) cancelledCall(ctx context.Context, rid string) error {
+	if p.client.family == famGRPC {
+		ctx = metadata.AppendToOutgoingContext(ctx, "x-request-id", rid, strings.ToLower(backends.KeyHeader), rid)
+		_, err := backends.CallUnary(ctx, p.client.cc, "delay:2000", grpc.CallAuthority(p.own("passive")))
+		if status.Code(err) != codes.Canceled {
+			return fmt.Errorf("call: %v, want the client's own cancel", err)
+		}
+		return nil
+	}
+	resp, err := p.client.open(ctx, request{host: p.own("passive"), path: "/delay/2000",
+		header: [][2]string{{"X-Request-Id", rid}, {backends.KeyHeader, rid}}})
+	if err == nil {
+		resp.Body.Close()
+		return fmt.Errorf("status %d before the client gave up", resp.StatusCode)
+	}
+	return nil
 }
 
 // caseWebSocket: messages go both ways unchanged, and a close code sent by
