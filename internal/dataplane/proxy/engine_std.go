@@ -40,6 +40,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.tls = r.TLS != nil
 	c.clientIP = clientIPFromRemote(c.ipBuf[:0], r.RemoteAddr)
 	p.serve(c, &o)
+	if c.clientGone() && o.failure == "" {
+		// The stream's context ends before the handler returns only when
+		// the client reset it or left: whatever the upstream said, the
+		// client did not take the whole answer (a gRPC cancellation).
+		o.status, o.failure = statusClientClosed, failClient
+	}
 }
 
 // guardStdBody wraps a streamed HTTP/2 request body in its limits and the
