@@ -230,3 +230,45 @@ func TestHTTP1RefusalsAnsweredAtOnce(t *testing.T) {
 		}
 	})
 }
+
+// browserHead is a request head of ordinary size, with a short body.
+const browserHead = "POST /api/v1/orders?id=42 HTTP/1.1\r\n" +
+	"Host: shop.example.com\r\n" +
+	"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36\r\n" +
+	"Accept: application/json, text/plain, */*\r\n" +
+	"Accept-Encoding: gzip, deflate, br\r\n" +
+	"Accept-Language: en-US,en;q=0.9\r\n" +
+	"Content-Type: application/json\r\n" +
+	"Content-Length: 11\r\n" +
+	"Cookie: session=0123456789abcdef0123456789abcdef; theme=dark\r\n" +
+	"\r\n" +
+	`{"qty": 42}`
+
+// Every HTTP/1.1 byte read passes the head scan: it must not allocate.
+func TestHeadScanAllocs(t *testing.T) {
+	var s headScan
+	s.maxHead = 8192
+	s.startHead()
+	p := []byte(browserHead)
+	if allocs := testing.AllocsPerRun(100, func() { s.feed(p) }); allocs != 0 {
+		t.Fatalf("the head scan allocates %.1f times per request, want 0", allocs)
+	}
+	if s.bad || s.state != scanHead {
+		t.Fatalf("after keep-alive requests: bad %v, state %d", s.bad, s.state)
+	}
+}
+
+func BenchmarkHeadScan(b *testing.B) {
+	var s headScan
+	s.maxHead = 8192
+	s.startHead()
+	p := []byte(browserHead)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(p)))
+	for b.Loop() {
+		s.feed(p)
+	}
+	if s.bad || s.state != scanHead {
+		b.Fatalf("bad %v, state %d", s.bad, s.state)
+	}
+}
