@@ -67,6 +67,8 @@ func startMatrix(t *testing.T) *matrix {
 	m.access = filepath.Join(dir, "access.log")
 	cfg := filepath.Join(dir, "pylon.yaml")
 	writeFile(t, cfg, m.config(t))
+	// Without the race detector: the table holds latencies to bounds
+	// (timeouts, events one by one), and must finish quickly.
 	m.gw = startGatewayBin(t, testenv.BuildPylonForTiming(t), cfg,
 		"--access-log=true", "--access-log-path", m.access)
 	for _, c := range m.clients {

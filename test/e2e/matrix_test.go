@@ -21,8 +21,8 @@ import (
 // pipeline serves them all.
 type matrixCase struct {
 	name string
-	// skip says why the case means nothing for a pair ("" runs it). Every
-	// reason is a property of the protocols, written where the case is.
+	// skip says why the case does not apply to a pair ("" runs it); the
+	// reason is printed with the skip, so the table shows what it leaves out.
 	skip func(p pair) string
 	run  func(t *testing.T, p pair)
 }
