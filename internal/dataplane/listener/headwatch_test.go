@@ -272,3 +272,35 @@ func BenchmarkHeadScan(b *testing.B) {
 		b.Fatalf("bad %v, state %d", s.bad, s.state)
 	}
 }
+
+// FuzzHeadScan: the scan reads whatever clients send. It must not panic,
+// its verdict must not depend on how the bytes were cut into reads, and it
+// may only find a bare LF where there is one.
+func FuzzHeadScan(f *testing.F) {
+	for _, seed := range []string{
+		browserHead,
+		"GET / HTTP/1.1\nHost: a\n\n",
+		"GET / HTTP/1.1\r\nHost: a\r\n\n",
+		"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\nHost: a\n\n",
+		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+	} {
+		f.Add([]byte(seed), uint16(7))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, cut uint16) {
+		whole := headScan{maxHead: 1024}
+		whole.startHead()
+		whole.feed(data)
+		c := int(cut) % (len(data) + 1)
+		split := headScan{maxHead: 1024}
+		split.startHead()
+		split.feed(data[:c])
+		split.feed(data[c:])
+		if whole.bad != split.bad || whole.state != split.state || whole.body != split.body {
+			t.Fatalf("cut at %d: bad %v state %d body %d; whole: bad %v state %d body %d",
+				c, split.bad, split.state, split.body, whole.bad, whole.state, whole.body)
+		}
+		if whole.bad && !strings.Contains(strings.ReplaceAll(string(data), "\r\n", ""), "\n") {
+			t.Fatalf("found a bare LF in %q", data)
+		}
+	})
+}
