@@ -39,6 +39,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.path = unsafeBytes(normalizePath(r.URL.Path))
 	c.tls = r.TLS != nil
 	c.clientIP = clientIPFromRemote(c.ipBuf[:0], r.RemoteAddr)
+	if status, reason := checkStdRequest(r); status != 0 {
+		o.status = p.refuse(c, status, reason)
+		return
+	}
 	p.serve(c, &o)
 	if c.clientGone() && o.failure == "" {
 		// The stream's context ends before the handler returns only when

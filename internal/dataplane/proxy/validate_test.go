@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -220,4 +221,32 @@ func FuzzCheckFastRequest(f *testing.F) {
 			t.Fatalf("accepted request whose parsed header %q is not a token", bad)
 		}
 	})
+}
+
+// The net/http engine refuses what the HTTP/1.1 engine refuses, with the
+// same status.
+func TestCheckStdRequest(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		method string
+		cl     []string
+		status int
+	}{
+		{"plain", "GET", nil, 0},
+		{"extension method", "PURGE", nil, 0},
+		{"long method", strings.Repeat("G", 5000), nil, 400},
+		{"method not a token", "G(T", nil, 400},
+		{"same length twice", "POST", []string{"5", "5"}, 0},
+		{"two lengths", "POST", []string{"5", "6"}, 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &http.Request{Method: tc.method, Header: http.Header{}}
+			if tc.cl != nil {
+				r.Header["Content-Length"] = tc.cl
+			}
+			if got, reason := checkStdRequest(r); got != tc.status {
+				t.Fatalf("status %d (%s), want %d", got, reason, tc.status)
+			}
+		})
+	}
 }
