@@ -20,11 +20,13 @@ die() { log "error: $*"; exit 1; }
 # ---------------------------------------------------------------------------
 # Tools
 
-# load_tools runs hack/testenv.sh (with --bench when $1 is "bench") and sets
-# a shell variable per NAME=PATH line it prints.
+# load_tools [MODE [COMPONENT...]] runs hack/testenv.sh (with --bench when
+# MODE is "bench"; for the COMPONENTs named only, when there are any, so a
+# benchmark does not wait for tools it never runs) and sets a shell variable
+# per NAME=PATH line it prints.
 load_tools() {
 	local out name path
-	out=$("$REPO/hack/testenv.sh" ${1:+--$1}) || die "hack/testenv.sh failed"
+	out=$("$REPO/hack/testenv.sh" ${1:+--$1} "${@:2}") || die "hack/testenv.sh failed"
 	while IFS='=' read -r name path; do
 		[ -n "$name" ] && printf -v "$name" '%s' "$path"
 	done <<<"$out"
@@ -191,12 +193,22 @@ extra_routes() {
 }
 
 PYLON_BUILT=
-# build_pylon builds ./bin/pylon once per run; without cmd/pylon it logs why
-# and returns 1.
+# build_pylon sets PYLON, the binary start_peer runs, and PYLON_REV, what the
+# report says it is. It builds ./bin/pylon once per run, or, when PYLON_BIN
+# names a binary, runs that one (described by PYLON_REV if set). Without
+# cmd/pylon it logs why and returns 1.
 build_pylon() {
 	[ -z "$PYLON_BUILT" ] || return "$PYLON_BUILT"
+	if [ -n "${PYLON_BIN:-}" ]; then
+		[ -x "$PYLON_BIN" ] || die "PYLON_BIN=$PYLON_BIN is not an executable file"
+		PYLON=$PYLON_BIN
+		PYLON_REV=${PYLON_REV:-"$(basename "$PYLON_BIN") (PYLON_BIN; revision not given)"}
+		PYLON_BUILT=0
+		return 0
+	fi
 	PYLON="$REPO/bin/pylon"
-	log "pylon: go build -o bin/pylon ./cmd/pylon"
+	PYLON_REV=$(cd "$REPO" && git describe --always --dirty 2>/dev/null || echo unknown revision)
+	log "pylon: go build -o bin/pylon ./cmd/pylon ($PYLON_REV)"
 	if (cd "$REPO" && go build -o bin/pylon ./cmd/pylon) >"$WORK/pylon-build.log" 2>&1; then
 		PYLON_BUILT=0
 	else
@@ -265,7 +277,7 @@ machine_report() {
 	echo "- Layout: proxy on CPU $PROXY_CPU; nginx backend (1 worker) and wrk on CPU $LOAD_CPU; 127.0.0.1 only"
 	echo "- Peers: $("$NGINX" -v 2>&1 | sed 's/.*: //'), $("$HAPROXY" -v 2>&1 | awk 'NR == 1 { print "HAProxy " $3 }')${CADDY:+, Caddy $CADDY_VERSION}, $(go version | awk '{ print $3 }')"
 	if [ "$PYLON_BUILT" = 0 ]; then
-		echo "- Pylon: $(cd "$REPO" && git describe --always --dirty 2>/dev/null || echo unknown revision), GOMAXPROCS=1, --access-log=false"
+		echo "- Pylon: $PYLON_REV, GOMAXPROCS=1, --access-log=false"
 	fi
 	if awk -v l="${load%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
 		echo "- **Warning:** the machine was busy (load $load); numbers are not trustworthy."
