@@ -61,13 +61,39 @@ type control struct {
 const etcdPrefix = "/pylon"
 
 // openControl opens the store and, unless disabled, prepares the admin API.
-// It returns nil when neither an admin API nor a store is configured.
-func openControl(ctx context.Context, o ControlOptions, comp *compile.Compiler, metrics *telemetry.Metrics, log *slog.Logger) (*control, error) {
+// It returns nil when neither an admin API nor a store is configured. If a
+// step fails, what the earlier steps opened is closed again: a failed start
+// must not leave the data dir's files locked or etcd clients running.
+func openControl(ctx context.Context, o ControlOptions, comp *compile.Compiler, metrics *telemetry.Metrics, log *slog.Logger) (_ *control, err error) {
 	disabled := o.AdminAddress == "" || o.AdminAddress == "off"
 	if disabled && o.Store == "" {
 		return nil, nil
 	}
 	c := &control{}
+	defer func() {
+		if err != nil {
+			c.close()
+		}
+	}()
+	if err := c.openStore(ctx, o, log); err != nil {
+		return nil, err
+	}
+	c.source = storesource.New(c.store, log)
+	if c.cache != nil {
+		c.source.WithCache(c.cache)
+	}
+	if !disabled {
+		if c.admin, err = newAdmin(o, c, comp, log); err != nil {
+			return nil, err
+		}
+	}
+	metrics.WatchStore(func() (bool, int64) { return c.store.Status().Synced, c.source.Revision() })
+	return c, nil
+}
+
+// openStore opens the store o names, with a local copy for etcd. What it
+// opens is set on c as soon as it is, so c.close finds it.
+func (c *control) openStore(ctx context.Context, o ControlOptions, log *slog.Logger) error {
 	var err error
 	switch {
 	case strings.HasPrefix(o.Store, "etcd://"):
@@ -75,45 +101,47 @@ func openControl(ctx context.Context, o ControlOptions, comp *compile.Compiler, 
 		// A node keeps a local copy of what it applied: with one, it starts
 		// (and serves that copy) even while etcd is away.
 		if err = os.MkdirAll(o.DataDir, 0o700); err != nil {
-			return nil, fmt.Errorf("data dir: %w", err)
+			return fmt.Errorf("data dir: %w", err)
 		}
 		if c.cache, err = storesource.OpenCache(filepath.Join(o.DataDir, "etcd-cache.db"), log); err != nil {
-			return nil, err
+			return err
 		}
 		var opts []etcd.Option
 		if c.cache.Revision() > 0 {
 			opts = append(opts, etcd.WithoutFirstContact())
 		}
-		if c.store, err = etcd.Open(ctx, eps, etcdPrefix, opts...); err != nil {
-			c.cache.Close()
-		} else if !o.skipPublished {
-			err = c.openPublished(ctx, eps, o.DataDir, log)
+		st, err := etcd.Open(ctx, eps, etcdPrefix, opts...)
+		if err != nil {
+			return err
 		}
+		c.store = st
+		if !o.skipPublished {
+			return c.openPublished(ctx, eps, o.DataDir, log)
+		}
+		return nil
 	case o.Store == "":
 		if err = os.MkdirAll(o.DataDir, 0o700); err != nil {
-			return nil, fmt.Errorf("data dir: %w", err)
+			return fmt.Errorf("data dir: %w", err)
 		}
-		c.store, err = bolt.Open(filepath.Join(o.DataDir, "pylon.db"))
+		st, err := bolt.Open(filepath.Join(o.DataDir, "pylon.db"))
+		if err != nil {
+			return err
+		}
+		c.store = st
+		return nil
 	default:
-		return nil, fmt.Errorf("--store: want etcd://host:port[,host:port] (got %q)", o.Store)
+		return fmt.Errorf("--store: want etcd://host:port[,host:port] (got %q)", o.Store)
 	}
-	if err != nil {
-		return nil, err
-	}
-	c.source = storesource.New(c.store, log)
-	if c.cache != nil {
-		c.source.WithCache(c.cache)
-	}
-	metrics.WatchStore(func() (bool, int64) { return c.store.Status().Synced, c.source.Revision() })
-	if disabled {
-		return c, nil
-	}
+}
+
+// newAdmin prepares the admin API over c's store, with the key o names (or
+// one generated and stored hashed in the data dir).
+func newAdmin(o ControlOptions, c *control, comp *compile.Compiler, log *slog.Logger) (*admin.Server, error) {
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	hash, generated, err := admin.LoadOrCreateKey(o.DataDir, o.AdminKeyFile, o.AdminKeyEnv)
 	if err != nil {
-		c.store.Close()
 		return nil, err
 	}
 	if generated != "" {
@@ -143,8 +171,7 @@ func openControl(ctx context.Context, o ControlOptions, comp *compile.Compiler, 
 			return out, nil
 		}
 	}
-	c.admin = admin.New(deps, admin.Options{Address: o.AdminAddress, KeyHash: hash, TLSCert: o.AdminTLSCert, TLSKey: o.AdminTLSKey, Version: o.Version})
-	return c, nil
+	return admin.New(deps, admin.Options{Address: o.AdminAddress, KeyHash: hash, TLSCert: o.AdminTLSCert, TLSKey: o.AdminTLSKey, Version: o.Version}), nil
 }
 
 // openPublished opens what Kubernetes controllers publish to the fleet's
@@ -152,18 +179,14 @@ func openControl(ctx context.Context, o ControlOptions, comp *compile.Compiler, 
 func (c *control) openPublished(ctx context.Context, eps []string, dataDir string, log *slog.Logger) error {
 	cache, err := storesource.OpenCache(filepath.Join(dataDir, "etcd-kubernetes-cache.db"), log)
 	if err != nil {
-		c.store.Close()
-		c.cache.Close()
 		return err
 	}
+	c.publishedCache = cache
 	st, err := etcd.Open(ctx, eps, kubernetesPrefix, etcd.WithoutFirstContact())
 	if err != nil {
-		cache.Close()
-		c.store.Close()
-		c.cache.Close()
 		return err
 	}
-	c.publishedStore, c.publishedCache = st, cache
+	c.publishedStore = st
 	c.published = storesource.New(st, log).As(kubesource.SourceName).WithCache(cache)
 	return nil
 }
