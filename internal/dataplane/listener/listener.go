@@ -5,17 +5,14 @@
 package listener
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -60,8 +57,6 @@ type Listener struct {
 	sniffers sync.WaitGroup // per-connection TLS handshakes and h2c sniffs
 }
 
-var h2Preface = []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
-
 // start serves cfg on sock; it becomes the socket's owner.
 func start(cfg *ir.Listener, hash uint64, defaultCert string, sock *socket, h Handlers, log *slog.Logger) *Listener {
 	lim := cfg.Limits.WithDefaults()
@@ -88,27 +83,9 @@ func start(cfg *ir.Listener, hash uint64, defaultCert string, sock *socket, h Ha
 		SecureErrorLogMessage: true,
 		Logger:                discardLogger{},
 	}
-	std := h.Std
-	maxBody := lim.MaxBodyBytes
-	// 16 KiB frames, the protocol's default, rather than Go's 1 MiB: a peer
-	// sending larger frames than it was told is refused (RFC 9113 4.2).
 	l.std = &http.Server{
-		HTTP2: &http.HTTP2Config{MaxReadFrameSize: 16 << 10},
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.ContentLength > maxBody {
-				http.Error(w, "413 request body too large", http.StatusRequestEntityTooLarge)
-				return
-			}
-			if r.ContentLength < 0 && maxBody > 0 && r.Body != nil && r.Body != http.NoBody &&
-				!strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
-				// A streamed body is bounded as it arrives; the proxy
-				// answers 413 when this cuts it off. gRPC streams are not
-				// request bodies in this sense: a long-lived stream may
-				// carry any amount, message limits are the service's.
-				r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-			}
-			std.ServeHTTP(w, r)
-		}),
+		HTTP2:             &http.HTTP2Config{MaxReadFrameSize: h2MaxReadFrame},
+		Handler:           l.stdHandler(h.Std),
 		ReadHeaderTimeout: lim.ReadTimeout.D(),
 		IdleTimeout:       lim.IdleTimeout.D(),
 		MaxHeaderBytes:    lim.MaxHeaderBytes,
@@ -135,6 +112,11 @@ func start(cfg *ir.Listener, hash uint64, defaultCert string, sock *socket, h Ha
 			l.tls.GetConfigForClient = h.ClientAuth(l.tls.Clone())
 		}
 		l.std.TLSConfig = l.tls
+	}
+	if err := l.configureH2(); err != nil {
+		// Only a TLS config without HTTP/2's required cipher suites fails
+		// here, and listeners never set cipher suites.
+		l.log.Error("http/2 not configured", "error", err)
 	}
 	go l.serveFast()
 	go l.serveStd()
@@ -190,38 +172,6 @@ func (l *Listener) serveStd() {
 	}
 }
 
-// sniffH2C sends connections that open with the HTTP/2 preface to the
-// HTTP/2 engine and everything else to the HTTP/1.1 engine.
-func (l *Listener) sniffH2C(c net.Conn) {
-	_ = c.SetReadDeadline(time.Now().Add(l.lim.ReadTimeout.D()))
-	br := bufio.NewReaderSize(c, 4096)
-	// Compare byte by byte as they arrive: an HTTP/1.x request shorter
-	// than the preface ("GET / HTTP/1.0\r\n\r\n") must not wait for more.
-	h2 := true
-	for n := 1; n <= len(h2Preface); n++ {
-		head, err := br.Peek(n)
-		if err != nil {
-			if n == 1 {
-				c.Close()
-				return
-			}
-			h2 = false
-			break
-		}
-		if head[n-1] != h2Preface[n-1] {
-			h2 = false
-			break
-		}
-	}
-	_ = c.SetReadDeadline(time.Time{})
-	pc := &peekedConn{Conn: c, r: br}
-	if h2 {
-		l.deliver(l.stdln, pc)
-		return
-	}
-	l.deliver(l.h1, pc)
-}
-
 // handshake completes TLS and routes the connection by ALPN.
 func (l *Listener) handshake(c net.Conn) {
 	tlsConn := tls.Server(c, l.tls)
@@ -234,6 +184,8 @@ func (l *Listener) handshake(c net.Conn) {
 		return
 	}
 	if tlsConn.ConnectionState().NegotiatedProtocol == "h2" {
+		// net/http hands the *tls.Conn to the hook configureH2 installs,
+		// which puts the guard in front of it.
 		l.deliver(l.stdln, tlsConn)
 		return
 	}
