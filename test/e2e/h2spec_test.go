@@ -12,20 +12,12 @@ import (
 )
 
 // knownH2SpecFailures are h2spec cases that fail against Pylon for a known
-// reason outside this test; each is reported in the log on every run. All but
-// the last fail identically against a bare Go 1.26 net/http HTTP/2 server
-// (httptest with EnableHTTP2), whose HTTP/2 implementation Pylon's listeners
-// use. Remove an entry when the cause is fixed.
-var knownH2SpecFailures = map[string]string{
-	"Sends multiple values of SETTINGS_INITIAL_WINDOW_SIZE": "Go net/http closes the connection",
-	// Go answers these malformed requests with 400 instead of the stream
-	// error RFC 9113 8.2.2 asks for; the request is still refused.
-	"Sends a HEADERS frame that contains the connection-specific header field":                     "Go net/http answers 400, not RST_STREAM",
-	`Sends a HEADERS frame that contains the TE header field with any value other than "trailers"`: "Go net/http answers 400, not RST_STREAM",
-	// An h2c listener also serves HTTP/1.1 on the same port, so a connection
-	// that does not start with the exact preface is HTTP/1.1 (answered 400).
-	"Sends invalid connection preface": "h2c listener: not a preface means HTTP/1.1",
-}
+// reason, each reported in the log on every run. There are none: the
+// listeners' HTTP/2 guard mends what Go's HTTP/2 server answers against the
+// RFC (repeated SETTINGS, malformed request headers), and an h2c listener
+// ends a connection that is neither an HTTP/2 preface nor an HTTP/1.x
+// request as a failed preface. Add an entry only with its reason.
+var knownH2SpecFailures = map[string]string{}
 
 var h2specFailure = regexp.MustCompile(`(?m)^\s*× \d+: (.*)$`)
 
