@@ -27,6 +27,7 @@ type h2Sender struct {
 	cancel       context.CancelFunc
 
 	resp, kept *http.Response
+	tried      bool
 }
 
 var _ sender = (*h2Sender)(nil)
@@ -70,9 +71,16 @@ func (s *h2Sender) send(c *Ctx, e *upstream.Endpoint, deadline time.Time) (int, 
 	}
 	s.resp = nil
 	pool := c.backend.Pool
-	// The URL is the same for every try but the endpoint's address; a try
-	// that has returned no longer reads it.
+	// The URL is the same for every try but the endpoint's address. The
+	// first try uses the parsed one; a retry gets a copy, since a try cut
+	// by its timeout may still be encoding its headers on the transport's
+	// goroutine.
 	u := s.u
+	if s.tried {
+		cp := *s.u
+		u = &cp
+	}
+	s.tried = true
 	u.Scheme, u.Host = "https", e.Address()
 	if pool.Protocol() == upstream.H2C {
 		u.Scheme = "http"
