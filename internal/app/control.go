@@ -32,10 +32,17 @@ type ControlOptions struct {
 	AdminTLSKey  string
 	NodeName     string
 	Version      string
-	// Members is told the cluster membership once the node has joined, for
-	// cluster-aware plugins (limits divided by the live node count).
-	Members *plugin.Members
+}
 
+// controlDeps are what the control plane works with, from the data plane
+// and from the decision which sources this process reads.
+type controlDeps struct {
+	compiler *compile.Compiler // the sink of the store sources, and the admin API's checker
+	metrics  *telemetry.Metrics
+	// members is told the cluster membership once the node has joined, for
+	// cluster-aware plugins (limits divided by the live node count).
+	members *plugin.Members
+	log     *slog.Logger
 	// skipPublished: this process serves Kubernetes in-process, so it does
 	// not read what a controller published to etcd.
 	skipPublished bool
@@ -43,11 +50,12 @@ type ControlOptions struct {
 
 // control is the admin API, its store and the node's cluster membership.
 type control struct {
+	o      ControlOptions
+	d      controlDeps
 	store  store.Store
 	cache  *storesource.Cache
 	source *storesource.Source
 	admin  *admin.Server
-	member *cluster.Member
 
 	// With an etcd store, what a Kubernetes controller publishes
 	// (--kubernetes-publish) is read too, into objects of source
@@ -64,18 +72,19 @@ const etcdPrefix = "/pylon"
 // It returns nil when neither an admin API nor a store is configured. If a
 // step fails, what the earlier steps opened is closed again: a failed start
 // must not leave the data dir's files locked or etcd clients running.
-func openControl(ctx context.Context, o ControlOptions, comp *compile.Compiler, metrics *telemetry.Metrics, log *slog.Logger) (_ *control, err error) {
+func openControl(ctx context.Context, o ControlOptions, d controlDeps) (_ *control, err error) {
 	disabled := o.AdminAddress == "" || o.AdminAddress == "off"
 	if disabled && o.Store == "" {
 		return nil, nil
 	}
-	c := &control{}
+	c := &control{o: o, d: d}
+	log := d.log
 	defer func() {
 		if err != nil {
 			c.close()
 		}
 	}()
-	if err := c.openStore(ctx, o, log); err != nil {
+	if err := c.openStore(ctx); err != nil {
 		return nil, err
 	}
 	c.source = storesource.New(c.store, log)
@@ -83,17 +92,18 @@ func openControl(ctx context.Context, o ControlOptions, comp *compile.Compiler, 
 		c.source.WithCache(c.cache)
 	}
 	if !disabled {
-		if c.admin, err = newAdmin(o, c, comp, log); err != nil {
+		if c.admin, err = c.newAdmin(); err != nil {
 			return nil, err
 		}
 	}
-	metrics.WatchStore(func() (bool, int64) { return c.store.Status().Synced, c.source.Revision() })
+	d.metrics.WatchStore(func() (bool, int64) { return c.store.Status().Synced, c.source.Revision() })
 	return c, nil
 }
 
 // openStore opens the store o names, with a local copy for etcd. What it
 // opens is set on c as soon as it is, so c.close finds it.
-func (c *control) openStore(ctx context.Context, o ControlOptions, log *slog.Logger) error {
+func (c *control) openStore(ctx context.Context) error {
+	o, log := c.o, c.d.log
 	var err error
 	switch {
 	case strings.HasPrefix(o.Store, "etcd://"):
@@ -115,8 +125,8 @@ func (c *control) openStore(ctx context.Context, o ControlOptions, log *slog.Log
 			return err
 		}
 		c.store = st
-		if !o.skipPublished {
-			return c.openPublished(ctx, eps, o.DataDir, log)
+		if !c.d.skipPublished {
+			return c.openPublished(ctx, eps)
 		}
 		return nil
 	case o.Store == "":
@@ -134,9 +144,10 @@ func (c *control) openStore(ctx context.Context, o ControlOptions, log *slog.Log
 	}
 }
 
-// newAdmin prepares the admin API over c's store, with the key o names (or
-// one generated and stored hashed in the data dir).
-func newAdmin(o ControlOptions, c *control, comp *compile.Compiler, log *slog.Logger) (*admin.Server, error) {
+// newAdmin prepares the admin API over c's store, with the key the options
+// name (or one generated and stored hashed in the data dir).
+func (c *control) newAdmin() (*admin.Server, error) {
+	o, comp := c.o, c.d.compiler
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
@@ -149,7 +160,7 @@ func newAdmin(o ControlOptions, c *control, comp *compile.Compiler, log *slog.Lo
 		fmt.Fprintf(os.Stderr, "pylon: generated an admin API key (shown once, stored hashed in %s):\n\n    %s\n\n", o.DataDir, generated)
 	}
 	deps := admin.Deps{
-		Store: c.store, Checker: comp, Log: log, WaitApplied: c.source.WaitRevision,
+		Store: c.store, Checker: comp, Log: c.d.log, WaitApplied: c.source.WaitRevision,
 		Status: func() admin.Status {
 			st := comp.Stats()
 			return admin.Status{
@@ -176,8 +187,9 @@ func newAdmin(o ControlOptions, c *control, comp *compile.Compiler, log *slog.Lo
 
 // openPublished opens what Kubernetes controllers publish to the fleet's
 // etcd, with its own local copy so the node serves it while etcd is away.
-func (c *control) openPublished(ctx context.Context, eps []string, dataDir string, log *slog.Logger) error {
-	cache, err := storesource.OpenCache(filepath.Join(dataDir, "etcd-kubernetes-cache.db"), log)
+func (c *control) openPublished(ctx context.Context, eps []string) error {
+	log := c.d.log
+	cache, err := storesource.OpenCache(filepath.Join(c.o.DataDir, "etcd-kubernetes-cache.db"), log)
 	if err != nil {
 		return err
 	}
@@ -200,8 +212,9 @@ func (c *control) ready() []<-chan struct{} {
 	return out
 }
 
-// runners lists the control plane's long-running parts.
-func (c *control) runners(sink storesource.Sink, o ControlOptions, log *slog.Logger) []Runner {
+// runners lists the long-running parts of the admin API and its store.
+func (c *control) runners() []Runner {
+	sink := c.d.compiler
 	rs := []Runner{{Name: "store-source", Start: func(ctx context.Context) error { return c.source.Run(ctx, sink) }}}
 	if c.published != nil {
 		rs = append(rs, Runner{Name: "published-kubernetes-source", Start: func(ctx context.Context) error { return c.published.Run(ctx, sink) }})
@@ -211,7 +224,7 @@ func (c *control) runners(sink storesource.Sink, o ControlOptions, log *slog.Log
 	}
 	if es, ok := c.store.(*etcd.Store); ok {
 		rs = append(rs, Runner{Name: "cluster", Start: func(ctx context.Context) error {
-			return c.joinCluster(ctx, es, o, log)
+			return c.joinCluster(ctx, es)
 		}})
 	}
 	return rs
@@ -219,7 +232,8 @@ func (c *control) runners(sink storesource.Sink, o ControlOptions, log *slog.Log
 
 // joinCluster registers this node under a lease and keeps its record
 // current until ctx ends; a clean stop removes it at once.
-func (c *control) joinCluster(ctx context.Context, es *etcd.Store, o ControlOptions, log *slog.Logger) error {
+func (c *control) joinCluster(ctx context.Context, es *etcd.Store) error {
+	o, log := c.o, c.d.log
 	addr := o.AdminAddress
 	if c.admin != nil && c.admin.Addr() != nil {
 		addr = c.admin.Addr().String()
@@ -239,11 +253,10 @@ func (c *control) joinCluster(ctx context.Context, es *etcd.Store, o ControlOpti
 		case <-time.After(wait):
 		}
 	}
-	c.member = m
 	defer m.Close()
-	if o.Members != nil {
-		o.Members.Set(m)
-		defer o.Members.Set(nil)
+	if c.d.members != nil {
+		c.d.members.Set(m)
+		defer c.d.members.Set(nil)
 	}
 	t := time.NewTicker(time.Second)
 	defer t.Stop()

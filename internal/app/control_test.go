@@ -37,7 +37,7 @@ func TestFailedOpenControlClosesWhatItOpened(t *testing.T) {
 			log := slog.New(slog.NewTextHandler(io.Discard, nil))
 			o := ControlOptions{DataDir: dir, Store: tc.store, AdminAddress: "127.0.0.1:0", AdminKeyFile: filepath.Join(dir, "missing-key")}
 			comp := compile.New(compile.Deps{Log: log})
-			ctl, err := openControl(context.Background(), o, comp, telemetry.NewMetrics(), log)
+			ctl, err := openControl(context.Background(), o, controlDeps{compiler: comp, metrics: telemetry.NewMetrics(), log: log})
 			if err == nil || !strings.Contains(err.Error(), "key file") {
 				ctl.close()
 				t.Fatalf("openControl: got %v, want the missing key file's error", err)

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -77,6 +76,3 @@ func kubernetesRunner(ctx context.Context, o KubernetesOptions, comp *compile.Co
 	}
 	return runners, src.Ready(), closer, nil
 }
-
-// errKubeNoListeners: with --kubernetes the listeners still come from a file.
-var errKubeNoListeners = errors.New("--kubernetes needs --config with the listeners")

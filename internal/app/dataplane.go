@@ -1,0 +1,88 @@
+package app
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"pylon.io/pylon/internal/dataplane/compile"
+	"pylon.io/pylon/internal/dataplane/listener"
+	"pylon.io/pylon/internal/dataplane/proxy"
+	"pylon.io/pylon/internal/dataplane/router"
+	"pylon.io/pylon/internal/dataplane/tlsindex"
+	"pylon.io/pylon/internal/plugin"
+	"pylon.io/pylon/internal/telemetry"
+	"pylon.io/pylon/internal/upstream"
+)
+
+// dataPlane is what serves traffic: the router, upstream pools, certificate
+// index and plugin runtime that outlive config generations, the proxy and
+// listeners in front of them, and the compile stage that updates them. It
+// runs nothing of its own; the listeners open as the first config compiles.
+type dataPlane struct {
+	metrics   *telemetry.Metrics
+	pools     *upstream.Registry
+	members   *plugin.Members // the cluster's live nodes, for cluster-aware plugins
+	listeners *listener.Manager
+	compiler  *compile.Compiler
+
+	access      *telemetry.AccessLog
+	closeAccess func() // closes the access log's file
+}
+
+// newDataPlane builds the data plane for o, with nothing configured yet.
+func newDataPlane(o Options) (*dataPlane, error) {
+	log := o.Log
+	accessOut, closeAccess, err := openAccessLog(o.AccessLogPath)
+	if err != nil {
+		return nil, err
+	}
+	metrics := telemetry.NewMetrics()
+	access := telemetry.NewAccessLog(accessOut)
+	access.SetEnabled(o.AccessLog)
+	rt := router.New[*proxy.Route]()
+	pools := upstream.NewRegistry(upstream.WithLogger(log))
+	certs := tlsindex.New()
+	members := plugin.NewMembers()
+	plugins := plugin.NewRuntime(members, log)
+	metrics.Registry().MustRegister(plugins.Metrics())
+
+	px := proxy.New(rt, metrics, access, log)
+	px.SetPluginMetrics(plugins.Metrics())
+	px.SetClientAuth(certs)
+
+	listeners := listener.NewManager(listener.Handlers{Fast: px.ServeFast, Std: px, Certificates: certs.ForListener, ClientAuth: certs.ConfigForClient, Refused: px.Refused}, log)
+	comp := compile.New(compile.Deps{Router: rt, Pools: pools, Certs: certs, Listeners: listeners, Metrics: metrics, Log: log, Plugins: plugins})
+	metrics.SetUpstreamSource(func(emit func(service, endpoint string, healthy bool)) {
+		pools.Each(func(p *upstream.Pool) {
+			for _, e := range p.Endpoints() {
+				emit(p.Name(), e.Address(), e.Healthy())
+			}
+		})
+	})
+	return &dataPlane{
+		metrics: metrics, pools: pools, members: members, listeners: listeners, compiler: comp,
+		access: access, closeAccess: closeAccess,
+	}, nil
+}
+
+// close stops what the data plane holds; the listeners are drained by the
+// serve step before.
+func (dp *dataPlane) close() {
+	// Pools first (health checks end), then the access log flushes and its
+	// file closes.
+	dp.pools.Close()
+	dp.access.Close()
+	dp.closeAccess()
+}
+
+func openAccessLog(path string) (io.Writer, func(), error) {
+	if path == "" || path == "-" {
+		return os.Stdout, func() {}, nil
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, nil, fmt.Errorf("access log: %w", err)
+	}
+	return f, func() { f.Close() }, nil
+}
