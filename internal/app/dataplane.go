@@ -47,9 +47,7 @@ func newDataPlane(o Options) (*dataPlane, error) {
 	plugins := plugin.NewRuntime(members, log)
 	metrics.Registry().MustRegister(plugins.Metrics())
 
-	px := proxy.New(rt, metrics, access, log)
-	px.SetPluginMetrics(plugins.Metrics())
-	px.SetClientAuth(certs)
+	px := proxy.New(rt, proxy.Options{Metrics: metrics, Access: access, Log: log, Plugins: plugins.Metrics(), ClientAuth: certs})
 
 	listeners := listener.NewManager(listener.Handlers{Fast: px.ServeFast, Std: px, Certificates: certs.ForListener, ClientAuth: certs.ConfigForClient, Refused: px.Refused}, log)
 	comp := compile.New(compile.Deps{Router: rt, Pools: pools, Certs: certs, Listeners: listeners, Metrics: metrics, Log: log, Plugins: plugins})

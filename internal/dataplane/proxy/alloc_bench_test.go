@@ -53,7 +53,7 @@ func newH2CProxy(tb testing.TB, upstreamAddr string) *Proxy {
 		tb.Fatal(err)
 	}
 	rt.Apply(map[string]*router.HostTable[*Route]{"example.test": table})
-	return New(rt, m, nil, slog.New(slog.DiscardHandler))
+	return New(rt, Options{Metrics: m, Log: slog.New(slog.DiscardHandler)})
 }
 
 // http2Upstreams are the upstreams the HTTP/2 engine is measured against.

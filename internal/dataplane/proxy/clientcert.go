@@ -5,13 +5,7 @@ import (
 	"encoding/pem"
 	"net/url"
 	"strings"
-
-	"pylon.io/pylon/internal/dataplane/tlsindex"
 )
-
-// SetClientAuth sets the certificate index consulted for client
-// certificate verification; nil (the default) means none.
-func (p *Proxy) SetClientAuth(x *tlsindex.Index) { p.certs = x }
 
 // clientAuth fills c's client certificate fields and reports whether the
 // request is misdirected (421). Without TLS, or with no client-verifying

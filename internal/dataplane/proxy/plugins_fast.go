@@ -90,9 +90,6 @@ func (p *Proxy) logPhase(c *Ctx, o *outcome, start time.Time) {
 	c.run.Log(c, &c.logged)
 }
 
-// SetPluginMetrics sets where panics in plugin hooks are counted.
-func (p *Proxy) SetPluginMetrics(m *plugin.Metrics) { p.pm = m }
-
 // flushingBody is the body filters in front of an HTTP/2 response: a flush
 // pushes what the filters hold, then the frames.
 type flushingBody struct {

@@ -102,9 +102,7 @@ func newPluginProxy(tb testing.TB, upstreamAddr string, refs ...plugin.Ref) (*Pr
 		tb.Fatal(err)
 	}
 	rt.Apply(map[string]*router.HostTable[*Route]{"example.test": table})
-	p := New(rt, m, nil, slog.New(slog.DiscardHandler))
-	p.SetPluginMetrics(prt.Metrics())
-	return p, prt
+	return New(rt, Options{Metrics: m, Log: slog.New(slog.DiscardHandler), Plugins: prt.Metrics()}), prt
 }
 
 func TestPluginsOnHTTP1(t *testing.T) {

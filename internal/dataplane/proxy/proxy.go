@@ -29,9 +29,23 @@ type Proxy struct {
 	unrouted *telemetry.RouteStats
 }
 
-// New returns a proxy reading routes from r. access may be nil (no access log).
-func New(r *router.Router[*Route], m *telemetry.Metrics, access *telemetry.AccessLog, log *slog.Logger) *Proxy {
-	return &Proxy{router: r, metrics: m, access: access, log: log, unrouted: m.Route("", "")}
+// Options are what a Proxy reads besides its router. Nil fields mean none:
+// no access log, no plugin metrics, no client certificate verification.
+type Options struct {
+	Metrics *telemetry.Metrics // required
+	Access  *telemetry.AccessLog
+	Log     *slog.Logger // required
+	// Plugins counts panics and events in plugin hooks.
+	Plugins *plugin.Metrics
+	// ClientAuth is the certificate index consulted for client
+	// certificate verification.
+	ClientAuth *tlsindex.Index
+}
+
+// New returns a proxy reading routes from r.
+func New(r *router.Router[*Route], o Options) *Proxy {
+	return &Proxy{router: r, metrics: o.Metrics, access: o.Access, log: o.Log, pm: o.Plugins,
+		certs: o.ClientAuth, unrouted: o.Metrics.Route("", "")}
 }
 
 // outcome is what one request came to, for metrics, the access log and

@@ -56,7 +56,7 @@ func newTestProxy(tb testing.TB, upstreamAddr string) *Proxy {
 		tb.Fatal(err)
 	}
 	rt.Apply(map[string]*router.HostTable[*Route]{"example.test": table})
-	return New(rt, m, nil, slog.New(slog.DiscardHandler))
+	return New(rt, Options{Metrics: m, Log: slog.New(slog.DiscardHandler)})
 }
 
 func serve(p *Proxy, raw string) *fasthttp.RequestCtx {
