@@ -24,9 +24,10 @@ const h2BodyTries = 15
 const h2OversizeBody = 70_000_000
 
 // TestH2BodyLimitAnswers413: a request body over the listener's default
-// maxBodyBytes, declared by Content-Length, is answered 413 over HTTP/2 on
-// every try, to curl and to Go's HTTP/2 client, on the h2c and the TLS
-// listener. The client must read the status, not a reset stream.
+// maxBodyBytes, declared by Content-Length or streamed without one, is
+// answered 413 over HTTP/2 on every try, to curl and to Go's HTTP/2 client,
+// on the h2c and the TLS listener. The client must read the status, not a
+// reset stream.
 func TestH2BodyLimitAnswers413(t *testing.T) {
 	t.Parallel()
 	curlBin := testenv.Tool(t, "curl")
@@ -48,18 +49,12 @@ func TestH2BodyLimitAnswers413(t *testing.T) {
 	}
 	for _, l := range listeners {
 		t.Run(l.name+"/curl", func(t *testing.T) {
-			var got []string
-			for range h2BodyTries {
-				args := append([]string{"-sS", "--max-time", "60", "-o", "/dev/null",
-					"-w", "%{http_code} HTTP/%{http_version}", "--data-binary", "@" + file}, l.curlArgs...)
-				out, err := exec.Command(curlBin, append(args, l.url)...).CombinedOutput()
-				res := strings.TrimSpace(string(out))
-				if err != nil {
-					res += fmt.Sprintf(" (%v)", err)
-				}
-				got = append(got, res)
-			}
-			checkAll413(t, got, "413 HTTP/2")
+			checkAll413(t, curlTries(t, curlBin, "", append(l.curlArgs, "--data-binary", "@"+file, l.url)...), "413 HTTP/2")
+		})
+		// Without a declared length, the body is cut off at the limit as
+		// it streams through, and the 413 comes from there.
+		t.Run(l.name+"/curl streamed", func(t *testing.T) {
+			checkAll413(t, curlTries(t, curlBin, file, append(l.curlArgs, "-T", "-", l.url)...), "413 HTTP/2")
 		})
 		t.Run(l.name+"/go", func(t *testing.T) {
 			client := *l.client
@@ -71,6 +66,33 @@ func TestH2BodyLimitAnswers413(t *testing.T) {
 			checkAll413(t, got, "413 HTTP/2.0")
 		})
 	}
+}
+
+// curlTries runs curl h2BodyTries times with args, its stdin from the file
+// stdin names (if any), and describes each answer as "status HTTP/version",
+// or curl's error.
+func curlTries(t *testing.T, bin, stdin string, args ...string) []string {
+	t.Helper()
+	var got []string
+	for range h2BodyTries {
+		cmd := exec.Command(bin, append([]string{"-sS", "--max-time", "60", "-o", "/dev/null",
+			"-w", "%{http_code} HTTP/%{http_version}"}, args...)...)
+		if stdin != "" {
+			in, err := os.Open(stdin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd.Stdin = in
+			defer in.Close()
+		}
+		out, err := cmd.CombinedOutput()
+		res := strings.TrimSpace(string(out))
+		if err != nil {
+			res += fmt.Sprintf(" (%v)", err)
+		}
+		got = append(got, res)
+	}
+	return got
 }
 
 // post413 sends body and describes the answer as "status proto", or the error.

@@ -145,48 +145,72 @@ func TestH2RepeatedSettings(t *testing.T) {
 	}
 }
 
-// TestH2BodyOverLimit: a declared body over maxBodyBytes is answered 413 at
-// once and reported as a refusal. A client that goes on sending the body
-// then sees the stream end cleanly, without RST_STREAM; one that stops sees
-// it end soon after.
+// TestH2BodyOverLimit: a body over maxBodyBytes is answered 413 at once,
+// whether declared (and reported as a refusal) or cut off as it streams. A
+// client that goes on sending the body then sees the stream end cleanly,
+// without RST_STREAM; one that stops sees it end soon after.
 func TestH2BodyOverLimit(t *testing.T) {
+	bodies := []struct {
+		name     string
+		declared bool
+	}{{"declared", true}, {"streamed", false}}
 	for _, proto := range h2Protocols {
 		srv := startH2Server(t, proto, ir.Limits{MaxBodyBytes: 10})
-		post := func(h *rawH2) {
-			h.headers(http2.HeadersFrameParam{StreamID: 1, EndHeaders: true, BlockFragment: h.block(
-				":method", "POST", ":scheme", "https", ":authority", "h2.test", ":path", "/up", "content-length", "100")})
-			for {
-				if f, ok := h.read().(*http2.MetaHeadersFrame); ok && f.StreamID == 1 {
-					if s := f.PseudoValue("status"); s != "413" {
-						t.Fatalf("status %s, want 413", s)
+		for _, b := range bodies {
+			// post sends the headers and 50 bytes of a 100-byte body and
+			// reads the 413.
+			post := func(h *rawH2) {
+				fields := []string{":method", "POST", ":scheme", "https", ":authority", "h2.test", ":path", "/up"}
+				if b.declared {
+					fields = append(fields, "content-length", "100")
+				}
+				h.headers(http2.HeadersFrameParam{StreamID: 1, EndHeaders: true, BlockFragment: h.block(fields...)})
+				if err := h.fr.WriteData(1, false, []byte(strings.Repeat("x", 50))); err != nil {
+					t.Fatal(err)
+				}
+				for {
+					if f, ok := h.read().(*http2.MetaHeadersFrame); ok && f.StreamID == 1 {
+						if s := f.PseudoValue("status"); s != "413" {
+							t.Fatalf("status %s, want 413", s)
+						}
+						return
+					}
+				}
+			}
+			t.Run(string(proto)+"/"+b.name+"/sends it all", func(t *testing.T) {
+				before := len(srv.refusals())
+				h := srv.dial(t)
+				post(h)
+				if err := h.fr.WriteData(1, true, []byte(strings.Repeat("x", 50))); err != nil {
+					t.Fatal(err)
+				}
+				if got := h.await(1); got.reset || !strings.Contains(got.body, "413") {
+					t.Fatalf("after the whole body: %v, want the 413's body and END_STREAM", got)
+				}
+				if h.resetAfter(1) {
+					t.Fatal("the stream was reset after the whole body and the 413")
+				}
+				refs := srv.refusals()[before:]
+				if !b.declared {
+					if len(refs) != 0 {
+						t.Fatalf("a streamed body is the handler's to report, the listener reported %+v", refs)
 					}
 					return
 				}
-			}
+				if len(refs) != 1 || refs[0].Status != 413 || refs[0].Proto != "HTTP/2.0" || refs[0].Method != "POST" ||
+					refs[0].Path != "/up" || refs[0].Host != "h2.test" || refs[0].Remote == nil {
+					t.Fatalf("refusals: %+v", refs)
+				}
+			})
+			t.Run(string(proto)+"/"+b.name+"/stops", func(t *testing.T) {
+				h := srv.dial(t)
+				post(h)
+				start := time.Now()
+				h.await(1)
+				if d := time.Since(start); d > h2LingerIdle+3*time.Second {
+					t.Fatalf("the stream ended %v after the 413, want about %v", d, h2LingerIdle)
+				}
+			})
 		}
-		t.Run(string(proto)+"/sends it all", func(t *testing.T) {
-			h := srv.dial(t)
-			post(h)
-			if err := h.fr.WriteData(1, true, []byte(strings.Repeat("x", 100))); err != nil {
-				t.Fatal(err)
-			}
-			if got := h.await(1); got.reset || !strings.Contains(got.body, "413") {
-				t.Fatalf("after the whole body: %v, want the 413's body and END_STREAM", got)
-			}
-			refs := srv.refusals()
-			if len(refs) != 1 || refs[0].Status != 413 || refs[0].Proto != "HTTP/2.0" || refs[0].Method != "POST" ||
-				refs[0].Path != "/up" || refs[0].Host != "h2.test" || refs[0].Remote == nil {
-				t.Fatalf("refusals: %+v", refs)
-			}
-		})
-		t.Run(string(proto)+"/stops", func(t *testing.T) {
-			h := srv.dial(t)
-			post(h)
-			start := time.Now()
-			h.await(1)
-			if d := time.Since(start); d > h2LingerIdle+3*time.Second {
-				t.Fatalf("the stream ended %v after the 413, want about %v", d, h2LingerIdle)
-			}
-		})
 	}
 }

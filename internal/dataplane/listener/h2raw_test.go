@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -48,7 +49,13 @@ func startH2Server(t *testing.T, proto string, lim ir.Limits) *h2Server {
 	h := Handlers{
 		Fast: func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("h1 " + string(ctx.Path())) },
 		Std: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			_, _ = io.Copy(io.Discard, r.Body)
+			// As the proxy does, a body cut off by the listener's limit
+			// is answered 413.
+			var over *http.MaxBytesError
+			if _, err := io.Copy(io.Discard, r.Body); errors.As(err, &over) {
+				http.Error(w, "413 body over the limit", http.StatusRequestEntityTooLarge)
+				return
+			}
 			fmt.Fprintf(w, "h2 %s x-check=%s", r.URL.Path, r.Header.Get("X-Check"))
 		}),
 		Certificates: func(string) func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
@@ -167,6 +174,27 @@ func (h *rawH2) headers(p http2.HeadersFrameParam) {
 // request is the fields of a GET for path, then extra.
 func request(path string, extra ...string) []string {
 	return append([]string{":method", "GET", ":scheme", "https", ":authority", "h2.test", ":path", path}, extra...)
+}
+
+// resetAfter reports whether the server resets stream id before it
+// answers a PING sent now: a reset that follows a complete response.
+func (h *rawH2) resetAfter(id uint32) bool {
+	h.t.Helper()
+	if err := h.fr.WritePing(false, [8]byte{1}); err != nil {
+		h.t.Fatal(err)
+	}
+	for {
+		switch f := h.read().(type) {
+		case *http2.PingFrame:
+			if f.IsAck() {
+				return false
+			}
+		case *http2.RSTStreamFrame:
+			if f.StreamID == id {
+				return true
+			}
+		}
+	}
 }
 
 // outcome is how the server ended one stream.

@@ -3,7 +3,9 @@ package listener
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -75,11 +77,29 @@ func (l *Listener) stdHandler(next http.Handler) http.Handler {
 			// WebSockets (extended CONNECT) are not request bodies in
 			// this sense: a long-lived stream may carry any amount,
 			// message limits are the service's.
-			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+			body := r.Body
+			limited := http.MaxBytesReader(w, keepOpen{body}, maxBody)
+			r.Body = limited
+			next.ServeHTTP(w, r)
+			// A body the limit cut off is still arriving: the proxy's 413
+			// needs the same lingering as a refused declared body. The
+			// proxy's Close did not reach the body (keepOpen), so it can
+			// still be read here.
+			var over *http.MaxBytesError
+			if _, err := limited.Read(nil); errors.As(err, &over) {
+				linger(w, body)
+			}
+			return
 		}
 		next.ServeHTTP(w, r)
 	})
 }
+
+// keepOpen keeps a handler's Close from ending a request body the listener
+// may still read; the engine closes it when the handler returns.
+type keepOpen struct{ io.ReadCloser }
+
+func (keepOpen) Close() error { return nil }
 
 // refuseBody answers 413 to a request whose declared body is over the
 // limit. Returning at once would end the stream with RST_STREAM while the
@@ -93,6 +113,12 @@ func (l *Listener) refuseBody(w http.ResponseWriter, r *http.Request) {
 	http.Error(w, "413 request body too large", http.StatusRequestEntityTooLarge)
 	l.h.refused(Refusal{Proto: r.Proto, Method: r.Method, Host: r.Host, Path: r.URL.Path,
 		Remote: remoteAddr(r.RemoteAddr), Status: http.StatusRequestEntityTooLarge, Reason: "body too large"})
+	linger(w, r.Body)
+}
+
+// linger flushes the answer in w, then reads and drops body within the
+// linger bounds.
+func linger(w http.ResponseWriter, body io.Reader) {
 	rc := http.NewResponseController(w)
 	if rc.Flush() != nil {
 		return
@@ -112,7 +138,7 @@ func (l *Listener) refuseBody(w http.ResponseWriter, r *http.Request) {
 			}
 			armed = now
 		}
-		if _, err := r.Body.Read(buf[:]); err != nil {
+		if _, err := body.Read(buf[:]); err != nil {
 			return
 		}
 	}
