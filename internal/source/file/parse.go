@@ -62,7 +62,14 @@ func (p *parsed) fail(file string, line int, err error) {
 	p.errs = append(p.errs, &Error{File: file, Line: line, Err: err})
 }
 
+// parse reads one file's objects. A big file is read in pieces on every core
+// (split.go); the result is the same either way.
 func parse(file string, data []byte, res *resolver) (p parsed) {
+	return parseSized(file, data, res, max(minPiece, len(data)/(8*runtime.GOMAXPROCS(0))))
+}
+
+// parseSized is parse with big files cut into pieces of about size bytes.
+func parseSized(file string, data []byte, res *resolver, size int) (p parsed) {
 	defer func() {
 		// yaml.v3 has panicked on hostile input before; a config file must
 		// never take the process down.
@@ -70,7 +77,23 @@ func parse(file string, data []byte, res *resolver) (p parsed) {
 			p = parsed{broken: true, errs: []error{&Error{File: file, Err: fmt.Errorf("invalid YAML: parser panic: %v", r)}}}
 		}
 	}()
-	docs, err := documents(data)
+	if pieces := splitFile(data, size); pieces != nil {
+		if prs, ok := parsePieces(file, pieces, res); ok {
+			p.ok = true
+			n := 0
+			for _, pr := range prs {
+				p.errs = append(p.errs, pr.top...)
+				p.ok = p.ok && !pr.notOK
+				n += len(pr.results)
+			}
+			p.objects = make([]parsedObject, 0, n)
+			for _, pr := range prs {
+				p.add(pr.results)
+			}
+			return p
+		}
+	}
+	docs, err := documents(bytes.NewReader(data))
 	if err != nil {
 		return parsed{broken: true, errs: []error{syntaxError(file, err)}}
 	}
@@ -94,24 +117,37 @@ func parse(file string, data []byte, res *resolver) (p parsed) {
 			continue
 		}
 		for i := 0; i+1 < len(root.Content); i += 2 {
-			k, v := root.Content[i], deref(root.Content[i+1])
-			sec, found := findSection(k.Value)
-			switch {
-			case !found:
-				p.fail(file, k.Line, fmt.Errorf("unknown top-level key %q (known: %s)", k.Value, sectionKeys()))
-				p.ok = false
-			case isNull(v):
-			case v.Kind != yaml.SequenceNode:
-				p.fail(file, v.Line, fmt.Errorf("%s: must be a list", k.Value))
-				p.ok = false
-			default:
-				for _, n := range v.Content {
-					jobs = append(jobs, job{sec: sec, node: deref(n)})
-				}
-			}
+			jobs = p.section(file, root.Content[i], deref(root.Content[i+1]), jobs)
 		}
 	}
-	for _, r := range decodeAll(file, jobs, res) {
+	p.objects = make([]parsedObject, 0, len(jobs))
+	p.add(decodeAll(file, jobs, res))
+	return p
+}
+
+// section checks one top-level key and its list, and appends the list's
+// objects to jobs.
+func (p *parsed) section(file string, k, v *yaml.Node, jobs []job) []job {
+	sec, found := findSection(k.Value)
+	switch {
+	case !found:
+		p.fail(file, k.Line, fmt.Errorf("unknown top-level key %q (known: %s)", k.Value, sectionKeys()))
+		p.ok = false
+	case isNull(v):
+	case v.Kind != yaml.SequenceNode:
+		p.fail(file, v.Line, fmt.Errorf("%s: must be a list", k.Value))
+		p.ok = false
+	default:
+		for _, n := range v.Content {
+			jobs = append(jobs, job{sec: sec, node: deref(n)})
+		}
+	}
+	return jobs
+}
+
+// add records decoded objects, in file order.
+func (p *parsed) add(results []result) {
+	for _, r := range results {
 		p.errs = append(p.errs, r.errs...)
 		p.refs = append(p.refs, r.refs...)
 		switch {
@@ -123,7 +159,6 @@ func parse(file string, data []byte, res *resolver) (p parsed) {
 			p.objects = append(p.objects, parsedObject{key: r.key, line: r.line, obj: r.obj})
 		}
 	}
-	return p
 }
 
 // job is one object node to decode; result is what became of it.
@@ -258,9 +293,9 @@ func hostPolicyName(n *yaml.Node) string {
 	return ""
 }
 
-func documents(data []byte) ([]*yaml.Node, error) {
+func documents(r io.Reader) ([]*yaml.Node, error) {
 	var docs []*yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec := yaml.NewDecoder(r)
 	for {
 		var d yaml.Node
 		err := dec.Decode(&d)
