@@ -21,10 +21,9 @@ func Load(path string) (entries []Entry, errs []error) {
 		return nil, []error{err}
 	}
 	s := newState(os.ReadFile)
-	for _, f := range files {
-		fe, _ := s.reload(f, false)
+	s.reloadAll(files, make([]bool, len(files)), func(_ string, fe []error, _ bool) {
 		errs = append(errs, fe...)
-	}
+	})
 	_, _, dups := s.diff()
 	errs = append(errs, dups...)
 	for _, f := range files {

@@ -1,6 +1,7 @@
 package file
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,5 +106,43 @@ func TestLoadMissingPath(t *testing.T) {
 	_, errs := Load(filepath.Join(t.TempDir(), "nope.yaml"))
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "nope.yaml") {
 		t.Fatalf("errors %v", errs)
+	}
+}
+
+// TestLoadManyFiles loads a directory of many files, which are parsed
+// concurrently: the result is still in file order, and of two objects with
+// one name the one in the earlier file wins.
+func TestLoadManyFiles(t *testing.T) {
+	dir := t.TempDir()
+	const n = 40
+	for i := range n {
+		writeFile(t, dir, fmt.Sprintf("tenant-%02d.yaml", i), fmt.Sprintf(
+			"routes:\n  - name: own-%02d\n    backends: [{ service: s }]\n  - name: shared\n    hosts: [t%02d.example.com]\n    backends: [{ service: s }]\n", i, i))
+	}
+	entries, errs := Load(dir)
+	if len(entries) != n+1 {
+		t.Fatalf("got %d entries, want %d", len(entries), n+1)
+	}
+	if len(errs) != n-1 {
+		t.Fatalf("got %d errors, want %d duplicates: %v", len(errs), n-1, errs)
+	}
+	for i, e := range entries {
+		want := fmt.Sprintf("own-%02d", i)
+		if i == 1 {
+			want = "shared"
+		} else if i > 1 {
+			want = fmt.Sprintf("own-%02d", i-1)
+		}
+		if e.Object.Key.Name != want {
+			t.Errorf("entry %d is %s, want %s", i, e.Object.Key.Name, want)
+		}
+	}
+	if r := entries[1].Object.Resource.(*ir.Route); r.Hosts[0] != "t00.example.com" {
+		t.Errorf("shared comes from %s, want the first file's", r.Hosts[0])
+	}
+	for i, err := range errs {
+		if want := fmt.Sprintf("tenant-%02d.yaml:4:", i+1); !strings.Contains(err.Error(), want) {
+			t.Errorf("error %d = %v, want it at %s", i, err, want)
+		}
 	}
 }

@@ -157,9 +157,12 @@ func (r *run) sync(b *batch, initial bool) {
 		files = append(files, f)
 	}
 	slices.SortFunc(files, compareFiles)
+	force := make([]bool, len(files))
+	for i, f := range files {
+		force[i] = b.dirty[f]
+	}
 	var errs []error
-	for _, f := range files {
-		fe, looked := st.reload(f, b.dirty[f])
+	st.reloadAll(files, force, func(f string, fe []error, looked bool) {
 		if looked {
 			r.setProblems(f, fe)
 		}
@@ -169,7 +172,7 @@ func (r *run) sync(b *batch, initial bool) {
 				r.watch(filepath.Dir(ref)) // a missing directory is retried on the next reload
 			}
 		}
-	}
+	})
 	ch, winners, dups := st.diff()
 	r.mu.Lock()
 	r.dups = st.duplicates()

@@ -64,43 +64,82 @@ func newState(read func(string) ([]byte, error)) *state {
 }
 
 // reload re-reads one config file. Unless force is set (a PEM file it uses
-// changed), identical content is not parsed again.
-// reload re-reads one file. It returns the file's problems, and whether it
-// looked at the content at all (false when it was unchanged).
+// changed), identical content is not parsed again. It returns the file's
+// problems, and whether it looked at the content at all (false when it was
+// unchanged).
 func (s *state) reload(file string, force bool) ([]error, bool) {
+	var prev *uint64
+	if f := s.files[file]; f != nil {
+		prev = &f.sum
+	}
+	return s.record(s.load(file, prev, force))
+}
+
+// loaded is a file read and parsed, not yet recorded in the state.
+type loaded struct {
+	file    string
+	gone    bool    // deleted (or now a directory)
+	readErr error   // unreadable for now
+	same    bool    // unchanged since last time: not parsed
+	sum     uint64  // hash of the content
+	p       *parsed // nil unless parsed
+}
+
+// load reads and parses a file without touching the state, so that files
+// can load concurrently. prev is the hash of the content last seen, if any.
+func (s *state) load(file string, prev *uint64, force bool) loaded {
 	data, err := s.read(file)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.EISDIR) {
-		s.remove(file)
-		return nil, true
+		return loaded{file: file, gone: true}
 	}
 	if err != nil {
+		return loaded{file: file, readErr: err}
+	}
+	l := loaded{file: file, sum: maphash.Bytes(seed, data)}
+	if prev != nil && *prev == l.sum && !force {
+		l.same = true
+		return l
+	}
+	p := parse(file, data, &resolver{dir: filepath.Dir(file), read: s.read})
+	l.p = &p
+	return l
+}
+
+// record applies a loaded file to the state; it returns what reload does.
+func (s *state) record(l loaded) ([]error, bool) {
+	file := l.file
+	switch {
+	case l.gone:
+		s.remove(file)
+		return nil, true
+	case l.readErr != nil:
 		// Unreadable for now (permissions, a half-swapped mount): keep what
 		// it said before rather than deleting its objects.
-		return []error{&Error{File: file, Err: fmt.Errorf("read: %w", err)}}, true
-	}
-	sum := maphash.Bytes(seed, data)
-	f := s.files[file]
-	if f != nil && f.sum == sum && !force {
+		return []error{&Error{File: file, Err: fmt.Errorf("read: %w", l.readErr)}}, true
+	case l.same:
 		return nil, false
 	}
+	f := s.files[file]
 	if f == nil {
 		f = &fileState{}
 		s.files[file] = f
 	}
-	f.sum = sum
-	p := parse(file, data, &resolver{dir: filepath.Dir(file), read: s.read})
+	f.sum = l.sum
+	p := l.p
 	if p.broken {
 		return p.errs, true // a syntax error changes nothing
 	}
 	claims := make([]*claim, 0, len(p.objects))
-	have := make(map[ir.Key]bool, len(p.objects))
 	for i, o := range p.objects {
 		claims = append(claims, &claim{key: o.key, file: file, pos: i, line: o.line, obj: o.obj})
-		have[o.key] = true
 	}
 	if !p.ok {
 		// Some object could not be identified; it may be one that vanished
 		// from the list, so keep every old claim not seen again.
+		have := make(map[ir.Key]bool, len(p.objects))
+		for _, o := range p.objects {
+			have[o.key] = true
+		}
 		for _, c := range f.claims {
 			if !have[c.key] {
 				claims = append(claims, c)
