@@ -163,6 +163,14 @@ func (s *state) remove(file string) {
 }
 
 func (s *state) setClaims(file string, f *fileState, claims []*claim) {
+	if len(s.claims) == 0 && len(claims) > 1024 {
+		// A first load: size the maps once, not by doubling (each doubling
+		// rehashes and leaves the old table as garbage).
+		s.claims = make(map[ir.Key][]*claim, len(claims))
+		if len(s.touched) == 0 {
+			s.touched = make(map[ir.Key]bool, len(claims))
+		}
+	}
 	for _, c := range f.claims {
 		s.claims[c.key] = slices.DeleteFunc(s.claims[c.key], func(x *claim) bool { return x.file == file })
 		if len(s.claims[c.key]) == 0 {
@@ -210,9 +218,9 @@ func compareFiles(a, b string) int {
 
 // diff turns the touched keys into a Change, and reports duplicates among them.
 func (s *state) diff() (ir.Change, map[ir.Key]*claim, []error) {
-	var ch ir.Change
+	ch := ir.Change{Upserts: make([]ir.Object, 0, len(s.touched))}
 	var errs []error
-	winners := map[ir.Key]*claim{}
+	winners := make(map[ir.Key]*claim, len(s.touched))
 	for k := range s.retry {
 		s.touched[k] = true
 	}
@@ -253,6 +261,9 @@ func (s *state) diff() (ir.Change, map[ir.Key]*claim, []error) {
 // again in the next diff, so a route rejected for a missing service is
 // re-sent once something else changes.
 func (s *state) commit(ch ir.Change, winners map[ir.Key]*claim, res ir.Result) {
+	if len(s.applied) == 0 && len(ch.Upserts) > 0 {
+		s.applied = make(map[ir.Key]applied, len(ch.Upserts))
+	}
 	for _, o := range ch.Upserts {
 		if _, bad := res.Rejected[o.Key]; bad {
 			s.retry[o.Key] = true
