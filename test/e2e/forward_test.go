@@ -91,6 +91,51 @@ func h2Request(t *testing.T, addr string, fields [][2]string) string {
 	}
 }
 
+// h2Reset sends one HTTP/2 request like h2Request and returns the code of
+// the reset it gets; it fails the test if the request is answered instead.
+func h2Reset(t *testing.T, addr string, fields [][2]string) http2.ErrCode {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conn.Write([]byte(http2.ClientPreface)); err != nil {
+		t.Fatal(err)
+	}
+	fr := http2.NewFramer(conn, conn)
+	if err := fr.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for _, f := range fields {
+		_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndStream: true, EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("reading the answer: %v", err)
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				_ = fr.WriteSettingsAck()
+			}
+		case *http2.HeadersFrame:
+			t.Fatalf("answered, not reset")
+		case *http2.RSTStreamFrame:
+			return f.ErrCode
+		case *http2.GoAwayFrame:
+			return f.ErrCode
+		}
+	}
+}
+
 // TestForwardingIsNotSmuggling: an HTTP/2 client cannot make an HTTP/1.1
 // upstream see a body length, a Host or a path other than the ones Pylon
 // framed and routed on.
@@ -101,9 +146,20 @@ func TestForwardingIsNotSmuggling(t *testing.T) {
 	startGateway(t, forwardConfig(web, h2c, backend))
 
 	t.Run("h2 content-length and host", func(t *testing.T) {
+		// A content-length that the stream's DATA frames do not match is a
+		// malformed request (RFC 9113 8.1.1): the engine resets it, so it
+		// never reaches an upstream. One that matches, beside a Host that
+		// contradicts :authority, is served on :authority, with the length
+		// Pylon frames.
+		if code := h2Reset(t, h2c, [][2]string{
+			{":method", "GET"}, {":scheme", "http"}, {":authority", "public.example.com"}, {":path", "/x"},
+			{"content-length", "40"},
+		}); code != http2.ErrCodeProtocol {
+			t.Errorf("content-length 40 without a body: %v, want a PROTOCOL_ERROR reset", code)
+		}
 		body := h2Request(t, h2c, [][2]string{
 			{":method", "GET"}, {":scheme", "http"}, {":authority", "public.example.com"}, {":path", "/x"},
-			{"content-length", "40"}, {"host", "internal.example"},
+			{"content-length", "0"}, {"host", "internal.example"},
 		})
 		var e backends.Echo
 		if err := json.Unmarshal([]byte(body), &e); err != nil {

@@ -82,6 +82,13 @@ type h2Guard struct {
 	request   bool   // the open block opens a stream (trailers do not)
 	malformed bool
 	lastID    uint32 // the highest stream a block opened
+
+	// The open request's header list, as the engine sizes it: over maxList
+	// the engine answers 431 itself, and tooLarge is told.
+	listSize               uint32
+	maxList                uint32
+	method, authority, uri string
+	tooLarge               func(method, authority, path string)
 }
 
 // tlsH2Guard is the guard over TLS: the engine learns the connection's TLS
@@ -227,6 +234,7 @@ func (g *h2Guard) headerFrame(f []byte) []byte {
 		}
 		frag = frag[:len(frag)-pad]
 		g.inBlock, g.blockID, g.malformed = true, id, false
+		g.listSize, g.method, g.authority, g.uri = 0, "", "", ""
 		// A block on a stream above every one before opens a request; one
 		// on a known stream is trailers, which the engine checks itself.
 		g.request = id%2 == 1 && id > g.lastID
@@ -250,6 +258,9 @@ func (g *h2Guard) headerFrame(f []byte) []byte {
 		g.off = true
 		return f
 	}
+	if g.request && !g.malformed && g.maxList > 0 && g.listSize > g.maxList && g.tooLarge != nil {
+		g.tooLarge(g.method, g.authority, g.uri)
+	}
 	if !g.request || !g.malformed {
 		return f
 	}
@@ -262,7 +273,14 @@ func (g *h2Guard) headerFrame(f []byte) []byte {
 
 // emit looks at each field of a request's header block (RFC 9113 8.2.2).
 func (g *h2Guard) emit(hf hpack.HeaderField) {
+	g.listSize += hf.Size()
 	switch hf.Name {
+	case ":method":
+		g.method = hf.Value
+	case ":authority":
+		g.authority = hf.Value
+	case ":path":
+		g.uri = hf.Value
 	case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
 		g.malformed = true
 	case "te":

@@ -58,7 +58,27 @@ func (l *Listener) configureH2() error {
 func (l *Listener) guard(c net.Conn) *h2Guard {
 	// The engine decodes header strings up to about its header list limit;
 	// the guard goes a little further, so it never stops short of it.
-	return newH2Guard(c, l.lim.MaxHeaderBytes+64<<10)
+	g := newH2Guard(c, l.lim.MaxHeaderBytes+64<<10)
+	// The engine answers a header list over its limit with 431 before any
+	// handler runs; the guard, which decodes the same blocks, reports it.
+	g.maxList = uint32(h2HeaderListLimit(l.lim.MaxHeaderBytes))
+	remote := c.RemoteAddr()
+	g.tooLarge = func(method, authority, path string) {
+		l.h.refused(Refusal{Proto: "HTTP/2.0", Method: method, Host: authority, Path: path,
+			Remote: remote, Status: http.StatusRequestHeaderFieldsTooLarge, Reason: "header block too large"})
+	}
+	return g
+}
+
+// h2HeaderListLimit is the engine's limit on a request's header list in
+// HPACK's units (each field's name and value plus 32): the listener's
+// maxHeaderBytes padded for ten fields, as x/net derives it from
+// http.Server.MaxHeaderBytes.
+func h2HeaderListLimit(maxHeaderBytes int) int {
+	if maxHeaderBytes <= 0 {
+		maxHeaderBytes = http.DefaultMaxHeaderBytes
+	}
+	return maxHeaderBytes + 10*32
 }
 
 // stdHandler applies the listener's body limit to HTTP/2 requests, then
