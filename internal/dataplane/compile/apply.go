@@ -20,6 +20,7 @@ func (c *Compiler) Apply(ch ir.Change) ir.Result {
 	start := time.Now()
 	own := len(ch.Upserts)
 	ch.Upserts = append(ch.Upserts, c.retries(ch)...)
+	c.reserve(len(ch.Upserts))
 	b := c.prepare(ch)
 	// Pools before routes: the routes compiled below take their pools.
 	c.publishServices(b)
@@ -46,7 +47,7 @@ func (c *Compiler) Apply(ch ir.Change) ir.Result {
 		}
 	}
 
-	affected := map[string]struct{}{}
+	affected := make(map[string]struct{}, len(b.up[ir.KindRoute]))
 	stale := c.indexPluginScopes(b)
 	var released []*plugin.Chain
 	released = c.indexRoutes(b, affected, released)
@@ -307,11 +308,11 @@ func (c *Compiler) checkCertificates(b *batch) {
 // collides with another route on one of their hosts (the route already
 // live, or the one with the smaller key, keeps the match).
 func (c *Compiler) checkRoutes(b *batch) {
-	newSig := map[ir.Key]string{}
+	newSig := make(map[ir.Key]string, len(b.up[ir.KindRoute]))
 	for o := range b.accepted(ir.KindRoute) {
 		newSig[o.Key] = signature(o.Resource.(*ir.Route))
 	}
-	claimed := map[string]ir.Key{} // host + sig of routes accepted in this batch
+	claimed := make(map[string]ir.Key, len(b.up[ir.KindRoute])) // host + sig of routes accepted in this batch
 	for o := range b.accepted(ir.KindRoute) {
 		r := o.Resource.(*ir.Route)
 		var errs []error

@@ -188,3 +188,27 @@ func TestChecker(t *testing.T) {
 		t.Fatalf("checker rejections = %v, want b (conflict) and c (unknown service)", res.Rejected)
 	}
 }
+
+// TestBigChangeCompilesEveryHost loads enough routes for the host tables to
+// be compiled on several cores, and checks that every host serves its own
+// route, then that a change afterwards still touches one host.
+func TestBigChangeCompilesEveryHost(t *testing.T) {
+	f := newFixture(t)
+	const n = 5 * hostsPerWorker
+	mustAccept(t, f.c.Apply(manyRoutes(n)))
+	if got := f.c.Stats().HostsTouched; got != n {
+		t.Fatalf("hosts touched = %d, want %d", got, n)
+	}
+	for i := 0; i < n; i++ {
+		if got, want := f.match(fmt.Sprintf("h%d.example.com", i), "/x"), fmt.Sprintf("r%d", i); got != want {
+			t.Fatalf("h%d.example.com serves %q, want %q", i, got, want)
+		}
+	}
+	mustAccept(t, f.c.Apply(upserts(route("r9", "h9.example.com", "/v2", "echo"))))
+	if got := f.c.Stats().HostsTouched; got != 1 {
+		t.Fatalf("hosts touched by one route = %d, want 1", got)
+	}
+	if f.match("h9.example.com", "/v2/x") != "r9" || f.match("h9.example.com", "/x") != "" {
+		t.Fatal("changed route not live")
+	}
+}

@@ -24,11 +24,7 @@ func (c *Compiler) publish(b *batch, affected map[string]struct{}) {
 		c.d.Metrics.Forget(displayName(k))
 	}
 	if len(affected) > 0 {
-		tables := make(map[string]*router.HostTable[*proxy.Route], len(affected))
-		for h := range affected {
-			tables[h] = c.hostTable(h)
-		}
-		c.d.Router.Apply(tables)
+		c.d.Router.Apply(c.hostTables(affected))
 	}
 
 	// Certificates before listeners, so a new default certificate is there.
