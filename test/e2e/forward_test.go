@@ -37,16 +37,15 @@ routes:
 `, web, h2c, backend)
 }
 
-// h2Request sends one HTTP/2 request with exactly the header fields given
-// (as a hostile client could) over prior-knowledge h2c, and returns the
-// response body.
-func h2Request(t *testing.T, addr string, fields [][2]string) string {
+// h2Send opens a prior-knowledge h2c connection to addr, closed when the
+// test ends, and sends one bodiless request with exactly fields.
+func h2Send(t *testing.T, addr string, fields [][2]string) *http2.Framer {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := conn.Write([]byte(http2.ClientPreface)); err != nil {
 		t.Fatal(err)
@@ -63,6 +62,15 @@ func h2Request(t *testing.T, addr string, fields [][2]string) string {
 	if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndStream: true, EndHeaders: true}); err != nil {
 		t.Fatal(err)
 	}
+	return fr
+}
+
+// h2Request sends one HTTP/2 request with exactly the header fields given
+// (as a hostile client could) over prior-knowledge h2c, and returns the
+// response body.
+func h2Request(t *testing.T, addr string, fields [][2]string) string {
+	t.Helper()
+	fr := h2Send(t, addr, fields)
 	var body bytes.Buffer
 	for {
 		f, err := fr.ReadFrame()
@@ -111,27 +119,7 @@ func checkFramedOnAuthority(t *testing.T, body string) {
 // was reset, and with what code; an answer is not read.
 func h2Outcome(t *testing.T, addr string, fields [][2]string) (http2.ErrCode, bool) {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := conn.Write([]byte(http2.ClientPreface)); err != nil {
-		t.Fatal(err)
-	}
-	fr := http2.NewFramer(conn, conn)
-	if err := fr.WriteSettings(); err != nil {
-		t.Fatal(err)
-	}
-	var hb bytes.Buffer
-	enc := hpack.NewEncoder(&hb)
-	for _, f := range fields {
-		_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
-	}
-	if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndStream: true, EndHeaders: true}); err != nil {
-		t.Fatal(err)
-	}
+	fr := h2Send(t, addr, fields)
 	for {
 		f, err := fr.ReadFrame()
 		if err != nil {

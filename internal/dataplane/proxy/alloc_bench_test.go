@@ -7,14 +7,11 @@ package proxy
 // makes a request cost more allocations on any engine.
 
 import (
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"testing"
 
-	"pylon.io/pylon/internal/dataplane/router"
-	"pylon.io/pylon/internal/telemetry"
 	"pylon.io/pylon/internal/upstream"
 )
 
@@ -37,23 +34,7 @@ func startH2CUpstream(tb testing.TB) string {
 
 // newH2CProxy is newTestProxy with a pool that talks h2c to upstreamAddr.
 func newH2CProxy(tb testing.TB, upstreamAddr string) *Proxy {
-	tb.Helper()
-	reg := upstream.NewRegistry()
-	tb.Cleanup(reg.Close)
-	pool, err := reg.Acquire(upstream.Config{Name: "up", Protocol: upstream.H2C, Endpoints: []upstream.EndpointConfig{{Address: upstreamAddr}}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	m := telemetry.NewMetrics()
-	route := &Route{Key: "r", Name: "r", Backends: []Backend{{Service: "up", Pool: pool, Weight: 1, Stats: m.Route("r", "up"), Errors: m.Upstream("up")}}}
-	route.Finish()
-	rt := router.New[*Route]()
-	table, err := router.CompileHost([]router.Entry[*Route]{{Key: "r", Path: router.PathMatch{Kind: router.PathPrefix, Value: "/"}, Value: route}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	rt.Apply(map[string]*router.HostTable[*Route]{"example.test": table})
-	return New(rt, Options{Metrics: m, Log: slog.New(slog.DiscardHandler)})
+	return newProxyFor(tb, upstream.Config{Name: "up", Protocol: upstream.H2C, Endpoints: []upstream.EndpointConfig{{Address: upstreamAddr}}})
 }
 
 // http2Upstreams are the upstreams the HTTP/2 engine is measured against.

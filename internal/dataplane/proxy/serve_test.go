@@ -40,15 +40,20 @@ func startUpstream(tb testing.TB) string {
 }
 
 func newTestProxy(tb testing.TB, upstreamAddr string) *Proxy {
+	return newProxyFor(tb, upstream.Config{Name: "up", Endpoints: []upstream.EndpointConfig{{Address: upstreamAddr}}})
+}
+
+// newProxyFor serves every path of example.test from one pool of cfg.
+func newProxyFor(tb testing.TB, cfg upstream.Config) *Proxy {
 	tb.Helper()
 	reg := upstream.NewRegistry()
 	tb.Cleanup(reg.Close)
-	pool, err := reg.Acquire(upstream.Config{Name: "up", Endpoints: []upstream.EndpointConfig{{Address: upstreamAddr}}})
+	pool, err := reg.Acquire(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	m := telemetry.NewMetrics()
-	route := &Route{Key: "r", Name: "r", Backends: []Backend{{Service: "up", Pool: pool, Weight: 1, Stats: m.Route("r", "up"), Errors: m.Upstream("up")}}}
+	route := &Route{Key: "r", Name: "r", Backends: []Backend{{Service: cfg.Name, Pool: pool, Weight: 1, Stats: m.Route("r", cfg.Name), Errors: m.Upstream(cfg.Name)}}}
 	route.Finish()
 	rt := router.New[*Route]()
 	table, err := router.CompileHost([]router.Entry[*Route]{{Key: "r", Path: router.PathMatch{Kind: router.PathPrefix, Value: "/"}, Value: route}})
