@@ -125,10 +125,9 @@ func BenchmarkServeHTTP2(b *testing.B) {
 // h2c upstream that is 82, as before the request pipeline was written once
 // for every engine (2026-12-02), of which about 19 are the in-process
 // upstream server's and most of the rest the HTTP/2 transport's (streams,
-// header frames, contexts). In front of the HTTP/1.1 upstream it was 31 and
-// is 23 since: the upstream request is the pooled context's, no longer one
-// acquired per request; what remains is the header copy it is given, the
-// request's timeout context and the engine's own.
+// header frames, contexts). In front of the HTTP/1.1 upstream it was 31
+// and is 23 with the one pipeline: the header copy the upstream request is
+// given, the request's timeout context and the engine's own.
 func TestServeAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are not meaningful under the race detector (the suite also runs this test without it)")
