@@ -49,7 +49,7 @@ func newDataPlane(o Options) (*dataPlane, error) {
 
 	px := proxy.New(rt, proxy.Options{Metrics: metrics, Access: access, Log: log, Plugins: plugins.Metrics(), ClientAuth: certs})
 
-	listeners := listener.NewManager(listener.Handlers{Fast: px.ServeFast, Std: px, Certificates: certs.ForListener, ClientAuth: certs.ConfigForClient, Refused: px.Refused}, log)
+	listeners := listener.NewManager(listener.Handlers{Fast: px.ServeFast, Std: px, Certificates: certs.ForListener, ClientAuth: certs.ConfigForClient, Refused: px.Refused, Bind: px.Bind}, log)
 	comp := compile.New(compile.Deps{Router: rt, Pools: pools, Certs: certs, Listeners: listeners, Metrics: metrics, Log: log, Plugins: plugins})
 	metrics.SetUpstreamSource(func(emit func(service, endpoint string, healthy bool)) {
 		pools.Each(func(p *upstream.Pool) {

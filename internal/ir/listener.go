@@ -1,8 +1,12 @@
 package ir
 
 import (
+	"errors"
+	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
+	"strings"
 )
 
 // Listener protocols.
@@ -19,6 +23,31 @@ type Listener struct {
 	Protocol string       `json:"protocol" yaml:"protocol"`
 	TLS      *ListenerTLS `json:"tls,omitempty" yaml:"tls,omitempty"`
 	Limits   Limits       `json:"limits,omitzero" yaml:"limits,omitempty"`
+	// TrustedProxies are the peers (addresses or CIDR ranges) whose
+	// X-Forwarded-For, -Proto and -Host are believed and extended. With
+	// some set, every other peer's forwarding headers are replaced by
+	// Pylon's own; with none, X-Forwarded-For is extended for every peer
+	// (nginx's proxy_add_x_forwarded_for) and -Proto and -Host are set.
+	TrustedProxies []string `json:"trustedProxies,omitempty" yaml:"trustedProxies,omitempty"`
+}
+
+// ParseTrustedProxies parses addresses and CIDR ranges into prefixes.
+func ParseTrustedProxies(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	var errs []error
+	for i, s := range list {
+		if a, err := netip.ParseAddr(s); err == nil {
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		pfx, err := netip.ParsePrefix(s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("trustedProxies[%d]: %q is not an address or CIDR range", i, s))
+			continue
+		}
+		out = append(out, pfx.Masked())
+	}
+	return out, errors.Join(errs...)
 }
 
 // ListenerTLS configures TLS termination. Certificates are chosen by SNI from
@@ -97,6 +126,12 @@ func (l *Listener) Validate() error {
 		}
 	default:
 		p.add("protocol", "must be http, https or h2c (got %q)", l.Protocol)
+	}
+	if _, err := ParseTrustedProxies(l.TrustedProxies); err != nil {
+		for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+			f, msg, _ := strings.Cut(e.Error(), ": ")
+			p.add(f, "%s", msg)
+		}
 	}
 	lim := l.Limits
 	if lim.MaxHeaderBytes < 0 || (lim.MaxHeaderBytes > 0 && lim.MaxHeaderBytes < 1024) {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 
@@ -33,6 +34,18 @@ type Handlers struct {
 	// Refused, when set, is told of every request a listener answers
 	// itself (see Refusal), so it reaches the access log and the metrics.
 	Refused func(Refusal)
+	// Bind, when set, gives each listener handlers of its own, told where
+	// its requests come from; they replace Fast and Std for it.
+	Bind func(Origin) (fasthttp.RequestHandler, http.Handler)
+}
+
+// Origin is what a listener tells its handlers about the requests it
+// serves.
+type Origin struct {
+	Listener string
+	// TrustedProxies are the peers whose forwarding headers are believed;
+	// none: every peer's X-Forwarded-For is extended.
+	TrustedProxies []netip.Prefix
 }
 
 // Listener is one generation of a listener: its config and its engines,
@@ -61,6 +74,11 @@ type Listener struct {
 func start(cfg *ir.Listener, hash uint64, defaultCert string, sock *socket, h Handlers, log *slog.Logger) *Listener {
 	lim := cfg.Limits.WithDefaults()
 	l := &Listener{cfg: *cfg, lim: lim, hash: hash, sock: sock, log: log.With("listener", cfg.Name), h: h}
+	if h.Bind != nil {
+		// Validated with the listener: a parse error cannot happen here.
+		trusted, _ := ir.ParseTrustedProxies(cfg.TrustedProxies)
+		l.h.Fast, l.h.Std = h.Bind(Origin{Listener: cfg.Name, TrustedProxies: trusted})
+	}
 	l.h1, l.stdln = newChanListener(sock.ln.Addr()), newChanListener(sock.ln.Addr())
 	l.fast = &fasthttp.Server{
 		Handler:            l.serveFastRequest,
@@ -85,7 +103,7 @@ func start(cfg *ir.Listener, hash uint64, defaultCert string, sock *socket, h Ha
 	}
 	l.std = &http.Server{
 		HTTP2:             &http.HTTP2Config{MaxReadFrameSize: h2MaxReadFrame},
-		Handler:           l.stdHandler(h.Std),
+		Handler:           l.stdHandler(l.h.Std),
 		ReadHeaderTimeout: lim.ReadTimeout.D(),
 		IdleTimeout:       lim.IdleTimeout.D(),
 		MaxHeaderBytes:    lim.MaxHeaderBytes,

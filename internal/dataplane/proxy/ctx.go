@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -30,6 +31,8 @@ type Ctx struct {
 	up2    h2Sender
 
 	start time.Time
+	// trusted are the listener's trusted proxies (see prepareUpstream).
+	trusted []netip.Prefix
 
 	method, host, path []byte
 	clientIP           []byte
@@ -53,6 +56,7 @@ func acquireCtx() *Ctx { return ctxPool.Get().(*Ctx) }
 func releaseCtx(c *Ctx) {
 	c.fast, c.std = nil, nil
 	c.cl = nil
+	c.trusted = nil
 	c.fastCl = fastClient{}
 	c.stdCl.w, c.stdCl.r, c.stdCl.hdr.h = nil, nil, nil
 	c.stdCl.cw = countingWriter{}

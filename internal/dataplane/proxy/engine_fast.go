@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"io"
+	"net/netip"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -9,8 +10,11 @@ import (
 
 // ServeFast is the HTTP/1.1 engine's handler: it fills the context from
 // fasthttp's parsed request and runs the pipeline.
-func (p *Proxy) ServeFast(fc *fasthttp.RequestCtx) {
+func (p *Proxy) ServeFast(fc *fasthttp.RequestCtx) { p.serveFast(fc, nil) }
+
+func (p *Proxy) serveFast(fc *fasthttp.RequestCtx, trusted []netip.Prefix) {
 	c := acquireCtx()
+	c.trusted = trusted
 	defer releaseCtx(c)
 	c.start = time.Now()
 	var o outcome

@@ -3,14 +3,18 @@ package proxy
 import (
 	"io"
 	"net/http"
+	"net/netip"
 	"time"
 )
 
 // ServeHTTP is the net/http engine's handler: HTTP/2 over TLS (ALPN h2),
 // h2c, and gRPC over either. It fills the context from the request and
 // runs the pipeline.
-func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.serveHTTP(w, r, nil) }
+
+func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request, trusted []netip.Prefix) {
 	c := acquireCtx()
+	c.trusted = trusted
 	defer releaseCtx(c)
 	c.start = time.Now()
 	var o outcome

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"net/http"
+	"net/netip"
 
 	"github.com/valyala/fasthttp"
 )
@@ -134,19 +135,34 @@ func prepareUpstream(c *Ctx, h headerEditor, upgrade bool, keepTE bool) {
 		h.set("Upgrade", websocketToken)
 	}
 
+	// Forwarding headers per the listener's trusted proxies: without any,
+	// X-Forwarded-For is extended for every peer; with some, only theirs
+	// is, and they may also say the original scheme and host. Every other
+	// peer's values are replaced.
+	extend, believe := true, false
+	if len(c.trusted) > 0 {
+		extend = peerTrusted(c.clientIP, c.trusted)
+		believe = extend
+	}
 	xff := c.scratch[:0]
-	for _, v := range h.values(forwardedFor) {
-		xff = append(append(xff, v...), ", "...)
+	if extend {
+		for _, v := range h.values(forwardedFor) {
+			xff = append(append(xff, v...), ", "...)
+		}
 	}
 	xff = append(xff, c.clientIP...)
 	c.scratch = xff
 	h.set(forwardedFor, xff)
-	if c.tls {
-		h.set(forwardedProto, protoHTTPS)
-	} else {
-		h.set(forwardedProto, protoHTTP)
+	if !believe || len(h.peek(forwardedProto)) == 0 {
+		if c.tls {
+			h.set(forwardedProto, protoHTTPS)
+		} else {
+			h.set(forwardedProto, protoHTTP)
+		}
 	}
-	h.set(forwardedHost, c.host)
+	if !believe || len(h.peek(forwardedHost)) == 0 {
+		h.set(forwardedHost, c.host)
+	}
 	h.set(requestIDHeader, c.requestID)
 
 	if c.clientVerify != "" {
@@ -158,4 +174,19 @@ func prepareUpstream(c *Ctx, h headerEditor, upgrade bool, keepTE bool) {
 			h.set(hdrClientCert, unsafeBytes(c.clientCert))
 		}
 	}
+}
+
+// peerTrusted reports whether the connected peer is one of trusted.
+func peerTrusted(ip []byte, trusted []netip.Prefix) bool {
+	a, err := netip.ParseAddr(unsafeString(ip))
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }

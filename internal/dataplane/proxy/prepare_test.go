@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -104,5 +105,35 @@ func TestPrepareUpstreamUpgradeAndTE(t *testing.T) {
 		if got := hdr.Get("Te"); (got == "trailers") != keep {
 			t.Errorf("keepTE %v: Te = %q", keep, got)
 		}
+	}
+}
+
+// With trusted proxies set, only their forwarding headers are believed and
+// extended; every other peer's are replaced.
+func TestPrepareUpstreamTrustedProxies(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	for _, tc := range []struct {
+		name, peer            string
+		trusted               []netip.Prefix
+		xff, proto, fwdedHost string
+	}{
+		{"no setting extends", "192.0.2.7", nil, "203.0.113.1, 192.0.2.7", "http", "example.test"},
+		{"trusted peer", "10.1.2.3", trusted, "203.0.113.1, 10.1.2.3", "https", "public.example"},
+		{"untrusted peer", "192.0.2.7", trusted, "192.0.2.7", "http", "example.test"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hdr := http.Header{"X-Forwarded-For": {"203.0.113.1"}, "X-Forwarded-Proto": {"https"}, "X-Forwarded-Host": {"public.example"}}
+			c := &Ctx{host: []byte("example.test"), clientIP: []byte(tc.peer), trusted: tc.trusted}
+			prepareUpstream(c, &stdHeader{h: hdr}, false, false)
+			if got := hdr.Get("X-Forwarded-For"); got != tc.xff {
+				t.Errorf("X-Forwarded-For = %q, want %q", got, tc.xff)
+			}
+			if got := hdr.Get("X-Forwarded-Proto"); got != tc.proto {
+				t.Errorf("X-Forwarded-Proto = %q, want %q", got, tc.proto)
+			}
+			if got := hdr.Get("X-Forwarded-Host"); got != tc.fwdedHost {
+				t.Errorf("X-Forwarded-Host = %q, want %q", got, tc.fwdedHost)
+			}
+		})
 	}
 }

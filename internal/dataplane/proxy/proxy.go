@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"time"
+
+	"github.com/valyala/fasthttp"
 
 	"pylon.io/pylon/internal/dataplane/listener"
 	"pylon.io/pylon/internal/dataplane/router"
@@ -47,6 +50,22 @@ func New(r *router.Router[*Route], o Options) *Proxy {
 	return &Proxy{router: r, metrics: o.Metrics, access: o.Access, log: o.Log, pm: o.Plugins,
 		certs: o.ClientAuth, unrouted: o.Metrics.Route("", "")}
 }
+
+// Bind returns handlers for one listener, which tell the pipeline where
+// its requests come from (listener.Handlers.Bind).
+func (p *Proxy) Bind(o listener.Origin) (fasthttp.RequestHandler, http.Handler) {
+	b := &bound{p: p, trusted: o.TrustedProxies}
+	return b.serveFast, b
+}
+
+// bound is the proxy as one listener's handlers.
+type bound struct {
+	p       *Proxy
+	trusted []netip.Prefix
+}
+
+func (b *bound) serveFast(fc *fasthttp.RequestCtx)                { b.p.serveFast(fc, b.trusted) }
+func (b *bound) ServeHTTP(w http.ResponseWriter, r *http.Request) { b.p.serveHTTP(w, r, b.trusted) }
 
 // outcome is what one request came to, for metrics, the access log and
 // the plugins' log phase.
