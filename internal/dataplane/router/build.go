@@ -10,6 +10,32 @@ import (
 // buildTable arranges validated routes (compiled[i] is entries[i]) into
 // priority levels and match order.
 func buildTable[T any](entries []Entry[T], compiled []route[T]) *HostTable[T] {
+	if len(compiled) == 1 {
+		return singleTable(&compiled[0])
+	}
+	return buildLevels(entries, compiled)
+}
+
+// singleTable is the table of a host with one route, the common case at
+// scale (a host per route): the table buildLevels makes of it, without the
+// maps that sort many routes into levels and paths (at 100,000 hosts they
+// were most of a first load's table-building time and garbage). Its path
+// needs no arena: one string is already in one place.
+func singleTable[T any](r *route[T]) *HostTable[T] {
+	b := &builder[T]{routes: make([]route[T], 0, 1)}
+	c := []*route[T]{r}
+	var lv level[T]
+	switch r.kind {
+	case PathExact, PathPrefix:
+		lv.paths = []pathEntry[T]{b.entry(r.path, c, r.kind == PathExact)}
+	case PathRegex:
+		lv.regexes = []regexGroup{{re: r.re, sp: b.add(c)}}
+	}
+	return &HostTable[T]{first: lv, routes: b.routes}
+}
+
+// buildLevels is buildTable for any number of routes.
+func buildLevels[T any](entries []Entry[T], compiled []route[T]) *HostTable[T] {
 	byPrio := make(map[int32][]*route[T])
 	for i := range compiled {
 		p := entries[i].Priority
@@ -53,7 +79,10 @@ func (b *builder[T]) add(c []*route[T]) span {
 // entry builds the pathEntry of one exact path or one prefix alone at its
 // length.
 func (b *builder[T]) entry(p string, c []*route[T], exact bool) pathEntry[T] {
-	e := pathEntry[T]{path: b.arena[p], n: int32(len(p)), exact: exact, sp: b.add(c)}
+	e := pathEntry[T]{path: p, n: int32(len(p)), exact: exact, sp: b.add(c)}
+	if b.arena != nil {
+		e.path = b.arena[p]
+	}
 	copy(e.short[:], p)
 	if first := &b.routes[e.sp.lo]; first.npred == 0 {
 		e.direct, e.val = true, first.value

@@ -17,7 +17,10 @@ func CompileHost[T any](entries []Entry[T]) (*HostTable[T], error) {
 	// Routes live in one backing array so a host's routes sit together in
 	// memory; candidate lists point into it.
 	routes := make([]route[T], len(entries))
-	seen := make(map[string]struct{}, len(entries))
+	var seen map[string]struct{} // one entry cannot repeat a key
+	if len(entries) > 1 {
+		seen = make(map[string]struct{}, len(entries))
+	}
 	for i := range entries {
 		e := &entries[i]
 		if e.Key == "" {
@@ -28,7 +31,9 @@ func CompileHost[T any](entries []Entry[T]) (*HostTable[T], error) {
 			errs = append(errs, fmt.Errorf("route %q: duplicate key", e.Key))
 			continue
 		}
-		seen[e.Key] = struct{}{}
+		if seen != nil {
+			seen[e.Key] = struct{}{}
+		}
 		for _, err := range compileEntry(e, &routes[i]) {
 			errs = append(errs, fmt.Errorf("route %q: %w", e.Key, err))
 		}
