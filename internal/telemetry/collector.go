@@ -49,8 +49,8 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 	// never delays a config compile calling Route or Forget.
 	c.mu.Lock()
 	routes := make([]*RouteStats, 0, len(c.routes))
-	for _, byService := range c.routes {
-		for _, s := range byService {
+	for _, stats := range c.routes {
+		for _, s := range stats {
 			if s.hist.Load() != nil {
 				routes = append(routes, s)
 			}

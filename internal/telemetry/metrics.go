@@ -29,8 +29,8 @@ type UpstreamSource func(emit func(service, endpoint string, healthy bool))
 type Metrics struct {
 	reg *prometheus.Registry
 
-	mu        sync.Mutex                        // guards the maps; never taken on the request path
-	routes    map[string]map[string]*RouteStats // route → service → stats
+	mu        sync.Mutex               // guards the maps; never taken on the request path
+	routes    map[string][]*RouteStats // route → its stats, one per service (a few: a slice beats a map)
 	upstreams map[string]*UpstreamStats
 	source    atomic.Pointer[UpstreamSource]
 
@@ -46,7 +46,7 @@ type Metrics struct {
 func NewMetrics() *Metrics {
 	m := &Metrics{
 		reg:       prometheus.NewRegistry(),
-		routes:    map[string]map[string]*RouteStats{},
+		routes:    map[string][]*RouteStats{},
 		upstreams: map[string]*UpstreamStats{},
 		configObjects: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "pylon_config_objects",
@@ -98,16 +98,13 @@ func (m *Metrics) Handler() http.Handler {
 func (m *Metrics) Route(route, service string) *RouteStats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	byService := m.routes[route]
-	if byService == nil {
-		byService = map[string]*RouteStats{}
-		m.routes[route] = byService
-	}
-	if s := byService[service]; s != nil {
-		return s
+	for _, s := range m.routes[route] {
+		if s.service == service {
+			return s
+		}
 	}
 	s := &RouteStats{route: route, service: service}
-	byService[service] = s
+	m.routes[route] = append(m.routes[route], s)
 	return s
 }
 
