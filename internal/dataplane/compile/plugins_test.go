@@ -1,6 +1,7 @@
 package compile
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -269,4 +270,42 @@ func TestSharedInstancesAcrossRoutes(t *testing.T) {
 	if err := res.Rejected[key(ir.KindHostPolicy, "p")]; err == nil || !strings.Contains(err.Error(), "plugins[0].instance: only a route's plugins name shared instances") {
 		t.Errorf("instance on a host policy: %v", err)
 	}
+}
+
+// TestBigChangeWithPlugins loads enough routes with plugins for their host
+// tables to be compiled on several cores: every route gets its own chain, the
+// routes without a plugin of their own share the global one, and replacing
+// every route keeps the instance count (the old chains are released).
+func TestBigChangeWithPlugins(t *testing.T) {
+	f := newFixture(t)
+	const n = 5 * hostsPerWorker
+	load := func(limitBase int) ir.Change {
+		ch := manyRoutes(n)
+		for i := range ch.Upserts {
+			if r, ok := ch.Upserts[i].Resource.(*ir.Route); ok && i%2 == 0 {
+				ch.Upserts[i] = obj(withPlugins(r, limit(limitBase+i)))
+			}
+		}
+		ch.Upserts = append(ch.Upserts, obj(&ir.GlobalPlugin{Name: "c-side", Config: map[string]any{"service": "echo"}}))
+		return ch
+	}
+	mustAccept(t, f.c.Apply(load(1)))
+	check := func() {
+		t.Helper()
+		for i := 0; i < n; i++ {
+			want := []string{"c-side"}
+			if (i+1)%2 == 0 { // Upserts[0] is the service
+				want = []string{"c-limit", "c-side"}
+			}
+			if got := chainNames(f, fmt.Sprintf("h%d.example.com", i), "/"); !slices.Equal(slices.Sorted(slices.Values(got)), want) {
+				t.Fatalf("h%d.example.com runs %v, want %v", i, got, want)
+			}
+		}
+		if got, want := f.plugins.Instances(), n/2+1; got != want {
+			t.Fatalf("%d plugin instances, want %d", got, want)
+		}
+	}
+	check()
+	mustAccept(t, f.c.Apply(load(2)))
+	check()
 }
