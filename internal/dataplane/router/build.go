@@ -11,7 +11,7 @@ import (
 // priority levels and match order.
 func buildTable[T any](entries []Entry[T], compiled []route[T]) *HostTable[T] {
 	if len(compiled) == 1 {
-		return singleTable(&compiled[0])
+		return singleTable(compiled)
 	}
 	return buildLevels(entries, compiled)
 }
@@ -21,8 +21,11 @@ func buildTable[T any](entries []Entry[T], compiled []route[T]) *HostTable[T] {
 // maps that sort many routes into levels and paths (at 100,000 hosts they
 // were most of a first load's table-building time and garbage). Its path
 // needs no arena: one string is already in one place.
-func singleTable[T any](r *route[T]) *HostTable[T] {
-	b := &builder[T]{routes: make([]route[T], 0, 1)}
+func singleTable[T any](compiled []route[T]) *HostTable[T] {
+	// The table's one route is compiled[0] itself: adding it copies it onto
+	// itself instead of into a new array.
+	r := &compiled[0]
+	b := &builder[T]{routes: compiled[:0:1]}
 	c := []*route[T]{r}
 	var lv level[T]
 	switch r.kind {

@@ -30,7 +30,7 @@ func TestSingleRouteTable(t *testing.T) {
 			}
 			general := make([]route[string], 1)
 			copy(general, routes)
-			got, want := singleTable(&routes[0]), buildLevels(entries, general)
+			got, want := singleTable(routes), buildLevels(entries, general)
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("single-route table\n%+v\nwant\n%+v", got, want)
 			}
