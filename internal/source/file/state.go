@@ -24,8 +24,11 @@ type state struct {
 	applied map[ir.Key]applied
 	refs    map[string]map[string]bool // referenced PEM file → config files using it
 	touched map[ir.Key]bool            // keys to look at in the next diff
-	dups    map[ir.Key][]error         // standing duplicate-name problems, by key
-	retry   map[ir.Key]bool            // rejected by the sink: look again next time
+	// all is set until the first diff: nothing was applied yet, so every
+	// claimed key is to be looked at, and touched is not kept.
+	all   bool
+	dups  map[ir.Key][]error // standing duplicate-name problems, by key
+	retry map[ir.Key]bool    // rejected by the sink: look again next time
 }
 
 type fileState struct {
@@ -60,6 +63,7 @@ func newState(read func(string) ([]byte, error)) *state {
 		touched: map[ir.Key]bool{},
 		dups:    map[ir.Key][]error{},
 		retry:   map[ir.Key]bool{},
+		all:     true,
 	}
 }
 
@@ -167,24 +171,28 @@ func (s *state) setClaims(file string, f *fileState, claims []*claim) {
 		// A first load: size the maps once, not by doubling (each doubling
 		// rehashes and leaves the old table as garbage).
 		s.claims = make(map[ir.Key][]*claim, len(claims))
-		if len(s.touched) == 0 {
-			s.touched = make(map[ir.Key]bool, len(claims))
-		}
 	}
 	for _, c := range f.claims {
 		s.claims[c.key] = slices.DeleteFunc(s.claims[c.key], func(x *claim) bool { return x.file == file })
 		if len(s.claims[c.key]) == 0 {
 			delete(s.claims, c.key)
 		}
-		s.touched[c.key] = true
+		s.touch(c.key)
 	}
 	for _, c := range claims {
 		cs := s.claims[c.key]
 		i, _ := slices.BinarySearchFunc(cs, c, compareClaims)
 		s.claims[c.key] = slices.Insert(cs, i, c)
-		s.touched[c.key] = true
+		s.touch(c.key)
 	}
 	f.claims = claims
+}
+
+// touch marks a key to be looked at in the next diff.
+func (s *state) touch(k ir.Key) {
+	if !s.all {
+		s.touched[k] = true
+	}
 }
 
 func (s *state) setRefs(file string, f *fileState, refs []string) {
@@ -218,15 +226,33 @@ func compareFiles(a, b string) int {
 
 // diff turns the touched keys into a Change, and reports duplicates among them.
 func (s *state) diff() (ir.Change, map[ir.Key]*claim, []error) {
-	ch := ir.Change{Upserts: make([]ir.Object, 0, len(s.touched))}
+	n := len(s.touched)
+	if s.all {
+		n = len(s.claims)
+	}
+	ch := ir.Change{Upserts: make([]ir.Object, 0, n)}
 	var errs []error
-	winners := make(map[ir.Key]*claim, len(s.touched))
+	winners := make(map[ir.Key]*claim, n)
 	for k := range s.retry {
 		s.touched[k] = true
 	}
 	clear(s.retry)
-	for k := range s.touched {
-		cs := s.claims[k]
+	keys := func(yield func(ir.Key, []*claim) bool) {
+		if s.all {
+			for k, cs := range s.claims {
+				if !yield(k, cs) {
+					return
+				}
+			}
+			return
+		}
+		for k := range s.touched {
+			if !yield(k, s.claims[k]) {
+				return
+			}
+		}
+	}
+	for k, cs := range keys {
 		delete(s.dups, k)
 		if len(cs) == 0 {
 			if _, ok := s.applied[k]; ok {
@@ -251,6 +277,7 @@ func (s *state) diff() (ir.Change, map[ir.Key]*claim, []error) {
 		winners[k] = w
 	}
 	clear(s.touched)
+	s.all = false
 	slices.SortFunc(ch.Upserts, func(a, b ir.Object) int { return compareKeys(a.Key, b.Key) })
 	slices.SortFunc(ch.Deletes, func(a, b ir.Key) int { return compareKeys(b, a) })
 	slices.SortFunc(errs, func(a, b error) int { return compareErrors(a.(*Error), b.(*Error)) })
