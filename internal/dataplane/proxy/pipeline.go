@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"io"
+	"strconv"
 
 	"pylon.io/pylon/internal/plugin"
 	"pylon.io/pylon/internal/upstream"
@@ -93,7 +94,7 @@ func (p *Proxy) serve(c *Ctx, o *outcome) {
 	o.backend = b
 	if b == nil || b.Pool == nil {
 		o.failure = "no-endpoint"
-		o.status = p.gatewayError(c, 503, "no upstream")
+		o.status = p.refuse(c, 503, "no upstream")
 		return
 	}
 	upgrade := c.cl.upgrade()
@@ -113,37 +114,32 @@ func (p *Proxy) serve(c *Ctx, o *outcome) {
 	if body, ok := c.guard.tooLarge(); ok {
 		// A limit cut the streamed body off: the client's doing, 413.
 		o.failure = ""
-		c.cl.resetResponse()
-		c.cl.setResponseHeader("Content-Type", "text/plain; charset=utf-8")
-		o.status = p.answer(c, 413, body, true)
+		o.status = p.plain(c, 413, body)
 		return
 	}
 	if status == 0 {
 		status, msg = o.status, o.message
 	}
-	o.status = p.gatewayError(c, status, msg)
+	o.status = p.refuse(c, status, msg)
 }
 
-// refuse answers before any plugin ran (no route, a client certificate
-// missing): a short plain-text error.
+// refuse is the gateway's own short plain-text error, before routing (no
+// route, a client certificate missing) or after it (no upstream, the
+// upstream failed); after routing the response phase sees it, so custom
+// error pages and CORS headers apply to it too.
 func (p *Proxy) refuse(c *Ctx, status int, msg string) int {
-	c.cl.resetResponse()
-	c.cl.setResponseHeader("Content-Type", "text/plain; charset=utf-8")
-	return p.answer(c, status, errorBody(c, status, msg), false)
-}
-
-// gatewayError is the gateway's own answer after routing (no upstream, the
-// upstream failed): the response phase sees it, so custom error pages and
-// CORS headers apply to it too.
-func (p *Proxy) gatewayError(c *Ctx, status int, msg string) int {
-	return p.refuse(c, status, msg)
+	return p.plain(c, status, errorBody(c, status, msg))
 }
 
 // local sends a plugin's own answer (Ctx.Respond).
-func (p *Proxy) local(c *Ctx) int {
+func (p *Proxy) local(c *Ctx) int { return p.plain(c, c.status, c.localBody) }
+
+// plain answers with a plain-text body in place of whatever the response
+// held so far.
+func (p *Proxy) plain(c *Ctx, status int, body []byte) int {
 	c.cl.resetResponse()
 	c.cl.setResponseHeader("Content-Type", "text/plain; charset=utf-8")
-	return p.answer(c, c.status, c.localBody, false)
+	return p.answer(c, status, body, false)
 }
 
 // answer sends a response the gateway makes itself after the response
@@ -176,28 +172,8 @@ func (p *Proxy) responsePhase(c *Ctx, status int) int {
 
 // errorBody is "STATUS message\n", built in the context's buffer.
 func errorBody(c *Ctx, status int, msg string) []byte {
-	b := c.errBuf[:0]
-	b = appendInt(b, status)
-	b = append(b, ' ')
-	b = append(b, msg...)
-	b = append(b, '\n')
+	b := strconv.AppendInt(c.errBuf[:0], int64(status), 10)
+	b = append(append(append(b, ' '), msg...), '\n')
 	c.errBuf = b
 	return b
-}
-
-func appendInt(b []byte, n int) []byte {
-	if n >= 100 && n < 1000 {
-		return append(b, byte('0'+n/100), byte('0'+n/10%10), byte('0'+n%10))
-	}
-	var tmp [20]byte
-	i := len(tmp)
-	for {
-		i--
-		tmp[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			break
-		}
-	}
-	return append(b, tmp[i:]...)
 }

@@ -3,7 +3,6 @@ package proxy
 import (
 	"net/http"
 	"net/url"
-	"strconv"
 
 	"pylon.io/pylon/internal/plugin"
 )
@@ -367,6 +366,3 @@ func (c *Ctx) outcomeFor(o *outcome, failure string) plugin.Outcome {
 	return po
 }
 
-func statusText(status int) string {
-	return strconv.Itoa(status) + " " + http.StatusText(status) + "\n"
-}

@@ -39,7 +39,7 @@ func (p *Proxy) serveUpgrade(c *Ctx, o *outcome) {
 	for try := 1; ; try++ {
 		if e = b.Pool.Pick(c, prev); e == nil {
 			o.failure = "no-endpoint"
-			o.status = p.gatewayError(c, 503, "no healthy upstream")
+			o.status = p.refuse(c, 503, "no healthy upstream")
 			return
 		}
 		o.endpoint = e
@@ -53,7 +53,7 @@ func (p *Proxy) serveUpgrade(c *Ctx, o *outcome) {
 		o.failure = failureName(kind)
 		o.addTry(e, 0, o.failure)
 		if kind != telemetry.UpstreamConnect || try >= c.route.Retry.Attempts || ctx.Err() != nil || !b.Pool.Budget().Retry() {
-			o.status = p.gatewayError(c, 502, "upstream connect error")
+			o.status = p.refuse(c, 502, "upstream connect error")
 			return
 		}
 		b.Pool.Budget().RetryDone()
@@ -79,7 +79,7 @@ func (p *Proxy) serveUpgrade(c *Ctx, o *outcome) {
 		e.ReportFailure()
 		o.failure = "reset"
 		o.addTry(e, 0, o.failure)
-		o.status = p.gatewayError(c, 502, "upstream write error")
+		o.status = p.refuse(c, 502, "upstream write error")
 		return
 	}
 	br := bufio.NewReader(up)
@@ -90,7 +90,7 @@ func (p *Proxy) serveUpgrade(c *Ctx, o *outcome) {
 		e.ReportFailure()
 		o.failure = "reset"
 		o.addTry(e, 0, o.failure)
-		o.status = p.gatewayError(c, 502, "upstream handshake error")
+		o.status = p.refuse(c, 502, "upstream handshake error")
 		return
 	}
 	e.ReportSuccess()
@@ -103,7 +103,7 @@ func (p *Proxy) serveUpgrade(c *Ctx, o *outcome) {
 		rh.CopyTo(&resp.Header)
 		if err := resp.ReadBody(br, 16<<20); err != nil {
 			up.Close()
-			o.status = p.gatewayError(c, 502, "upstream read error")
+			o.status = p.refuse(c, 502, "upstream read error")
 			return
 		}
 		up.Close()
@@ -133,7 +133,7 @@ func (p *Proxy) serveUpgrade(c *Ctx, o *outcome) {
 	}
 	if want := wsAccept(key); string(rh.Peek("Sec-WebSocket-Accept")) != want {
 		up.Close()
-		o.status = p.gatewayError(c, 502, "upstream handshake error")
+		o.status = p.refuse(c, 502, "upstream handshake error")
 		return
 	}
 	p.spliceH2(c, &rh, up, br)
