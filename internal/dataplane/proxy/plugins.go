@@ -365,4 +365,3 @@ func (c *Ctx) outcomeFor(o *outcome, failure string) plugin.Outcome {
 	}
 	return po
 }
-
