@@ -41,6 +41,10 @@ type Ctx struct {
 	// when the connection had none.
 	clientVerify, clientDN, clientCert string
 
+	// absent are the headers the upstream preparation removes that the
+	// request is known not to hold (see headerSet).
+	absent headerSet
+
 	requestID []byte
 	ipBuf     [64]byte
 	scratch   []byte // reused for building header values
@@ -64,6 +68,7 @@ func releaseCtx(c *Ctx) {
 	c.up2.reset()
 	c.method, c.host, c.path, c.clientIP = nil, nil, nil, nil
 	c.requestID = c.requestID[:0]
+	c.absent = 0
 	c.clientVerify, c.clientDN, c.clientCert = "", "", ""
 	c.scratch = c.scratch[:0]
 	c.pluginState.reset()

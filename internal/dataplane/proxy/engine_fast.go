@@ -47,7 +47,8 @@ func (p *Proxy) serveFast(fc *fasthttp.RequestCtx, trusted []netip.Prefix) {
 	c.clientIP = appendIP(c.ipBuf[:0], fc.RemoteAddr())
 	req := &fc.Request
 
-	if status, reason := checkFastRequest(fc); status != 0 {
+	status, reason, seen := checkFastRequest(fc)
+	if status != 0 {
 		// A request the gateway cannot read one way only (smuggling shapes,
 		// invalid header bytes) is refused, and its connection closed:
 		// what follows it on the connection cannot be trusted either.
@@ -55,6 +56,7 @@ func (p *Proxy) serveFast(fc *fasthttp.RequestCtx, trusted []netip.Prefix) {
 		fc.SetConnectionClose()
 		return
 	}
+	c.absent = allHeaders &^ seen
 	// The client's own Connection: close is remembered before the header
 	// goes upstream (prepareUpstream drops it).
 	if req.Header.ConnectionClose() || hasCloseToken(req.Header.Peek("Connection")) {

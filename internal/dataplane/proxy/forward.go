@@ -130,7 +130,10 @@ func (p *Proxy) forward(c *Ctx, o *outcome, s sender) bool {
 // left.
 func (p *Proxy) retry(c *Ctx, try int, err error, kind telemetry.UpstreamErrorKind, failure string, status int, replayable bool, deadline time.Time) bool {
 	route := c.route
-	if try >= route.Retry.Attempts || !time.Now().Before(deadline) || failure == failClient {
+	if err == nil && !route.Retry.RetryOnStatus(status) {
+		return false // an answer the route takes: the common case, decided first
+	}
+	if try >= route.Retry.Attempts || failure == failClient || !time.Now().Before(deadline) {
 		return false
 	}
 	if err != nil && kind == telemetry.UpstreamConnect {

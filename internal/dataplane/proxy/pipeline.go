@@ -41,7 +41,7 @@ func (p *Proxy) serve(c *Ctx, o *outcome) {
 	} else {
 		c.requestID = appendRequestID(c.requestID)
 	}
-	stripOwned(h)
+	stripOwned(c, h)
 
 	if p.clientAuth(c) {
 		o.status = p.refuse(c, 421, "misdirected request: this host needs a client certificate")
@@ -55,6 +55,9 @@ func (p *Proxy) serve(c *Ctx, o *outcome) {
 	o.route = route
 	c.route = route
 	if route.Plugins != nil {
+		// Plugins may add any header: presence read off the request no
+		// longer holds.
+		c.absent = 0
 		c.run.Reset(route.Plugins, route.Namespace, p.pm, p.log)
 		if c.run.Request(c) == plugin.Stop {
 			o.status = p.local(c)

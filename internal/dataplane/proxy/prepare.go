@@ -88,9 +88,11 @@ var ownedHeaders = []string{hdrClientVerify, hdrClientSubject, hdrClientCert, hd
 
 // stripOwned removes the client's copies of the headers the gateway owns,
 // before the plugins run (an auth plugin sets X-Consumer itself).
-func stripOwned(h headerEditor) {
-	for _, name := range ownedHeaders {
-		h.del(name)
+func stripOwned(c *Ctx, h headerEditor) {
+	for i, name := range ownedHeaders {
+		if c.mayHold(ownedBit(i)) {
+			h.del(name)
+		}
 	}
 }
 
@@ -114,18 +116,22 @@ var (
 // by the upstream side (forwardURI, upHost).
 func prepareUpstream(c *Ctx, h headerEditor, upgrade bool, keepTE bool) {
 	// Headers named in Connection are hop-by-hop too (RFC 9110 7.6.1).
-	for _, v := range h.values("Connection") {
-		forEachToken(v, func(tok []byte) {
-			if !bytes.EqualFold(tok, upgradeToken) {
-				h.delBytes(tok)
-			}
-		})
+	if c.mayHold(hopBit(0)) {
+		for _, v := range h.values("Connection") {
+			forEachToken(v, func(tok []byte) {
+				if !bytes.EqualFold(tok, upgradeToken) {
+					h.delBytes(tok)
+				}
+			})
+		}
 	}
 	// gRPC needs "te: trailers" end to end over HTTP/2; every other TE
 	// value is hop-by-hop.
 	trailers := keepTE && bytes.EqualFold(trimOWS(h.peek("Te")), teTrailers)
-	for _, name := range hopHeaders {
-		h.del(name)
+	for i, name := range hopHeaders {
+		if c.mayHold(hopBit(i)) {
+			h.del(name)
+		}
 	}
 	if trailers {
 		h.set("Te", teTrailers)

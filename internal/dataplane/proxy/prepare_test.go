@@ -43,8 +43,9 @@ func TestPrepareUpstreamBothEngines(t *testing.T) {
 		}
 		req.Header.Add(hdrClientCert, "forged")
 		h := (*fastHeader)(&req.Header)
-		stripOwned(h)
-		prepareUpstream(newCtx(), h, false, false)
+		c := newCtx()
+		stripOwned(c, h)
+		prepareUpstream(c, h, false, false)
 		for k, v := range want {
 			if got := string(req.Header.Peek(k)); got != v {
 				t.Errorf("%s = %q, want %q", k, got, v)
@@ -63,8 +64,9 @@ func TestPrepareUpstreamBothEngines(t *testing.T) {
 		}
 		hdr.Add(hdrClientCert, "forged")
 		h := &stdHeader{h: hdr}
-		stripOwned(h)
-		prepareUpstream(newCtx(), h, false, false)
+		c := newCtx()
+		stripOwned(c, h)
+		prepareUpstream(c, h, false, false)
 		for k, v := range want {
 			if got := strings.Join(hdr.Values(k), ","); got != v {
 				t.Errorf("%s = %q, want %q", k, got, v)

@@ -82,10 +82,20 @@ func (p *Proxy) fastFromFast(c *Ctx, s *fastSender) int {
 
 // stripResponseHops drops the hop-by-hop headers of an upstream's answer;
 // its wish to close its connection is not the client's.
+//
+// One pass over the header finds which of them the answer holds, and only
+// those are deleted: most answers hold none, and each delete copies,
+// normalizes and looks up the name anew.
 func stripResponseHops(h *fasthttp.ResponseHeader) {
 	h.ResetConnectionClose()
-	for _, name := range hopHeaders[2:] { // Connection and Proxy-Connection are the engine's
-		h.Del(name)
+	var seen headerSet
+	for k := range h.All() {
+		seen |= stripBit(k)
+	}
+	for i := 2; i < len(hopHeaders); i++ { // Connection and Proxy-Connection are the engine's
+		if seen.has(hopBit(i)) {
+			h.Del(hopHeaders[i])
+		}
 	}
 }
 

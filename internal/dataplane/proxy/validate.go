@@ -41,25 +41,36 @@ const (
 // desynchronised, so each of these is refused here, as nginx and the HTTP/2
 // engine refuse them. The check reads the header block as received
 // (RawHeaders), not the engine's normalized view. It does not allocate.
-func checkFastRequest(fc *fasthttp.RequestCtx) (status int, reason string) {
+// seen tells which of the headers the upstream preparation removes the
+// request holds (see headerSet).
+func checkFastRequest(fc *fasthttp.RequestCtx) (status int, reason string, seen headerSet) {
 	h := &fc.Request.Header
 	if m := h.Method(); len(m) > maxMethodLen {
-		return fasthttp.StatusBadRequest, reasonMethodTooLong
+		return fasthttp.StatusBadRequest, reasonMethodTooLong, 0
 	} else if !isToken(m) {
-		return fasthttp.StatusBadRequest, reasonMethodInvalid
+		return fasthttp.StatusBadRequest, reasonMethodInvalid, 0
 	}
 	// Only HTTP/1.0 and HTTP/1.1 are spoken on this engine; a request line
 	// naming any other version (HTTP/2.0 sent as text, HTTP/1.2) is not
 	// forwarded under a version the upstream would misread (RFC 9110 15.6.6).
 	if p := h.Protocol(); string(p) != "HTTP/1.1" && string(p) != "HTTP/1.0" {
-		return fasthttp.StatusHTTPVersionNotSupported, reasonVersion
+		return fasthttp.StatusHTTPVersionNotSupported, reasonVersion, 0
 	}
-	return checkHeaderBlock(h.RawHeaders())
+	raw := h.RawHeaders()
+	status, reason, seen = checkHeaderBlock(raw)
+	// Without the block as received (a request not read from the wire),
+	// or with a chunked body, whose trailer fields the engine merges into
+	// the header after this pass, presence is not known: remove all.
+	if len(raw) == 0 || seen.has(hopBit(hopTransferEncoding)) {
+		seen = allHeaders
+	}
+	return status, reason, seen
 }
 
 // checkHeaderBlock checks a header block as received: "Name: value\r\n"
-// lines up to and including the empty line that ends it.
-func checkHeaderBlock(raw []byte) (status int, reason string) {
+// lines up to and including the empty line that ends it, and notes the
+// names the upstream preparation removes.
+func checkHeaderBlock(raw []byte) (status int, reason string, seen headerSet) {
 	var cl []byte // the first Content-Length value
 	sawCL, sawTE := false, false
 	for len(raw) > 0 {
@@ -69,7 +80,7 @@ func checkHeaderBlock(raw []byte) (status int, reason string) {
 		// the block, so a proxy accepting them would frame requests
 		// differently than its upstream may. Every line ends in CRLF.
 		if i < 1 || raw[i-1] != '\r' {
-			return fasthttp.StatusBadRequest, reasonBareLF
+			return fasthttp.StatusBadRequest, reasonBareLF, 0
 		}
 		line := raw[:i-1]
 		raw = raw[i+1:]
@@ -79,15 +90,16 @@ func checkHeaderBlock(raw []byte) (status int, reason string) {
 		// A line starting with whitespace continues the previous one (obs-fold);
 		// RFC 9112 5.2 lets a server refuse it, and nginx does.
 		if line[0] == ' ' || line[0] == '\t' {
-			return fasthttp.StatusBadRequest, reasonObsFold
+			return fasthttp.StatusBadRequest, reasonObsFold, 0
 		}
 		colon := bytes.IndexByte(line, ':')
 		if colon <= 0 || !isToken(line[:colon]) {
-			return fasthttp.StatusBadRequest, reasonHeaderName
+			return fasthttp.StatusBadRequest, reasonHeaderName, 0
 		}
 		name, value := line[:colon], line[colon+1:]
+		seen |= stripBit(name)
 		if !validFieldValue(value) {
-			return fasthttp.StatusBadRequest, reasonHeaderValue
+			return fasthttp.StatusBadRequest, reasonHeaderValue, 0
 		}
 		value = trimOWS(value)
 		switch {
@@ -95,23 +107,23 @@ func checkHeaderBlock(raw []byte) (status int, reason string) {
 			// The engine refuses a repeated Content-Length already; this
 			// keeps the rule here too, where it cannot be configured away.
 			if sawCL && !bytes.Equal(cl, value) {
-				return fasthttp.StatusBadRequest, reasonContentLength
+				return fasthttp.StatusBadRequest, reasonContentLength, 0
 			}
 			sawCL, cl = true, value
 		case equalFoldASCII(name, "transfer-encoding"):
 			// chunked is the only transfer coding a request may use here;
 			// RFC 9112 6.1 answers any other with 501, as nginx does.
 			if sawTE || !equalFoldASCII(value, "chunked") {
-				return fasthttp.StatusNotImplemented, reasonTransferCoding
+				return fasthttp.StatusNotImplemented, reasonTransferCoding, 0
 			}
 			sawTE = true
 		}
 	}
 	// Both framings at once is the classic smuggling shape (RFC 9112 6.3).
 	if sawCL && sawTE {
-		return fasthttp.StatusBadRequest, reasonFraming
+		return fasthttp.StatusBadRequest, reasonFraming, 0
 	}
-	return 0, ""
+	return 0, "", seen
 }
 
 // tokenByte marks the tchar bytes of RFC 9110 5.6.2, of which methods and

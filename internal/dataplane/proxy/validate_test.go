@@ -59,7 +59,7 @@ func TestCheckFastRequest(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			status, reason := checkFastRequest(parseHead(t, tc.head))
+			status, reason, _ := checkFastRequest(parseHead(t, tc.head))
 			if status != tc.status || reason != tc.reason {
 				t.Fatalf("checkFastRequest = %d %q, want %d %q", status, reason, tc.status, tc.reason)
 			}
@@ -98,7 +98,7 @@ func TestCheckHeaderBlock(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if status, reason := checkHeaderBlock([]byte(tc.block)); status != tc.status || (status != 0) != (reason != "") {
+			if status, reason, _ := checkHeaderBlock([]byte(tc.block)); status != tc.status || (status != 0) != (reason != "") {
 				t.Fatalf("checkHeaderBlock = %d %q, want %d", status, reason, tc.status)
 			}
 		})
@@ -124,7 +124,7 @@ func TestValidFieldValue(t *testing.T) {
 func TestCheckFastRequestAllocs(t *testing.T) {
 	fc := parseHead(t, benchHead)
 	allocs := testing.AllocsPerRun(100, func() {
-		if status, reason := checkFastRequest(fc); status != 0 {
+		if status, reason, _ := checkFastRequest(fc); status != 0 {
 			t.Fatalf("benchmark request refused: %d %s", status, reason)
 		}
 	})
@@ -150,7 +150,7 @@ func BenchmarkCheckFastRequest(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(benchHead)))
 	for b.Loop() {
-		if status, _ := checkFastRequest(fc); status != 0 {
+		if status, _, _ := checkFastRequest(fc); status != 0 {
 			b.Fatal("benchmark request refused")
 		}
 	}
@@ -178,7 +178,7 @@ func FuzzCheckFastRequest(f *testing.F) {
 		if err := fc.Request.Header.Read(bufio.NewReaderSize(bytes.NewReader(head), 64<<10)); err != nil {
 			return // the engine refuses it itself
 		}
-		status, reason := checkFastRequest(&fc)
+		status, reason, _ := checkFastRequest(&fc)
 		if status != 0 {
 			if reason == "" {
 				t.Fatalf("refused with %d and no reason", status)
