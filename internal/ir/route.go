@@ -76,6 +76,12 @@ type Redirect struct {
 	Port   int    `json:"port,omitempty" yaml:"port,omitempty"`
 	Path   string `json:"path,omitempty" yaml:"path,omitempty"`
 	Code   int    `json:"code,omitempty" yaml:"code,omitempty"` // 301 (default), 302, 303, 307, 308
+	// OnlyPlainHTTP makes the route answer only requests that did not
+	// arrive over TLS. For a request over TLS the route is no candidate,
+	// so the host's next matching route serves it: without this, an
+	// http-to-https redirect also answers on the HTTPS listener and sends
+	// clients to the URL they asked for.
+	OnlyPlainHTTP bool `json:"onlyPlainHTTP,omitempty" yaml:"onlyPlainHTTP,omitempty"`
 }
 
 // DirectResponse answers without an upstream.
@@ -181,6 +187,11 @@ func (r *Route) Validate() error {
 		}
 		if rd.Host != "" && ValidateHost(rd.Host) != nil {
 			p.add("redirect.host", "invalid host %q", rd.Host)
+		}
+		if rd.OnlyPlainHTTP && rd.Scheme != "https" && rd.Host == "" && rd.Port == 0 && rd.Path == "" {
+			// Such a redirect sends every plain-HTTP request to the URL it
+			// asked for, which answers with the same redirect again.
+			p.add("redirect.onlyPlainHTTP", "the redirect would point plain-HTTP requests at the URL they asked for: set scheme https, or a host, port or path")
 		}
 	}
 	if d := r.DirectResponse; d != nil {

@@ -61,6 +61,7 @@ func entry(key ir.Key, r *ir.Route, v *proxy.Route) router.Entry[*proxy.Route] {
 	for _, q := range r.Match.Query {
 		e.Query = append(e.Query, router.QueryMatch{Name: q.Name, Match: stringMatch(q)})
 	}
+	e.OnlyPlainHTTP = r.Redirect != nil && r.Redirect.OnlyPlainHTTP
 	return e
 }
 
@@ -79,6 +80,11 @@ func stringMatch(m ir.StringMatch) router.StringMatch {
 func signature(r *ir.Route) string {
 	pm := r.PathOrDefault()
 	sig := strconv.Itoa(int(r.Priority)) + "|" + pm.Exact + "|" + pm.Prefix + "|" + pm.Regex
+	if r.Redirect != nil && r.Redirect.OnlyPlainHTTP {
+		// A plain-HTTP-only redirect shares its match with the route that
+		// serves the same requests over TLS.
+		sig += "|plain"
+	}
 	if len(r.Match.Methods)+len(r.Match.Headers)+len(r.Match.Query) == 0 {
 		return sig // the common case, without the sorting below
 	}

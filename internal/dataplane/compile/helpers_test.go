@@ -92,6 +92,7 @@ type req struct{ method string }
 func (r req) Method() []byte             { return []byte(r.method) }
 func (req) Header(string) ([]byte, bool) { return nil, false }
 func (req) Query(string) ([]byte, bool)  { return nil, false }
+func (req) TLS() bool                    { return false }
 
 // served returns the compiled route serving host+path, or nil.
 func (f *fixture) served(host, path string) *proxy.Route {

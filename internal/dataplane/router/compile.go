@@ -83,6 +83,9 @@ func compileEntry[T any](e *Entry[T], r *route[T]) []error {
 	if len(e.Methods) > 0 {
 		r.npred++
 	}
+	if r.plainOnly = e.OnlyPlainHTTP; r.plainOnly {
+		r.npred++
+	}
 	return errs
 }
 

@@ -8,9 +8,12 @@ type fakeReq struct {
 	method  []byte
 	headers map[string][]byte // lowercase names
 	query   map[string][]byte
+	tls     bool
 }
 
 func (r *fakeReq) Method() []byte { return r.method }
+
+func (r *fakeReq) TLS() bool { return r.tls }
 
 func (r *fakeReq) Header(name string) ([]byte, bool) {
 	v, ok := r.headers[name]

@@ -82,6 +82,8 @@ type route[T any] struct {
 	kind    PathKind
 	path    string
 	re      *regexp.Regexp
+	// plainOnly: no candidate for requests over TLS.
+	plainOnly bool
 }
 
 // pred is one compiled header or query condition.
@@ -177,6 +179,9 @@ func firstMatch[T any](routes []route[T], sp span, req Request) *T {
 // fails every predicate rather than panicking.
 func (r *route[T]) matches(req Request) bool {
 	if req == nil {
+		return false
+	}
+	if r.plainOnly && req.TLS() {
 		return false
 	}
 	if len(r.methods) > 0 {

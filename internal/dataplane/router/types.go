@@ -104,6 +104,9 @@ type Entry[T any] struct {
 	Headers []HeaderMatch
 	// Query must all match.
 	Query []QueryMatch
+	// OnlyPlainHTTP makes the entry no candidate for requests that arrived
+	// over TLS (an http-to-https redirect), so another entry serves them.
+	OnlyPlainHTTP bool
 	// Priority orders candidates: higher first, before any path ordering.
 	Priority int32
 	Value    T
@@ -119,4 +122,6 @@ type Request interface {
 	Header(name string) ([]byte, bool)
 	// Query returns the first value of the named query parameter.
 	Query(name string) ([]byte, bool)
+	// TLS reports whether the request arrived over TLS.
+	TLS() bool
 }
