@@ -14,7 +14,7 @@ import (
 // entryFor builds a payload-free router entry, to check a route's match alone.
 func entryFor(k ir.Key, r *ir.Route) router.Entry[*struct{}] {
 	e := entry(k, r, nil)
-	return router.Entry[*struct{}]{Key: e.Key, Path: e.Path, Methods: e.Methods, Headers: e.Headers, Query: e.Query, Priority: e.Priority}
+	return router.Entry[*struct{}]{Key: e.Key, Path: e.Path, Methods: e.Methods, Headers: e.Headers, Query: e.Query, Priority: e.Priority, OnlyPlainHTTP: e.OnlyPlainHTTP}
 }
 
 // publish updates the live structures for the accepted part of the batch and
