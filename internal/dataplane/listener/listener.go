@@ -81,8 +81,11 @@ func start(cfg *ir.Listener, hash uint64, defaultCert string, sock *socket, h Ha
 	}
 	l.h1, l.stdln = newChanListener(sock.ln.Addr()), newChanListener(sock.ln.Addr())
 	l.fast = &fasthttp.Server{
-		Handler:            l.serveFastRequest,
-		Name:               "pylon",
+		Handler: l.serveFastRequest,
+		// No Name: the engine would write it as the Server header of every
+		// answer without one, after the handler, so a plugin removing
+		// Server could not, and HTTP/1.1 clients would see a header HTTP/2
+		// clients do not. An upstream's own Server header passes through.
 		ReadBufferSize:     lim.MaxHeaderBytes,
 		MaxRequestBodySize: int(lim.MaxBodyBytes),
 		ReadTimeout:        lim.ReadTimeout.D(),
