@@ -7,7 +7,8 @@
 #   3. go test -race for every package but the end-to-end tests, the
 #      allocation tests again without -race, then the end-to-end tests
 #      (test/e2e/...) against a pylon built with -race;
-#   4. a short fuzz smoke: every Fuzz* target for PYLON_FUZZTIME (10s).
+#   4. a short fuzz smoke: every Fuzz* target for PYLON_FUZZTIME (10s),
+#      PYLON_FUZZ_JOBS (the CPU count) targets at a time.
 #
 # Usage: hack/test.sh [PACKAGES...]   (default ./...)
 #
@@ -61,9 +62,32 @@ check_scripts() {
 	[ ${#scripts[@]} -eq 0 ] || "$PYLON_TEST_SHELLCHECK" -x "${scripts[@]}"
 }
 
-# fuzz_smoke runs every Fuzz* target of the packages for $FUZZTIME.
+# fuzz_one PKG NAME OUT fuzzes one target for $FUZZTIME with one worker,
+# writing what it printed to OUT; it fails when the target failed.
+fuzz_one() {
+	local pkg=$1 name=$2 out=$3 attempt
+	for attempt in 1 2; do
+		if go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -parallel 1 "$pkg" >"$out" 2>&1; then
+			return 0
+		fi
+		# Go 1.26's fuzz coordinator can fail a target with a bare
+		# "context deadline exceeded" as -fuzztime ends, without any
+		# failing input (go.dev/issue/75804, fixed in Go 1.27): that
+		# one case gets a second run; a real failure writes its input.
+		if [ $attempt = 1 ] && grep -q 'context deadline exceeded' "$out" && ! grep -q 'Failing input written' "$out"; then
+			echo "(Go fuzz coordinator deadline race, go.dev/issue/75804: ran again)" >"$out.note"
+			continue
+		fi
+		return 1
+	done
+}
+
+# fuzz_smoke runs every Fuzz* target of the packages for $FUZZTIME, as many
+# at once as there are CPUs (PYLON_FUZZ_JOBS), each with one worker: the
+# same fuzzing as one target at a time on every CPU, while the builds and
+# seed-corpus runs between targets overlap.
 fuzz_smoke() {
-	local targets=() names=() first second rest target pkg name n rc=0 list
+	local targets=() names=() first second rest pkg name n rc=0 list i
 	list=$(go test -list '^Fuzz' "${pkgs[@]}") || { printf '%s\n' "$list" >&2; rc=1; }
 	# `go test -list` prints a package's matching names, then "ok  <package> ...".
 	while read -r first second rest; do
@@ -76,28 +100,27 @@ fuzz_smoke() {
 		*) names=() ;;
 		esac
 	done <<<"$list"
-	local out
-	for target in "${targets[@]}"; do
-		read -r pkg name <<<"$target"
-		echo "   $pkg $name" >&2
-		for attempt in 1 2; do
-			if out=$(go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$pkg" 2>&1); then
-				break
-			fi
-			# Go 1.26's fuzz coordinator can fail a target with a bare
-			# "context deadline exceeded" as -fuzztime ends, without any
-			# failing input (go.dev/issue/75804, fixed in Go 1.27): that
-			# one case gets a second run; a real failure writes its input.
-			if [ $attempt = 1 ] && grep -q 'context deadline exceeded' <<<"$out" && ! grep -q 'Failing input written' <<<"$out"; then
-				echo "   (Go fuzz coordinator deadline race, go.dev/issue/75804: running again)" >&2
-				continue
-			fi
-			rc=1
-			break
-		done
-		grep -v '^fuzz: elapsed' <<<"$out" || true
+	[ ${#targets[@]} -gt 0 ] || { echo "   no fuzz targets" >&2; return $rc; }
+	local jobs=${PYLON_FUZZ_JOBS:-$(nproc)} dir pids=()
+	dir=$(mktemp -d)
+	for i in "${!targets[@]}"; do
+		read -r pkg name <<<"${targets[$i]}"
+		while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+		fuzz_one "$pkg" "$name" "$dir/$i" &
+		pids[i]=$!
 	done
-	[ ${#targets[@]} -gt 0 ] || echo "   no fuzz targets" >&2
+	for i in "${!targets[@]}"; do
+		read -r pkg name <<<"${targets[$i]}"
+		if wait "${pids[$i]}"; then
+			echo "   ok   $pkg $name" >&2
+		else
+			echo "   FAIL $pkg $name" >&2
+			rc=1
+		fi
+		[ ! -f "$dir/$i.note" ] || sed 's/^/     /' "$dir/$i.note" >&2
+		grep -v '^fuzz: elapsed' "$dir/$i" || true
+	done
+	rm -rf "$dir"
 	return $rc
 }
 
