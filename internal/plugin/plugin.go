@@ -65,6 +65,12 @@ type Ctx interface {
 	Header(name string) ([]byte, bool)
 	// VisitHeaders calls fn for every request header, in order.
 	VisitHeaders(fn func(name, value []byte))
+	// VisitUpstreamHeaders calls fn for every header the request will
+	// carry upstream: the client's as the plugins left them, without
+	// hop-by-hop ones, and the gateway's own (X-Forwarded-*, X-Request-Id,
+	// the client certificate's) as the upstream will get them. It is for
+	// copying the request (mirroring) before it is sent.
+	VisitUpstreamHeaders(fn func(name, value []byte))
 	Query(name string) ([]byte, bool)
 	Cookie(name string) ([]byte, bool)
 	// ContentLength is the declared body length, -1 when unknown (chunked

@@ -49,6 +49,7 @@ type Ctx struct {
 	ipBuf     [64]byte
 	scratch   []byte // reused for building header values
 	errBuf    []byte // the gateway's own error bodies
+	upVisit   upstreamVisit
 
 	pluginState
 }

@@ -141,6 +141,20 @@ func prepareUpstream(c *Ctx, h headerEditor, upgrade bool, keepTE bool) {
 		h.set("Upgrade", websocketToken)
 	}
 
+	setGatewayHeaders(c, h, h)
+}
+
+// headerSetter receives the headers the gateway sets on a request going
+// upstream.
+type headerSetter interface {
+	set(name string, value []byte)
+}
+
+// setGatewayHeaders gives out the gateway's own headers for the request
+// whose client header is h: the forwarding headers, the request ID and the
+// client certificate's. The upstream preparation sets them on h; a mirror
+// copy takes the same ones (Ctx.VisitUpstreamHeaders).
+func setGatewayHeaders(c *Ctx, h headerEditor, out headerSetter) {
 	// Forwarding headers per the listener's trusted proxies: without any,
 	// X-Forwarded-For is extended for every peer; with some, only theirs
 	// is, and they may also say the original scheme and host. Every other
@@ -158,26 +172,26 @@ func prepareUpstream(c *Ctx, h headerEditor, upgrade bool, keepTE bool) {
 	}
 	xff = append(xff, c.clientIP...)
 	c.scratch = xff
-	h.set(forwardedFor, xff)
+	out.set(forwardedFor, xff)
 	if !believe || len(h.peek(forwardedProto)) == 0 {
 		if c.tls {
-			h.set(forwardedProto, protoHTTPS)
+			out.set(forwardedProto, protoHTTPS)
 		} else {
-			h.set(forwardedProto, protoHTTP)
+			out.set(forwardedProto, protoHTTP)
 		}
 	}
 	if !believe || len(h.peek(forwardedHost)) == 0 {
-		h.set(forwardedHost, c.host)
+		out.set(forwardedHost, c.host)
 	}
-	h.set(requestIDHeader, c.requestID)
+	out.set(requestIDHeader, c.requestID)
 
 	if c.clientVerify != "" {
-		h.set(hdrClientVerify, unsafeBytes(c.clientVerify))
+		out.set(hdrClientVerify, unsafeBytes(c.clientVerify))
 		if c.clientDN != "" {
-			h.set(hdrClientSubject, unsafeBytes(c.clientDN))
+			out.set(hdrClientSubject, unsafeBytes(c.clientDN))
 		}
 		if c.clientCert != "" {
-			h.set(hdrClientCert, unsafeBytes(c.clientCert))
+			out.set(hdrClientCert, unsafeBytes(c.clientCert))
 		}
 	}
 }

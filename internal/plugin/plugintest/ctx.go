@@ -73,6 +73,10 @@ func (c *Ctx) VisitHeaders(fn func(name, value []byte)) {
 	}
 }
 
+// VisitUpstreamHeaders is VisitHeaders: the fake prepares no upstream
+// request.
+func (c *Ctx) VisitUpstreamHeaders(fn func(name, value []byte)) { c.VisitHeaders(fn) }
+
 func (c *Ctx) Query(name string) ([]byte, bool) {
 	for _, kv := range strings.Split(c.QueryV, "&") {
 		k, v, _ := strings.Cut(kv, "=")

@@ -123,7 +123,9 @@ func (m *Mirror) request(c plugin.Ctx) *job {
 		j.uri = append(j.uri, q...)
 	}
 	j.skip = m.mark
-	c.VisitHeaders(j.visit)
+	// The headers as they go upstream, the gateway's forwarding headers and
+	// request ID included: the copy is the request the upstream gets.
+	c.VisitUpstreamHeaders(j.visit)
 	return j
 }
 

@@ -79,6 +79,10 @@ func (c *Ctx) VisitHeaders(fn func(name, value []byte)) {
 	}
 }
 
+// VisitUpstreamHeaders is VisitHeaders: the fake prepares no upstream
+// request.
+func (c *Ctx) VisitUpstreamHeaders(fn func(name, value []byte)) { c.VisitHeaders(fn) }
+
 // Respond records the status as the answer (the body is not kept).
 func (c *Ctx) Respond(status int, body []byte) {
 	c.StatusV, c.Answered = status, true
