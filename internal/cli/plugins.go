@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 
@@ -55,48 +56,26 @@ func pluginsCmd() *cobra.Command {
 	return cmd
 }
 
-// writeFields prints a config schema's fields, nested objects indented.
-func writeFields(w interface{ Write([]byte) (int, error) }, s map[string]any, indent string) {
-	props, _ := s["properties"].(map[string]any)
-	required := map[string]bool{}
-	if r, ok := s["required"].([]string); ok {
-		for _, n := range r {
-			required[n] = true
-		}
+// writeFields prints a config schema's fields as a table: each field's
+// path (nested ones dotted, list items as "[]"), type, default and meaning,
+// all taken from the schema (its descriptions come from the plugin's README).
+func writeFields(w io.Writer, s map[string]any, indent string) {
+	fields := plugin.Fields(s)
+	if len(fields) == 0 {
+		fmt.Fprintf(w, "%snone\n", indent)
+		return
 	}
-	for _, name := range sortedKeys(props) {
-		p, _ := props[name].(map[string]any)
-		typ, _ := p["type"].(string)
-		if typ == "" {
-			typ = "any"
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "%sFIELD\tTYPE\tDEFAULT\tMEANING\n", indent)
+	for _, f := range fields {
+		def := f.Default
+		switch {
+		case def == "" && f.Required:
+			def = "required"
+		case def == "":
+			def = "-"
 		}
-		if typ == "array" {
-			if it, ok := p["items"].(map[string]any); ok {
-				if t, ok := it["type"].(string); ok {
-					typ = "[]" + t
-				}
-			}
-		}
-		req := ""
-		if required[name] {
-			req = " (required)"
-		}
-		fmt.Fprintf(w, "%s%s: %s%s\n", indent, name, typ, req)
-		if typ == "object" {
-			writeFields(w, p, indent+"  ")
-		}
+		fmt.Fprintf(tw, "%s%s\t%s\t%s\t%s\n", indent, f.Path, f.Type, def, f.Description)
 	}
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
-	return keys
+	_ = tw.Flush()
 }

@@ -27,7 +27,7 @@ var (
 func Of(t reflect.Type) obj {
 	switch t {
 	case durationType:
-		return obj{"type": "string", "example": "5s",
+		return obj{"type": "string", "format": "duration", "example": "5s",
 			"description": `A Go duration ("5s", "250ms"); a number of seconds is accepted too.`}
 	case endpointType:
 		return obj{"oneOf": []any{

@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -123,7 +124,7 @@ func TestPluginsCommand(t *testing.T) {
 		}
 	}
 	out, err = exec.Command(bin, "plugins", "rate-limit").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "rate: integer (required)") {
+	if err != nil || !regexp.MustCompile(`(?m)^  rate +integer +required +requests per period per key`).Match(out) {
 		t.Errorf("pylon plugins rate-limit: %v\n%s", err, out)
 	}
 }
