@@ -144,7 +144,6 @@ func (s *Source) Run(ctx context.Context, sink Sink) error {
 	if err := w.start(ctx); err != nil {
 		return err
 	}
-	go st.run(ctx)
 	start := time.Now()
 	if !w.waitSynced(ctx) {
 		return ctx.Err()
@@ -152,6 +151,9 @@ func (s *Source) Run(ctx context.Context, sink Sink) error {
 	w.processAll()
 	s.log.Info("kubernetes: informers synced and applied", "ingresses", len(w.ings), "took", time.Since(start).String())
 	s.once.Do(func() { close(s.ready) })
+	// The status writer starts once the whole cluster is applied: before,
+	// it would take every Ingress for one that does not serve.
+	go st.run(ctx)
 	w.loop(ctx)
 	w.events.Shutdown()
 	return ctx.Err()

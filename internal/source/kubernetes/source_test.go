@@ -34,6 +34,12 @@ type cluster struct {
 
 func startSource(t *testing.T, kube *testenv.Kube, o Options) *cluster {
 	t.Helper()
+	return startSourceSink(t, kube, o, func(c *compile.Compiler) Sink { return c })
+}
+
+// startSourceSink is startSource feeding sink(compiler) instead.
+func startSourceSink(t *testing.T, kube *testenv.Kube, o Options, sink func(*compile.Compiler) Sink) *cluster {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	pools := upstream.NewRegistry(upstream.WithLogger(log))
 	t.Cleanup(pools.Close)
@@ -45,7 +51,7 @@ func startSource(t *testing.T, kube *testenv.Kube, o Options) *cluster {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { _ = src.Run(ctx, comp); close(done) }()
+	go func() { _ = src.Run(ctx, sink(comp)); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	select {
 	case <-src.Ready():

@@ -127,6 +127,7 @@ func (w *watcher) remove(st *ingState, b *batch) {
 		w.release(k, st.key, b)
 	}
 	w.setDeps(st, translated{})
+	w.serving.set(st.key, false)
 	delete(w.ings, st.key)
 	delete(b.resync, st)
 }

@@ -16,9 +16,10 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 )
 
-// statusWriter sets status.loadBalancer.ingress of Pylon's Ingresses to the
-// --publish-address list. Only the leader writes (a coordination.k8s.io
-// Lease), so N replicas do not race each other; every replica serves.
+// statusWriter sets status.loadBalancer.ingress of Pylon's Ingresses that
+// serve to the --publish-address list, and clears it on those that do not.
+// Only the leader writes (a coordination.k8s.io Lease), so N replicas do not
+// race each other; every replica serves.
 type statusWriter struct {
 	s    *Source
 	w    *watcher
@@ -129,6 +130,15 @@ func (st *statusWriter) write(ctx context.Context, nn nsName) {
 		// Ingress does not point at a gateway that no longer serves it.
 		// Any other status is another controller's and is left alone.
 		if len(ing.Status.LoadBalancer.Ingress) == 0 || !apiequality.Semantic.DeepEqual(ing.Status.LoadBalancer.Ingress, st.want) {
+			return
+		}
+		want = []networkingv1.IngressLoadBalancerIngress{}
+	} else if !st.w.serving.has(nn) {
+		// Ours but not served (rejected before it ever served, refused by
+		// the compile stage, or every route served by an older Ingress):
+		// an address would send clients to a gateway that answers 404.
+		// The Ingress's Events say why.
+		if len(ing.Status.LoadBalancer.Ingress) == 0 {
 			return
 		}
 		want = []networkingv1.IngressLoadBalancerIngress{}

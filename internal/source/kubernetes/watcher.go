@@ -38,6 +38,9 @@ type watcher struct {
 	svcUsers    map[nsName]map[nsName]struct{} // Service → Ingresses that looked it up
 	secretUsers map[nsName]map[nsName]struct{}
 	svcObjs     map[nsName]map[ir.Key]struct{} // Service → IR services fed by its slices
+	live        map[ir.Key]struct{}            // routes the sink holds a version of
+
+	serving servingSet // read by the status writer
 }
 
 func newWatcher(s *Source, sink Sink) *watcher {
@@ -46,7 +49,7 @@ func newWatcher(s *Source, sink Sink) *watcher {
 		ings: map[nsName]*ingState{}, claims: map[string][]*ingState{}, canaries: map[string][]*ingState{}, shared: map[ir.Key]*sharedObj{},
 		sentShared: map[ir.Key]uint64{}, refused: map[ir.Key]bool{}, routeOwner: map[ir.Key]*ingState{},
 		svcUsers: map[nsName]map[nsName]struct{}{}, secretUsers: map[nsName]map[nsName]struct{}{},
-		svcObjs: map[nsName]map[ir.Key]struct{}{},
+		svcObjs: map[nsName]map[ir.Key]struct{}{}, live: map[ir.Key]struct{}{},
 	}
 	w.events = record.NewBroadcaster()
 	w.recorder = w.events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "pylon"})
@@ -157,6 +160,10 @@ func (w *watcher) process(keys map[qkey]struct{}) {
 		ch.Event = start
 		res := w.sink.Apply(ch)
 		w.afterApply(ch, res)
+		w.trackLive(ch, res)
+	}
+	for st := range b.resync {
+		w.serving.set(st.key, w.serves(st))
 	}
 	fresh := map[ir.Key]struct{}{}
 	for _, o := range ch.Upserts {
