@@ -16,7 +16,7 @@ import (
 // KubernetesOptions are `pylon run --kubernetes`'s settings.
 type KubernetesOptions struct {
 	Enabled        bool
-	Kubeconfig     string // empty: in-cluster config
+	Kubeconfig     string // empty: $KUBECONFIG, ~/.kube/config, then in-cluster
 	IngressClass   string
 	WatchNamespace string
 	PublishAddress []string // written to Ingress status by the leader

@@ -69,7 +69,7 @@ func runCmd() *cobra.Command {
 	f.StringVar(&o.Control.AdminTLSKey, "admin-tls-key", "", "key of --admin-tls-cert")
 	f.StringVar(&o.Control.NodeName, "node-name", defaultNodeName(), "this node's name in the cluster")
 	f.BoolVar(&o.Kubernetes.Enabled, "kubernetes", false, "serve Kubernetes Ingresses (listeners still come from --config)")
-	f.StringVar(&o.Kubernetes.Kubeconfig, "kubeconfig", "", "kubeconfig file for --kubernetes (default: in-cluster config)")
+	f.StringVar(&o.Kubernetes.Kubeconfig, "kubeconfig", "", "kubeconfig file for --kubernetes (default: as kubectl finds it: $KUBECONFIG, else ~/.kube/config, else in-cluster)")
 	f.StringVar(&o.Kubernetes.IngressClass, "ingress-class", "pylon", "IngressClass name served with --kubernetes")
 	f.StringVar(&o.Kubernetes.WatchNamespace, "watch-namespace", "", "watch only this namespace with --kubernetes (default: all)")
 	f.StringSliceVar(&o.Kubernetes.PublishAddress, "publish-address", nil, "addresses (IPs or hostnames) the leader writes to Ingress status.loadBalancer")

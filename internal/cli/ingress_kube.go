@@ -10,7 +10,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
+
+	kubesource "pylon.io/pylon/internal/source/kubernetes"
 )
 
 // kubeObjects lists Ingresses from a cluster and looks up Services and
@@ -22,16 +23,12 @@ type kubeObjects struct {
 	denied    map[string]bool // Secrets the user may not read
 }
 
-// kubeInventory connects like kubectl (explicit kubeconfig, else
-// $KUBECONFIG or ~/.kube/config, else in-cluster) and lists Ingresses.
+// kubeInventory connects as `pylon run --kubernetes` and kubectl do (see
+// kubesource.RESTConfig) and lists Ingresses.
 func kubeInventory(ctx context.Context, kubeconfig, namespace string) (*kubeObjects, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	if kubeconfig != "" {
-		rules.ExplicitPath = kubeconfig
-	}
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	cfg, err := kubesource.RESTConfig(kubeconfig)
 	if err != nil {
-		return nil, fmt.Errorf("ingress check: kubeconfig: %w", err)
+		return nil, fmt.Errorf("ingress check: %w", err)
 	}
 	cfg.Timeout = 30 * time.Second
 	c, err := kubernetes.NewForConfig(cfg)

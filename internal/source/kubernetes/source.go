@@ -20,8 +20,6 @@ import (
 	"time"
 
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"pylon.io/pylon/internal/ir"
 )
@@ -34,7 +32,7 @@ const ControllerName = "pylon.io/ingress-controller"
 
 // Options configure the Kubernetes source.
 type Options struct {
-	Kubeconfig     string   // empty: in-cluster config
+	Kubeconfig     string   // empty: $KUBECONFIG, ~/.kube/config, then in-cluster (see RESTConfig)
 	IngressClass   string   // the class name served; default "pylon"
 	WatchNamespace string   // empty: all namespaces
 	PublishAddress []string // status.loadBalancer.ingress; empty: status is not written
@@ -71,7 +69,7 @@ func (s *Source) Translations() int64 { return s.translations.Load() }
 // pools receives the endpoints of discovered services (the upstream
 // registry, or a Publisher).
 func New(o Options, pools EndpointSink) (*Source, error) {
-	cfg, err := restConfig(o.Kubeconfig)
+	cfg, err := RESTConfig(o.Kubeconfig)
 	if err != nil {
 		return nil, err
 	}
@@ -111,21 +109,6 @@ func NewWithClient(o Options, cs kubernetes.Interface, pools EndpointSink) *Sour
 		o.LeaseNamespace = "default"
 	}
 	return &Source{o: o, log: o.Log.With("source", SourceName), client: cs, pools: pools, ready: make(chan struct{})}
-}
-
-func restConfig(path string) (*rest.Config, error) {
-	if path == "" {
-		cfg, err := rest.InClusterConfig()
-		if err != nil {
-			return nil, fmt.Errorf("kubernetes: in-cluster config (give --kubeconfig outside a cluster): %w", err)
-		}
-		return cfg, nil
-	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", path)
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes: kubeconfig %s: %w", path, err)
-	}
-	return cfg, nil
 }
 
 // SetEndpointSink sends the endpoints of discovered services to e instead
