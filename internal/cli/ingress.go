@@ -63,10 +63,12 @@ func ingressCheckCmd() *cobra.Command {
 	}
 	cmd := &cobra.Command{
 		Use:   "check",
-		Short: "Report, for each Ingress, what Pylon does with each ingress-nginx annotation; exits 1 if an Ingress would be rejected",
+		Short: "Report, for each Ingress, what Pylon does with each ingress-nginx annotation; exits 1 if an Ingress or an annotation would be rejected",
 		Long: `check translates Ingresses exactly as the controller does and reports, per
 annotation, whether Pylon honours it, approximates it (and how), does not
-support it, or rejects it. Ingresses come from YAML or JSON files (-f, which
+support it, or rejects it. An Ingress with a rejected annotation (a raw nginx
+snippet is one) counts as rejected, even where the controller serves the
+rest of it. Ingresses come from YAML or JSON files (-f, which
 also reads the Services and Secrets they refer to; absent ones are assumed to
 exist) or from a live cluster (--kubernetes).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -107,7 +109,7 @@ exist) or from a live cluster (--kubernetes).`,
 	}
 	f := cmd.Flags()
 	f.StringSliceVarP(&o.files, "filename", "f", nil, "YAML or JSON file, or directory of them (repeatable)")
-	f.BoolVar(&o.kube, "kubernetes", false, "read the Ingresses from the cluster (kubeconfig from --kubeconfig, $KUBECONFIG or ~/.kube/config)")
+	f.BoolVar(&o.kube, "kubernetes", false, "read the Ingresses from the cluster (found as kubectl does: --kubeconfig, else $KUBECONFIG, else ~/.kube/config, else in-cluster)")
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file for --kubernetes")
 	f.StringVarP(&o.namespace, "namespace", "n", "", "with --kubernetes: only this namespace (default all)")
 	f.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
@@ -118,7 +120,7 @@ exist) or from a live cluster (--kubernetes).`,
 const (
 	verdictReady       = "ready"        // every annotation honoured
 	verdictApproximate = "approximated" // served, but some annotation behaves differently or is ignored
-	verdictRejected    = "rejected"     // Pylon would refuse the Ingress
+	verdictRejected    = "rejected"     // Pylon would refuse the Ingress, or one of its annotations
 )
 
 // ingressReport is one Ingress's check result.
@@ -145,7 +147,13 @@ func checkIngresses(ings []*networkingv1.Ingress, l *lenientLookup) []ingressRep
 			r.Annotations = []annotations.Note{}
 		}
 		for _, n := range res.Notes {
-			if n.Status != annotations.Honoured {
+			switch {
+			case n.Status == annotations.Rejected:
+				// A refused snippet leaves the rest of the Ingress served,
+				// but what it asked for is not done: the author must act
+				// before migrating, as for a refused Ingress.
+				r.Verdict = verdictRejected
+			case n.Status != annotations.Honoured && r.Verdict == verdictReady:
 				r.Verdict = verdictApproximate
 			}
 		}

@@ -45,7 +45,7 @@ func TestIngressCheckJSON(t *testing.T) {
 	}
 	for name, want := range map[string]string{
 		"web/shop":               verdictReady,
-		"default/snippets":       verdictApproximate,
+		"default/snippets":       verdictRejected, // its snippets are refused, though the rest is served
 		"default/bad-annotation": verdictRejected,
 		"default/mtls":           verdictRejected,
 		"default/missing-secret": verdictApproximate, // the Secret is assumed, not rejected; its host and path are served by an older Ingress
@@ -82,14 +82,14 @@ items:
 		t.Fatal(err)
 	}
 	out, err := runIngressCheck(t, "-f", dir)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
+	if err != exitError(1) {
+		t.Fatalf("exit = %v, want 1 (a snippet is refused)\n%s", err, out)
 	}
 	for _, want := range []string{
 		"shop/web  nginx.ingress.kubernetes.io/server-snippet",
 		"rejected", "injection risk",
 		"nginx.ingress.kubernetes.io/proxy-connect-timeout  honoured",
-		"1 Ingress(es): 0 ready, 1 approximated, 0 rejected",
+		"1 Ingress(es): 0 ready, 0 approximated, 1 rejected",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -183,5 +183,54 @@ spec:
 	if len(reports) != 2 || len(reports[1].Conflicts) != 0 || len(reports[0].Conflicts) != 1 ||
 		!strings.Contains(reports[0].Conflicts[0], "served by the older Ingress shop/older") {
 		t.Fatalf("reports = %+v", reports)
+	}
+}
+
+// TestIngressCheckVerdicts: the verdict is the worst annotation's. A
+// refused annotation makes the Ingress rejected, even a snippet the
+// controller serves the rest of the Ingress without.
+func TestIngressCheckVerdicts(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		annotations string
+		want        string
+	}{
+		{"none", `{}`, verdictReady},
+		{"honoured", `{nginx.ingress.kubernetes.io/proxy-connect-timeout: "3"}`, verdictReady},
+		{"approximated", `{nginx.ingress.kubernetes.io/use-regex: "true"}`, verdictApproximate},
+		{"unsupported", `{nginx.ingress.kubernetes.io/no-such-annotation: "x"}`, verdictApproximate},
+		{"snippet", `{nginx.ingress.kubernetes.io/configuration-snippet: "more_set_headers x;"}`, verdictRejected},
+		{"snippet after an approximation", `{nginx.ingress.kubernetes.io/use-regex: "true", nginx.ingress.kubernetes.io/server-snippet: "return 200;"}`, verdictRejected},
+		{"invalid value", `{nginx.ingress.kubernetes.io/proxy-connect-timeout: "soon"}`, verdictRejected},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			doc := `apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web, namespace: shop, annotations: ` + c.annotations + `}
+spec:
+  rules:
+  - host: shop.example.com
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}
+`
+			if err := os.WriteFile(filepath.Join(dir, "ingress.yaml"), []byte(doc), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out, err := runIngressCheck(t, "-f", dir, "-o", "json")
+			wantErr := error(nil)
+			if c.want == verdictRejected {
+				wantErr = exitError(1)
+			}
+			if err != wantErr {
+				t.Fatalf("exit = %v, want %v\n%s", err, wantErr, out)
+			}
+			var reports []ingressReport
+			if err := json.Unmarshal([]byte(out), &reports); err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			if len(reports) != 1 || reports[0].Verdict != c.want {
+				t.Errorf("reports = %+v, want verdict %q", reports, c.want)
+			}
+		})
 	}
 }
