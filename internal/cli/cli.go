@@ -47,6 +47,10 @@ func runCmd() *cobra.Command {
 		Short: "Serve traffic (without --config: the bundled example with two echo backends)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Log = newLogger(logFormat, logLevel)
+			// Packages that log through slog's default logger (the stores,
+			// cluster membership) and the standard log package then write
+			// in the same format: every line on stderr is one record.
+			slog.SetDefault(o.Log)
 			o.Control.AdminKeyEnv = os.Getenv("PYLON_ADMIN_KEY")
 			o.Control.Version = Version
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)

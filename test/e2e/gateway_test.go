@@ -52,8 +52,9 @@ func startGatewayBin(t *testing.T, bin, path string, args ...string) *gateway {
 	// Each gateway has its own data dir and admin port, so tests run in parallel.
 	argv := append([]string{"run", "--config", path, "--metrics-address", g.metrics,
 		"--data-dir", t.TempDir(), "--admin-address", "off",
-		"--access-log=false", "--log-format", "text", "--log-level", "debug"}, args...)
+		"--access-log=false", "--log-format", "json", "--log-level", "debug"}, args...)
 	g.proc = testenv.Start(t, bin, argv...)
+	checkLogAtStop(t, g.proc)
 	g.waitReady(10 * time.Second)
 	return g
 }

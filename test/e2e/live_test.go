@@ -84,8 +84,8 @@ func TestLiveConfig(t *testing.T) {
 		// The log names the file, the line and the object.
 		eventually(t, time.Second, "rejection logged", func() (bool, string) {
 			for _, l := range strings.Split(gw.proc.Log(), "\n") {
-				if strings.Contains(l, "object=route/file/default/r2") && strings.Contains(l, "file="+gw.config) &&
-					strings.Contains(l, "line=18") && strings.Contains(l, "match.path.regex") {
+				if strings.Contains(l, `"object":"route/file/default/r2"`) && strings.Contains(l, `"file":"`+gw.config+`"`) &&
+					strings.Contains(l, `"line":18`) && strings.Contains(l, "match.path.regex") {
 					return true, ""
 				}
 			}

@@ -15,6 +15,7 @@ func TestQuickstart(t *testing.T) {
 	g := &gateway{t: t, metrics: testenv.FreeAddr(t)}
 	g.proc = testenv.Start(t, testenv.BuildPylon(t), "run", "--metrics-address", g.metrics,
 		"--data-dir", t.TempDir(), "--admin-address", "off", "--access-log=false")
+	checkLogAtStop(t, g.proc)
 	g.waitReady(10 * time.Second)
 	c := newClient()
 	r := do(t, c, "GET", "http://127.0.0.1:8080/hello", "echo.example.com", "Accept-Encoding: gzip")

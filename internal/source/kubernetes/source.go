@@ -69,6 +69,9 @@ func (s *Source) Translations() int64 { return s.translations.Load() }
 // pools receives the endpoints of discovered services (the upstream
 // registry, or a Publisher).
 func New(o Options, pools EndpointSink) (*Source, error) {
+	if o.Log != nil {
+		routeClientLogs(o.Log)
+	}
 	cfg, err := RESTConfig(o.Kubeconfig)
 	if err != nil {
 		return nil, err

@@ -25,7 +25,8 @@ type Sink interface {
 // Source keeps a sink in step with a store.
 type Source struct {
 	st    store.Store
-	log   *slog.Logger
+	log   *slog.Logger // with the source's name
+	base  *slog.Logger // as given to New: As names the source on it once
 	ready chan struct{}
 	once  sync.Once
 	rev   atomic.Int64
@@ -50,14 +51,16 @@ func (s *Source) WithCache(c *Cache) *Source {
 
 // New returns a source reading st.
 func New(st store.Store, log *slog.Logger) *Source {
-	return &Source{st: st, log: log.With("source", store.Source), ready: make(chan struct{}), known: map[ir.Key]uint64{}, refused: map[ir.Key]bool{}, applied: make(chan struct{}), name: store.Source}
+	return &Source{st: st, base: log, log: log.With("source", store.Source), ready: make(chan struct{}), known: map[ir.Key]uint64{}, refused: map[ir.Key]bool{}, applied: make(chan struct{}), name: store.Source}
 }
 
 // As names the source of the objects fed ("api" by default): a node reading
 // what a Kubernetes controller published feeds them as "kubernetes".
 func (s *Source) As(name string) *Source {
 	s.name = name
-	s.log = s.log.With("source", name)
+	// On the base logger: a second "source" attribute would repeat the
+	// key in every JSON line.
+	s.log = s.base.With("source", name)
 	return s
 }
 
