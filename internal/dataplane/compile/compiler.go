@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"pylon.io/pylon/internal/dataplane/proxy"
@@ -59,6 +60,8 @@ type Compiler struct {
 
 	ps         pluginState
 	pluginUses map[ir.Key][]ir.Key // object → services its plugins send to
+
+	view atomic.Pointer[liveView] // nil until first read (live.go)
 }
 
 type liveRoute struct {

@@ -229,6 +229,11 @@ func (c *Compiler) buildRoute(k ir.Key, r *ir.Route) *proxy.Route {
 
 // commit records the accepted part of the batch as the live config.
 func (c *Compiler) commit(b *batch) {
+	view := c.view.Load()
+	if view != nil {
+		view.mu.Lock()
+		defer view.mu.Unlock()
+	}
 	for kind := range b.up {
 		for o := range b.accepted(kind) {
 			k := o.Key
@@ -241,6 +246,7 @@ func (c *Compiler) commit(b *batch) {
 				c.listeners[k] = o.Resource.(*ir.Listener)
 			}
 			c.byRef[refKey(k)] = k
+			view.put(o)
 		}
 	}
 	for kind := range b.del {
@@ -250,6 +256,7 @@ func (c *Compiler) commit(b *batch) {
 			if c.byRef[refKey(k)] == k {
 				delete(c.byRef, refKey(k))
 			}
+			view.remove(k)
 			c.counts[k.Kind]--
 		}
 	}
