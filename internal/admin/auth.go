@@ -3,6 +3,7 @@ package admin
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -21,11 +22,13 @@ const (
 
 // authenticate admits requests with "Authorization: Bearer KEY" whose
 // SHA-256 equals Options.KeyHash (compared in constant time); others get a
-// 401 with WWW-Authenticate. Each failure takes a token from its client IP's
-// bucket; with the bucket empty, failures get a 429 and Retry-After instead.
-// A right key is never slowed or refused, even from an IP that is limited:
-// the limit costs a guesser time and log lines, while the key's entropy (32
-// random bytes when generated) is what keeps it from being guessed.
+// 401 with WWW-Authenticate. Each wrong key takes a token from its client
+// IP's bucket; with the bucket empty, wrong keys get a 429 and Retry-After
+// instead. A request with no key guesses nothing, so it costs no token and
+// always gets the 401 that says a key is needed, lockout or not. A right key
+// is never slowed or refused, even from an IP that is limited: the limit
+// costs a guesser time and log lines, while the key's entropy (at least 16
+// bytes; 32 random bytes when generated) is what keeps it from being guessed.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	var zero [32]byte
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -38,17 +41,32 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			}
 		}
 		ip := clientIP(r)
+		if !ok {
+			s.unauthorized(w, r, ip, false)
+			return
+		}
 		if wait, limited := s.limiter.fail(ip, time.Now()); limited {
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 			writeError(w, http.StatusTooManyRequests, errorBody{Error: "too many requests",
 				Message: "admin: too many failed authentications from " + ip})
 			return
 		}
-		s.log.Warn("admin: authentication failed", "client", ip, "method", r.Method, "path", r.URL.Path, "keyPresent", ok)
-		w.Header().Set("WWW-Authenticate", `Bearer realm="pylon-admin"`)
-		writeError(w, http.StatusUnauthorized, errorBody{Error: "unauthorized",
-			Message: "admin: a valid key is required: Authorization: Bearer KEY"})
+		s.unauthorized(w, r, ip, true)
 	})
+}
+
+// unauthorized answers 401 and logs the failure: a wrong key as a warning,
+// a request without one (nothing guessed, and not rate limited) at debug
+// level, so that a scanner cannot flood the log.
+func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request, ip string, keyPresent bool) {
+	level := slog.LevelDebug
+	if keyPresent {
+		level = slog.LevelWarn
+	}
+	s.log.Log(r.Context(), level, "admin: authentication failed", "client", ip, "method", r.Method, "path", r.URL.Path, "keyPresent", keyPresent)
+	w.Header().Set("WWW-Authenticate", `Bearer realm="pylon-admin"`)
+	writeError(w, http.StatusUnauthorized, errorBody{Error: "unauthorized",
+		Message: "admin: a valid key is required: Authorization: Bearer KEY"})
 }
 
 // bearer extracts the token of "Bearer TOKEN" (scheme case-insensitive).

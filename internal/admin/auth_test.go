@@ -69,6 +69,23 @@ func TestAuthRateLimit(t *testing.T) {
 			t.Fatalf("right key from a limited IP: %d", w.Code)
 		}
 	}
+	// A request without a key guesses nothing: during the lockout it still
+	// gets the 401 saying a key is needed, not the guesser's 429.
+	for _, auth := range []string{"", "Basic " + testKey, "Bearer "} {
+		req := httptest.NewRequest("GET", "/api/v1/plugins", nil)
+		req.RemoteAddr = "192.0.2.1:5555"
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		w := httptest.NewRecorder()
+		ts.h.ServeHTTP(w, req)
+		if w.Code != http.StatusUnauthorized || w.Header().Get("WWW-Authenticate") == "" {
+			t.Errorf("no key (%q) during the lockout: %d, want 401 with WWW-Authenticate", auth, w.Code)
+		}
+	}
+	if w := call("192.0.2.1", "wrong"); w.Code != http.StatusTooManyRequests {
+		t.Errorf("a wrong key after keyless requests: %d, still want 429", w.Code)
+	}
 	// Other addresses have their own budget.
 	if w := call("192.0.2.2", "wrong"); w.Code != 401 {
 		t.Fatalf("other IP: %d", w.Code)

@@ -43,7 +43,7 @@ type BatchResponse struct {
 // batch applies a BatchRequest all or nothing: every object is decoded and
 // validated, the whole change is dry-run, and one store commit writes it.
 func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
-	body, herr := readBody(w, r, s.o.MaxBodyBytes)
+	body, herr := jsonBody(w, r, s.o.MaxBodyBytes, "batch")
 	if herr != nil {
 		fail(w, r, herr)
 		return

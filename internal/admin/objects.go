@@ -2,7 +2,6 @@ package admin
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -44,9 +43,12 @@ func (s *Server) kindOf(w http.ResponseWriter, r *http.Request) (ir.Kind, bool) 
 }
 
 func envelope(rec store.Record) Envelope {
-	return Envelope{Kind: rec.Key.Kind, Version: rec.Revision, Object: rec.Value}
+	return Envelope{Kind: rec.Key.Kind, Version: rec.Revision, Source: store.Source, Object: rec.Value}
 }
 
+// list is a page of every live object of a kind: the store's, with their
+// versions, merged in name order with those of the other sources (files,
+// Kubernetes). Each page reads at most limit+1 objects of each.
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	kind, ok := s.kindOf(w, r)
 	if !ok {
@@ -57,19 +59,18 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
-			fail(w, r, badRequest("admin: limit must be a positive number (got %q)", v))
+			fail(w, r, badRequest("admin: query parameter limit must be a positive number (got %q)", v))
 			return
 		}
 		limit = min(n, MaxPageSize)
 	}
 	after := ""
-	if v := q.Get("continue"); v != "" {
-		b, err := base64.RawURLEncoding.DecodeString(v)
-		if err != nil || len(b) == 0 {
-			fail(w, r, badRequest("admin: invalid continue token %q", v))
+	if v := q.Get("continue"); v != "" { // empty is the first page
+		var herr *httpError
+		if after, herr = parseContinue(kind, v); herr != nil {
+			fail(w, r, herr)
 			return
 		}
-		after = string(b)
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
 	defer cancel()
@@ -78,17 +79,23 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, s.storeError("list", ir.Key{Kind: kind}, err))
 		return
 	}
-	body := listBody{Items: make([]Envelope, 0, min(len(recs), limit)), Version: rev}
-	if len(recs) > limit {
-		recs = recs[:limit]
-		body.Continue = base64.RawURLEncoding.EncodeToString([]byte(recs[limit-1].Key.Name))
+	var live []ir.Object
+	if s.d.Live != nil {
+		live = s.d.Live.LiveList(kind, after, store.Source, limit+1)
 	}
-	for _, rec := range recs {
-		body.Items = append(body.Items, envelope(rec))
+	items, last, more, err := mergePage(recs, live, limit)
+	if err != nil {
+		fail(w, r, &httpError{http.StatusInternalServerError, errorBody{Error: "internal error", Message: err.Error()}})
+		return
+	}
+	body := listBody{Items: items, Version: rev}
+	if more {
+		body.Continue = continueToken(kind, last)
 	}
 	writeJSON(w, http.StatusOK, body)
 }
 
+// get shows one object: the store's, else one of another source.
 func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 	kind, ok := s.kindOf(w, r)
 	if !ok {
@@ -102,6 +109,17 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec, err := s.d.Store.Get(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		if o, ok := s.liveObject(kind, key.Name); ok {
+			env, err := liveEnvelope(o)
+			if err != nil {
+				fail(w, r, &httpError{http.StatusInternalServerError, errorBody{Error: "internal error", Message: err.Error()}})
+				return
+			}
+			writeJSON(w, http.StatusOK, env)
+			return
+		}
+	}
 	if err != nil {
 		fail(w, r, s.storeError("get", key, err))
 		return
@@ -116,7 +134,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	body, herr := readBody(w, r, s.o.MaxBodyBytes)
+	body, herr := jsonBody(w, r, s.o.MaxBodyBytes, string(kind))
 	if herr != nil {
 		fail(w, r, herr)
 		return
@@ -143,7 +161,7 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request) {
 	ifMatch, herr := parseIfMatch(r.Header.Get("If-Match"))
 	if herr == nil {
 		var body []byte
-		body, herr = readBody(w, r, s.o.MaxBodyBytes)
+		body, herr = jsonBody(w, r, s.o.MaxBodyBytes, objectName(kind, name))
 		if herr == nil {
 			herr = s.putBody(w, r, kind, name, body, ifMatch)
 		}
@@ -238,6 +256,12 @@ func (s *Server) remove(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
 	defer cancel()
 	cur, err := s.d.Store.Get(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		if herr := s.readOnly(ctx, []readOnlyItem{{key: key}}); herr != nil {
+			fail(w, r, herr)
+			return
+		}
+	}
 	if err != nil {
 		fail(w, r, s.storeError("get", key, err))
 		return

@@ -115,9 +115,14 @@ func TestPagination(t *testing.T) {
 			t.Fatalf("names[%d] = %s, want %s", i, n, want)
 		}
 	}
-	for _, q := range []string{"limit=0", "limit=x", "continue=!!"} {
-		if r := ts.do("GET", "/api/v1/services?"+q, ""); r.code != 400 {
-			t.Errorf("%s: %d", q, r.code)
+	// A token that is not one, or one of another list, is refused naming
+	// the parameter: an empty page would read as "nothing more".
+	for _, tc := range []struct{ query, param string }{
+		{"limit=0", "limit"}, {"limit=x", "limit"}, {"continue=!!", "continue"},
+		{"continue=garbage", "continue"}, {"continue=" + continueToken("route", "s100"), "continue"},
+	} {
+		if r := ts.do("GET", "/api/v1/services?"+tc.query, ""); r.code != 400 || !strings.Contains(r.raw, "parameter "+tc.param) {
+			t.Errorf("%s: %d %s, want 400 naming %s", tc.query, r.code, r.raw, tc.param)
 		}
 	}
 }

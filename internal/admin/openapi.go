@@ -8,16 +8,20 @@ import (
 )
 
 const apiDescription = `Pylon's admin API. Every call needs "Authorization: Bearer KEY"; ` +
-	`repeated failures from one client IP are answered 429 with Retry-After.
+	`repeated wrong keys from one client IP are answered 429 with Retry-After.
 
-Objects travel in an envelope: {"kind": "route", "version": 12, "object": {...}}, where object has ` +
+Objects travel in an envelope: {"kind": "route", "version": 12, "source": "api", "object": {...}}, where object has ` +
 	`the same fields as the YAML files and version is the store revision of the object's last write. ` +
-	`POST and PUT accept the bare object or the envelope. PUT is conditional when a version is given, ` +
+	`Lists and GET show every live object, with its source: api, file or kubernetes (those of another ` +
+	`namespace than default carry it, and are named NAMESPACE/NAME). Objects of files and Kubernetes ` +
+	`have version 0 and are read-only: a write to one is a 409 naming its source. ` +
+	`POST and PUT accept the bare object or the envelope, as JSON or as YAML (Content-Type: application/yaml); ` +
+	`another body gets 415. PUT is conditional when a version is given, ` +
 	`in the envelope or as If-Match: a stale version is a 409 carrying the current one.
 
 Every write is decoded strictly (unknown fields, wrong types and trailing data are errors), ` +
 	`validated, checked against the live configuration (unknown services, conflicting routes, a ` +
-	`service still in use, a name taken by a file-sourced object) and committed durably before the ` +
+	`service still in use) and committed durably before the ` +
 	`answer. A 400 lists every problem with its object and field path.`
 
 // openAPIDocument builds the OpenAPI 3.0 document once, at New.
@@ -39,9 +43,11 @@ func openAPIDocument() []byte {
 		schemas[name] = schemaOf(reflect.TypeOf(ir.New(k)).Elem())
 		schemas[name+"Envelope"] = obj{"type": "object", "required": []string{"kind", "version", "object"},
 			"properties": obj{
-				"kind":    obj{"type": "string", "enum": []string{string(k)}},
-				"version": obj{"type": "integer", "format": "int64", "description": "store revision of the last write; in requests, the version the object must still have"},
-				"object":  ref(name),
+				"kind":      obj{"type": "string", "enum": []string{string(k)}},
+				"version":   obj{"type": "integer", "format": "int64", "description": "store revision of the last write (0 for objects of files and Kubernetes); in requests, the version the object must still have"},
+				"source":    obj{"type": "string", "description": "where the object comes from: api, file or kubernetes; ignored in requests"},
+				"namespace": obj{"type": "string", "description": "the object's namespace when not default (Kubernetes); ignored in requests"},
+				"object":    ref(name),
 			}}
 		schemas[name+"List"] = obj{"type": "object", "properties": obj{
 			"items":    obj{"type": "array", "items": ref(name + "Envelope")},

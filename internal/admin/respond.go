@@ -16,13 +16,18 @@ import (
 
 // Envelope is how every object travels in responses, and optionally in
 // requests: the kind, the store revision of its last write (its version for
-// optimistic concurrency), and the object with the YAML files' field names.
-// The envelope keeps "version" out of the objects themselves, so a resource
-// field can never collide with it.
+// optimistic concurrency; 0 for an object of another source, never
+// written to the store), where it comes from ("api", "file",
+// "kubernetes"), its namespace when not "default", and the object with the
+// YAML files' field names. The envelope keeps these out of the objects
+// themselves, so a resource field can never collide with them. Source and
+// namespace are ignored in requests: a write always goes to the store.
 type Envelope struct {
-	Kind    ir.Kind         `json:"kind"`
-	Version int64           `json:"version"`
-	Object  json.RawMessage `json:"object"`
+	Kind      ir.Kind         `json:"kind"`
+	Version   int64           `json:"version"`
+	Source    string          `json:"source,omitempty"`
+	Namespace string          `json:"namespace,omitempty"`
+	Object    json.RawMessage `json:"object"`
 }
 
 // Problem is one thing wrong with one object of a write.
@@ -39,6 +44,7 @@ type errorBody struct {
 	Error    string    `json:"error"`
 	Message  string    `json:"message,omitempty"`
 	Object   string    `json:"object,omitempty"`
+	Source   string    `json:"source,omitempty"` // of a read-only object a write was refused for
 	Version  *int64    `json:"version,omitempty"`
 	Problems []Problem `json:"problems,omitempty"`
 }
@@ -95,8 +101,8 @@ func fail(w http.ResponseWriter, r *http.Request, e *httpError) {
 
 func lowerText(code int) string { return strings.ToLower(http.StatusText(code)) }
 
-// readBody reads the whole body, at most max bytes (413 beyond). The
-// Content-Type is not checked: a body that is JSON is accepted as such.
+// readBody reads the whole body, at most max bytes (413 beyond); jsonBody
+// then looks at what it is.
 func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, *httpError) {
 	tooLarge := &httpError{http.StatusRequestEntityTooLarge, errorBody{Error: "request entity too large",
 		Message: fmt.Sprintf("admin: body is larger than %d bytes", max)}}

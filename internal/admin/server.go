@@ -50,6 +50,7 @@ type NodeInfo struct {
 
 // Deps are what the server reads and writes. Store is required; the others
 // may be nil: without a Checker writes skip the cross-object dry run, without
+// Live only the store's objects are seen, without
 // Status the status endpoint reports the store only, without Nodes (not in
 // cluster mode) /api/v1/nodes lists only this node, and Log defaults to
 // slog.Default().
@@ -58,7 +59,11 @@ type Deps struct {
 	Checker Checker
 	Status  func() Status
 	Nodes   func(ctx context.Context) ([]NodeInfo, error)
-	Log     *slog.Logger
+	// Live, when set, shows the objects of the other sources (files,
+	// Kubernetes) beside the store's, read-only: lists and GET include
+	// them with their source, and a write to one of their names is a 409.
+	Live Live
+	Log  *slog.Logger
 	// WaitApplied, when set, blocks until this node has applied the store
 	// up to revision (or ctx ends). Writes wait on it (at most
 	// ApplyWait) before answering, so a client that creates a service and

@@ -48,11 +48,7 @@ func decodeBody(kind ir.Kind, body []byte) (ir.Resource, int64, []Problem) {
 		r, ps := decodeObject("", kind, body)
 		return r, 0, ps
 	}
-	var env struct {
-		Kind    ir.Kind         `json:"kind"`
-		Version int64           `json:"version"`
-		Object  json.RawMessage `json:"object"`
-	}
+	var env Envelope // Source and Namespace, as GET returns them, are ignored
 	if err := strictJSON(body, &env); err != nil {
 		return nil, 0, []Problem{jsonProblem("", string(kind), err)}
 	}
@@ -140,6 +136,9 @@ func fieldProblems(item string, k ir.Key, err error) []Problem {
 func (s *Server) commit(ctx context.Context, ups []upsert, dels []removal, ps []Problem) (int64, *httpError) {
 	s.writes.Lock()
 	defer s.writes.Unlock()
+	if herr := s.readOnly(ctx, writeItems(ups, dels)); herr != nil {
+		return 0, herr
+	}
 	ch := ir.Change{}
 	items := map[ir.Key]string{} // key → its item, for problems and duplicates
 	seen := func(item string, k ir.Key) bool {
@@ -206,6 +205,18 @@ func (s *Server) commit(ctx context.Context, ups []upsert, dels []removal, ps []
 		s.waitApplied(ctx, rev)
 	}
 	return rev, nil
+}
+
+// writeItems lists the keys a write touches, for readOnly.
+func writeItems(ups []upsert, dels []removal) []readOnlyItem {
+	items := make([]readOnlyItem, 0, len(ups)+len(dels))
+	for _, u := range ups {
+		items = append(items, readOnlyItem{u.item, apiKey(u.res.ResourceKind(), u.res.ResourceName())})
+	}
+	for _, d := range dels {
+		items = append(items, readOnlyItem{d.item, d.key})
+	}
+	return items
 }
 
 // waitApplied waits, bounded, for this node to apply rev (Deps.WaitApplied).

@@ -151,16 +151,12 @@ func (c *control) newAdmin() (*admin.Server, error) {
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	hash, generated, err := admin.LoadOrCreateKey(o.DataDir, o.AdminKeyFile, o.AdminKeyEnv)
+	hash, err := admin.LoadOrCreateKey(admin.KeyOptions{File: o.AdminKeyFile, Env: o.AdminKeyEnv, DataDir: o.DataDir, Terminal: admin.OpenTerminal})
 	if err != nil {
 		return nil, err
 	}
-	if generated != "" {
-		// Printed once, on the terminal that started the node: only the hash is kept.
-		fmt.Fprintf(os.Stderr, "pylon: generated an admin API key (shown once, stored hashed in %s):\n\n    %s\n\n", o.DataDir, generated)
-	}
 	deps := admin.Deps{
-		Store: c.store, Checker: comp, Log: c.d.log, WaitApplied: c.source.WaitRevision,
+		Store: c.store, Checker: comp, Live: comp, Log: c.d.log, WaitApplied: c.source.WaitRevision,
 		Status: func() admin.Status {
 			st := comp.Stats()
 			return admin.Status{
