@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -16,9 +15,6 @@ import (
 
 	"pylon.io/pylon/internal/app"
 )
-
-// Version is set at build time with -ldflags "-X pylon.io/pylon/internal/cli.Version=…".
-var Version = "dev"
 
 // Main runs the command line and returns the exit code.
 func Main(args []string) int {
@@ -52,7 +48,7 @@ func runCmd() *cobra.Command {
 			// in the same format: every line on stderr is one record.
 			slog.SetDefault(o.Log)
 			o.Control.AdminKeyEnv = os.Getenv("PYLON_ADMIN_KEY")
-			o.Control.Version = Version
+			o.Control.Version = version()
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			return app.Run(ctx, o)
@@ -60,6 +56,7 @@ func runCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVarP(&o.ConfigPath, "config", "c", "", "config file or directory of YAML files (watched)")
+	f.Float64Var(&o.FileDeleteGuard, "file-delete-guard", 1, "hold back a config file edit that would leave no objects, or delete more than this share (0-1) of them, until SIGHUP or the files are restored; 0 turns it off")
 	f.StringVar(&o.MetricsAddress, "metrics-address", "127.0.0.1:9100", "address for /metrics, /healthz and /readyz")
 	f.BoolVar(&o.AccessLog, "access-log", true, "write a JSON access log line per request")
 	f.StringVar(&o.AccessLogPath, "access-log-path", "-", "access log file ('-' for stdout)")
@@ -68,7 +65,7 @@ func runCmd() *cobra.Command {
 	f.StringVar(&o.Control.DataDir, "data-dir", defaultDataDir(), "directory for the embedded store and the admin key's hash")
 	f.StringVar(&o.Control.Store, "store", "", "config store: empty for the embedded bbolt file in --data-dir, or etcd://host:port[,host:port]")
 	f.StringVar(&o.Control.AdminAddress, "admin-address", "127.0.0.1:9180", "admin API address ('off' to disable)")
-	f.StringVar(&o.Control.AdminKeyFile, "admin-key-file", "", "file holding the admin API key (else $PYLON_ADMIN_KEY, else a generated one)")
+	f.StringVar(&o.Control.AdminKeyFile, "admin-key-file", "", "file holding the admin API key, at least 16 bytes; wins over $PYLON_ADMIN_KEY (without either, a key is generated once and shown on the terminal)")
 	f.StringVar(&o.Control.AdminTLSCert, "admin-tls-cert", "", "serve the admin API over TLS with this certificate")
 	f.StringVar(&o.Control.AdminTLSKey, "admin-tls-key", "", "key of --admin-tls-cert")
 	f.StringVar(&o.Control.NodeName, "node-name", defaultNodeName(), "this node's name in the cluster")
@@ -110,11 +107,7 @@ func versionCmd() *cobra.Command {
 		Use:   "version",
 		Short: "Print the version",
 		Run: func(cmd *cobra.Command, _ []string) {
-			v := Version
-			if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-				v = bi.Main.Version
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "pylon %s\n", v)
+			fmt.Fprintf(cmd.OutOrStdout(), "pylon %s\n", version())
 		},
 	}
 }

@@ -14,15 +14,39 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// clientConfig is where the admin API is and the key to it: from flags,
-// then $PYLON_ADMIN_ADDRESS / $PYLON_ADMIN_KEY, then the small config file
-// (~/.config/pylon/cli.yaml: `server: http://127.0.0.1:9180` and `key: …`).
+// clientConfig is where the admin API is and the key to it. The first that
+// is set wins, as for `pylon run`'s key: a flag (--server; --key or
+// --key-file), then $PYLON_ADMIN_ADDRESS / $PYLON_ADMIN_KEY, then the small
+// config file (~/.config/pylon/cli.yaml: `server: http://127.0.0.1:9180`
+// and `key: …`).
 type clientConfig struct {
 	Server string `yaml:"server"`
 	Key    string `yaml:"key"`
 }
 
-func loadClientConfig(server, key, file string) (clientConfig, error) {
+// keyFlags are the client's key flags; keyFile is the file `pylon run
+// --admin-key-file` reads.
+type keyFlags struct{ key, keyFile string }
+
+func (k keyFlags) value() (string, error) {
+	switch {
+	case k.key != "" && k.keyFile != "":
+		return "", fmt.Errorf("--key and --key-file both given: pass one")
+	case k.keyFile != "":
+		b, err := os.ReadFile(k.keyFile)
+		if err != nil {
+			return "", fmt.Errorf("--key-file: %w", err)
+		}
+		key := strings.TrimSpace(string(b))
+		if key == "" {
+			return "", fmt.Errorf("--key-file %s is empty", k.keyFile)
+		}
+		return key, nil
+	}
+	return k.key, nil
+}
+
+func loadClientConfig(server string, keys keyFlags, file string) (clientConfig, error) {
 	var c clientConfig
 	if file == "" {
 		if d, err := os.UserConfigDir(); err == nil {
@@ -43,6 +67,10 @@ func loadClientConfig(server, key, file string) (clientConfig, error) {
 	if server != "" {
 		c.Server = server
 	}
+	key, err := keys.value()
+	if err != nil {
+		return c, err
+	}
 	if key != "" {
 		c.Key = key
 	}
@@ -52,8 +80,9 @@ func loadClientConfig(server, key, file string) (clientConfig, error) {
 	if !strings.Contains(c.Server, "://") {
 		c.Server = "http://" + c.Server
 	}
+	c.Key = strings.TrimSpace(c.Key)
 	if c.Key == "" {
-		return c, fmt.Errorf("no admin API key: pass --key, set PYLON_ADMIN_KEY, or put `key:` in %s", file)
+		return c, fmt.Errorf("no admin API key: pass --key or --key-file, set PYLON_ADMIN_KEY, or put `key:` in %s", file)
 	}
 	return c, nil
 }

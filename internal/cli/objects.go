@@ -3,42 +3,58 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/url"
-	"sort"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
 
 	"pylon.io/pylon/internal/ir"
-	"pylon.io/pylon/internal/source/file"
 )
 
+// envelope is an object as the admin API returns it.
 type envelope struct {
-	Kind    ir.Kind         `json:"kind"`
-	Version int64           `json:"version"`
-	Object  json.RawMessage `json:"object"`
+	Kind      ir.Kind         `json:"kind"`
+	Version   int64           `json:"version"`
+	Source    string          `json:"source"`
+	Namespace string          `json:"namespace"`
+	Object    json.RawMessage `json:"object"`
 }
 
-type clientFlags struct{ server, key, config string }
+// name is the object's name as the API and the CLI show it:
+// "namespace/name" outside the default namespace.
+func (e envelope) name() string {
+	var o struct {
+		Name string `json:"name"`
+	}
+	_ = json.Unmarshal(e.Object, &o)
+	if e.Namespace != "" && e.Namespace != "default" {
+		return e.Namespace + "/" + o.Name
+	}
+	return o.Name
+}
+
+type clientFlags struct {
+	server, config string
+	keys           keyFlags
+}
 
 func (f *clientFlags) add(cmd *cobra.Command) {
-	cmd.PersistentFlags().StringVar(&f.server, "server", "", "admin API address (default $PYLON_ADMIN_ADDRESS or http://127.0.0.1:9180)")
-	cmd.PersistentFlags().StringVar(&f.key, "key", "", "admin API key (default $PYLON_ADMIN_KEY)")
-	cmd.PersistentFlags().StringVar(&f.config, "client-config", "", "client config file (default ~/.config/pylon/cli.yaml)")
+	fl := cmd.PersistentFlags()
+	fl.StringVar(&f.server, "server", "", "admin API address (default $PYLON_ADMIN_ADDRESS or http://127.0.0.1:9180)")
+	fl.StringVar(&f.keys.key, "key", "", "admin API key (default $PYLON_ADMIN_KEY); wins over the environment")
+	fl.StringVar(&f.keys.keyFile, "key-file", "", "file holding the admin API key, as for run --admin-key-file; wins over the environment")
+	fl.StringVar(&f.config, "client-config", "", "client config file (default ~/.config/pylon/cli.yaml)")
 }
 
 func (f *clientFlags) client() (*apiClient, error) {
-	cfg, err := loadClientConfig(f.server, f.key, f.config)
+	cfg, err := loadClientConfig(f.server, f.keys, f.config)
 	if err != nil {
 		return nil, err
 	}
 	return newAPIClient(cfg), nil
 }
 
-// kindArg accepts "route", "routes", "svc"-free plain kinds.
+// kindArg accepts a kind by its singular or plural name ("route", "routes").
 func kindArg(s string) (ir.Kind, error) {
 	if k, ok := ir.KindByPlural(s); ok {
 		return k, nil
@@ -49,185 +65,99 @@ func kindArg(s string) (ir.Kind, error) {
 	return "", fmt.Errorf("unknown kind %q (want %s)", s, ir.KindNames(true))
 }
 
+// objectPath is the API path of one object; the '/' of a name (a
+// namespace, or a name that has one) stay separators.
+func objectPath(kind ir.Kind, name string) string {
+	parts := strings.Split(name, "/")
+	for i, p := range parts {
+		parts[i] = url.PathEscape(p)
+	}
+	return "/api/v1/" + kind.Plural() + "/" + strings.Join(parts, "/")
+}
+
 func getCmd() *cobra.Command {
 	var cf clientFlags
-	var output string
+	var output, source string
 	cmd := &cobra.Command{
 		Use:   "get KIND [NAME]",
-		Short: "List objects of a kind, or show one (-o yaml|json)",
+		Short: "List every live object of a kind with its source (file, kubernetes, api), or show one; -o yaml|json prints what apply -f takes",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			kind, err := kindArg(args[0])
 			if err != nil {
 				return err
 			}
+			if err := checkOutput(output); err != nil {
+				return err
+			}
 			c, err := cf.client()
 			if err != nil {
 				return err
 			}
+			var items []envelope
 			if len(args) == 2 {
-				b, _, err := c.do("GET", "/api/v1/"+string(kind)+"s/"+url.PathEscape(args[1]), nil)
+				b, _, err := c.do("GET", objectPath(kind, args[1]), nil)
 				if err != nil {
 					return err
 				}
 				var e envelope
 				if err := json.Unmarshal(b, &e); err != nil {
-					return err
+					return fmt.Errorf("admin API answer: %w", err)
 				}
-				return printObjects(cmd.OutOrStdout(), output, []envelope{e})
+				items = []envelope{e}
+			} else if items, err = listAll(c, kind); err != nil {
+				return err
 			}
-			var all []envelope
-			cont := ""
-			for {
-				b, _, err := c.do("GET", "/api/v1/"+string(kind)+"s?limit=500&continue="+url.QueryEscape(cont), nil)
-				if err != nil {
-					return err
+			if source != "" {
+				kept := items[:0]
+				for _, e := range items {
+					if e.Source == source {
+						kept = append(kept, e)
+					}
 				}
-				var page struct {
-					Items    []envelope `json:"items"`
-					Continue string     `json:"continue"`
-				}
-				if err := json.Unmarshal(b, &page); err != nil {
-					return err
-				}
-				all = append(all, page.Items...)
-				if cont = page.Continue; cont == "" {
-					break
-				}
+				items = kept
 			}
-			return printObjects(cmd.OutOrStdout(), output, all)
+			return printObjects(cmd.OutOrStdout(), output, kind, items)
 		},
 	}
 	cf.add(cmd)
-	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: yaml or json (default: a table)")
+	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: yaml or json, in the config files' format (default: a table)")
+	cmd.Flags().StringVar(&source, "source", "", "only objects of this source: api, file or kubernetes")
 	return cmd
 }
 
-func printObjects(w io.Writer, output string, items []envelope) error {
-	switch output {
-	case "json":
-		var objs []json.RawMessage
-		for _, e := range items {
-			objs = append(objs, e.Object)
+// listAll reads every page of a list.
+func listAll(c *apiClient, kind ir.Kind) ([]envelope, error) {
+	var all []envelope
+	cont := ""
+	for {
+		path := "/api/v1/" + kind.Plural() + "?limit=500"
+		if cont != "" {
+			path += "&continue=" + url.QueryEscape(cont)
 		}
-		var v any = objs
-		if len(objs) == 1 {
-			v = objs[0]
-		}
-		b, err := json.MarshalIndent(v, "", "  ")
+		b, _, err := c.do("GET", path, nil)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		_, err = fmt.Fprintln(w, string(b))
-		return err
-	case "yaml":
-		for i, e := range items {
-			r, err := ir.DecodeJSON(e.Kind, e.Object)
-			if err != nil {
-				return err
-			}
-			if i > 0 {
-				fmt.Fprintln(w, "---")
-			}
-			b, err := yaml.Marshal(r)
-			if err != nil {
-				return err
-			}
-			w.Write(b)
+		var page struct {
+			Items    []envelope `json:"items"`
+			Continue string     `json:"continue"`
 		}
-		return nil
-	case "":
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tVERSION\tSUMMARY")
-		sort.Slice(items, func(i, j int) bool { return string(items[i].Object) < string(items[j].Object) })
-		for _, e := range items {
-			r, err := ir.DecodeJSON(e.Kind, e.Object)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\n", r.ResourceName(), e.Version, summary(r))
+		if err := json.Unmarshal(b, &page); err != nil {
+			return nil, fmt.Errorf("admin API answer: %w", err)
 		}
-		return tw.Flush()
+		all = append(all, page.Items...)
+		if cont = page.Continue; cont == "" {
+			return all, nil
+		}
 	}
-	return fmt.Errorf("unknown output format %q (want yaml or json)", output)
-}
-
-func summary(r ir.Resource) string {
-	switch o := r.(type) {
-	case *ir.Route:
-		hosts := strings.Join(o.Hosts, ",")
-		if hosts == "" {
-			hosts = "*"
-		}
-		var to []string
-		for _, b := range o.Backends {
-			to = append(to, b.Service)
-		}
-		return fmt.Sprintf("hosts=%s → %s", hosts, strings.Join(to, ","))
-	case *ir.Service:
-		var eps []string
-		for _, e := range o.Endpoints {
-			eps = append(eps, e.Address)
-		}
-		return strings.Join(eps, ",")
-	case *ir.Listener:
-		return o.Protocol + " " + o.Address
-	case *ir.Certificate:
-		return strings.Join(o.SNI, ",")
-	}
-	return ""
-}
-
-func applyCmd() *cobra.Command {
-	var cf clientFlags
-	var path string
-	cmd := &cobra.Command{
-		Use:   "apply -f FILE|DIR",
-		Short: "Create or replace every object of the files in one atomic batch",
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if path == "" {
-				return fmt.Errorf("-f is required")
-			}
-			entries, errs := file.Load(path)
-			if len(errs) > 0 {
-				for _, e := range errs {
-					fmt.Fprintln(cmd.ErrOrStderr(), e)
-				}
-				return exitError(1)
-			}
-			type upsert struct {
-				Kind   ir.Kind     `json:"kind"`
-				Object ir.Resource `json:"object"`
-			}
-			batch := struct {
-				Upserts []upsert `json:"upserts"`
-			}{}
-			for _, e := range entries {
-				batch.Upserts = append(batch.Upserts, upsert{e.Object.Key.Kind, e.Object.Resource})
-			}
-			c, err := cf.client()
-			if err != nil {
-				return err
-			}
-			if _, _, err := c.do("POST", "/api/v1/batch", batch); err != nil {
-				return err
-			}
-			for _, e := range entries {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s/%s applied\n", e.Object.Key.Kind, e.Object.Key.Name)
-			}
-			return nil
-		},
-	}
-	cf.add(cmd)
-	cmd.Flags().StringVarP(&path, "filename", "f", "", "YAML/JSON file or directory")
-	return cmd
 }
 
 func deleteCmd() *cobra.Command {
 	var cf clientFlags
 	cmd := &cobra.Command{
 		Use:   "delete KIND NAME",
-		Short: "Delete one object",
+		Short: "Delete one object written through the API (objects of files and Kubernetes change where they are defined)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			kind, err := kindArg(args[0])
@@ -238,7 +168,7 @@ func deleteCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if _, _, err := c.do("DELETE", "/api/v1/"+string(kind)+"s/"+url.PathEscape(args[1]), nil); err != nil {
+			if _, _, err := c.do("DELETE", objectPath(kind, args[1]), nil); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s/%s deleted\n", kind, args[1])
