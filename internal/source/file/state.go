@@ -29,6 +29,7 @@ type state struct {
 	all   bool
 	dups  map[ir.Key][]error // standing duplicate-name problems, by key
 	retry map[ir.Key]bool    // rejected by the sink: look again next time
+	held  map[ir.Key]bool    // in a change held back (see hold): look again next time
 }
 
 type fileState struct {
@@ -63,6 +64,7 @@ func newState(read func(string) ([]byte, error)) *state {
 		touched: map[ir.Key]bool{},
 		dups:    map[ir.Key][]error{},
 		retry:   map[ir.Key]bool{},
+		held:    map[ir.Key]bool{},
 		all:     true,
 	}
 }
@@ -236,7 +238,10 @@ func (s *state) diff() (ir.Change, map[ir.Key]*claim, []error) {
 	for k := range s.retry {
 		s.touched[k] = true
 	}
-	clear(s.retry)
+	for k := range s.held {
+		s.touched[k] = true
+	}
+	clear(s.held)
 	keys := func(yield func(ir.Key, []*claim) bool) {
 		if s.all {
 			for k, cs := range s.claims {
@@ -254,6 +259,11 @@ func (s *state) diff() (ir.Change, map[ir.Key]*claim, []error) {
 	}
 	for k, cs := range keys {
 		delete(s.dups, k)
+		// The sink refused k last time: send it even if it now reads as
+		// what is live (a deleted file put back unchanged), so the sink
+		// drops the refusal. commit marks it again if it is refused again.
+		refused := s.retry[k]
+		delete(s.retry, k)
 		if len(cs) == 0 {
 			if _, ok := s.applied[k]; ok {
 				ch.Deletes = append(ch.Deletes, k)
@@ -270,7 +280,7 @@ func (s *state) diff() (ir.Change, map[ir.Key]*claim, []error) {
 		if w.obj == nil {
 			continue // invalid: its last good version keeps serving
 		}
-		if a, ok := s.applied[k]; ok && a.hash == w.obj.Hash {
+		if a, ok := s.applied[k]; ok && a.hash == w.obj.Hash && !refused {
 			continue
 		}
 		ch.Upserts = append(ch.Upserts, *w.obj)
@@ -305,6 +315,20 @@ func (s *state) commit(ch ir.Change, winners map[ir.Key]*claim, res ir.Result) {
 			continue
 		}
 		delete(s.applied, k)
+	}
+}
+
+// hold puts back a change diff returned and the sink never saw: its keys
+// are looked at again in the next diff, against whatever the files say then.
+func (s *state) hold(ch ir.Change) {
+	for _, o := range ch.Upserts {
+		s.held[o.Key] = true
+		if a, ok := s.applied[o.Key]; ok && a.hash == o.Hash {
+			s.retry[o.Key] = true // a refused object re-sent unchanged: still to be re-sent
+		}
+	}
+	for _, k := range ch.Deletes {
+		s.held[k] = true
 	}
 }
 
