@@ -209,11 +209,14 @@ func (c *control) ready() []<-chan struct{} {
 }
 
 // runners lists the long-running parts of the admin API and its store.
-func (c *control) runners() []Runner {
-	sink := c.d.compiler
-	rs := []Runner{{Name: "store-source", Start: func(ctx context.Context) error { return c.source.Run(ctx, sink) }}}
+// The store sources feed the compile stage through gate, which applies
+// every source's first load as one change.
+func (c *control) runners(gate *startGate) []Runner {
+	store := gate.join("store", c.source.Ready())
+	rs := []Runner{{Name: "store-source", Start: func(ctx context.Context) error { return c.source.Run(ctx, store) }}}
 	if c.published != nil {
-		rs = append(rs, Runner{Name: "published-kubernetes-source", Start: func(ctx context.Context) error { return c.published.Run(ctx, sink) }})
+		published := gate.join("published-kubernetes", c.published.Ready())
+		rs = append(rs, Runner{Name: "published-kubernetes-source", Start: func(ctx context.Context) error { return c.published.Run(ctx, published) }})
 	}
 	if c.admin != nil {
 		rs = append(rs, Runner{Name: "admin", Start: c.admin.Start})

@@ -19,6 +19,7 @@ import (
 // open but nothing running; the serve step starts its runners.
 type controlPlane struct {
 	file    *file.Source // nil without a config file
+	gate    *startGate   // between every source and the compile stage
 	runners []Runner
 	ready   []<-chan struct{} // closed once each source's first load is live
 	closers []func()          // run in reverse order
@@ -34,7 +35,7 @@ func newControlPlane(ctx context.Context, o Options, dp *dataPlane) (_ *controlP
 	if o.Kubernetes.Enabled && o.ConfigPath == "" && o.Kubernetes.Publish == "" {
 		return nil, errKubeNoListeners
 	}
-	cp := &controlPlane{}
+	cp := &controlPlane{gate: newStartGate(dp.compiler, log)}
 	defer func() {
 		if err != nil {
 			cp.close()
@@ -58,19 +59,23 @@ func newControlPlane(ctx context.Context, o Options, dp *dataPlane) (_ *controlP
 	cp.closers = append(cp.closers, ctl.close)
 	if path != "" {
 		src := file.New(path, log)
+		src.SetDeleteGuard(o.FileDeleteGuard)
 		cp.file = src
-		cp.runners = append(cp.runners, Runner{Name: "file-source", Start: func(ctx context.Context) error { return src.Run(ctx, dp.compiler) }})
+		sink := cp.gate.join("file", src.Ready())
+		cp.runners = append(cp.runners, Runner{Name: "file-source", Start: func(ctx context.Context) error { return src.Run(ctx, sink) }})
 		cp.ready = append(cp.ready, src.Ready())
 	}
 	if ctl != nil {
-		cp.runners = append(cp.runners, ctl.runners()...)
+		cp.runners = append(cp.runners, ctl.runners(cp.gate)...)
 		cp.ready = append(cp.ready, ctl.ready()...)
 	}
 	if o.Kubernetes.Enabled {
-		rs, synced, closeKube, err := kubernetesRunner(ctx, o.Kubernetes, dp.compiler, dp.pools, dp.members, log)
+		kube := cp.gate.join("kubernetes", nil)
+		rs, synced, closeKube, err := kubernetesRunner(ctx, o.Kubernetes, kube, dp.pools, dp.members, log)
 		if err != nil {
 			return nil, err
 		}
+		kube.ready = synced
 		cp.closers = append(cp.closers, closeKube)
 		cp.runners = append(cp.runners, rs...)
 		cp.ready = append(cp.ready, synced)

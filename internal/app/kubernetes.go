@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"strings"
 
-	"pylon.io/pylon/internal/dataplane/compile"
 	"pylon.io/pylon/internal/plugin"
 	kubesource "pylon.io/pylon/internal/source/kubernetes"
 	"pylon.io/pylon/internal/store/etcd"
@@ -36,8 +35,9 @@ type KubernetesOptions struct {
 const kubernetesPrefix = etcdPrefix + "/kubernetes"
 
 // kubernetesRunner builds the Kubernetes source: its runner, and a channel
-// closed once its informers have synced and their Ingresses are live.
-func kubernetesRunner(ctx context.Context, o KubernetesOptions, comp *compile.Compiler, pools *upstream.Registry, members *plugin.Members, log *slog.Logger) ([]Runner, <-chan struct{}, func(), error) {
+// closed once its informers have synced and their Ingresses are live. comp
+// is the compile stage (through the start gate) it feeds.
+func kubernetesRunner(ctx context.Context, o KubernetesOptions, comp sink, pools *upstream.Registry, members *plugin.Members, log *slog.Logger) ([]Runner, <-chan struct{}, func(), error) {
 	src, err := kubesource.New(kubesource.Options{
 		Kubeconfig: o.Kubeconfig, IngressClass: o.IngressClass, WatchNamespace: o.WatchNamespace,
 		PublishAddress: o.PublishAddress, Log: log,

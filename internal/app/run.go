@@ -12,15 +12,19 @@ import (
 
 // Options are `pylon run`'s settings.
 type Options struct {
-	ConfigPath     string // file or directory; empty = the bundled example with its echo backends
-	MetricsAddress string
-	AccessLog      bool
-	AccessLogPath  string // empty or "-" = stdout
-	DrainTimeout   time.Duration
-	ShutdownDelay  time.Duration // not-ready before listeners close, for load balancers to notice
-	Control        ControlOptions
-	Kubernetes     KubernetesOptions
-	Log            *slog.Logger
+	ConfigPath string // file or directory; empty = the bundled example with its echo backends
+	// FileDeleteGuard holds back a config file edit that would leave no
+	// objects, or (below 1) delete more than this share of them, until
+	// SIGHUP; 0 turns it off. See file.Source.SetDeleteGuard.
+	FileDeleteGuard float64
+	MetricsAddress  string
+	AccessLog       bool
+	AccessLogPath   string // empty or "-" = stdout
+	DrainTimeout    time.Duration
+	ShutdownDelay   time.Duration // not-ready before listeners close, for load balancers to notice
+	Control         ControlOptions
+	Kubernetes      KubernetesOptions
+	Log             *slog.Logger
 }
 
 // Runner is one long-running part of the process.
@@ -48,6 +52,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer cp.close()
+	defer confirmOnHUP(cp.file, o.Log)()
 	ops.HandleFunc("/debug/config", configStatus(dp.compiler, cp.file))
 	return serve(ctx, o, dp, cp, ops)
 }

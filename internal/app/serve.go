@@ -13,7 +13,7 @@ import (
 )
 
 // serve starts the runners, reports ready once every source's first load is
-// live, and on ctx's end (or a runner's failure) drains: not ready first,
+// live and there is a listener to serve on (see readiness), and on ctx's end (or a runner's failure) drains: not ready first,
 // then the listeners stop accepting and finish what is in flight, then the
 // runners stop.
 func serve(ctx context.Context, o Options, dp *dataPlane, cp *controlPlane, ops *telemetry.OpsServer) error {
@@ -27,6 +27,9 @@ func serve(ctx context.Context, o Options, dp *dataPlane, cp *controlPlane, ops 
 	runCtx, stopRunners := context.WithCancel(context.Background())
 	defer stopRunners()
 	errc := make(chan error, len(runners))
+	rd := &readiness{ops: ops, comp: dp.compiler, log: log, config: o.ConfigPath, needListeners: o.Kubernetes.Publish == ""}
+	cp.gate.after = rd.update
+	cp.gate.start(runCtx)
 	for _, r := range runners {
 		go func() {
 			if err := r.Start(runCtx); err != nil && !errors.Is(err, context.Canceled) {
@@ -46,8 +49,7 @@ func serve(ctx context.Context, o Options, dp *dataPlane, cp *controlPlane, ops 
 			_ = dp.listeners.Shutdown(context.Background())
 			return bad
 		}
-		ops.SetReady(true)
-		log.Info("pylon ready", "config", o.ConfigPath, "metrics", ops.Addr().String())
+		rd.serving()
 	case err := <-errc:
 		if err == nil {
 			err = errors.New("config source stopped before the first load")
@@ -65,7 +67,7 @@ func serve(ctx context.Context, o Options, dp *dataPlane, cp *controlPlane, ops 
 	}
 	// Graceful stop: not ready first, then stop accepting and drain.
 	log.Info("shutting down", "drainTimeout", o.DrainTimeout.String())
-	ops.SetReady(false)
+	rd.stopping()
 	if o.ShutdownDelay > 0 {
 		time.Sleep(o.ShutdownDelay)
 	}

@@ -24,6 +24,7 @@ type OpsServer struct {
 	mux   *http.ServeMux
 	srv   *http.Server
 	ready atomic.Bool
+	why   atomic.Pointer[string] // why not ready, for /readyz's body; nil: nothing to add
 
 	mu sync.Mutex // guards ln
 	ln net.Listener
@@ -52,7 +53,11 @@ func NewOpsServer(addr string, m *Metrics) *OpsServer {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if !s.ready.Load() {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte("not ready"))
+			msg := "not ready"
+			if why := s.why.Load(); why != nil {
+				msg += ": " + *why
+			}
+			_, _ = w.Write([]byte(msg))
 			return
 		}
 		_, _ = w.Write([]byte("ok"))
@@ -69,7 +74,16 @@ func (s *OpsServer) HandleFunc(pattern string, h func(http.ResponseWriter, *http
 // SetReady sets what /readyz answers. Set it true once the first config is
 // live, and false first thing on shutdown so load balancers stop sending
 // traffic before listeners close.
-func (s *OpsServer) SetReady(ready bool) { s.ready.Store(ready) }
+func (s *OpsServer) SetReady(ready bool) {
+	s.why.Store(nil)
+	s.ready.Store(ready)
+}
+
+// SetNotReady reports not ready, with why in /readyz's body.
+func (s *OpsServer) SetNotReady(why string) {
+	s.why.Store(&why)
+	s.ready.Store(false)
+}
 
 // Listen binds the address without serving yet, so that a bad address fails
 // startup early and tests can learn the port before Start. Start calls it

@@ -188,7 +188,7 @@ func TestAdminAPI(t *testing.T) {
 			{"/api/v1/routes", routeJSON("fileroute", "collide.example.com", "backend")},
 		} {
 			r := api.call("POST", c.path, c.obj)
-			if r.Status != 400 || !strings.Contains(string(r.Body), "collision") {
+			if r.Status != 409 || !strings.Contains(string(r.Body), `source \"file\"`) {
 				t.Errorf("POST %s named like a file object: %d %s", c.path, r.Status, r.Body)
 			}
 		}
@@ -218,7 +218,7 @@ func TestAdminAPI(t *testing.T) {
 			Items    []envelope `json:"items"`
 			Continue string     `json:"continue"`
 		}
-		var names []string
+		var names, sources []string
 		cont := ""
 		for range 10 {
 			r := api.must(200, "GET", "/api/v1/routes?limit=1&continue="+cont, nil)
@@ -228,14 +228,16 @@ func TestAdminAPI(t *testing.T) {
 			}
 			for _, e := range page.Items {
 				names = append(names, string(e.Object))
+				sources = append(sources, e.Source)
 			}
 			if cont = page.Continue; cont == "" {
 				break
 			}
 		}
-		// Only the API's routes: apiroute and mixed (the file's are not stored).
-		if len(names) != 2 || !strings.Contains(names[0], `"apiroute"`) || !strings.Contains(names[1], `"mixed"`) {
-			t.Errorf("paged list: %v", names)
+		// The API's routes and the file's, in name order, each with its source.
+		if len(names) != 3 || !strings.Contains(names[0], `"apiroute"`) || !strings.Contains(names[1], `"fileroute"`) ||
+			!strings.Contains(names[2], `"mixed"`) || strings.Join(sources, ",") != "api,file,api" {
+			t.Errorf("paged list: %v from %v", names, sources)
 		}
 	})
 

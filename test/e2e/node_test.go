@@ -101,6 +101,7 @@ type apiAnswer struct {
 type envelope struct {
 	Kind    string          `json:"kind"`
 	Version int64           `json:"version"`
+	Source  string          `json:"source"`
 	Object  json.RawMessage `json:"object"`
 }
 

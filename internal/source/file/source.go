@@ -34,9 +34,16 @@ type Source struct {
 	quiet    time.Duration
 	maxDelay time.Duration
 
+	// deleteGuard is the share of the objects one edit may delete before it
+	// is held back; see SetDeleteGuard. confirm carries Confirm's requests
+	// to the watch loop.
+	deleteGuard float64
+	confirm     chan struct{}
+
 	mu       sync.Mutex
 	problems map[string][]error // config file → its current problems
 	dups     []error
+	held     error // the edit held back now, if any
 }
 
 // Problems returns the config problems that stand now (objects that could
@@ -54,7 +61,11 @@ func (s *Source) Problems() []error {
 	for _, f := range files {
 		out = append(out, s.problems[f]...)
 	}
-	return append(out, s.dups...)
+	out = append(out, s.dups...)
+	if s.held != nil {
+		out = append(out, s.held)
+	}
+	return out
 }
 
 func (s *Source) setProblems(file string, errs []error) {
@@ -82,6 +93,9 @@ func New(path string, log *slog.Logger) *Source {
 		ready:    make(chan struct{}),
 		quiet:    25 * time.Millisecond,
 		maxDelay: 100 * time.Millisecond,
+
+		deleteGuard: 1,
+		confirm:     make(chan struct{}, 1),
 	}
 }
 
@@ -114,7 +128,7 @@ func (s *Source) Run(ctx context.Context, sink Sink) error {
 	if err != nil {
 		return fmt.Errorf("file: watch: %w", err)
 	}
-	r.sync(&batch{first: time.Now(), rescan: true, dirty: map[string]bool{}}, true)
+	r.sync(&batch{first: time.Now(), rescan: true, dirty: map[string]bool{}, initial: true})
 	s.once.Do(func() { close(s.ready) })
 	return r.loop(ctx)
 }
@@ -135,12 +149,14 @@ type batch struct {
 	rescan    bool            // list the files again (directories changed, mounts swapped)
 	forceRefs bool            // events were lost: re-read every PEM file too
 	dirty     map[string]bool // config file → force (a PEM file it uses changed)
+	initial   bool            // the first load: applied even when empty, never held back
+	confirmed bool            // Confirm asked for it: a held-back edit is applied
 }
 
 func (b *batch) mark(file string, force bool) { b.dirty[file] = b.dirty[file] || force }
 
 // sync reloads the files of b and applies what changed.
-func (r *run) sync(b *batch, initial bool) {
+func (r *run) sync(b *batch) {
 	st := r.st
 	if b.rescan {
 		r.rescan(b)
@@ -180,7 +196,11 @@ func (r *run) sync(b *batch, initial bool) {
 	for _, e := range append(errs, dups...) {
 		r.logProblem(e)
 	}
-	if len(ch.Upserts)+len(ch.Deletes) == 0 && !initial {
+	if !b.initial && !b.confirmed && r.holdBack(ch) {
+		return
+	}
+	r.release(ch)
+	if len(ch.Upserts)+len(ch.Deletes) == 0 && !b.initial {
 		return
 	}
 	ch.Event = b.first

@@ -50,9 +50,19 @@ func (r *run) loop(ctx context.Context) error {
 			}
 		case <-timer.C:
 			if b != nil {
-				r.sync(b, false)
+				r.sync(b)
 				b = nil
 			}
+		case <-r.confirm:
+			// Read everything again, as it is now, and apply it whatever it
+			// deletes. A burst being collected goes with it.
+			if b == nil {
+				b = &batch{first: time.Now(), dirty: map[string]bool{}}
+			}
+			timer.Stop()
+			b.rescan, b.forceRefs, b.confirmed = true, true, true
+			r.sync(b)
+			b = nil
 		}
 	}
 }
