@@ -77,9 +77,9 @@ func TestValidate(t *testing.T) {
 		}{
 			{a, "loadBalancr", "service", "typo", "loadBalancr: unknown field"},
 			{a, `regex: "(["`, "route", "bad-regex", "match.path.regex:"},
-			{a, "- name: orphan", "route", "orphan", `backends[0].service: unknown service "missing"`},
+			{a, "service: missing", "route", "orphan", `backends[0].service: unknown service "missing"`},
 			{b, "- name: ok", "service", "ok", "duplicate"},
-			{b, "- name: c2", "route", "c2", `conflicts with route "c1"`},
+			{b, "match: { path", "route", "c2", `conflicts with route "c1"`},
 		}
 		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 		for _, w := range want {

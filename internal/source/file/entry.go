@@ -17,6 +17,10 @@ type Entry struct {
 	Object ir.Object
 	File   string
 	Line   int
+	// Partial marks an object with problems of its own, read as far as it
+	// could be (LoadToCheck only); Skip names the fields left out of it.
+	Partial bool
+	Skip    []string
 }
 
 // Error is one problem in a config file. Err is an *ir.FieldError when the

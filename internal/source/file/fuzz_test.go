@@ -11,12 +11,18 @@ func FuzzParseFile(f *testing.F) {
 	f.Add([]byte(example))
 	f.Add([]byte("routes: [\n"))
 	f.Add([]byte(`{"routes": [{"name": "a", "backends": [{"service": "s", "weight": "x"}]}]}`))
+	f.Add([]byte("routes:\n  - name: a\n    priority: high\n    hosts: 5\n    match: {path: {regex: \"(\"}}\n    backends: yes\n"))
+	f.Add([]byte("routes:\n  - name: a\n    hosts: [x]\n  bad: : x\n---\nroutes: *nope\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const name = "fuzz.yaml"
 		entries, errs, ok := ParseFile(name, data)
+		lines := yamlLines(data)
 		for _, err := range errs {
 			if !strings.HasPrefix(err.Error(), name+":") {
 				t.Errorf("error without the file name: %q", err)
+			}
+			if e, ok := err.(*Error); ok && (e.Line < 0 || e.Line > lines) {
+				t.Errorf("error on line %d of a %d-line file: %q", e.Line, lines, err)
 			}
 		}
 		if len(errs) == 0 && !ok {

@@ -16,9 +16,38 @@ import (
 // A kind and name defined twice is an error at the later place (by file
 // order, then position), naming both; the first one is kept.
 func Load(path string) (entries []Entry, errs []error) {
+	entries, errs, _ = load(path)
+	return entries, errs
+}
+
+// LoadToCheck is Load for `pylon validate`: it also returns the objects
+// that have problems of their own, as far as they could be read (Partial
+// set, Skip naming the fields left out), so that what they reference and
+// what references them can still be checked. None of them may be served.
+func LoadToCheck(path string) (entries []Entry, errs []error) {
+	entries, errs, s := load(path)
+	if s == nil {
+		return entries, errs
+	}
+	files := make([]string, 0, len(s.files))
+	for f := range s.files {
+		files = append(files, f)
+	}
+	slices.SortFunc(files, compareFiles)
+	for _, f := range files {
+		for _, o := range s.files[f].partial {
+			if cs := s.claims[o.key]; len(cs) > 0 && cs[0].file == f && cs[0].line == o.line {
+				entries = append(entries, Entry{Object: *o.partial, File: f, Line: o.line, Partial: true, Skip: o.skip})
+			}
+		}
+	}
+	return entries, errs
+}
+
+func load(path string) (entries []Entry, errs []error, _ *state) {
 	files, err := listFiles(filepath.Clean(path))
 	if err != nil {
-		return nil, []error{err}
+		return nil, []error{err}, nil
 	}
 	s := newState(os.ReadFile)
 	s.reloadAll(files, make([]bool, len(files)), func(_ string, fe []error, _ bool) {
@@ -37,7 +66,7 @@ func Load(path string) (entries []Entry, errs []error) {
 			}
 		}
 	}
-	return entries, errs
+	return entries, errs, s
 }
 
 // listFiles returns root if it is a file, or the config files under it in

@@ -2,6 +2,7 @@ package file
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -78,9 +79,9 @@ func TestParseErrors(t *testing.T) {
 		{"unknown field in endpoint mapping", "services:\n  - name: s\n    endpoints:\n      - {address: 1.2.3.4:80, wieght: 1}\n",
 			[]string{`f.yaml:4: service "s": endpoints[0].wieght: unknown field`}, true, 0},
 		{"wrong type", "routes:\n  - name: echo\n    priority: high\n    backends: [{service: s}]\n",
-			[]string{"f.yaml:3: route \"echo\": priority: cannot unmarshal !!str `high` into int32"}, true, 0},
+			[]string{"f.yaml:3: route \"echo\": priority: must be an integer (got \"high\")"}, true, 0},
 		{"wrong type nested", "services:\n  - name: s\n    endpoints: [1.2.3.4:80]\n    healthCheck:\n      active:\n        expectedStatuses: [200, ok]\n",
-			[]string{"f.yaml:6: service \"s\": healthCheck.active.expectedStatuses[1]: cannot unmarshal !!str `ok` into int"}, true, 0},
+			[]string{"f.yaml:6: service \"s\": healthCheck.active.expectedStatuses[1]: must be an integer (got \"ok\")"}, true, 0},
 		{"bad duration", "services:\n  - name: s\n    endpoints: [1.2.3.4:80]\n    connectTimeout: 5 parsecs\n",
 			[]string{`f.yaml:4: service "s": connectTimeout: invalid duration "5 parsecs"`}, true, 0},
 		{"bad regex", "routes:\n  - name: echo\n    match:\n      path:\n        regex: \"(\"\n    backends: [{service: s}]\n",
@@ -92,13 +93,19 @@ func TestParseErrors(t *testing.T) {
 		{"unknown top-level key", "route:\n  - name: echo\n", []string{`f.yaml:1: unknown top-level key "route"`}, false, 0},
 		{"section not a list", "routes: {name: echo}\n", []string{`f.yaml:1: routes: must be a list`}, false, 0},
 		{"object without name", "routes:\n  - hosts: [a.example.com]\n    backends: [{service: s}]\n", []string{`f.yaml:2: route "": name: must be`}, false, 0},
-		{"object not a mapping", "routes:\n  - just a string\n", []string{"f.yaml:2: route \"\": cannot unmarshal !!str `just a ...` into ir.Route"}, false, 0},
+		{"object not a mapping", "routes:\n  - just a string\n", []string{"f.yaml:2: route \"\": must be a mapping (got \"just a string\")"}, false, 0},
 		{"bad sibling does not block others", "routes:\n  - name: good\n    backends: [{service: s}]\n  - name: bad\n    priority: x\n    backends: [{service: s}]\n  - name: good2\n    backends: [{service: s}]\n",
-			[]string{`f.yaml:5: route "bad": priority: cannot unmarshal`}, true, 2},
+			[]string{`f.yaml:5: route "bad": priority: must be an integer`}, true, 2},
 		{"second document", "routes:\n  - name: a\n    backends: [{service: s}]\n---\nroutes:\n  - name: b\n    retries: {attempts: 99}\n    backends: [{service: s}]\n",
 			[]string{`f.yaml:7: route "b": retries.attempts: must be 1-10 (got 99)`}, true, 1},
 		{"json", `{"routes": [{"name": "a", "backends": [{"service": "s"}]}, {"name": "b", "backends": [{"service": "s", "weight": "x"}]}]}`,
-			[]string{"f.yaml:1: route \"b\": backends[0].weight: cannot unmarshal !!str `x` into int"}, true, 1},
+			[]string{"f.yaml:1: route \"b\": backends[0].weight: must be an integer (got \"x\")"}, true, 1},
+		{"a type error does not hide the other fields' problems", "routes:\n  - name: echo\n    priority: high\n    match: {path: {regex: \"(\"}}\n    backends: [{service: s}]\n",
+			[]string{`f.yaml:3: route "echo": priority: must be an integer (got "high")`, `f.yaml:4: route "echo": match.path.regex: error parsing regexp`}, true, 0},
+		{"nor does an unknown field", "listeners:\n  - name: web\n    adress: x\n    address: nowhere\n    protocol: http\n",
+			[]string{`f.yaml:3: listener "web": adress: unknown field`, `f.yaml:4: listener "web": address: must be host:port`}, true, 0},
+		{"a wrong value is not reported twice", "routes:\n  - name: echo\n    backends: yes\n",
+			[]string{`f.yaml:3: route "echo": backends: must be a list (got "yes")`}, true, 0},
 		{"empty", "", nil, true, 0},
 		{"alias and merge", "x: &b {service: s}\n", []string{`f.yaml:1: unknown top-level key "x"`}, false, 0},
 	}
@@ -176,5 +183,60 @@ routes:
 	_, errs, _ = ParseFile("f.yaml", []byte("hostPolicies:\n  - hosts: [a.example.com]\n    plugins: [{name: Bad_Name}]\n"))
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), `f.yaml:3: hostpolicy "a.example.com": plugins[0].name: must be a plugin name`) {
 		t.Errorf("bad plugin name: %v", errs)
+	}
+}
+
+// TestSyntaxErrorLines: a syntax error names the line where the mistake is,
+// not the line where the list or mapping around it began (yaml.v3 reports
+// the latter whenever it has one).
+func TestSyntaxErrorLines(t *testing.T) {
+	const head = "routes:\n  - name: a\n    hosts: [x]\n  - name: b\n    hosts: [y]\n" // five good lines
+	for _, tc := range []struct {
+		name, yaml string
+		line       int
+	}{
+		{"a key with two colons", head + "    backends: [{service: s}]\n  bad: : x\n", 7},
+		{"a key less indented than its siblings", head + "    backends: [{service: s}]\n   priority: 1\n", 7},
+		{"an item where a key goes", head + "    - backends: x\n", 6},
+		{"an unclosed flow list", head + "    backends: [{ service: be }\n  - name: c\n", 6},
+		{"an unclosed flow mapping", head + "    backends: {a: b\n", 6},
+		{"an unclosed quote", head + "    backends: \"unclosed\n  - name: c\n", 6},
+		{"a tab", head + "\tbackends: x\n", 6},
+		{"a key without a colon", head + "    backends: x\n  foo\n", 7},
+		{"an unknown anchor", head + "    backends: *nope\n", 6},
+		{"in a second document", head + "---\nroutes:\n  - name: c\n  bad: : x\n", 9},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, errs, ok := ParseFile("f.yaml", []byte(tc.yaml))
+			if ok || len(errs) != 1 {
+				t.Fatalf("ok %v, errors %v; want one syntax error", ok, errs)
+			}
+			var e *Error
+			if !errors.As(errs[0], &e) || e.Line != tc.line || !strings.Contains(e.Error(), "invalid YAML") {
+				t.Errorf("got %v, want line %d", errs[0], tc.line)
+			}
+		})
+	}
+}
+
+// TestSyntaxErrorLinesInABigFile: the same holds for a file too big to
+// search as a whole, which is searched piece by piece.
+func TestSyntaxErrorLinesInABigFile(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("routes:\n")
+	lines, bad := 1, 0
+	for i := 0; b.Len() < 3*refineLimit; i++ {
+		fmt.Fprintf(&b, "  - name: r%d\n    hosts: [\"h%d.example.com\"]\n    backends: [{service: s}]\n", i, i)
+		lines += 3
+		if i == 5000 {
+			b.WriteString("  bad: : x\n")
+			lines++
+			bad = lines
+		}
+	}
+	_, errs, ok := ParseFile("f.yaml", []byte(b.String()))
+	var e *Error
+	if ok || len(errs) != 1 || !errors.As(errs[0], &e) || e.Line != bad {
+		t.Errorf("%d-byte file: ok %v, errors %v; want one on line %d", b.Len(), ok, errs, bad)
 	}
 }

@@ -36,6 +36,9 @@ type fileState struct {
 	sum    uint64
 	claims []*claim
 	refs   []string
+	// partial are the file's invalid objects as far as they could be read,
+	// for LoadToCheck; there are few, and none in a config that serves well.
+	partial []parsedObject
 }
 
 type claim struct {
@@ -136,8 +139,12 @@ func (s *state) record(l loaded) ([]error, bool) {
 		return p.errs, true // a syntax error changes nothing
 	}
 	claims := make([]*claim, 0, len(p.objects))
+	f.partial = nil
 	for i, o := range p.objects {
 		claims = append(claims, &claim{key: o.key, file: file, pos: i, line: o.line, obj: o.obj})
+		if o.partial != nil {
+			f.partial = append(f.partial, o)
+		}
 	}
 	if !p.ok {
 		// Some object could not be identified; it may be one that vanished

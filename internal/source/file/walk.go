@@ -2,6 +2,8 @@ package file
 
 import (
 	"encoding"
+	"errors"
+	"fmt"
 	"reflect"
 	"regexp"
 	"slices"
@@ -27,6 +29,9 @@ type walker struct {
 	segs   []seg
 	lines  map[string]int // detail mode only
 	budget int            // nodes left; aliases can expand a small file exponentially
+	// bad are the nodes that failed to decode (detail mode only): decoding
+	// the object again without them reads the rest, to check it too.
+	bad map[*yaml.Node]bool
 }
 
 type fieldProblem struct {
@@ -182,8 +187,55 @@ func (w *walker) decodeLeaf(n *yaml.Node, t reflect.Type) {
 		return
 	}
 	if err := n.Decode(reflect.New(t).Interface()); err != nil {
-		w.fail(n.Line, "%s", cleanYAMLError(err))
+		if w.bad == nil {
+			w.bad = map[*yaml.Node]bool{}
+		}
+		w.bad[n] = true
+		w.fail(n.Line, "%s", typeMessage(n, t, err))
 	}
+}
+
+// typeMessage says what a value that failed to decode into t should have
+// been, in the user's words rather than yaml.v3's ("cannot unmarshal !!str
+// `high` into int32"). Types with their own unmarshaler (durations,
+// endpoints) have their own messages, which are kept.
+func typeMessage(n *yaml.Node, t reflect.Type, err error) string {
+	var te *yaml.TypeError
+	if hasUnmarshaler(t) || !errors.As(err, &te) {
+		return cleanYAMLError(err)
+	}
+	var want string
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		want = "must be an integer"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		want = "must be a whole number, 0 or more"
+	case reflect.Float32, reflect.Float64:
+		want = "must be a number"
+	case reflect.Bool:
+		want = "must be true or false"
+	case reflect.String:
+		want = "must be a string"
+	case reflect.Slice, reflect.Array:
+		want = "must be a list"
+	case reflect.Map, reflect.Struct:
+		want = "must be a mapping"
+	default:
+		return cleanYAMLError(err)
+	}
+	switch n.Kind {
+	case yaml.ScalarNode:
+		v := n.Value
+		if len(v) > 40 {
+			v = v[:37] + "..."
+		}
+		return fmt.Sprintf("%s (got %q)", want, v)
+	case yaml.SequenceNode:
+		return want + " (got a list)"
+	case yaml.MappingNode:
+		return want + " (got a mapping)"
+	}
+	return want
 }
 
 // lineOf returns the line of field, or of its closest parent that has one.
