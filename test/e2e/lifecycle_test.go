@@ -27,6 +27,19 @@ listeners:
 `, listen)
 }
 
+// logRecords decodes pylon's JSON log, one record per line; lines that are
+// not JSON objects are left out (testenv checks them separately).
+func logRecords(log string) []map[string]any {
+	var recs []map[string]any
+	for _, l := range strings.Split(log, "\n") {
+		var r map[string]any
+		if json.Unmarshal([]byte(l), &r) == nil {
+			recs = append(recs, r)
+		}
+	}
+	return recs
+}
+
 // rejectedCounts reads what a node reports rejected: the objects of
 // /debug/config and the count of /api/v1/status.
 func (n *node) rejectedCounts(t *testing.T) ([]string, int) {
@@ -108,15 +121,15 @@ func TestRestartReportsNoTransientRejection(t *testing.T) {
 		waitServed(t, n.listen, "mixed.example.com", "file", time.Second)
 		waitServed(t, n.listen, "fileuser.example.com", "api", time.Second)
 		var orphan bool
-		for _, l := range strings.Split(n.proc.Log(), "\n") {
-			if !strings.Contains(l, "rejected") || !strings.Contains(l, "level=ERROR") {
+		for _, r := range logRecords(n.proc.Log()) {
+			if r["level"] != "ERROR" || !strings.Contains(fmt.Sprint(r["msg"]), "rejected") {
 				continue
 			}
 			switch {
-			case strings.Contains(l, "object=route/file/default/orphan") && strings.Contains(l, `unknown service \"nosuch\"`):
+			case r["object"] == "route/file/default/orphan" && strings.Contains(fmt.Sprint(r["error"]), `unknown service "nosuch"`):
 				orphan = true
 			default:
-				t.Errorf("round %d: a start reported a rejection that is not one:\n%s", round, l)
+				t.Errorf("round %d: a start reported a rejection that is not one: %v", round, r)
 			}
 		}
 		if !orphan {
@@ -175,7 +188,11 @@ func TestTruncatedConfigIsHeldBack(t *testing.T) {
 	truncate()
 	time.Sleep(300 * time.Millisecond) // ten times the debounce: had it applied, the route would be gone
 	waitServed(t, listen, "held.example.com", "a", time.Millisecond)
-	if !strings.Contains(gw.proc.Log(), `level=ERROR msg="config edit held back"`) {
+	held := false
+	for _, r := range logRecords(gw.proc.Log()) {
+		held = held || r["level"] == "ERROR" && r["msg"] == "config edit held back" && r["file"] == gw.config
+	}
+	if !held {
 		t.Errorf("the held-back edit was not logged as an error\n%s", gw.proc.Log())
 	}
 
