@@ -297,9 +297,10 @@ kube_tool() {
 		local minor=${v#*.}
 		ldflags+=" -X k8s.io/component-base/version.gitMinor=${minor%%.*}"
 		mkdir -p "$dir"
-		(cd "$mod" && GOFLAGS="" GO111MODULE=on GOWORK=off go build -tags tools -ldflags "$ldflags" -o "$bin.tmp" "k8s.io/kubernetes/cmd/$name") >"$dir/build.log" 2>&1 ||
-			{ grep -v '^go: downloading' "$dir/build.log" | tail -40 >&2; rm -f "$bin.tmp"; die "$name: go build failed"; }
-		mv "$bin.tmp" "$bin"
+		(cd "$mod" && GOFLAGS="" GO111MODULE=on GOWORK=off go build -tags tools -ldflags "$ldflags" -o "$bin.tmp.$$" "k8s.io/kubernetes/cmd/$name") >"$dir/build.log.$$" 2>&1 ||
+			{ grep -v '^go: downloading' "$dir/build.log.$$" | tail -40 >&2; rm -f "$bin.tmp.$$"; die "$name: go build failed"; }
+		mv "$bin.tmp.$$" "$bin"
+		rm -f "$dir/build.log.$$"
 	fi
 	echo "$bin"
 }
