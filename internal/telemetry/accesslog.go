@@ -106,7 +106,15 @@ func (l *AccessLog) Log(e *AccessEntry) {
 	line := appendAccessEntry((*bp)[:0], e)
 	l.mu.Lock()
 	if !l.closed && l.err == nil {
-		_, l.err = l.bw.Write(line)
+		// Each write ends at a line's end: a line that does not fit goes
+		// out after what is buffered, never split across two writes, so
+		// another writer on the same stream cannot land inside it.
+		if len(line) > l.bw.Available() && l.bw.Buffered() > 0 {
+			l.err = l.bw.Flush()
+		}
+		if l.err == nil {
+			_, l.err = l.bw.Write(line)
+		}
 	}
 	l.mu.Unlock()
 	if cap(line) <= maxPooledLine {

@@ -206,3 +206,47 @@ func BenchmarkAppendAccessEntry(b *testing.B) {
 		buf = appendAccessEntry(buf[:0], e)
 	}
 }
+
+// writeRecorder keeps each Write call apart.
+type writeRecorder struct {
+	mu     sync.Mutex
+	writes [][]byte
+}
+
+func (w *writeRecorder) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.writes = append(w.writes, bytes.Clone(p))
+	return len(p), nil
+}
+
+// TestAccessLogWritesWholeLines: every write the log makes ends at a line's
+// end, however the lines fall against its buffer, so a process writing to
+// the same stream between two writes never lands inside a line.
+func TestAccessLogWritesWholeLines(t *testing.T) {
+	var w writeRecorder
+	l := NewAccessLog(&w)
+	e := sampleEntry()
+	n := 0
+	for i := range 400 {
+		e.Path = []byte("/" + strings.Repeat("p", 1+i*37%900)) // lines of 0.2-1.1 KB, crossing the 64 KB buffer's end
+		l.Log(e)
+		n++
+	}
+	e.Path = []byte("/" + strings.Repeat("q", 100<<10)) // one line bigger than the buffer
+	l.Log(e)
+	n++
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lines := 0
+	for i, p := range w.writes {
+		if len(p) == 0 || p[len(p)-1] != '\n' {
+			t.Fatalf("write %d of %d (%d bytes) ends inside a line: …%q", i, len(w.writes), len(p), p[max(0, len(p)-40):])
+		}
+		lines += bytes.Count(p, []byte("\n"))
+	}
+	if lines != n || len(w.writes) < 3 {
+		t.Errorf("%d lines in %d writes, want %d lines in several writes", lines, len(w.writes), n)
+	}
+}
