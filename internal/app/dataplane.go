@@ -1,10 +1,6 @@
 package app
 
 import (
-	"fmt"
-	"io"
-	"os"
-
 	"pylon.io/pylon/internal/dataplane/compile"
 	"pylon.io/pylon/internal/dataplane/listener"
 	"pylon.io/pylon/internal/dataplane/proxy"
@@ -26,19 +22,17 @@ type dataPlane struct {
 	listeners *listener.Manager
 	compiler  *compile.Compiler
 
-	access      *telemetry.AccessLog
-	closeAccess func() // closes the access log's file
+	access *accessLog
 }
 
 // newDataPlane builds the data plane for o, with nothing configured yet.
 func newDataPlane(o Options) (*dataPlane, error) {
 	log := o.Log
-	accessOut, closeAccess, err := openAccessLog(o.AccessLogPath)
+	access, err := openAccessLog(o.AccessLogPath)
 	if err != nil {
 		return nil, err
 	}
 	metrics := telemetry.NewMetrics()
-	access := telemetry.NewAccessLog(accessOut)
 	access.SetEnabled(o.AccessLog)
 	rt := router.New[*proxy.Route]()
 	pools := upstream.NewRegistry(upstream.WithLogger(log))
@@ -47,7 +41,7 @@ func newDataPlane(o Options) (*dataPlane, error) {
 	plugins := plugin.NewRuntime(members, log)
 	metrics.Registry().MustRegister(plugins.Metrics())
 
-	px := proxy.New(rt, proxy.Options{Metrics: metrics, Access: access, Log: log, Plugins: plugins.Metrics(), ClientAuth: certs})
+	px := proxy.New(rt, proxy.Options{Metrics: metrics, Access: access.AccessLog, Log: log, Plugins: plugins.Metrics(), ClientAuth: certs})
 
 	listeners := listener.NewManager(listener.Handlers{Fast: px.ServeFast, Std: px, Certificates: certs.ForListener, ClientAuth: certs.ConfigForClient, Refused: px.Refused, Bind: px.Bind}, log)
 	comp := compile.New(compile.Deps{Router: rt, Pools: pools, Certs: certs, Listeners: listeners, Metrics: metrics, Log: log, Plugins: plugins})
@@ -60,7 +54,7 @@ func newDataPlane(o Options) (*dataPlane, error) {
 	})
 	return &dataPlane{
 		metrics: metrics, pools: pools, members: members, listeners: listeners, compiler: comp,
-		access: access, closeAccess: closeAccess,
+		access: access,
 	}, nil
 }
 
@@ -70,17 +64,5 @@ func (dp *dataPlane) close() {
 	// Pools first (health checks end), then the access log flushes and its
 	// file closes.
 	dp.pools.Close()
-	dp.access.Close()
-	dp.closeAccess()
-}
-
-func openAccessLog(path string) (io.Writer, func(), error) {
-	if path == "" || path == "-" {
-		return os.Stdout, func() {}, nil
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, nil, fmt.Errorf("access log: %w", err)
-	}
-	return f, func() { f.Close() }, nil
+	dp.access.close()
 }

@@ -43,6 +43,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer dp.close()
+	defer reopenOnUSR1(dp.access, o.Log)()
 	ops, err := listenOps(o.MetricsAddress, dp.metrics)
 	if err != nil {
 		return err

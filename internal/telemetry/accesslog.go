@@ -123,6 +123,30 @@ func (l *AccessLog) Log(e *AccessEntry) {
 	}
 }
 
+// Redirect sends the lines to come to the writer open returns, for a log
+// file that logrotate moved away: what is buffered goes to the old writer
+// first, then open runs (it may close the old writer: nothing is written
+// to it afterwards), and no line is lost or split between the two. If open
+// fails the log keeps its old writer. A write error on the old writer is
+// forgotten, so a log stopped by a full disk starts again on the new file.
+func (l *AccessLog) Redirect(open func() (io.Writer, error)) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return errors.New("accesslog: closed")
+	}
+	if l.err == nil && l.bw.Buffered() > 0 {
+		l.err = l.bw.Flush()
+	}
+	w, err := open()
+	if err != nil {
+		return err
+	}
+	l.bw.Reset(w)
+	l.err = nil
+	return nil
+}
+
 func (l *AccessLog) flushLoop() {
 	defer close(l.done)
 	t := time.NewTicker(flushInterval)

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -248,5 +249,68 @@ func TestAccessLogWritesWholeLines(t *testing.T) {
 	}
 	if lines != n || len(w.writes) < 3 {
 		t.Errorf("%d lines in %d writes, want %d lines in several writes", lines, len(w.writes), n)
+	}
+}
+
+// TestAccessLogRedirect: lines logged while the log moves to a new writer
+// all arrive, each whole, in one writer or the other.
+func TestAccessLogRedirect(t *testing.T) {
+	var first, second writeRecorder
+	l := NewAccessLog(&first)
+	var logged atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			e := sampleEntry()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				e.Status = 200 + (w+i)%300
+				l.Log(e)
+				logged.Add(1)
+			}
+		})
+	}
+	waitLogged := func(n int64) {
+		for logged.Load() < n {
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	waitLogged(2000)
+	if err := l.Redirect(func() (io.Writer, error) { return &second, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Redirect(func() (io.Writer, error) { return nil, errors.New("permission denied") }); err == nil {
+		t.Fatal("a failed open was not reported")
+	}
+	waitLogged(logged.Load() + 2000)
+	close(stop)
+	wg.Wait()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	count := func(w *writeRecorder) int64 {
+		var n int64
+		for _, p := range w.writes {
+			for _, line := range bytes.Split(bytes.TrimSuffix(p, []byte("\n")), []byte("\n")) {
+				var m map[string]any
+				if err := json.Unmarshal(line, &m); err != nil {
+					t.Fatalf("not a whole JSON line: %q", line)
+				}
+				n++
+			}
+		}
+		return n
+	}
+	a, b := count(&first), count(&second)
+	if a+b != logged.Load() || a < 2000 || b < 2000 {
+		t.Errorf("%d lines before and %d after the redirect, want %d in all, 2000 or more on each side", a, b, logged.Load())
+	}
+	if err := l.Redirect(func() (io.Writer, error) { return &second, nil }); err == nil {
+		t.Error("Redirect after Close did not fail")
 	}
 }

@@ -1,0 +1,106 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"pylon.io/pylon/test/e2e/backends"
+	"pylon.io/pylon/test/testenv"
+)
+
+// TestAccessLogReopensOnSIGUSR1: logrotate moves the access log away and
+// sends SIGUSR1; pylon goes on in a new file at the same path. Under load
+// across the move, every answered request has exactly one whole line, in
+// the old file or the new one.
+func TestAccessLogReopensOnSIGUSR1(t *testing.T) {
+	t.Parallel()
+	listen := testenv.FreeAddr(t)
+	a := backends.StartHTTP(t, "a")
+	logPath := filepath.Join(t.TempDir(), "access.log")
+	gw := startGateway(t, liveConfig(listen, a, a, route("r1", "rotate.example.com", "a")),
+		"--access-log=true", "--access-log-path", logPath)
+	waitServed(t, listen, "rotate.example.com", "a", 2*time.Second)
+
+	var answered atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			c := newClient()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r, err := tryDo(c, "GET", fmt.Sprintf("http://%s/rotate/%d/%d", listen, w, i), "rotate.example.com")
+				if err == nil && r.Status == 200 {
+					answered.Add(1)
+				}
+			}
+		})
+	}
+	waitAnswered := func(n int64) {
+		eventually(t, 10*time.Second, fmt.Sprintf("%d requests answered", n), func() (bool, string) {
+			return answered.Load() >= n, fmt.Sprint(answered.Load())
+		})
+	}
+	waitAnswered(300)
+	if err := os.Rename(logPath, logPath+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.proc.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 2*time.Second, "a new file at the log's path", func() (bool, string) {
+		_, err := os.Stat(logPath)
+		return err == nil, fmt.Sprint(err)
+	})
+	waitAnswered(answered.Load() + 300)
+	close(stop)
+	wg.Wait()
+	if err := gw.proc.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	_ = gw.proc.Wait()
+
+	count := func(path string) int64 {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		var n int64
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			var e accessEntry
+			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+				t.Fatalf("%s: not a whole JSON line: %q", path, sc.Text())
+			}
+			if strings.HasPrefix(e.Path, "/rotate/") && e.Status == 200 {
+				n++
+			}
+		}
+		return n
+	}
+	before, after := count(logPath+".1"), count(logPath)
+	if before+after != answered.Load() || before == 0 || after == 0 {
+		t.Errorf("%d lines in the moved file and %d in the new one, want %d in all, some in each", before, after, answered.Load())
+	}
+	reopened := false
+	for _, r := range logRecords(gw.proc.Log()) {
+		reopened = reopened || r["msg"] == "SIGUSR1: access log reopened" && r["path"] == logPath
+	}
+	if !reopened {
+		t.Errorf("the reopen was not logged\n%s", gw.proc.Log())
+	}
+}
