@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"pylon.io/pylon/internal/ir"
@@ -44,7 +45,16 @@ type gatedSource struct {
 	in    bool            // its first change is held, or it has none
 	held  *ir.Change
 	res   chan ir.Result
+	// revived is told of objects an apply let in that an earlier one had
+	// rejected, whichever source's change it was (see ir.Result.Revived).
+	revived atomic.Pointer[func([]ir.Key)]
 }
+
+// OnRevived makes f hear of the objects that a change let in after an
+// earlier one rejected them, of every source: a source that reports what
+// serves (Ingress status) learns that one of its objects does now. f is
+// called inside an apply and must only queue work.
+func (s *gatedSource) OnRevived(f func([]ir.Key)) { s.revived.Store(&f) }
 
 func newStartGate(next sink, log *slog.Logger) *startGate {
 	return &startGate{next: next, log: log}
@@ -119,6 +129,13 @@ func (g *startGate) apply(ch ir.Change) ir.Result {
 	res := g.next.Apply(ch)
 	if g.after != nil {
 		g.after()
+	}
+	if len(res.Revived) > 0 {
+		for _, s := range g.sources {
+			if f := s.revived.Load(); f != nil {
+				(*f)(res.Revived)
+			}
+		}
 	}
 	return res
 }

@@ -33,4 +33,9 @@ type Change struct {
 // the object.
 type Result struct {
 	Rejected map[Key]error
+	// Revived are objects of any source that an earlier change had
+	// rejected for want of another object (a missing service, a route in
+	// the way) and that this change let in: they are live now although
+	// their own source sent nothing.
+	Revived []Key
 }

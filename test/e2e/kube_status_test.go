@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -57,6 +59,40 @@ func TestKubeStatusOnlyWhenServing(t *testing.T) {
 	}
 	env.staleAddress(t, ns, "broken")
 	soon(t, "the address of the last good version", func() string { return env.wantAddress(t, ns, "broken", publishAddress) })
+}
+
+// TestKubeStatusWhenAnotherSourceMakesWay: an Ingress whose host and path
+// a file route serves is refused by the compile stage and gets no address.
+// Once the file route goes, the compile stage lets the Ingress's route in
+// without any change to the Ingress, and the Ingress gets its address.
+func TestKubeStatusWhenAnotherSourceMakesWay(t *testing.T) {
+	t.Parallel()
+	env := startKubeEnv(t)
+	ns := env.namespace(t, "yield")
+	env.service(t, ns, "web1", 8081)
+	base, err := os.ReadFile(env.gw.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, env.gw.config, string(base)+fmt.Sprintf(`services:
+  - name: filesvc
+    endpoints: ["%s:8082"]
+routes:
+  - name: taken
+    hosts: ["taken.kube.test"]
+    match: { path: { prefix: / } }
+    backends: [{ service: filesvc }]
+`, env.netns.IP))
+	soon(t, "the file route served", func() string { return want(env.get("taken.kube.test", "/"), 200, "web2") })
+
+	env.create(t, ingress(ns, "waits", "taken.kube.test", "/", networkingv1.PathTypePrefix, "web1"))
+	soon(t, "the Ingress's Rejected Event", func() string { return env.wantEvent(t, ns, "waits", "Rejected", "conflicts") })
+	env.staleAddress(t, ns, "waits")
+	soon(t, "no address while the file route is in the way", func() string { return env.wantAddress(t, ns, "waits", "") })
+
+	writeFile(t, env.gw.config, string(base))
+	soon(t, "the Ingress served once the file route went", func() string { return want(env.get("taken.kube.test", "/"), 200, "web1") })
+	soon(t, "the Ingress's address", func() string { return env.wantAddress(t, ns, "waits", publishAddress) })
 }
 
 // wantAddress returns "" if the Ingress's status.loadBalancer lists

@@ -40,9 +40,11 @@ func (c *Compiler) Apply(ch ir.Change) ir.Result {
 		delete(c.rejected, k)
 		c.removePending(k)
 	}
+	var revived []ir.Key
 	for _, o := range ch.Upserts[own:] {
 		if _, bad := b.rej[o.Key]; !bad {
 			c.removePending(o.Key)
+			revived = append(revived, o.Key)
 			c.d.Log.Info("compile: rejected object accepted now that what it needs is there", "object", o.Key.String())
 		}
 	}
@@ -93,7 +95,7 @@ func (c *Compiler) Apply(ch ir.Change) ir.Result {
 	for _, o := range ch.Upserts[own:] {
 		delete(b.rej, o.Key)
 	}
-	return ir.Result{Rejected: b.rej}
+	return ir.Result{Rejected: b.rej, Revived: revived}
 }
 
 // retries returns the rejected objects worth trying again with ch: those

@@ -66,6 +66,9 @@ func TestRejectedObjectHealsWhenItsServiceArrives(t *testing.T) {
 	if len(res.Rejected) != 0 {
 		t.Fatalf("the file change got the retried route's result: %v", res.Rejected)
 	}
+	if want := apiObj(route("early", "e.test", "/", "backend")).Key; len(res.Revived) != 1 || res.Revived[0] != want {
+		t.Fatalf("revived %v, want the route %v: its source must learn it serves", res.Revived, want)
+	}
 	if f.match("e.test", "/") != "early" || len(f.c.Rejected()) != 0 {
 		t.Fatalf("route not accepted once its service arrived; rejected: %v", f.c.Rejected())
 	}

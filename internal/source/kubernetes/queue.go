@@ -11,6 +11,7 @@ const (
 	kService
 	kSlice // the EndpointSlices of the Service ns/name
 	kSecret
+	kRevived // a route of ours the compile stage let in on another change (ns, name: the route key's)
 )
 
 // qkey is one queued change: a kind and the object's namespace and name.

@@ -125,6 +125,9 @@ func (s *Source) Ready() <-chan struct{} { return s.ready }
 func (s *Source) Run(ctx context.Context, sink Sink) error {
 	w := newWatcher(s, sink)
 	s.w = w
+	if r, ok := sink.(interface{ OnRevived(func([]ir.Key)) }); ok {
+		r.OnRevived(w.revive) // a sink that hears of revived objects passes ours on
+	}
 	st := newStatusWriter(s, w)
 	w.onApplied = st.enqueue // before the informers start: their handlers call it
 	if err := w.start(ctx); err != nil {

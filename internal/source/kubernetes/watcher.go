@@ -120,6 +120,7 @@ func (w *watcher) process(keys map[qkey]struct{}) {
 	dirty := map[nsName]struct{}{}
 	endpoints := map[nsName]struct{}{}
 	reclass := false
+	var revived []ir.Key
 	for k := range keys {
 		nn := k.nn()
 		switch k.kind {
@@ -138,6 +139,8 @@ func (w *watcher) process(keys map[qkey]struct{}) {
 			}
 		case kSlice:
 			endpoints[nn] = struct{}{}
+		case kRevived:
+			revived = append(revived, ir.Key{Kind: ir.KindRoute, Source: SourceName, Namespace: k.ns, Name: k.name})
 		}
 	}
 	if reclass {
@@ -165,6 +168,7 @@ func (w *watcher) process(keys map[qkey]struct{}) {
 	for st := range b.resync {
 		w.serving.set(st.key, w.serves(st))
 	}
+	lit := w.markRevived(revived)
 	fresh := map[ir.Key]struct{}{}
 	for _, o := range ch.Upserts {
 		if o.Key.Kind == ir.KindService {
@@ -181,7 +185,41 @@ func (w *watcher) process(keys map[qkey]struct{}) {
 		for _, nn := range b.left {
 			w.onApplied(nn)
 		}
+		for _, st := range lit {
+			w.onApplied(st.key)
+		}
 	}
+}
+
+// revive queues the routes of ours among keys, which the compile stage let
+// in on a change that was not theirs (see ir.Result.Revived). It only
+// queues: it is called inside another source's apply.
+func (w *watcher) revive(keys []ir.Key) {
+	for _, k := range keys {
+		if k.Kind == ir.KindRoute && k.Source == SourceName {
+			w.q.add(qkey{kind: kRevived, ns: k.Namespace, name: k.Name})
+		}
+	}
+}
+
+// markRevived records revived routes as live and returns the Ingresses
+// that serve because of them: an Ingress whose route waited behind an
+// older one's serves once that one is gone, and gets its address.
+func (w *watcher) markRevived(keys []ir.Key) []*ingState {
+	var lit []*ingState
+	for _, k := range keys {
+		st := w.routeOwner[k]
+		if _, live := w.live[k]; live || st == nil {
+			continue // served already, or no longer ours
+		}
+		w.live[k] = struct{}{}
+		was := w.serving.has(st.key)
+		w.serving.set(st.key, w.serves(st))
+		if !was {
+			lit = append(lit, st)
+		}
+	}
+	return lit
 }
 
 // event records an Event on the Ingress nn, once per distinct message.
