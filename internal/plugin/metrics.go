@@ -75,10 +75,25 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	// A counter appears once its event has happened: every plugin instance
+	// of 100,000 routes registers its counters, and idle ones must not
+	// make 100,000 series.
 	for k, c := range m.counters {
-		ch <- prometheus.MustNewConstMetric(eventsDesc, prometheus.CounterValue, float64(c.Value()), k.plugin, k.scope, k.event)
+		if v := c.Value(); v != 0 {
+			ch <- constCounter(eventsDesc, v, k.plugin, k.scope, k.event)
+		}
 	}
 	for p, c := range m.panics {
-		ch <- prometheus.MustNewConstMetric(panicsDesc, prometheus.CounterValue, float64(c.Value()), p)
+		ch <- constCounter(panicsDesc, c.Value(), p)
 	}
+}
+
+// constCounter reports a bad label value (invalid UTF-8 in a config name)
+// as a failed series instead of panicking in the scrape.
+func constCounter(d *prometheus.Desc, v int64, labels ...string) prometheus.Metric {
+	m, err := prometheus.NewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	if err != nil {
+		return prometheus.NewInvalidMetric(d, err)
+	}
+	return m
 }
