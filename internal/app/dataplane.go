@@ -1,6 +1,9 @@
 package app
 
 import (
+	"fmt"
+	"strconv"
+
 	"pylon.io/pylon/internal/dataplane/compile"
 	"pylon.io/pylon/internal/dataplane/listener"
 	"pylon.io/pylon/internal/dataplane/proxy"
@@ -32,7 +35,11 @@ func newDataPlane(o Options) (*dataPlane, error) {
 	if err != nil {
 		return nil, err
 	}
-	metrics := telemetry.NewMetrics()
+	routeSeries, err := parseRouteSeries(o.MetricsRoutes)
+	if err != nil {
+		return nil, err
+	}
+	metrics := telemetry.NewMetrics(telemetry.WithRouteSeries(routeSeries))
 	access.SetEnabled(o.AccessLog)
 	rt := router.New[*proxy.Route]()
 	pools := upstream.NewRegistry(upstream.WithLogger(log))
@@ -65,4 +72,21 @@ func (dp *dataPlane) close() {
 	// file closes.
 	dp.pools.Close()
 	dp.access.close()
+}
+
+// parseRouteSeries reads --metrics-routes.
+func parseRouteSeries(v string) (int, error) {
+	switch v {
+	case "":
+		return telemetry.DefaultRouteSeries, nil
+	case "all":
+		return telemetry.RouteSeriesAll, nil
+	case "none":
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("--metrics-routes: %q is not a count of routes, \"all\" or \"none\"", v)
+	}
+	return n, nil
 }

@@ -18,13 +18,16 @@ type Options struct {
 	// SIGHUP; 0 turns it off. See file.Source.SetDeleteGuard.
 	FileDeleteGuard float64
 	MetricsAddress  string
-	AccessLog       bool
-	AccessLogPath   string // empty or "-" = stdout
-	DrainTimeout    time.Duration
-	ShutdownDelay   time.Duration // not-ready before listeners close, for load balancers to notice
-	Control         ControlOptions
-	Kubernetes      KubernetesOptions
-	Log             *slog.Logger
+	// MetricsRoutes caps the routes with metric series of their own, the
+	// busiest first: a count, "all", or "none"; empty is the default (100).
+	MetricsRoutes string
+	AccessLog     bool
+	AccessLogPath string // empty or "-" = stdout
+	DrainTimeout  time.Duration
+	ShutdownDelay time.Duration // not-ready before listeners close, for load balancers to notice
+	Control       ControlOptions
+	Kubernetes    KubernetesOptions
+	Log           *slog.Logger
 }
 
 // Runner is one long-running part of the process.

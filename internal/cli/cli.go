@@ -58,6 +58,7 @@ func runCmd() *cobra.Command {
 	f.StringVarP(&o.ConfigPath, "config", "c", "", "config file or directory of YAML files (watched)")
 	f.Float64Var(&o.FileDeleteGuard, "file-delete-guard", 1, "hold back a config file edit that would leave no objects, or delete more than this share (0-1) of them, until SIGHUP or the files are restored; 0 turns it off")
 	f.StringVar(&o.MetricsAddress, "metrics-address", "127.0.0.1:9100", "address for /metrics, /healthz and /readyz")
+	f.StringVar(&o.MetricsRoutes, "metrics-routes", "100", "routes with /metrics series of their own (pylon_requests_total by route), the busiest first: a count, 'all' or 'none'; every request counts by service whatever this says")
 	f.BoolVar(&o.AccessLog, "access-log", true, "write a JSON access log line per request")
 	f.StringVar(&o.AccessLogPath, "access-log-path", "-", "access log file ('-' for stdout)")
 	f.DurationVar(&o.DrainTimeout, "drain-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")

@@ -1,6 +1,8 @@
 package telemetry
 
 import (
+	"cmp"
+	"slices"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,6 +15,12 @@ var (
 	durationDesc = prometheus.NewDesc("pylon_request_duration_seconds",
 		"Time from reading the request to the end of the response, by route and service.",
 		[]string{"route", "service"}, nil)
+	serviceRequestsDesc = prometheus.NewDesc("pylon_service_requests_total",
+		"Requests handled, by service and response status code, over every route.",
+		[]string{"service", "code"}, nil)
+	serviceDurationDesc = prometheus.NewDesc("pylon_service_request_duration_seconds",
+		"Time from reading the request to the end of the response, by service, over every route.",
+		[]string{"service"}, nil)
 	endpointHealthyDesc = prometheus.NewDesc("pylon_upstream_endpoint_healthy",
 		"1 if the upstream endpoint is healthy, 0 if it is not.",
 		[]string{"service", "endpoint"}, nil)
@@ -40,6 +48,8 @@ type liveCollector Metrics
 func (c *liveCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- requestsDesc
 	ch <- durationDesc
+	ch <- serviceRequestsDesc
+	ch <- serviceDurationDesc
 	ch <- endpointHealthyDesc
 	ch <- upstreamErrorsDesc
 }
@@ -56,13 +66,40 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
+	services := make(map[string]*serviceTotals, len(c.retired))
+	for name, t := range c.retired {
+		services[name] = t.clone()
+	}
 	upstreams := make([]*UpstreamStats, 0, len(c.upstreams))
 	for _, s := range c.upstreams {
 		upstreams = append(upstreams, s)
 	}
+	limit := c.routeSeries
 	c.mu.Unlock()
 
 	for _, s := range routes {
+		t := services[s.service]
+		if t == nil {
+			t = new(serviceTotals)
+			services[s.service] = t
+		}
+		t.add(s)
+	}
+	for name, t := range services {
+		for _, c := range t.codes {
+			ch <- constMetric(serviceRequestsDesc, prometheus.CounterValue, float64(c.n), name, codeLabels[c.idx])
+		}
+		count, sum, buckets := t.histogram()
+		if count == 0 {
+			continue
+		}
+		h, err := prometheus.NewConstHistogram(serviceDurationDesc, count, sum, buckets, name)
+		if err != nil {
+			h = prometheus.NewInvalidMetric(serviceDurationDesc, err)
+		}
+		ch <- h
+	}
+	for _, s := range busiest(routes, limit) {
 		s.eachCode(func(idx, n uint64) {
 			ch <- constMetric(requestsDesc, prometheus.CounterValue, float64(n), s.route, s.service, codeLabels[idx])
 		})
@@ -87,6 +124,32 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- constMetric(endpointHealthyDesc, prometheus.GaugeValue, v, service, endpoint)
 		})
 	}
+}
+
+// busiest returns the n routes of routes with the most requests (all of
+// them for RouteSeriesAll). Counting since the route was configured keeps
+// the set steady: a route leaves it only when others overtake it, and its
+// series then stop rather than reset.
+func busiest(routes []*RouteStats, n int) []*RouteStats {
+	if n < 0 || len(routes) <= n {
+		return routes
+	}
+	type ranked struct {
+		s     *RouteStats
+		total uint64
+	}
+	rs := make([]ranked, len(routes))
+	for i, s := range routes {
+		rs[i] = ranked{s, s.total()}
+	}
+	slices.SortFunc(rs, func(a, b ranked) int {
+		return cmp.Or(cmp.Compare(b.total, a.total), cmp.Compare(a.s.route, b.s.route), cmp.Compare(a.s.service, b.s.service))
+	})
+	out := make([]*RouteStats, n)
+	for i := range out {
+		out[i] = rs[i].s
+	}
+	return out
 }
 
 // constMetric reports a bad label value (invalid UTF-8 from a config name,

@@ -31,8 +31,13 @@ type Metrics struct {
 
 	mu        sync.Mutex               // guards the maps; never taken on the request path
 	routes    map[string][]*RouteStats // route → its stats, one per service (a few: a slice beats a map)
+	retired   map[string]*serviceTotals
 	upstreams map[string]*UpstreamStats
 	source    atomic.Pointer[UpstreamSource]
+
+	// routeSeries caps the routes that get series of their own, the busiest
+	// first (RouteSeriesAll: every route with traffic).
+	routeSeries int
 
 	configObjects *prometheus.GaugeVec
 	propagation   prometheus.Histogram
@@ -41,13 +46,33 @@ type Metrics struct {
 	panics        prometheus.Counter
 }
 
+// RouteSeriesAll, as WithRouteSeries's cap, gives every route with traffic
+// its series.
+const RouteSeriesAll = -1
+
+// DefaultRouteSeries is how many routes get series of their own unless
+// WithRouteSeries says otherwise.
+const DefaultRouteSeries = 100
+
+// Option configures Metrics.
+type Option func(*Metrics)
+
+// WithRouteSeries caps the routes that get per-route series
+// (pylon_requests_total, pylon_request_duration_seconds) at n, chosen by
+// the most requests since they were configured; 0 gives none, and
+// RouteSeriesAll every route with traffic. Per-service series count every
+// request whatever the cap.
+func WithRouteSeries(n int) Option { return func(m *Metrics) { m.routeSeries = n } }
+
 // NewMetrics returns the metrics with Go runtime and process collectors
 // registered.
-func NewMetrics() *Metrics {
+func NewMetrics(opts ...Option) *Metrics {
 	m := &Metrics{
-		reg:       prometheus.NewRegistry(),
-		routes:    map[string][]*RouteStats{},
-		upstreams: map[string]*UpstreamStats{},
+		reg:         prometheus.NewRegistry(),
+		routes:      map[string][]*RouteStats{},
+		retired:     map[string]*serviceTotals{},
+		upstreams:   map[string]*UpstreamStats{},
+		routeSeries: DefaultRouteSeries,
 		configObjects: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "pylon_config_objects",
 			Help: "Config objects by kind and validation state (accepted or rejected).",
@@ -77,6 +102,9 @@ func NewMetrics() *Metrics {
 		m.configObjects, m.propagation, m.compile, m.lastReload, m.panics,
 		(*liveCollector)(m),
 	)
+	for _, o := range opts {
+		o(m)
+	}
 	return m
 }
 
@@ -112,8 +140,18 @@ func (m *Metrics) Route(route, service string) *RouteStats {
 // service it used. Requests still in flight on an older config generation
 // may observe into the dropped stats; those counts are lost, which beats
 // keeping every route ever seen.
+// The service's series keep what the route counted, so they never go
+// down.
 func (m *Metrics) Forget(route string) {
 	m.mu.Lock()
+	for _, s := range m.routes[route] {
+		t := m.retired[s.service]
+		if t == nil {
+			t = new(serviceTotals)
+			m.retired[s.service] = t
+		}
+		t.add(s)
+	}
 	delete(m.routes, route)
 	m.mu.Unlock()
 }
@@ -132,9 +170,11 @@ func (m *Metrics) Upstream(service string) *UpstreamStats {
 }
 
 // ForgetUpstream drops the error counters of a service removed from config.
+// Its per-service request series go with it (once no route uses it).
 func (m *Metrics) ForgetUpstream(service string) {
 	m.mu.Lock()
 	delete(m.upstreams, service)
+	delete(m.retired, service)
 	m.mu.Unlock()
 }
 

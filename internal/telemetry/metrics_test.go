@@ -250,3 +250,128 @@ func BenchmarkScrape100kRoutes(b *testing.B) {
 		}
 	}
 }
+
+// TestServiceSeries: every request counts in its service's series, over all
+// the routes to it; a removed route's requests stay counted there (a
+// counter never goes down), until the service itself is removed.
+func TestServiceSeries(t *testing.T) {
+	m := NewMetrics()
+	a, b := m.Route("default/a", "shop"), m.Route("default/b", "shop")
+	m.Route("default/c", "idle") // no traffic: no series
+	a.Observe(200, time.Millisecond)
+	a.Observe(200, time.Millisecond)
+	b.Observe(200, 30*time.Millisecond)
+	b.Observe(503, 2*time.Second)
+	want := `
+pylon_service_requests_total{code="200",service="shop"} 3
+pylon_service_requests_total{code="503",service="shop"} 1
+pylon_service_request_duration_seconds_bucket{service="shop",le="0.005"} 2
+pylon_service_request_duration_seconds_bucket{service="shop",le="0.05"} 3
+pylon_service_request_duration_seconds_bucket{service="shop",le="+Inf"} 4
+pylon_service_request_duration_seconds_sum{service="shop"} 2.032
+pylon_service_request_duration_seconds_count{service="shop"} 4
+`
+	expectLines(t, scrape(t, m), want)
+	if body := scrape(t, m); strings.Contains(body, `service="idle"`) {
+		t.Errorf("a service without traffic has series:\n%s", body)
+	}
+
+	m.Forget("default/b")
+	a.Observe(404, time.Millisecond)
+	expectLines(t, scrape(t, m), `
+pylon_service_requests_total{code="200",service="shop"} 3
+pylon_service_requests_total{code="503",service="shop"} 1
+pylon_service_requests_total{code="404",service="shop"} 1
+pylon_service_request_duration_seconds_count{service="shop"} 5
+`)
+	m.Forget("default/a")
+	m.ForgetUpstream("shop")
+	if body := scrape(t, m); strings.Contains(body, `service="shop"`) {
+		t.Errorf("a removed service keeps its series:\n%s", body)
+	}
+}
+
+// TestRouteSeriesCap: only the busiest routes get series of their own, so
+// 100,000 routes with traffic do not mean 100,000 × codes × buckets series;
+// the services' series still count every request.
+func TestRouteSeriesCap(t *testing.T) {
+	routeLines := func(body string) (routes map[string]bool, lines int) {
+		routes = map[string]bool{}
+		for _, l := range strings.Split(body, "\n") {
+			if strings.HasPrefix(l, "pylon_requests_total{") || strings.HasPrefix(l, "pylon_request_duration_seconds") {
+				lines++
+				i := strings.Index(l, `route="`)
+				routes[l[i+7:i+7+strings.Index(l[i+7:], `"`)]] = true
+			}
+		}
+		return routes, lines
+	}
+	fill := func(m *Metrics) {
+		for i := range 5 {
+			s := m.Route(fmt.Sprintf("default/r%d", i), "svc")
+			for range 10 * (i + 1) {
+				s.Observe(200, time.Millisecond)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		opts []Option
+		want []string
+	}{
+		{"the two busiest", []Option{WithRouteSeries(2)}, []string{"default/r3", "default/r4"}},
+		{"none", []Option{WithRouteSeries(0)}, nil},
+		{"all", []Option{WithRouteSeries(RouteSeriesAll)}, []string{"default/r0", "default/r1", "default/r2", "default/r3", "default/r4"}},
+		{"the default, more than there are", nil, []string{"default/r0", "default/r1", "default/r2", "default/r3", "default/r4"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := NewMetrics(tc.opts...)
+			fill(m)
+			body := scrape(t, m)
+			got, _ := routeLines(body)
+			if len(got) != len(tc.want) {
+				t.Errorf("series for routes %v, want %v", got, tc.want)
+			}
+			for _, r := range tc.want {
+				if !got[r] {
+					t.Errorf("no series for %s; got %v", r, got)
+				}
+			}
+			expectLines(t, body, `pylon_service_requests_total{code="200",service="svc"} 150`)
+		})
+	}
+
+	// At 100,000 routes with traffic the default keeps the output small.
+	m := NewMetrics()
+	for i := range 100_000 {
+		m.Route(fmt.Sprintf("default/r%d", i), fmt.Sprintf("svc%d", i%100)).Observe(200+i%3, time.Millisecond)
+	}
+	body := scrape(t, m)
+	routes, lines := routeLines(body)
+	if len(routes) != DefaultRouteSeries || lines > DefaultRouteSeries*16 {
+		t.Errorf("100,000 routes: series for %d routes in %d lines, want %d routes", len(routes), lines, DefaultRouteSeries)
+	}
+	if n := strings.Count(body, "\npylon_service_requests_total{"); n != 300 {
+		t.Errorf("%d service request series, want 300 (100 services × 3 codes)", n)
+	}
+	if len(body) > 1<<20 {
+		t.Errorf("the scrape of 100,000 routes is %d bytes", len(body))
+	}
+}
+
+// BenchmarkScrape100kBusyRoutes: one /metrics scrape with 100,000 routes
+// that have all had traffic, over 1,000 services, with the default cap.
+func BenchmarkScrape100kBusyRoutes(b *testing.B) {
+	m := NewMetrics()
+	for i := range 100_000 {
+		m.Route(fmt.Sprintf("default/r%d", i), fmt.Sprintf("svc%d", i%1000)).Observe(200+i%3, time.Millisecond)
+	}
+	b.ReportAllocs()
+	var size int
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		size = rec.Body.Len()
+	}
+	b.ReportMetric(float64(size), "bytes/scrape")
+}

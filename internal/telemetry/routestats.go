@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -158,4 +159,63 @@ func (s *UpstreamStats) Error(kind UpstreamErrorKind) {
 		return
 	}
 	s.errs[kind].Add(1)
+}
+
+// serviceTotals sum the requests of a service's routes: the forgotten ones
+// (kept by Metrics) and, at scrape time, the live ones. A service answers
+// with a few codes, so they are a short list rather than a table of every
+// code: 100,000 services cost a few megabytes per scrape, not hundreds.
+type serviceTotals struct {
+	codes    []codeCount
+	buckets  [len(durationBounds) + 1]uint64 // not cumulative; last is +Inf
+	sumNanos int64
+}
+
+type codeCount struct{ idx, n uint64 }
+
+func (t *serviceTotals) count(idx, n uint64) {
+	for i := range t.codes {
+		if t.codes[i].idx == idx {
+			t.codes[i].n += n
+			return
+		}
+	}
+	t.codes = append(t.codes, codeCount{idx, n})
+}
+
+// add adds what s counted.
+func (t *serviceTotals) add(s *RouteStats) {
+	s.eachCode(t.count)
+	if h := s.hist.Load(); h != nil {
+		for i := range h.counts {
+			t.buckets[i] += h.counts[i].Load()
+		}
+		t.sumNanos += h.sumNanos.Load()
+	}
+}
+
+// clone returns a copy that adding to leaves t as it is.
+func (t *serviceTotals) clone() *serviceTotals {
+	c := *t
+	c.codes = slices.Clone(t.codes)
+	return &c
+}
+
+// histogram returns the count, sum in seconds and cumulative buckets, as
+// histogram.snapshot does.
+func (t *serviceTotals) histogram() (count uint64, sum float64, buckets map[float64]uint64) {
+	buckets = make(map[float64]uint64, len(durationBounds))
+	for i, b := range durationBounds {
+		count += t.buckets[i]
+		buckets[b.Seconds()] = count
+	}
+	count += t.buckets[len(durationBounds)]
+	return count, time.Duration(t.sumNanos).Seconds(), buckets
+}
+
+// total is the number of requests s counted.
+func (s *RouteStats) total() uint64 {
+	var n uint64
+	s.eachCode(func(_, c uint64) { n += c })
+	return n
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -39,6 +40,9 @@ routes:
 		`pylon_requests_total{code="200",route="route-a",service="svc-a"} 5`,
 		`pylon_requests_total{code="503",route="route-a",service="svc-a"} 3`,
 		`pylon_request_duration_seconds_count{route="route-a",service="svc-a"} 8`,
+		`pylon_service_requests_total{code="200",service="svc-a"} 5`,
+		`pylon_service_requests_total{code="503",service="svc-a"} 3`,
+		`pylon_service_request_duration_seconds_count{service="svc-a"} 8`,
 		fmt.Sprintf(`pylon_upstream_endpoint_healthy{endpoint=%q,service="svc-a"} 1`, a),
 	} {
 		if !strings.Contains(body, want) {
@@ -63,5 +67,53 @@ routes:
 			}
 		}
 		t.Logf("pylon series:\n%s", strings.Join(lines, "\n"))
+	}
+}
+
+// TestMetricsRouteCap: with --metrics-routes 1 only the busiest route has
+// series of its own; the service's series count both routes. A value that
+// is not a count stops pylon with the flag named.
+func TestMetricsRouteCap(t *testing.T) {
+	t.Parallel()
+	listen := testenv.FreeAddr(t)
+	a := backends.StartHTTP(t, "a")
+	gw := startGateway(t, fmt.Sprintf(`
+listeners:
+  - name: web
+    address: %s
+    protocol: http
+services:
+  - name: svc-a
+    endpoints: [%q]
+routes:
+  - name: busy
+    hosts: ["busy.example.com"]
+    backends: [{ service: svc-a }]
+  - name: quiet
+    hosts: ["quiet.example.com"]
+    backends: [{ service: svc-a }]
+`, listen, a), "--metrics-routes", "1")
+	c := newClient()
+	for range 4 {
+		do(t, c, "GET", "http://"+listen+"/ok", "busy.example.com")
+	}
+	do(t, c, "GET", "http://"+listen+"/ok", "quiet.example.com")
+	body := gw.get("/metrics")
+	for _, want := range []string{
+		`pylon_requests_total{code="200",route="busy",service="svc-a"} 4`,
+		`pylon_service_requests_total{code="200",service="svc-a"} 5`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(body, `route="quiet"`) {
+		t.Errorf("the quieter route has series beyond the cap of 1")
+	}
+
+	out, err := exec.Command(testenv.BuildPylon(t), "run", "--config", gw.config, "--metrics-routes", "lots",
+		"--metrics-address", testenv.FreeAddr(t), "--admin-address", "off", "--data-dir", t.TempDir()).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--metrics-routes") || !strings.Contains(string(out), "lots") {
+		t.Errorf("pylon run --metrics-routes lots: %v\n%s", err, out)
 	}
 }
