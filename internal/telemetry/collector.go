@@ -15,6 +15,12 @@ var (
 	durationDesc = prometheus.NewDesc("pylon_request_duration_seconds",
 		"Time from reading the request to the end of the response, by route and service.",
 		[]string{"route", "service"}, nil)
+	listenerRequestsDesc = prometheus.NewDesc("pylon_listener_requests_total",
+		"Requests answered, by listener and response status code, routed or not.",
+		[]string{"listener", "code"}, nil)
+	listenerDurationDesc = prometheus.NewDesc("pylon_listener_request_duration_seconds",
+		"Time from reading the request to the end of the response, by listener.",
+		[]string{"listener"}, nil)
 	serviceRequestsDesc = prometheus.NewDesc("pylon_service_requests_total",
 		"Requests handled, by service and response status code, over every route.",
 		[]string{"service", "code"}, nil)
@@ -49,6 +55,8 @@ func (c *liveCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- requestsDesc
 	ch <- durationDesc
 	ch <- serviceRequestsDesc
+	ch <- listenerRequestsDesc
+	ch <- listenerDurationDesc
 	ch <- serviceDurationDesc
 	ch <- endpointHealthyDesc
 	ch <- upstreamErrorsDesc
@@ -75,7 +83,25 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 		upstreams = append(upstreams, s)
 	}
 	limit := c.routeSeries
+	listeners := make([]*ListenerStats, 0, len(c.listeners))
+	for _, l := range c.listeners {
+		if l.stats.hist.Load() != nil {
+			listeners = append(listeners, l)
+		}
+	}
 	c.mu.Unlock()
+
+	for _, l := range listeners {
+		l.stats.eachCode(func(idx, n uint64) {
+			ch <- constMetric(listenerRequestsDesc, prometheus.CounterValue, float64(n), l.name, codeLabels[idx])
+		})
+		count, sum, buckets := l.stats.hist.Load().snapshot()
+		h, err := prometheus.NewConstHistogram(listenerDurationDesc, count, sum, buckets, l.name)
+		if err != nil {
+			h = prometheus.NewInvalidMetric(listenerDurationDesc, err)
+		}
+		ch <- h
+	}
 
 	for _, s := range routes {
 		t := services[s.service]

@@ -32,6 +32,7 @@ type Metrics struct {
 	mu        sync.Mutex               // guards the maps; never taken on the request path
 	routes    map[string][]*RouteStats // route → its stats, one per service (a few: a slice beats a map)
 	retired   map[string]*serviceTotals
+	listeners map[string]*ListenerStats
 	upstreams map[string]*UpstreamStats
 	source    atomic.Pointer[UpstreamSource]
 
@@ -71,6 +72,7 @@ func NewMetrics(opts ...Option) *Metrics {
 		reg:         prometheus.NewRegistry(),
 		routes:      map[string][]*RouteStats{},
 		retired:     map[string]*serviceTotals{},
+		listeners:   map[string]*ListenerStats{},
 		upstreams:   map[string]*UpstreamStats{},
 		routeSeries: DefaultRouteSeries,
 		configObjects: prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -153,6 +155,32 @@ func (m *Metrics) Forget(route string) {
 		t.add(s)
 	}
 	delete(m.routes, route)
+	m.mu.Unlock()
+}
+
+// Listener returns the stats of a listener, creating them on first use; a
+// listener's new generation (a config change) keeps counting in them.
+func (m *Metrics) Listener(name string) *ListenerStats {
+	if m == nil {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l := m.listeners[name]
+	if l == nil {
+		l = &ListenerStats{name: name}
+		m.listeners[name] = l
+	}
+	return l
+}
+
+// ForgetListener drops the stats of a listener removed from the config.
+func (m *Metrics) ForgetListener(name string) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	delete(m.listeners, name)
 	m.mu.Unlock()
 }
 

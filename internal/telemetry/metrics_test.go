@@ -375,3 +375,32 @@ func BenchmarkScrape100kBusyRoutes(b *testing.B) {
 	}
 	b.ReportMetric(float64(size), "bytes/scrape")
 }
+
+// TestListenerSeries: every answer counts on its listener, routed or not; a
+// listener removed from the config takes its series with it.
+func TestListenerSeries(t *testing.T) {
+	m := NewMetrics()
+	web := m.Listener("web")
+	if m.Listener("web") != web {
+		t.Fatal("Listener returned new stats for the same listener; its counters would reset on a config change")
+	}
+	m.Listener("idle")
+	web.Observe(200, time.Millisecond)
+	web.Observe(404, 0)
+	web.Observe(431, 0)
+	expectLines(t, scrape(t, m), `
+pylon_listener_requests_total{code="200",listener="web"} 1
+pylon_listener_requests_total{code="404",listener="web"} 1
+pylon_listener_requests_total{code="431",listener="web"} 1
+pylon_listener_request_duration_seconds_count{listener="web"} 3
+`)
+	if body := scrape(t, m); strings.Contains(body, `listener="idle"`) {
+		t.Errorf("a listener without requests has series")
+	}
+	m.ForgetListener("web")
+	if body := scrape(t, m); strings.Contains(body, `listener="web"`) {
+		t.Errorf("a removed listener keeps its series")
+	}
+	var none *Metrics
+	none.Listener("web").Observe(200, 0) // no metrics: ignored, no panic
+}

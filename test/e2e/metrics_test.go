@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"bufio"
 	"fmt"
+	"net"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -35,8 +37,26 @@ routes:
 	for range 3 {
 		do(t, c, "GET", "http://"+listen+"/status/503", "m.example.com")
 	}
+	do(t, c, "GET", "http://"+listen+"/ok", "unknown.example.com") // no route: 404
+	// A request the listener refuses itself (a field name with a space)
+	// counts on the listener too.
+	conn, err := net.Dial("tcp", listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(conn, "GET / HTTP/1.1\r\nHost: m.example.com\r\nX Bad: 1\r\n\r\n")
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	conn.Close()
+	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 400") {
+		t.Fatalf("a bad field name: %q, %v; want 400", line, err)
+	}
 	body := gw.get("/metrics")
 	for _, want := range []string{
+		`pylon_listener_requests_total{code="200",listener="web"} 5`,
+		`pylon_listener_requests_total{code="503",listener="web"} 3`,
+		`pylon_listener_requests_total{code="404",listener="web"} 1`,
+		`pylon_listener_requests_total{code="400",listener="web"} 1`,
+		`pylon_listener_request_duration_seconds_count{listener="web"} 10`,
 		`pylon_requests_total{code="200",route="route-a",service="svc-a"} 5`,
 		`pylon_requests_total{code="503",route="route-a",service="svc-a"} 3`,
 		`pylon_request_duration_seconds_count{route="route-a",service="svc-a"} 8`,

@@ -41,6 +41,7 @@ func (c *Compiler) publish(b *batch, affected map[string]struct{}) {
 	}
 	for k := range b.deleted(ir.KindListener) {
 		c.d.Listeners.Remove(k.Name)
+		c.d.Metrics.ForgetListener(k.Name)
 	}
 	for o := range b.accepted(ir.KindListener) {
 		l := o.Resource.(*ir.Listener)

@@ -39,7 +39,7 @@ func (l *Listener) fastError(ctx *fasthttp.RequestCtx, err error) {
 		r.Host = string(h.Host())
 		r.Path = string(ctx.Path())
 	}
-	l.h.refused(r)
+	l.refused(r)
 }
 
 // fastRefusal maps an HTTP/1.1 engine error to the status answered and the

@@ -64,7 +64,7 @@ func (l *Listener) guard(c net.Conn) *h2Guard {
 	g.maxList = uint32(h2HeaderListLimit(l.lim.MaxHeaderBytes))
 	remote := c.RemoteAddr()
 	g.tooLarge = func(method, authority, path string) {
-		l.h.refused(Refusal{Proto: "HTTP/2.0", Method: method, Host: authority, Path: path,
+		l.refused(Refusal{Proto: "HTTP/2.0", Method: method, Host: authority, Path: path,
 			Remote: remote, Status: http.StatusRequestHeaderFieldsTooLarge, Reason: "header block too large"})
 	}
 	return g
@@ -131,7 +131,7 @@ func (keepOpen) Close() error { return nil }
 // sees it end an idle second later, with the reset; so does one too slow.
 func (l *Listener) refuseBody(w http.ResponseWriter, r *http.Request) {
 	http.Error(w, "413 request body too large", http.StatusRequestEntityTooLarge)
-	l.h.refused(Refusal{Proto: r.Proto, Method: r.Method, Host: r.Host, Path: r.URL.Path,
+	l.refused(Refusal{Proto: r.Proto, Method: r.Method, Host: r.Host, Path: r.URL.Path,
 		Remote: remoteAddr(r.RemoteAddr), Status: http.StatusRequestEntityTooLarge, Reason: "body too large"})
 	linger(w, r.Body)
 }

@@ -12,13 +12,14 @@ import (
 // it: a malformed request, or one over a limit (header or body size). Every
 // answer the gateway gives is logged and counted, these too.
 type Refusal struct {
-	Proto  string // "HTTP/1.1", "HTTP/2.0"
-	Method string // empty when the request line could not be read
-	Host   string
-	Path   string
-	Remote net.Addr
-	Status int
-	Reason string // why, for the log: "header too large", "invalid header name"
+	Listener string // the listener's name
+	Proto    string // "HTTP/1.1", "HTTP/2.0"
+	Method   string // empty when the request line could not be read
+	Host     string
+	Path     string
+	Remote   net.Addr
+	Status   int
+	Reason   string // why, for the log: "header too large", "invalid header name"
 }
 
 // refused tells h.Refused, when set, of a request the listener answered.
@@ -26,4 +27,10 @@ func (h *Handlers) refused(r Refusal) {
 	if h.Refused != nil {
 		h.Refused(r)
 	}
+}
+
+// refused tells the handlers of a request l answered itself.
+func (l *Listener) refused(r Refusal) {
+	r.Listener = l.cfg.Name
+	l.h.refused(r)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"pylon.io/pylon/internal/telemetry"
 	"pylon.io/pylon/internal/upstream"
 )
 
@@ -33,6 +34,8 @@ type Ctx struct {
 	start time.Time
 	// trusted are the listener's trusted proxies (see prepareUpstream).
 	trusted []netip.Prefix
+	// listener counts the requests of the listener this one came in on.
+	listener *telemetry.ListenerStats
 
 	method, host, path []byte
 	clientIP           []byte
@@ -62,6 +65,7 @@ func releaseCtx(c *Ctx) {
 	c.fast, c.std = nil, nil
 	c.cl = nil
 	c.trusted = nil
+	c.listener = nil
 	c.fastCl = fastClient{}
 	c.stdCl.w, c.stdCl.r, c.stdCl.hdr.h = nil, nil, nil
 	c.stdCl.cw = countingWriter{}

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"io"
-	"net/netip"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -12,9 +11,11 @@ import (
 // fasthttp's parsed request and runs the pipeline.
 func (p *Proxy) ServeFast(fc *fasthttp.RequestCtx) { p.serveFast(fc, nil) }
 
-func (p *Proxy) serveFast(fc *fasthttp.RequestCtx, trusted []netip.Prefix) {
+func (p *Proxy) serveFast(fc *fasthttp.RequestCtx, from *origin) {
 	c := acquireCtx()
-	c.trusted = trusted
+	if from != nil {
+		c.trusted, c.listener = from.trusted, from.stats
+	}
 	defer releaseCtx(c)
 	c.start = time.Now()
 	var o outcome

@@ -3,7 +3,6 @@ package proxy
 import (
 	"io"
 	"net/http"
-	"net/netip"
 	"time"
 )
 
@@ -12,9 +11,11 @@ import (
 // runs the pipeline.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.serveHTTP(w, r, nil) }
 
-func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request, trusted []netip.Prefix) {
+func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request, from *origin) {
 	c := acquireCtx()
-	c.trusted = trusted
+	if from != nil {
+		c.trusted, c.listener = from.trusted, from.stats
+	}
 	defer releaseCtx(c)
 	c.start = time.Now()
 	var o outcome

@@ -54,18 +54,24 @@ func New(r *router.Router[*Route], o Options) *Proxy {
 // Bind returns handlers for one listener, which tell the pipeline where
 // its requests come from (listener.Handlers.Bind).
 func (p *Proxy) Bind(o listener.Origin) (fasthttp.RequestHandler, http.Handler) {
-	b := &bound{p: p, trusted: o.TrustedProxies}
+	b := &bound{p: p, origin: origin{trusted: o.TrustedProxies, stats: p.metrics.Listener(o.Listener)}}
 	return b.serveFast, b
 }
 
 // bound is the proxy as one listener's handlers.
 type bound struct {
-	p       *Proxy
-	trusted []netip.Prefix
+	p *Proxy
+	origin
 }
 
-func (b *bound) serveFast(fc *fasthttp.RequestCtx)                { b.p.serveFast(fc, b.trusted) }
-func (b *bound) ServeHTTP(w http.ResponseWriter, r *http.Request) { b.p.serveHTTP(w, r, b.trusted) }
+// origin is what a request takes from the listener it came in on.
+type origin struct {
+	trusted []netip.Prefix           // see prepareUpstream
+	stats   *telemetry.ListenerStats // the listener's requests
+}
+
+func (b *bound) serveFast(fc *fasthttp.RequestCtx)                { b.p.serveFast(fc, &b.origin) }
+func (b *bound) ServeHTTP(w http.ResponseWriter, r *http.Request) { b.p.serveHTTP(w, r, &b.origin) }
 
 // outcome is what one request came to, for metrics, the access log and
 // the plugins' log phase.
@@ -139,6 +145,7 @@ func (p *Proxy) record(c *Ctx, o *outcome, bytesSent int) {
 	if stats != nil {
 		stats.Observe(o.status, d)
 	}
+	c.listener.Observe(o.status, d)
 	if p.access == nil || !p.access.Enabled() {
 		return
 	}
@@ -178,6 +185,9 @@ func (p *Proxy) record(c *Ctx, o *outcome, bytesSent int) {
 // and the metrics.
 func (p *Proxy) Refused(r listener.Refusal) {
 	p.unrouted.Observe(r.Status, 0)
+	if r.Listener != "" {
+		p.metrics.Listener(r.Listener).Observe(r.Status, 0)
+	}
 	if p.access == nil || !p.access.Enabled() {
 		return
 	}
