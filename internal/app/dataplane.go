@@ -52,6 +52,7 @@ func newDataPlane(o Options) (*dataPlane, error) {
 
 	listeners := listener.NewManager(listener.Handlers{Fast: px.ServeFast, Std: px, Certificates: certs.ForListener, ClientAuth: certs.ConfigForClient, Refused: px.Refused, Bind: px.Bind}, log)
 	comp := compile.New(compile.Deps{Router: rt, Pools: pools, Certs: certs, Listeners: listeners, Metrics: metrics, Log: log, Plugins: plugins})
+	metrics.SetCertificateSource(certs.EachExpiry)
 	metrics.SetUpstreamSource(func(emit func(service, endpoint string, healthy bool)) {
 		pools.Each(func(p *upstream.Pool) {
 			for _, e := range p.Endpoints() {

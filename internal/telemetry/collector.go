@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -21,6 +22,15 @@ var (
 	listenerDurationDesc = prometheus.NewDesc("pylon_listener_request_duration_seconds",
 		"Time from reading the request to the end of the response, by listener.",
 		[]string{"listener"}, nil)
+	certificatesDesc = prometheus.NewDesc("pylon_certificates",
+		"Certificates served.", nil, nil)
+	certificatesExpiringDesc = prometheus.NewDesc("pylon_certificates_expiring",
+		"Certificates served that expire within the given time (7d, 14d, 30d) or have expired.",
+		[]string{"within"}, nil)
+	certificatesExpiredDesc = prometheus.NewDesc("pylon_certificates_expired",
+		"Certificates served whose validity has ended.", nil, nil)
+	certificateEarliestDesc = prometheus.NewDesc("pylon_certificate_expiry_earliest_timestamp_seconds",
+		"Unix time when the first of the certificates served expires.", nil, nil)
 	serviceRequestsDesc = prometheus.NewDesc("pylon_service_requests_total",
 		"Requests handled, by service and response status code, over every route.",
 		[]string{"service", "code"}, nil)
@@ -55,6 +65,10 @@ func (c *liveCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- requestsDesc
 	ch <- durationDesc
 	ch <- serviceRequestsDesc
+	ch <- certificatesDesc
+	ch <- certificatesExpiringDesc
+	ch <- certificatesExpiredDesc
+	ch <- certificateEarliestDesc
 	ch <- listenerRequestsDesc
 	ch <- listenerDurationDesc
 	ch <- serviceDurationDesc
@@ -141,6 +155,9 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- constMetric(upstreamErrorsDesc, prometheus.CounterValue, float64(s.errs[k].Load()), s.service, upstreamKindNames[k])
 		}
 	}
+	if src := c.certs.Load(); src != nil {
+		collectCertificates(ch, *src, time.Now())
+	}
 	if src := c.source.Load(); src != nil {
 		(*src)(func(service, endpoint string, healthy bool) {
 			v := 0.0
@@ -149,6 +166,40 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			ch <- constMetric(endpointHealthyDesc, prometheus.GaugeValue, v, service, endpoint)
 		})
+	}
+}
+
+// expiringWithin are the windows of pylon_certificates_expiring.
+var expiringWithin = [...]struct {
+	label string
+	d     time.Duration
+}{{"7d", 7 * 24 * time.Hour}, {"14d", 14 * 24 * time.Hour}, {"30d", 30 * 24 * time.Hour}}
+
+func collectCertificates(ch chan<- prometheus.Metric, src CertificateSource, now time.Time) {
+	var n, expired int
+	var within [len(expiringWithin)]int
+	var earliest time.Time
+	src(func(notAfter time.Time) {
+		n++
+		if earliest.IsZero() || notAfter.Before(earliest) {
+			earliest = notAfter
+		}
+		if !notAfter.After(now) {
+			expired++
+		}
+		for i, w := range expiringWithin {
+			if notAfter.Before(now.Add(w.d)) {
+				within[i]++
+			}
+		}
+	})
+	ch <- constMetric(certificatesDesc, prometheus.GaugeValue, float64(n))
+	ch <- constMetric(certificatesExpiredDesc, prometheus.GaugeValue, float64(expired))
+	for i, w := range expiringWithin {
+		ch <- constMetric(certificatesExpiringDesc, prometheus.GaugeValue, float64(within[i]), w.label)
+	}
+	if n > 0 {
+		ch <- constMetric(certificateEarliestDesc, prometheus.GaugeValue, float64(earliest.UnixNano())/1e9)
 	}
 }
 

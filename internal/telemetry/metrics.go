@@ -35,6 +35,7 @@ type Metrics struct {
 	listeners map[string]*ListenerStats
 	upstreams map[string]*UpstreamStats
 	source    atomic.Pointer[UpstreamSource]
+	certs     atomic.Pointer[CertificateSource]
 
 	// routeSeries caps the routes that get series of their own, the busiest
 	// first (RouteSeriesAll: every route with traffic).
@@ -216,6 +217,19 @@ func (m *Metrics) SetUpstreamSource(fn func(emit func(service, endpoint string, 
 	}
 	src := UpstreamSource(fn)
 	m.source.Store(&src)
+}
+
+// CertificateSource reports the expiry of every live certificate by calling
+// emit once per certificate. It is called at scrape time.
+type CertificateSource func(emit func(notAfter time.Time))
+
+// SetCertificateSource sets the callback that reports certificate expiries
+// at scrape time. The series it feeds are a handful whatever the number of
+// certificates: how many there are, how many expire within 7, 14 and 30
+// days or have expired, and the earliest expiry.
+func (m *Metrics) SetCertificateSource(fn func(emit func(notAfter time.Time))) {
+	src := CertificateSource(fn)
+	m.certs.Store(&src)
 }
 
 // SetConfigObjects records how many objects of a kind were accepted and

@@ -404,3 +404,37 @@ pylon_listener_request_duration_seconds_count{listener="web"} 3
 	var none *Metrics
 	none.Listener("web").Observe(200, 0) // no metrics: ignored, no panic
 }
+
+// TestCertificateSeries: a handful of series say how many certificates are
+// served, how many expire soon or have expired, and when the first one
+// expires, however many certificates there are.
+func TestCertificateSeries(t *testing.T) {
+	m := NewMetrics()
+	if body := scrape(t, m); strings.Contains(body, "pylon_certificate") {
+		t.Fatalf("certificate series without a source:\n%s", body)
+	}
+	now := time.Now()
+	expiries := []time.Duration{-time.Hour, 3 * 24 * time.Hour, 10 * 24 * time.Hour, 20 * 24 * time.Hour, 90 * 24 * time.Hour}
+	m.SetCertificateSource(func(emit func(time.Time)) {
+		for _, d := range expiries {
+			emit(now.Add(d))
+		}
+	})
+	body := scrape(t, m)
+	expectLines(t, body, `
+pylon_certificates 5
+pylon_certificates_expired 1
+pylon_certificates_expiring{within="7d"} 2
+pylon_certificates_expiring{within="14d"} 3
+pylon_certificates_expiring{within="30d"} 4
+`)
+	var earliest float64
+	for _, l := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(l, "pylon_certificate_expiry_earliest_timestamp_seconds "); ok {
+			fmt.Sscan(v, &earliest)
+		}
+	}
+	if want := float64(now.Add(-time.Hour).UnixNano()) / 1e9; earliest < want-1 || earliest > want+1 {
+		t.Errorf("earliest expiry %f, want %f", earliest, want)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Cert is a certificate as the config pipeline hands it over.
@@ -52,6 +53,8 @@ type Entry struct {
 	pem    []byte      // cert PEM followed by key PEM in one allocation
 	split  int         // pem[:split] is the cert, pem[split:] the key
 	client *clientAuth // nil: no client certificate verification
+	// notAfter is when the leaf certificate expires, for the metrics.
+	notAfter time.Time
 
 	once sync.Once
 	cert *tls.Certificate
@@ -60,6 +63,9 @@ type Entry struct {
 
 // Key returns the certificate's key.
 func (e *Entry) Key() string { return e.key }
+
+// NotAfter returns when the certificate expires.
+func (e *Entry) NotAfter() time.Time { return e.notAfter }
 
 // Names returns the names the certificate is served for. The slice must not
 // be modified.
@@ -109,7 +115,7 @@ func Parse(c Cert) (*Entry, error) {
 	}
 	pem := make([]byte, 0, len(c.CertPEM)+len(c.KeyPEM))
 	pem = append(append(pem, c.CertPEM...), c.KeyPEM...)
-	e := &Entry{key: c.Key, names: names, pem: pem, split: len(c.CertPEM)}
+	e := &Entry{key: c.Key, names: names, pem: pem, split: len(c.CertPEM), notAfter: leaf.NotAfter}
 	if len(c.ClientCAPEM) > 0 {
 		if e.client, err = newClientAuth(c); err != nil {
 			return nil, fail("clientCAPEM", err)

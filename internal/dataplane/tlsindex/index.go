@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // shardCount splits the name space so that one change copies ~1/1024 of the
@@ -52,6 +53,16 @@ type Index struct {
 func (x *Index) countClientAuth(e *Entry, d int) {
 	if e.client != nil {
 		x.clientAuthN += d
+	}
+}
+
+// EachExpiry calls fn with the expiry of every live certificate. It holds
+// the writers' lock, not the readers' path.
+func (x *Index) EachExpiry(fn func(notAfter time.Time)) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, e := range x.byKey {
+		fn(e.notAfter)
 	}
 }
 
