@@ -26,7 +26,7 @@ CACHE=${PYLON_TESTENV_CACHE:-$HOME/.cache/pylon-testenv}
 BENCH=${PYLON_TESTENV_BENCH:-0}
 
 # Components every test run needs.
-TEST_COMPONENTS=(curl taskset procps wrk h2load nginx haproxy hyperfine shellcheck h2spec etcd redis kube-apiserver kube-controller-manager)
+TEST_COMPONENTS=(curl taskset procps wrk h2load nginx haproxy hyperfine shellcheck h2spec etcd redis kube-apiserver kube-controller-manager promtool)
 # Components only the benchmarks need (slow to build).
 BENCH_COMPONENTS=(caddy benchstat)
 
@@ -36,6 +36,7 @@ H2SPEC_VERSION=v2.2.1+incompatible
 CADDY_VERSION=v2.11.9
 BENCHSTAT_VERSION=v0.0.0-20260908200009-22c9c6c9d4da
 ETCD_VERSION=v3.7.3
+PROMTOOL_VERSION=v0.316.0 # github.com/prometheus/prometheus's Go module tag of Prometheus 3.x
 KUBE_VERSION=v1.36.3
 
 log() { printf 'testenv: %s\n' "$*" >&2; }
@@ -249,6 +250,12 @@ component_h2spec() {
 	local b; b=$(go_tool h2spec "$H2SPEC_VERSION" github.com/summerwind/h2spec/cmd/h2spec)
 	check h2spec '^Version: ' "$b" --version
 	emit H2SPEC "$b"
+}
+
+component_promtool() {
+	local b; b=$(go_tool promtool "$PROMTOOL_VERSION" github.com/prometheus/prometheus/cmd/promtool)
+	check promtool '^promtool, version' "$b" --version
+	emit PROMTOOL "$b"
 }
 
 component_etcd() {
