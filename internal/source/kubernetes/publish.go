@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -44,6 +45,10 @@ type Publisher struct {
 	mu      sync.Mutex
 	desired map[ir.Key][]byte           // store key → the object's JSON
 	svcs    map[string]publishedService // pool name → its service
+	// held are upserts the local compile stage rejected for want of
+	// another object: published once it lets them in (ir.Result.Revived).
+	held    map[ir.Key]ir.Object
+	revived atomic.Pointer[func([]ir.Key)] // the watcher's, see OnRevived
 	leading bool
 	dirty   bool          // a write failed: reconcile before trusting the store
 	kick    chan struct{} // wakes the reconcile loop
@@ -67,8 +72,34 @@ func NewPublisher(st store.Store, local Sink, pools EndpointSink, log *slog.Logg
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Publisher{st: st, local: local, pools: pools, log: log.With("component", "publisher"),
-		desired: map[ir.Key][]byte{}, svcs: map[string]publishedService{}, kick: make(chan struct{}, 1)}
+	p := &Publisher{st: st, local: local, pools: pools, log: log.With("component", "publisher"),
+		desired: map[ir.Key][]byte{}, svcs: map[string]publishedService{}, held: map[ir.Key]ir.Object{}, kick: make(chan struct{}, 1)}
+	if r, ok := local.(interface{ OnRevived(func([]ir.Key)) }); ok {
+		r.OnRevived(p.revive) // objects let in on another source's change
+	}
+	return p
+}
+
+// OnRevived makes f hear of the objects the local compile stage let in
+// after rejecting them, as the sink the Source feeds (see Source.Run).
+func (p *Publisher) OnRevived(f func([]ir.Key)) { p.revived.Store(&f) }
+
+// revive publishes the held objects among keys, which the local compile
+// stage has just let in, and passes keys on to the watcher.
+func (p *Publisher) revive(keys []ir.Key) {
+	p.mu.Lock()
+	var ops []store.Op
+	for _, k := range keys {
+		if o, ok := p.held[k]; ok {
+			delete(p.held, k)
+			ops = p.set(ops, storeKey(k), o.Resource)
+		}
+	}
+	p.write(ops)
+	p.mu.Unlock()
+	if f := p.revived.Load(); f != nil {
+		(*f)(keys)
+	}
 }
 
 // storeKey is an object's key in the store, which keeps no source.
@@ -82,12 +113,13 @@ func storeKey(k ir.Key) ir.Key {
 func (p *Publisher) Apply(ch ir.Change) ir.Result {
 	res := p.local.Apply(ch)
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	var ops []store.Op
 	for _, o := range ch.Upserts {
 		if _, bad := res.Rejected[o.Key]; bad {
+			p.held[o.Key] = o
 			continue
 		}
+		delete(p.held, o.Key)
 		if s, ok := o.Resource.(*ir.Service); ok && s.Discovered {
 			p.svcs[o.Key.DisplayName()] = publishedService{key: o.Key, svc: *s}
 		}
@@ -97,6 +129,7 @@ func (p *Publisher) Apply(ch ir.Change) ir.Result {
 		if _, refused := res.Rejected[k]; refused {
 			continue
 		}
+		delete(p.held, k)
 		if k.Kind == ir.KindService {
 			delete(p.svcs, k.DisplayName())
 		}
@@ -107,6 +140,10 @@ func (p *Publisher) Apply(ch ir.Change) ir.Result {
 		}
 	}
 	p.write(ops)
+	p.mu.Unlock()
+	if len(res.Revived) > 0 {
+		p.revive(res.Revived) // twice, when local tells OnRevived too: it does nothing the second time
+	}
 	return res
 }
 

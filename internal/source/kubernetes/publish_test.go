@@ -15,11 +15,16 @@ import (
 	"pylon.io/pylon/test/testenv"
 )
 
-// judge is the local compile stage's verdict: it rejects the keys listed.
-type judge struct{ reject map[string]bool }
+// judge is the local compile stage's verdict: it rejects the keys listed,
+// and reports revive as let in (once).
+type judge struct {
+	reject map[string]bool
+	revive []ir.Key
+}
 
 func (j *judge) Apply(ch ir.Change) ir.Result {
-	res := ir.Result{Rejected: map[ir.Key]error{}}
+	res := ir.Result{Rejected: map[ir.Key]error{}, Revived: j.revive}
+	j.revive = nil
 	for _, o := range ch.Upserts {
 		if j.reject[o.Key.Name] {
 			res.Rejected[o.Key] = errors.New("rejected by the test")
@@ -122,6 +127,33 @@ func TestPublisherWritesWhatIsAcceptedWhileLeading(t *testing.T) {
 	p.Apply(del)
 	if m := stored(t, st); len(m) != 0 {
 		t.Fatalf("after deleting everything the store holds %d objects", len(m))
+	}
+}
+
+// TestPublisherPublishesWhatIsLetInLater: a route the local compile stage
+// rejected for want of another object is published once a later change
+// lets it in, and the watcher hears of it (for the Ingress's address).
+func TestPublisherPublishesWhatIsLetInLater(t *testing.T) {
+	st := openPublishStore(t)
+	j := &judge{reject: map[string]bool{"ingress/shop/waits": true}}
+	p := NewPublisher(st, j, noPools{}, nil)
+	var heard []ir.Key
+	p.OnRevived(func(keys []ir.Key) { heard = append(heard, keys...) })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go p.lead(ctx)
+
+	svc := &ir.Service{Name: "ingress/shop/web/app/80", Discovered: true}
+	waits := ir.NewObject(SourceName, "shop", &ir.Route{Name: "ingress/shop/waits", Hosts: []string{"w.example.com"}, Backends: []ir.Backend{{Service: svc.Name}}})
+	p.Apply(ir.Change{Upserts: []ir.Object{waits}})
+	j.reject, j.revive = nil, []ir.Key{waits.Key}
+	p.Apply(ir.Change{Upserts: []ir.Object{ir.NewObject(SourceName, "shop", svc)}})
+	waitStored(t, st, "the route let in later", func(m map[string]string) bool {
+		_, ok := m["route:shop/ingress/shop/waits"]
+		return ok && len(m) == 2
+	})
+	if len(heard) != 1 || heard[0] != waits.Key {
+		t.Errorf("the watcher heard of %v, want %v", heard, waits.Key)
 	}
 }
 
