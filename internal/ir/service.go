@@ -17,6 +17,7 @@ const (
 	LBLeastRequest       = "leastRequest"
 	LBConsistentHash     = "consistentHash"
 	LBRandom             = "random"
+	LBEWMA               = "ewma"
 )
 
 // Upstream protocols.
@@ -177,7 +178,7 @@ func (s *Service) Validate() error {
 		seen[e.Address] = true
 	}
 	switch s.LoadBalancer {
-	case "", LBRoundRobin, LBWeightedRoundRobin, LBLeastRequest, LBRandom:
+	case "", LBRoundRobin, LBWeightedRoundRobin, LBLeastRequest, LBRandom, LBEWMA:
 		if s.HashOn != nil {
 			p.add("hashOn", "only allowed with loadBalancer consistentHash")
 		}
@@ -197,7 +198,7 @@ func (s *Service) Validate() error {
 			}
 		}
 	default:
-		p.add("loadBalancer", "must be one of roundRobin, weightedRoundRobin, leastRequest, consistentHash, random (got %q)", s.LoadBalancer)
+		p.add("loadBalancer", "must be one of roundRobin, weightedRoundRobin, leastRequest, ewma, consistentHash, random (got %q)", s.LoadBalancer)
 	}
 	switch s.Protocol {
 	case "", UpstreamHTTP1, UpstreamHTTP2, UpstreamH2C:

@@ -38,6 +38,7 @@ func newSnapshot(cfg *Config, eps []*Endpoint) *snapshot {
 	s.weights = make([]int32, len(eps))
 	for i, e := range eps {
 		s.weights[i] = e.weight.Load()
+		e.tracking.Store(cfg.Policy == EWMA)
 	}
 	switch cfg.Policy {
 	case WeightedRoundRobin:
@@ -129,6 +130,8 @@ func (s *snapshot) pick(rr *atomic.Uint64, in HashInput, f filter) *Endpoint {
 		}
 	case LeastRequest:
 		return s.twoChoices(f)
+	case EWMA:
+		return s.twoChoicesEWMA(f)
 	case ConsistentHash:
 		if key, found := hashKey(in, s.hashOn); found && len(s.ring) > 0 {
 			start := s.ring.search(hashBytes(key))
@@ -183,6 +186,43 @@ func (s *snapshot) twoChoices(f filter) *Endpoint {
 	case okA && okB:
 		// Compare (inflight+1)/weight without division.
 		if (a.inflight.Load()+1)*int64(s.weights[j]) <= (b.inflight.Load()+1)*int64(s.weights[i]) {
+			return a
+		}
+		return b
+	case okA:
+		return a
+	case okB:
+		return b
+	}
+	return s.walk(i, f)
+}
+
+// twoChoicesEWMA samples two distinct endpoints and takes the one with the
+// lower cost: peak-EWMA latency times (requests in flight + 1), per unit of
+// weight. Endpoints without a sample yet cost nothing, so they are tried.
+func (s *snapshot) twoChoicesEWMA(f filter) *Endpoint {
+	n := len(s.eps)
+	if n == 1 {
+		return s.walk(0, f)
+	}
+	i := rand.IntN(n)
+	j := rand.IntN(n - 1)
+	if j >= i {
+		j++
+	}
+	a, b := s.eps[i], s.eps[j]
+	switch okA, okB := f.ok(a), f.ok(b); {
+	case okA && okB:
+		now := mono()
+		ca := a.latency(now) * float64(a.inflight.Load()+1) / float64(max(s.weights[i], 1))
+		cb := b.latency(now) * float64(b.inflight.Load()+1) / float64(max(s.weights[j], 1))
+		if ca == cb { // no samples on either: fewer in flight
+			if (a.inflight.Load()+1)*int64(s.weights[j]) <= (b.inflight.Load()+1)*int64(s.weights[i]) {
+				return a
+			}
+			return b
+		}
+		if ca < cb {
 			return a
 		}
 		return b

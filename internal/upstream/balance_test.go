@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"testing"
+	"time"
 )
 
 func TestRoundRobinDistribution(t *testing.T) {
@@ -153,7 +154,7 @@ func TestPickExcludeAndPanicMode(t *testing.T) {
 	}
 }
 
-var policies = []Policy{RoundRobin, WeightedRoundRobin, LeastRequest, ConsistentHash, Random}
+var policies = []Policy{RoundRobin, WeightedRoundRobin, LeastRequest, ConsistentHash, Random, EWMA}
 
 func benchPool(tb testing.TB, pol Policy, n int) *Pool {
 	eps := make([]EndpointConfig, n)
@@ -194,5 +195,74 @@ func BenchmarkPick(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// TestEWMAPrefersTheFastEndpoint: under the ewma policy most picks go to
+// the endpoint answering fastest; one that was slow gets tried again once
+// its estimate has decayed; failures count as slow; the other policies do
+// not track latency at all.
+func TestEWMAPrefersTheFastEndpoint(t *testing.T) {
+	r := testRegistry(t)
+	bs := []*backend{newBackend(t), newBackend(t), newBackend(t)}
+	p, err := r.Acquire(Config{Name: "ewma", Policy: EWMA, Endpoints: endpointsOf(bs...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eps := p.Endpoints()
+	fast, slow, failing := eps[0], eps[1], eps[2]
+	for range 20 {
+		fast.Observe(time.Millisecond, false)
+		slow.Observe(80*time.Millisecond, false)
+		failing.Observe(time.Microsecond, true) // a refused connection: quick, and a failure
+	}
+	picks := map[*Endpoint]int{}
+	for range 3000 {
+		picks[p.Pick(nil, nil)]++
+	}
+	// Power of two choices picks the slower of a pair only when both
+	// samples are it, which they cannot be: the fast endpoint wins every
+	// pair it is in (2/3), the slow one the pairs with the failing one.
+	if picks[fast] < 1800 || picks[failing] != 0 {
+		t.Errorf("picks: fast %d, slow %d, failing %d of 3000; want the fast one in about 2/3 and never the failing one",
+			picks[fast], picks[slow], picks[failing])
+	}
+
+	// A burst of requests in flight on the fast endpoint makes it cost more.
+	for range 200 {
+		fast.Begin()
+	}
+	picks = map[*Endpoint]int{}
+	for range 3000 {
+		picks[p.Pick(nil, nil)]++
+	}
+	if picks[slow] < 1800 {
+		t.Errorf("with 200 requests in flight on the fast endpoint the slow one got %d of 3000 picks", picks[slow])
+	}
+	for range 200 {
+		fast.End()
+	}
+
+	// An estimate nobody refreshes decays: a minute later the slow
+	// endpoint is as good as new.
+	slow.ewmaStamp.Store(mono() - int64(time.Minute))
+	if l := slow.latency(mono()); l > float64(time.Millisecond) {
+		t.Errorf("slow endpoint's estimate a minute on: %v, want decayed below 1ms", time.Duration(l))
+	}
+
+	// A sample above the estimate replaces it at once.
+	fast.Observe(40*time.Millisecond, false)
+	if l := time.Duration(fast.ewma.Load()); l != 40*time.Millisecond {
+		t.Errorf("after a 40ms peak the estimate is %v", l)
+	}
+
+	rr, err := r.Acquire(Config{Name: "rr", Policy: RoundRobin, Endpoints: endpointsOf(newBackend(t))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := rr.Endpoints()[0]
+	e.Observe(time.Second, false)
+	if e.ewma.Load() != 0 {
+		t.Error("round robin tracks latency")
 	}
 }

@@ -59,6 +59,9 @@ const (
 	ConsistentHash
 	// Random picks an endpoint at random, in proportion to its weight.
 	Random
+	// EWMA is latency-aware: power of two choices by peak-EWMA latency
+	// times requests in flight, per unit of weight (see Endpoint.Observe).
+	EWMA
 )
 
 func (p Policy) String() string {
@@ -73,6 +76,8 @@ func (p Policy) String() string {
 		return "consistent_hash"
 	case Random:
 		return "random"
+	case EWMA:
+		return "ewma"
 	}
 	return fmt.Sprintf("policy(%d)", uint8(p))
 }
@@ -213,7 +218,7 @@ func normalize(cfg Config) (Config, error) {
 		eps = append(eps, ep)
 	}
 	cfg.Endpoints = eps
-	if cfg.Policy > Random {
+	if cfg.Policy > EWMA {
 		bad("policy: unknown %s", cfg.Policy)
 	}
 	if cfg.Protocol > H2C {

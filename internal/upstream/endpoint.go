@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"math"
 	"net"
 	"sync/atomic"
 	"time"
@@ -39,6 +40,57 @@ type Endpoint struct {
 
 	client atomic.Pointer[fasthttp.HostClient]
 	tr     atomic.Pointer[transport]
+
+	// Peak-EWMA latency, for the EWMA policy only (tracking is off under
+	// the others): the estimate in nanoseconds and when it was last moved.
+	tracking  atomic.Bool
+	ewma      atomic.Int64
+	ewmaStamp atomic.Int64
+}
+
+// ewmaDecay is the EWMA's time constant: a sample's weight falls to 1/e
+// after this long, and so does an idle endpoint's estimate, so one that
+// was slow is tried again after a while (as Finagle's peak EWMA does).
+const ewmaDecay = 10 * time.Second
+
+// failurePenalty is the latency a failed try counts as: a refused
+// connection answers fast, and must not draw traffic for it.
+const failurePenalty = time.Second
+
+// Observe records how long a try took to get its response headers, for
+// the EWMA policy: a sample above the estimate replaces it at once (the
+// peak), one below pulls it down by its share of the time since the last
+// one. A failed try counts as failurePenalty at least.
+func (e *Endpoint) Observe(rtt time.Duration, failed bool) {
+	if !e.tracking.Load() {
+		return
+	}
+	if failed {
+		rtt = max(rtt, failurePenalty)
+	}
+	now := mono()
+	for range 4 { // lost races leave the estimate to the winner's sample
+		old, last := e.ewma.Load(), e.ewmaStamp.Load()
+		next := int64(rtt)
+		if old != 0 && next < old {
+			w := math.Exp(-float64(now-last) / float64(ewmaDecay))
+			next = int64(float64(old)*w + float64(rtt)*(1-w))
+		}
+		if e.ewma.CompareAndSwap(old, next) {
+			e.ewmaStamp.Store(now)
+			return
+		}
+	}
+}
+
+// latency returns the estimate decayed to now, as if a zero sample came:
+// an endpoint nobody picks drifts back into the choice.
+func (e *Endpoint) latency(now int64) float64 {
+	v := float64(e.ewma.Load())
+	if v == 0 {
+		return 0
+	}
+	return v * math.Exp(-float64(now-e.ewmaStamp.Load())/float64(ewmaDecay))
 }
 
 func newEndpoint(service string, ep EndpointConfig, tr *transport) *Endpoint {

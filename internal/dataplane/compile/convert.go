@@ -123,6 +123,8 @@ func poolConfig(name string, s *ir.Service) upstream.Config {
 		cfg.Policy = upstream.WeightedRoundRobin
 	case ir.LBLeastRequest:
 		cfg.Policy = upstream.LeastRequest
+	case ir.LBEWMA:
+		cfg.Policy = upstream.EWMA
 	case ir.LBRandom:
 		cfg.Policy = upstream.Random
 	case ir.LBConsistentHash:

@@ -104,8 +104,12 @@ func (s *h2Sender) send(c *Ctx, e *upstream.Endpoint, deadline time.Time) (int, 
 		timer = time.AfterFunc(pt, cancelTry)
 	}
 	e.Begin()
+	t0 := time.Now()
 	resp, err := pool.H2Transport().RoundTrip(out.WithContext(tctx))
 	perTryExpired := timer != nil && !timer.Stop()
+	if !c.clientGone() { // a cancelled call says nothing of the endpoint
+		e.Observe(time.Since(t0), err != nil || perTryExpired || resp.StatusCode >= 500)
+	}
 	if err == nil && !perTryExpired {
 		// In flight until the body is done, not just the headers: a gRPC
 		// stream counts for least-request as long as it lasts.
