@@ -18,6 +18,44 @@ type accessLog struct {
 	file *os.File // the open file; swapped only inside AccessLog.Redirect
 }
 
+// accessFormat builds the access log's line format from the options, or
+// nil for the default JSON line. Errors name the flag.
+func accessFormat(o Options) (*telemetry.AccessFormat, error) {
+	var f *telemetry.AccessFormat
+	var err error
+	switch o.AccessLogFormat {
+	case "", "json":
+		if o.AccessLogTemplate != "" {
+			return nil, fmt.Errorf("--access-log-template: only with --access-log-format text")
+		}
+		if len(o.AccessLogFields) == 0 && o.AccessLogSample == nil {
+			return nil, nil
+		}
+		if f, err = telemetry.JSONAccessFormat(o.AccessLogFields); err != nil {
+			return nil, fmt.Errorf("--access-log-fields: %w", err)
+		}
+	case "text":
+		if len(o.AccessLogFields) > 0 {
+			return nil, fmt.Errorf("--access-log-fields: only with --access-log-format json (a text line's fields are in --access-log-template)")
+		}
+		tmpl := o.AccessLogTemplate
+		if tmpl == "" {
+			tmpl = telemetry.DefaultTextTemplate
+		}
+		if f, err = telemetry.TextAccessFormat(tmpl); err != nil {
+			return nil, fmt.Errorf("--access-log-template: %w", err)
+		}
+	default:
+		return nil, fmt.Errorf("--access-log-format: must be json or text (got %q)", o.AccessLogFormat)
+	}
+	if o.AccessLogSample != nil {
+		if f, err = f.WithSample(*o.AccessLogSample); err != nil {
+			return nil, fmt.Errorf("--access-log-sample: %w", err)
+		}
+	}
+	return f, nil
+}
+
 func openAccessLog(path string) (*accessLog, error) {
 	if path == "" || path == "-" {
 		return &accessLog{AccessLog: telemetry.NewAccessLog(os.Stdout)}, nil

@@ -31,10 +31,15 @@ type dataPlane struct {
 // newDataPlane builds the data plane for o, with nothing configured yet.
 func newDataPlane(o Options) (*dataPlane, error) {
 	log := o.Log
+	format, err := accessFormat(o)
+	if err != nil {
+		return nil, err
+	}
 	access, err := openAccessLog(o.AccessLogPath)
 	if err != nil {
 		return nil, err
 	}
+	access.SetFormat(format)
 	routeSeries, err := parseRouteSeries(o.MetricsRoutes)
 	if err != nil {
 		return nil, err

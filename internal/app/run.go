@@ -23,11 +23,19 @@ type Options struct {
 	MetricsRoutes string
 	AccessLog     bool
 	AccessLogPath string // empty or "-" = stdout
-	DrainTimeout  time.Duration
-	ShutdownDelay time.Duration // not-ready before listeners close, for load balancers to notice
-	Control       ControlOptions
-	Kubernetes    KubernetesOptions
-	Log           *slog.Logger
+	// AccessLogFormat is "json" (the default when empty) or "text";
+	// AccessLogFields picks a JSON line's fields, AccessLogTemplate a text
+	// line's; AccessLogSample, when set, keeps that share (0-1) of the
+	// lines of answers below 400.
+	AccessLogFormat   string
+	AccessLogFields   []string
+	AccessLogTemplate string
+	AccessLogSample   *float64
+	DrainTimeout      time.Duration
+	ShutdownDelay     time.Duration // not-ready before listeners close, for load balancers to notice
+	Control           ControlOptions
+	Kubernetes        KubernetesOptions
+	Log               *slog.Logger
 }
 
 // Runner is one long-running part of the process.

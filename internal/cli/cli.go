@@ -38,6 +38,7 @@ func (e exitError) Error() string { return fmt.Sprintf("exit %d", int(e)) }
 func runCmd() *cobra.Command {
 	var o app.Options
 	var logFormat, logLevel string
+	var sample *float64 // --access-log-sample, used only when given
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Serve traffic (without --config: the bundled example with two echo backends)",
@@ -49,6 +50,9 @@ func runCmd() *cobra.Command {
 			slog.SetDefault(o.Log)
 			o.Control.AdminKeyEnv = os.Getenv("PYLON_ADMIN_KEY")
 			o.Control.Version = version()
+			if cmd.Flags().Changed("access-log-sample") {
+				o.AccessLogSample = sample
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			return app.Run(ctx, o)
@@ -60,7 +64,11 @@ func runCmd() *cobra.Command {
 	f.StringVar(&o.MetricsAddress, "metrics-address", "127.0.0.1:9100", "address for /metrics, /healthz and /readyz")
 	f.StringVar(&o.MetricsRoutes, "metrics-routes", "100", "routes with /metrics series of their own (pylon_requests_total by route), the busiest first: a count, 'all' or 'none'; every request counts by service whatever this says")
 	f.BoolVar(&o.AccessLog, "access-log", true, "write a JSON access log line per request")
-	f.StringVar(&o.AccessLogPath, "access-log-path", "-", "access log file ('-' for stdout)")
+	f.StringVar(&o.AccessLogPath, "access-log-path", "-", "access log file ('-' for stdout); SIGUSR1 reopens it")
+	f.StringVar(&o.AccessLogFormat, "access-log-format", "json", "access log line format: json or text")
+	f.StringSliceVar(&o.AccessLogFields, "access-log-fields", nil, "the fields of a JSON line, in order (default: all but the composites; see docs/configuration.md)")
+	f.StringVar(&o.AccessLogTemplate, "access-log-template", "", "a text line: $field or ${field} (nginx's names too: $remote_addr, $request, ...), $$ for a dollar sign (default: nginx's combined, plus request time, upstream and route)")
+	sample = f.Float64("access-log-sample", 1, "share (0-1) of the answers below 400 that get a line; every 4xx and 5xx gets one")
 	f.DurationVar(&o.DrainTimeout, "drain-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
 	f.DurationVar(&o.ShutdownDelay, "shutdown-delay", 0, "how long to report not-ready before closing listeners")
 	f.StringVar(&o.Control.DataDir, "data-dir", defaultDataDir(), "directory for the embedded store and the admin key's hash")

@@ -25,6 +25,7 @@ type AccessEntry struct {
 	Method         []byte
 	Host           []byte
 	Path           []byte
+	Query          []byte // without "?"; only $request and the query field write it
 	Protocol       []byte // e.g. "HTTP/1.1", "HTTP/2.0"
 	Status         int
 	BytesSent      int64
@@ -62,7 +63,8 @@ const maxPooledLine = 64 << 10
 // pooled buffers outside any lock, then copied into one buffered writer.
 type AccessLog struct {
 	enabled atomic.Bool
-	pool    sync.Pool // *[]byte
+	format  atomic.Pointer[AccessFormat] // nil: the default JSON line
+	pool    sync.Pool                    // *[]byte
 
 	mu     sync.Mutex // guards bw, err and closed
 	bw     *bufio.Writer
@@ -92,6 +94,10 @@ func NewAccessLog(w io.Writer) *AccessLog {
 // filling an entry to skip the work when logging is off.
 func (l *AccessLog) Enabled() bool { return l.enabled.Load() }
 
+// SetFormat sets how lines are written from now on; nil is the default
+// JSON line.
+func (l *AccessLog) SetFormat(f *AccessFormat) { l.format.Store(f) }
+
 // SetEnabled turns the log on or off at runtime.
 func (l *AccessLog) SetEnabled(on bool) { l.enabled.Store(on) }
 
@@ -102,8 +108,17 @@ func (l *AccessLog) Log(e *AccessEntry) {
 	if !l.enabled.Load() {
 		return
 	}
+	f := l.format.Load()
+	if f != nil && !f.keep(e) {
+		return
+	}
 	bp := l.pool.Get().(*[]byte)
-	line := appendAccessEntry((*bp)[:0], e)
+	var line []byte
+	if f == nil {
+		line = appendAccessEntry((*bp)[:0], e)
+	} else {
+		line = f.append((*bp)[:0], e)
+	}
 	l.mu.Lock()
 	if !l.closed && l.err == nil {
 		// Each write ends at a line's end: a line that does not fit goes

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -103,4 +104,66 @@ func TestAccessLogReopensOnSIGUSR1(t *testing.T) {
 	if !reopened {
 		t.Errorf("the reopen was not logged\n%s", gw.proc.Log())
 	}
+}
+
+// TestAccessLogFormats: a text line from a template with nginx's names, a
+// JSON line with chosen fields, and sampling that keeps every error.
+func TestAccessLogFormats(t *testing.T) {
+	t.Parallel()
+	a := backends.StartHTTP(t, "a")
+	lines := func(t *testing.T, args ...string) []string {
+		listen := testenv.FreeAddr(t)
+		logPath := filepath.Join(t.TempDir(), "access.log")
+		gw := startGateway(t, liveConfig(listen, a, a, route("r1", "fmt.example.com", "a")),
+			append([]string{"--access-log=true", "--access-log-path", logPath}, args...)...)
+		c := newClient()
+		for range 50 {
+			do(t, c, "GET", "http://"+listen+"/ok?x=\"1\"", "fmt.example.com", "User-Agent: tester/1")
+		}
+		do(t, c, "GET", "http://"+listen+"/status/503", "fmt.example.com")
+		if err := gw.proc.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		_ = gw.proc.Wait()
+		b, err := os.ReadFile(logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	}
+
+	t.Run("text", func(t *testing.T) {
+		t.Parallel()
+		got := lines(t, "--access-log-format", "text", "--access-log-template", `$remote_addr "$request" $status $upstream_status "$http_user_agent" $route`)
+		want := `127.0.0.1 "GET /ok?x=\x221\x22 HTTP/1.1" 200 200 "tester/1" r1`
+		if len(got) != 51 || got[0] != want || !strings.HasPrefix(got[50], `127.0.0.1 "GET /status/503 HTTP/1.1" 503 503`) {
+			t.Errorf("%d lines, first %q, last %q; want 51, the first %q", len(got), got[0], got[len(got)-1], want)
+		}
+	})
+	t.Run("json fields", func(t *testing.T) {
+		t.Parallel()
+		got := lines(t, "--access-log-fields", "status,remote_addr,request")
+		var first map[string]any
+		if err := json.Unmarshal([]byte(got[0]), &first); err != nil {
+			t.Fatalf("%v: %s", err, got[0])
+		}
+		if len(got) != 51 || len(first) != 3 || first["status"] != 200.0 || first["remote_addr"] != "127.0.0.1" || first["request"] != `GET /ok?x="1" HTTP/1.1` {
+			t.Errorf("%d lines, the first %s", len(got), got[0])
+		}
+	})
+	t.Run("sampled", func(t *testing.T) {
+		t.Parallel()
+		got := lines(t, "--access-log-sample", "0")
+		if len(got) != 1 || !strings.Contains(got[0], `"status":503`) {
+			t.Errorf("with a sample of 0: %q, want the 503's line alone", got)
+		}
+	})
+	t.Run("bad template", func(t *testing.T) {
+		t.Parallel()
+		out, err := exec.Command(testenv.BuildPylon(t), "run", "--access-log-format", "text", "--access-log-template", "$status $stauts",
+			"--metrics-address", testenv.FreeAddr(t), "--admin-address", "off", "--data-dir", t.TempDir()).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "--access-log-template") || !strings.Contains(string(out), "$stauts") {
+			t.Errorf("a misspelt field: %v\n%s", err, out)
+		}
+	})
 }

@@ -113,14 +113,17 @@ func (c *Ctx) Header(name string) ([]byte, bool) {
 }
 
 // Query returns the first value of the named query parameter.
-func (c *Ctx) Query(name string) ([]byte, bool) {
-	var raw []byte
-	if c.fast != nil {
-		raw = c.fast.Request.URI().QueryString()
-	} else {
-		raw = unsafeBytes(c.std.URL.RawQuery)
+func (c *Ctx) Query(name string) ([]byte, bool) { return lookupQuery(c.rawQuery(), name) }
+
+// rawQuery returns the query string as the client sent it, without "?".
+func (c *Ctx) rawQuery() []byte {
+	switch {
+	case c.fast != nil:
+		return c.fast.Request.URI().QueryString()
+	case c.std != nil:
+		return unsafeBytes(c.std.URL.RawQuery)
 	}
-	return lookupQuery(raw, name)
+	return nil
 }
 
 // Cookie returns the value of the named request cookie.

@@ -156,6 +156,7 @@ func (p *Proxy) record(c *Ctx, o *outcome, bytesSent int) {
 		Method:         c.method,
 		Host:           c.host,
 		Path:           c.path,
+		Query:          c.rawQuery(),
 		Protocol:       unsafeBytes(c.cl.proto()),
 		Status:         o.status,
 		BytesSent:      int64(bytesSent),
