@@ -35,6 +35,18 @@ type Route struct {
 	// whose verified client certificate's subject DN (RFC 2253 form, as
 	// "CN=api,O=Example") it does not match, and requests without one.
 	ClientCertificateSubject string `json:"clientCertificateSubject,omitempty" yaml:"clientCertificateSubject,omitempty"`
+
+	// AccessLog turns the route's access log lines off, or samples them
+	// with a share of its own.
+	AccessLog *RouteAccessLog `json:"accessLog,omitempty" yaml:"accessLog,omitempty"`
+}
+
+// RouteAccessLog is a route's access log setting: Enabled false writes no
+// line for it (a health check route, say); Sample keeps that share (0-1)
+// of its answers below 400, instead of the log's own share.
+type RouteAccessLog struct {
+	Enabled *bool    `json:"enabled,omitempty" yaml:"enabled,omitempty"`
+	Sample  *float64 `json:"sample,omitempty" yaml:"sample,omitempty"`
 }
 
 // RouteMatch holds the request predicates; all must hold.
@@ -156,6 +168,9 @@ func (r *Route) Validate() error {
 	}
 	if actions != 1 {
 		p.add("", "exactly one of backends, redirect or directResponse must be set")
+	}
+	if a := r.AccessLog; a != nil && a.Sample != nil && !(*a.Sample >= 0 && *a.Sample <= 1) {
+		p.add("accessLog.sample", "must be between 0 and 1 (got %v)", *a.Sample)
 	}
 	if r.ClientCertificateSubject != "" {
 		if _, err := regexp.Compile(r.ClientCertificateSubject); err != nil {

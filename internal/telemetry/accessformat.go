@@ -396,8 +396,12 @@ func (f *AccessFormat) WithSample(share float64) (*AccessFormat, error) {
 }
 
 // keep decides whether e is written.
-func (f *AccessFormat) keep(e *AccessEntry) bool {
-	return f.sample >= 1 || e.Status >= 400 || rand.Float64() < f.sample
+func (f *AccessFormat) keep(e *AccessEntry) bool { return sampled(e, f.sample) }
+
+// sampled decides whether e's line is kept when share of the lines below
+// 400 are.
+func sampled(e *AccessEntry, share float64) bool {
+	return share >= 1 || e.Status >= 400 || rand.Float64() < share
 }
 
 func (f *AccessFormat) append(b []byte, e *AccessEntry) []byte {

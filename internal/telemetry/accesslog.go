@@ -104,12 +104,23 @@ func (l *AccessLog) SetEnabled(on bool) { l.enabled.Store(on) }
 // Log writes one entry if the log is enabled. In steady state it does not
 // allocate. A write error is kept for Close and later entries are dropped,
 // because a request must never fail over its log line.
-func (l *AccessLog) Log(e *AccessEntry) {
+func (l *AccessLog) Log(e *AccessEntry) { l.log(e, -1) }
+
+// LogSampled is Log with share (0-1) as the share of lines below 400 kept,
+// instead of the format's (a route's own sampling).
+func (l *AccessLog) LogSampled(e *AccessEntry, share float64) { l.log(e, share) }
+
+func (l *AccessLog) log(e *AccessEntry, share float64) {
 	if !l.enabled.Load() {
 		return
 	}
 	f := l.format.Load()
-	if f != nil && !f.keep(e) {
+	switch {
+	case share >= 0:
+		if !sampled(e, share) {
+			return
+		}
+	case f != nil && !f.keep(e):
 		return
 	}
 	bp := l.pool.Get().(*[]byte)

@@ -158,6 +158,40 @@ func TestAccessLogFormats(t *testing.T) {
 			t.Errorf("with a sample of 0: %q, want the 503's line alone", got)
 		}
 	})
+	t.Run("per route", func(t *testing.T) {
+		t.Parallel()
+		listen := testenv.FreeAddr(t)
+		logPath := filepath.Join(t.TempDir(), "access.log")
+		gw := startGateway(t, liveConfig(listen, a, a,
+			route("quiet", "quiet.example.com", "a", "accessLog: { enabled: false }"),
+			route("sampled", "sampled.example.com", "a", "accessLog: { sample: 0 }"),
+			route("loud", "loud.example.com", "a")),
+			"--access-log=true", "--access-log-path", logPath, "--access-log-format", "text", "--access-log-template", "$route $status")
+		c := newClient()
+		for range 20 {
+			for _, h := range []string{"quiet", "sampled", "loud"} {
+				do(t, c, "GET", "http://"+listen+"/ok", h+".example.com")
+			}
+		}
+		do(t, c, "GET", "http://"+listen+"/status/500", "quiet.example.com")
+		do(t, c, "GET", "http://"+listen+"/status/500", "sampled.example.com")
+		if err := gw.proc.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		_ = gw.proc.Wait()
+		b, err := os.ReadFile(logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		count := map[string]int{}
+		for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+			count[l]++
+		}
+		want := map[string]int{"loud 200": 20, "sampled 500": 1}
+		if len(count) != len(want) || count["loud 200"] != 20 || count["sampled 500"] != 1 {
+			t.Errorf("lines %v, want %v (none for the route with the log off, only the error for the one sampled at 0)", count, want)
+		}
+	})
 	t.Run("bad template", func(t *testing.T) {
 		t.Parallel()
 		out, err := exec.Command(testenv.BuildPylon(t), "run", "--access-log-format", "text", "--access-log-template", "$status $stauts",

@@ -179,6 +179,12 @@ func (c *Compiler) hostTable(h string) *router.HostTable[*proxy.Route] {
 func (c *Compiler) buildRoute(k ir.Key, r *ir.Route) *proxy.Route {
 	name := displayName(k)
 	pr := &proxy.Route{Key: k.String(), Name: name, Namespace: k.Namespace, RequestTimeout: r.Timeouts.Request.D(), RequireClientCert: r.RequireClientCertificate}
+	if a := r.AccessLog; a != nil {
+		pr.LogOff = a.Enabled != nil && !*a.Enabled
+		if a.Sample != nil {
+			pr.LogSampled, pr.LogSample = true, *a.Sample
+		}
+	}
 	if r.ClientCertificateSubject != "" {
 		pr.ClientSubject = regexp.MustCompile(r.ClientCertificateSubject) // validated with the route
 	}

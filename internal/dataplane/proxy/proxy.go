@@ -146,7 +146,7 @@ func (p *Proxy) record(c *Ctx, o *outcome, bytesSent int) {
 		stats.Observe(o.status, d)
 	}
 	c.listener.Observe(o.status, d)
-	if p.access == nil || !p.access.Enabled() {
+	if p.access == nil || !p.access.Enabled() || o.route != nil && o.route.LogOff {
 		return
 	}
 	e := telemetry.AccessEntry{
@@ -177,6 +177,10 @@ func (p *Proxy) record(c *Ctx, o *outcome, bytesSent int) {
 	}
 	if o.endpoint != nil {
 		e.Upstream = o.endpoint.Address()
+	}
+	if o.route != nil && o.route.LogSampled {
+		p.access.LogSampled(&e, o.route.LogSample)
+		return
 	}
 	p.access.Log(&e)
 }

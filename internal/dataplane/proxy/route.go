@@ -43,6 +43,12 @@ type Route struct {
 	// Stats counts requests answered without an upstream (redirects,
 	// direct responses, no healthy backend).
 	Stats *telemetry.RouteStats
+
+	// LogOff writes no access log line for the route; LogSample, when
+	// LogSampled, is its share of lines below 400 instead of the log's.
+	LogOff     bool
+	LogSampled bool
+	LogSample  float64
 }
 
 // Backend is one weighted pool a route forwards to.
