@@ -51,6 +51,8 @@ type Config struct {
 	DefaultBackend   string // a Service in the Ingress's namespace
 	CustomHTTPErrors []int
 
+	AccessLog *bool // enable-access-log; nil: the gateway's setting
+
 	p pending
 }
 

@@ -16,6 +16,11 @@ var corsDefaults = CORS{
 
 // accessSpecs decide who may pass and how often.
 var accessSpecs = []spec{
+	row("enable-access-log", Honoured, "false: the Ingress's routes write no access log line (accessLog.enabled on each route)", func(c *Config, v string) error {
+		on, err := parseBool(v)
+		c.AccessLog = &on
+		return err
+	}),
 	row("enable-cors", Honoured, "the cors plugin answers preflights and adds CORS headers, with ingress-nginx's defaults for the options not set", func(c *Config, v string) (err error) {
 		c.p.corsEnabled, err = parseBool(v)
 		return

@@ -68,7 +68,7 @@ var upstreamSpecs = []spec{
 		}
 		return fmt.Errorf("must be HTTP, HTTPS, GRPC, GRPCS or H2C (got %q; AUTO_HTTP and FCGI are not supported)", v)
 	}),
-	row("load-balance", Approximated, "round_robin: round robin; ewma and least_conn: least request (power of two choices)", func(c *Config, v string) error {
+	row("load-balance", Approximated, "round_robin: round robin; ewma: peak-EWMA latency times requests in flight (power of two choices), as ingress-nginx's; least_conn: least request (power of two choices)", func(c *Config, v string) error {
 		switch p := strings.TrimSpace(v); p {
 		case "round_robin", "ewma", "least_conn":
 			c.LoadBalance = p

@@ -99,7 +99,9 @@ func (t *translator) shapeService(s *ir.Service) {
 	switch c.LoadBalance {
 	case "round_robin":
 		s.LoadBalancer = ir.LBRoundRobin
-	case "ewma", "least_conn":
+	case "ewma":
+		s.LoadBalancer = ir.LBEWMA
+	case "least_conn":
 		s.LoadBalancer = ir.LBLeastRequest
 	}
 	if h := c.HashBy; h != nil {

@@ -151,6 +151,9 @@ func (t *translator) run() {
 	}
 	t.requireClientCerts()
 	for _, r := range t.routes {
+		if on := t.cfg.AccessLog; on != nil && !*on {
+			r.route.AccessLog = &ir.RouteAccessLog{Enabled: on}
+		}
 		if err := r.route.Validate(); err != nil {
 			t.errs = append(t.errs, err)
 		}
