@@ -269,15 +269,17 @@ median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print (NR % 
 # Report
 
 # machine_report prints the date, machine and peer versions as markdown.
+# A script whose layout differs from the throughput benchmarks' says so in
+# REPORT_LAYOUT and REPORT_PYLON.
 machine_report() {
 	local cpu load=$LOAD_BEFORE
 	cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 	echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "- Machine: $(nproc) CPUs, ${cpu:-unknown CPU}, Linux $(uname -r), load average before the run: $load"
-	echo "- Layout: proxy on CPU $PROXY_CPU; nginx backend (1 worker) and wrk on CPU $LOAD_CPU; 127.0.0.1 only"
+	echo "- Layout: ${REPORT_LAYOUT:-proxy on CPU $PROXY_CPU; nginx backend (1 worker) and wrk on CPU $LOAD_CPU; 127.0.0.1 only}"
 	echo "- Peers: $("$NGINX" -v 2>&1 | sed 's/.*: //'), $("$HAPROXY" -v 2>&1 | awk 'NR == 1 { print "HAProxy " $3 }')${CADDY:+, Caddy $CADDY_VERSION}, $(go version | awk '{ print $3 }')"
 	if [ "$PYLON_BUILT" = 0 ]; then
-		echo "- Pylon: $PYLON_REV, GOMAXPROCS=1, --access-log=false"
+		echo "- Pylon: $PYLON_REV, ${REPORT_PYLON:-GOMAXPROCS=1, --access-log=false}"
 	fi
 	if awk -v l="${load%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
 		echo "- **Warning:** the machine was busy (load $load); numbers are not trustworthy."

@@ -129,6 +129,8 @@ echo "## Config at scale: $ROUTES routes from $FILES file(s)"
 echo
 echo "Command: \`bench/scale.sh\` (ROUTES=$ROUTES FILES=$FILES CHANGES=$CHANGES ONE_CORE=$ONE_CORE); Pylon on CPUs $cpus${limit[*]:+, ${limit[*]}}."
 echo
+REPORT_LAYOUT="Pylon on CPUs $cpus; nginx backend (1 worker) on CPU $LOAD_CPU; 127.0.0.1 only"
+REPORT_PYLON="${limit[*]:-GOMAXPROCS unset (every CPU)}, --access-log=false"
 machine_report
 echo
 echo "| measure | value |"
