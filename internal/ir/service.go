@@ -1,6 +1,7 @@
 package ir
 
 import (
+	"cmp"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -134,7 +135,10 @@ type HealthCheck struct {
 
 // ActiveHealthCheck probes every endpoint periodically.
 type ActiveHealthCheck struct {
-	Type               string   `json:"type,omitempty" yaml:"type,omitempty"` // http (default) or tcp
+	Type               string   `json:"type,omitempty" yaml:"type,omitempty"` // http (default), tcp or grpc
+	// GRPCService is the service name a grpc check asks grpc.health.v1
+	// about; empty asks about the server as a whole.
+	GRPCService string `json:"grpcService,omitempty" yaml:"grpcService,omitempty"`
 	Path               string   `json:"path,omitempty" yaml:"path,omitempty"` // default "/"
 	Host               string   `json:"host,omitempty" yaml:"host,omitempty"`
 	Interval           Duration `json:"interval,omitempty" yaml:"interval,omitempty"` // default 10s
@@ -220,8 +224,20 @@ func (s *Service) Validate() error {
 	}
 	if hc := s.HealthCheck; hc != nil {
 		if a := hc.Active; a != nil {
-			if a.Type != "" && a.Type != "http" && a.Type != "tcp" {
-				p.add("healthCheck.active.type", "must be http or tcp (got %q)", a.Type)
+			switch a.Type {
+			case "", "http", "tcp":
+				if a.GRPCService != "" {
+					p.add("healthCheck.active.grpcService", "only with type grpc")
+				}
+			case "grpc":
+				if s.Protocol != UpstreamHTTP2 && s.Protocol != UpstreamH2C {
+					p.add("healthCheck.active.type", "grpc needs the service's protocol to be http2 or h2c (got %q)", cmp.Or(s.Protocol, UpstreamHTTP1))
+				}
+				if a.Path != "" || len(a.ExpectedStatuses) > 0 {
+					p.add("healthCheck.active", "path and expectedStatuses are for http checks; a grpc check asks grpc.health.v1 and passes on SERVING")
+				}
+			default:
+				p.add("healthCheck.active.type", "must be http, tcp or grpc (got %q)", a.Type)
 			}
 			if a.Path != "" && a.Path[0] != '/' {
 				p.add("healthCheck.active.path", "must start with '/'")

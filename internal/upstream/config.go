@@ -117,7 +117,8 @@ type TLSConfig struct {
 
 // ActiveCheck configures active health checking.
 type ActiveCheck struct {
-	Type               string        // "http" (default) or "tcp"
+	Type               string        // "http" (default), "tcp" or "grpc" (grpc.health.v1 over the pool's HTTP/2)
+	GRPCService        string        // for "grpc": the service asked about; empty: the server
 	Path               string        // for "http"; default "/"
 	Host               string        // Host header for "http"; default the endpoint address
 	Interval           time.Duration // default 10s
@@ -243,6 +244,9 @@ func normalize(cfg Config) (Config, error) {
 		a.ExpectedStatuses = append([]int(nil), a.ExpectedStatuses...)
 		cfg.Active = &a
 		errs = append(errs, normalizeActive(cfg.Name, &a)...)
+		if a.Type == "grpc" && cfg.Protocol == HTTP1 {
+			bad("active: a grpc check needs protocol http2 or h2c")
+		}
 	}
 	if cfg.Passive.ConsecutiveFailures < 0 {
 		bad("passive: consecutive_failures %d is negative", cfg.Passive.ConsecutiveFailures)
@@ -267,9 +271,9 @@ func normalizeActive(name string, a *ActiveCheck) []error {
 	switch a.Type {
 	case "":
 		a.Type = "http"
-	case "http", "tcp":
+	case "http", "tcp", "grpc":
 	default:
-		errs = append(errs, fmt.Errorf("upstream: service %q: active: type %q is not http or tcp", name, a.Type))
+		errs = append(errs, fmt.Errorf("upstream: service %q: active: type %q is not http, tcp or grpc", name, a.Type))
 	}
 	if a.Path == "" {
 		a.Path = "/"

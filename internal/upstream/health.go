@@ -106,6 +106,12 @@ func probe(ctx context.Context, tr *transport, e *Endpoint, a *ActiveCheck) erro
 	if host == "" {
 		host = e.addr
 	}
+	if a.Type == "grpc" {
+		if err := grpcProbe(ctx, tr, e, a, host); err != nil {
+			return fmt.Errorf("upstream: service %q: endpoint %s: grpc check: %w", e.service, e.addr, err)
+		}
+		return nil
+	}
 	var code int
 	if tr.h2 != nil {
 		// Check over HTTP/2 so the probe exercises the protocol traffic uses.

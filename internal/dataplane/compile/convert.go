@@ -169,7 +169,7 @@ func poolConfig(name string, s *ir.Service) upstream.Config {
 	if hc := s.HealthCheck; hc != nil {
 		if a := hc.Active; a != nil {
 			cfg.Active = &upstream.ActiveCheck{
-				Type: a.Type, Path: a.Path, Host: a.Host, Interval: a.Interval.D(), Timeout: a.Timeout.D(),
+				Type: a.Type, Path: a.Path, Host: a.Host, GRPCService: a.GRPCService, Interval: a.Interval.D(), Timeout: a.Timeout.D(),
 				HealthyThreshold: a.HealthyThreshold, UnhealthyThreshold: a.UnhealthyThreshold,
 				ExpectedStatuses: a.ExpectedStatuses,
 			}
