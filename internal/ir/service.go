@@ -1,8 +1,8 @@
 package ir
 
 import (
-	"cmp"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -135,10 +135,10 @@ type HealthCheck struct {
 
 // ActiveHealthCheck probes every endpoint periodically.
 type ActiveHealthCheck struct {
-	Type               string   `json:"type,omitempty" yaml:"type,omitempty"` // http (default), tcp or grpc
+	Type string `json:"type,omitempty" yaml:"type,omitempty"` // http (default), tcp or grpc
 	// GRPCService is the service name a grpc check asks grpc.health.v1
 	// about; empty asks about the server as a whole.
-	GRPCService string `json:"grpcService,omitempty" yaml:"grpcService,omitempty"`
+	GRPCService        string   `json:"grpcService,omitempty" yaml:"grpcService,omitempty"`
 	Path               string   `json:"path,omitempty" yaml:"path,omitempty"` // default "/"
 	Host               string   `json:"host,omitempty" yaml:"host,omitempty"`
 	Interval           Duration `json:"interval,omitempty" yaml:"interval,omitempty"` // default 10s
