@@ -57,6 +57,10 @@ const ewmaDecay = 10 * time.Second
 // connection answers fast, and must not draw traffic for it.
 const failurePenalty = time.Second
 
+// TracksLatency reports whether the endpoint's pool balances by latency,
+// so that callers time a try only when Observe will use it.
+func (e *Endpoint) TracksLatency() bool { return e.tracking.Load() }
+
 // Observe records how long a try took to get its response headers, for
 // the EWMA policy: a sample above the estimate replaces it at once (the
 // peak), one below pulls it down by its share of the time since the last

@@ -101,10 +101,15 @@ func (s *fastSender) send(c *Ctx, e *upstream.Endpoint, deadline time.Time) (int
 		s.req.URI().SetScheme("http")
 	}
 	e.Begin()
-	t0 := time.Now()
+	var t0 time.Time
+	if e.TracksLatency() {
+		t0 = time.Now()
+	}
 	err := hc.DoDeadline(s.req, s.resp, d)
 	e.End()
-	e.Observe(time.Since(t0), err != nil || s.resp.StatusCode() >= 500)
+	if !t0.IsZero() {
+		e.Observe(time.Since(t0), err != nil || s.resp.StatusCode() >= 500)
+	}
 	if err != nil {
 		if perTry && classify(err) == telemetry.UpstreamTimeout && time.Now().Before(deadline) {
 			err = fmt.Errorf("%w %v: %w", errPerTry, c.route.Retry.PerTryTimeout, err)

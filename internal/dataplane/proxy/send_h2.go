@@ -104,10 +104,13 @@ func (s *h2Sender) send(c *Ctx, e *upstream.Endpoint, deadline time.Time) (int, 
 		timer = time.AfterFunc(pt, cancelTry)
 	}
 	e.Begin()
-	t0 := time.Now()
+	var t0 time.Time
+	if e.TracksLatency() {
+		t0 = time.Now()
+	}
 	resp, err := pool.H2Transport().RoundTrip(out.WithContext(tctx))
 	perTryExpired := timer != nil && !timer.Stop()
-	if !c.clientGone() { // a cancelled call says nothing of the endpoint
+	if !t0.IsZero() && !c.clientGone() { // a cancelled call says nothing of the endpoint
 		e.Observe(time.Since(t0), err != nil || perTryExpired || resp.StatusCode >= 500)
 	}
 	if err == nil && !perTryExpired {
