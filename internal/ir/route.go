@@ -36,6 +36,11 @@ type Route struct {
 	// "CN=api,O=Example") it does not match, and requests without one.
 	ClientCertificateSubject string `json:"clientCertificateSubject,omitempty" yaml:"clientCertificateSubject,omitempty"`
 
+	// TagHeader names the request header holding the request's tag (full-
+	// link gray): a tagged request goes to its services' endpoints with
+	// that tag, falling back to the untagged ones when none is healthy.
+	TagHeader string `json:"tagHeader,omitempty" yaml:"tagHeader,omitempty"`
+
 	// AccessLog turns the route's access log lines off, or samples them
 	// with a share of its own.
 	AccessLog *RouteAccessLog `json:"accessLog,omitempty" yaml:"accessLog,omitempty"`
@@ -168,6 +173,9 @@ func (r *Route) Validate() error {
 	}
 	if actions != 1 {
 		p.add("", "exactly one of backends, redirect or directResponse must be set")
+	}
+	if r.TagHeader != "" && !validHeaderName(r.TagHeader) {
+		p.add("tagHeader", "must be a header name (got %q)", r.TagHeader)
 	}
 	if a := r.AccessLog; a != nil && a.Sample != nil && !(*a.Sample >= 0 && *a.Sample <= 1) {
 		p.add("accessLog.sample", "must be between 0 and 1 (got %v)", *a.Sample)

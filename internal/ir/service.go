@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -37,6 +38,9 @@ type Service struct {
 	Protocol     string       `json:"protocol,omitempty" yaml:"protocol,omitempty"`         // default http1
 	TLS          *UpstreamTLS `json:"tls,omitempty" yaml:"tls,omitempty"`
 	HealthCheck  *HealthCheck `json:"healthCheck,omitempty" yaml:"healthCheck,omitempty"`
+	// TagFallback lets a request without a tag the service has use tagged
+	// endpoints when no untagged one is healthy; without it, it never does.
+	TagFallback bool `json:"tagFallback,omitempty" yaml:"tagFallback,omitempty"`
 
 	ConnectTimeout Duration `json:"connectTimeout,omitempty" yaml:"connectTimeout,omitempty"` // default 5s
 	// SendTimeout bounds how long writing a request to an endpoint may stall:
@@ -71,6 +75,9 @@ const MaxWeight = 1_000_000
 type Endpoint struct {
 	Address string `json:"address" yaml:"address"`
 	Weight  int    `json:"weight,omitempty" yaml:"weight,omitempty"`
+	// Tags mark the endpoint for tagged requests (full-link gray, see
+	// Route.TagHeader); requests without a tag use the untagged endpoints.
+	Tags []string `json:"tags,omitempty" yaml:"tags,omitempty"`
 }
 
 type endpointObject Endpoint
@@ -172,6 +179,11 @@ func (s *Service) Validate() error {
 			p.add(f+".address", "must be host:port (got %q)", e.Address)
 		} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 			p.add(f+".address", "port must be 1-65535 (got %q)", port)
+		}
+		for j, t := range e.Tags {
+			if t == "" || len(t) > 63 || strings.ContainsFunc(t, func(r rune) bool { return r <= ' ' || r > '~' || r == ',' }) {
+				p.add(fmt.Sprintf("%s.tags[%d]", f, j), "must be 1-63 printable ASCII characters without spaces or commas (got %q)", t)
+			}
 		}
 		if e.Weight < 0 || e.Weight > MaxWeight {
 			p.add(f+".weight", "must be 0-%d (got %d)", MaxWeight, e.Weight)

@@ -25,3 +25,20 @@ func TestGRPCHealthCheckValidation(t *testing.T) {
 		}
 	}
 }
+
+func TestTagValidation(t *testing.T) {
+	s := &Service{Name: "s", Endpoints: []Endpoint{{Address: "127.0.0.1:9000", Tags: []string{"gray", "", "a b"}}}}
+	err := s.Validate()
+	for _, want := range []string{`endpoints[0].tags[1]: must be 1-63 printable ASCII`, `endpoints[0].tags[2]`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("bad tags: %v, want %q", err, want)
+		}
+	}
+	r := &Route{Name: "r", Backends: []Backend{{Service: "s"}}, TagHeader: "x pylon tag"}
+	if err := r.Validate(); err == nil || !strings.Contains(err.Error(), `tagHeader: must be a header name (got "x pylon tag")`) {
+		t.Errorf("a bad tag header: %v", err)
+	}
+	if _, err := DecodeJSON(KindService, []byte(`{"name":"s","endpoints":[{"address":"127.0.0.1:1","tags":["gray"],"tag":"x"}]}`)); err == nil || !strings.Contains(err.Error(), "tag: unknown field") {
+		t.Errorf("a misspelt endpoint field: %v", err)
+	}
+}

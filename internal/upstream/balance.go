@@ -27,13 +27,52 @@ type snapshot struct {
 	sched []int32 // WeightedRoundRobin: one smooth-WRR cycle of endpoint indexes
 	cum   []int64 // Random: cumulative weights, for weighted picks
 	ring  ring    // ConsistentHash
+
+	// tags is set when some endpoint has tags: the snapshot then also
+	// holds one of the untagged endpoints and one per tag.
+	tags *tagged
 }
+
+type tagged struct {
+	untagged *snapshot
+	by       map[string]*snapshot
+	fallback bool // TagFallback
+}
+
+// Tagged is what a HashInput implements when its request may carry a tag
+// (the route's tag header): Tag returns it, or nil.
+type Tagged interface{ Tag() []byte }
 
 // maxSchedule bounds the precomputed smooth-WRR cycle; above it weights are
 // scaled down proportionally (each keeping at least 1).
 const maxSchedule = 1 << 16
 
 func newSnapshot(cfg *Config, eps []*Endpoint) *snapshot {
+	s := newSubSnapshot(cfg, eps)
+	var untagged []*Endpoint
+	var by map[string][]*Endpoint
+	for i, e := range eps {
+		if len(cfg.Endpoints[i].Tags) == 0 {
+			untagged = append(untagged, e)
+			continue
+		}
+		if by == nil {
+			by = map[string][]*Endpoint{}
+		}
+		for _, t := range cfg.Endpoints[i].Tags {
+			by[t] = append(by[t], e)
+		}
+	}
+	if by != nil {
+		s.tags = &tagged{untagged: newSubSnapshot(cfg, untagged), by: make(map[string]*snapshot, len(by)), fallback: cfg.TagFallback}
+		for t, tes := range by {
+			s.tags.by[t] = newSubSnapshot(cfg, tes)
+		}
+	}
+	return s
+}
+
+func newSubSnapshot(cfg *Config, eps []*Endpoint) *snapshot {
 	s := &snapshot{eps: eps, policy: cfg.Policy, hashOn: cfg.HashOn, strict: cfg.StrictHealth}
 	s.weights = make([]int32, len(eps))
 	for i, e := range eps {

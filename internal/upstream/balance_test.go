@@ -266,3 +266,72 @@ func TestEWMAPrefersTheFastEndpoint(t *testing.T) {
 		t.Error("round robin tracks latency")
 	}
 }
+
+type tagInput struct{ tag []byte }
+
+func (tagInput) Header(string) ([]byte, bool) { return nil, false }
+func (tagInput) Cookie(string) ([]byte, bool) { return nil, false }
+func (tagInput) ClientIP() []byte             { return nil }
+func (tagInput) Path() []byte                 { return nil }
+func (t tagInput) Tag() []byte                { return t.tag }
+
+// TestTaggedEndpoints: a tagged request goes to the endpoints with its tag
+// and falls back to the untagged ones when none is healthy; an untagged
+// request never reaches a tagged endpoint, unless TagFallback lets it when
+// no untagged one is healthy.
+func TestTaggedEndpoints(t *testing.T) {
+	r := testRegistry(t)
+	gray, s1, s2 := newBackend(t), newBackend(t), newBackend(t)
+	for _, fallback := range []bool{false, true} {
+		for _, pol := range policies {
+			cfg := Config{Name: fmt.Sprintf("tags-%v-%v", pol, fallback), Policy: pol, TagFallback: fallback,
+				HashOn: HashOn{Kind: HashHeader, Name: "x"}, Endpoints: []EndpointConfig{
+					{Address: gray.addr(), Weight: 1, Tags: []string{"gray", "canary"}},
+					{Address: s1.addr(), Weight: 1}, {Address: s2.addr(), Weight: 1}}}
+			p, err := r.Acquire(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			eps := p.Endpoints()
+			g := eps[0]
+			count := func(in HashInput) map[*Endpoint]int {
+				got := map[*Endpoint]int{}
+				for range 200 {
+					got[p.Pick(in, nil)]++
+				}
+				return got
+			}
+			if got := count(tagInput{[]byte("gray")}); got[g] != 200 {
+				t.Errorf("%v: tagged gray: %d of 200 to the gray endpoint", pol, got[g])
+			}
+			in := HashInput(tagInput{[]byte("gray")})
+			if n := testing.AllocsPerRun(100, func() { p.Pick(in, nil) }); n > 0 {
+				t.Errorf("%v: a tagged Pick allocates %.1f times", pol, n)
+			}
+			if got := count(tagInput{[]byte("canary")}); got[g] != 200 {
+				t.Errorf("%v: tagged canary: %d of 200 to the endpoint tagged canary", pol, got[g])
+			}
+			for _, in := range []HashInput{tagInput{}, tagInput{[]byte("blue")}, nil} {
+				if got := count(in); got[g] != 0 {
+					t.Errorf("%v: a request without a tag of the pool reached the gray endpoint %d times", pol, got[g])
+				}
+			}
+			g.activeDown.Store(true)
+			if got := count(tagInput{[]byte("gray")}); got[g] != 0 || got[eps[1]]+got[eps[2]] != 200 {
+				t.Errorf("%v: gray down: %v, want the untagged endpoints", pol, got)
+			}
+			g.activeDown.Store(false)
+			eps[1].activeDown.Store(true)
+			eps[2].activeDown.Store(true)
+			got := count(tagInput{})
+			if fallback && got[g] != 200 {
+				t.Errorf("%v with TagFallback: untagged endpoints down: %d of 200 to the gray one", pol, got[g])
+			}
+			if !fallback && got[g] != 0 {
+				t.Errorf("%v: untagged endpoints down: %d of 200 reached the gray one", pol, got[g])
+			}
+			eps[1].activeDown.Store(false)
+			eps[2].activeDown.Store(false)
+		}
+	}
+}

@@ -104,6 +104,10 @@ type HashOn struct {
 type EndpointConfig struct {
 	Address string // host:port
 	Weight  int    // relative share of traffic; 0 means 1
+	// Tags mark the endpoint for tagged requests (full-link gray): a request
+	// whose route reads a tag gets the endpoints with that tag, and a
+	// request without one only the untagged endpoints (see Pick).
+	Tags []string
 }
 
 // TLSConfig configures TLS from Pylon to the endpoints. CertPEM and KeyPEM are
@@ -151,6 +155,11 @@ type Config struct {
 	// possibly dead endpoint fails no more requests than returning none.
 	// With StrictHealth, Pick returns nil instead.
 	StrictHealth bool
+	// TagFallback lets a request without a tag of the pool's (or whose
+	// tagged endpoints are all unhealthy, then untagged ones too) use any
+	// endpoint when no untagged one is healthy. Without it such a request
+	// never reaches a tagged endpoint.
+	TagFallback bool
 
 	ConnectTimeout      time.Duration // default 5s
 	SendTimeout         time.Duration // writing a request may stall this long; 0: no bound of its own

@@ -176,8 +176,44 @@ func (p *Pool) stop() []*checker {
 // only healthy one. When no endpoint is healthy, Pick returns one anyway (panic
 // mode) unless the pool's config sets StrictHealth. in may be nil when the
 // policy is not ConsistentHash. Pick takes no lock and does not allocate.
+//
+// In a pool with tagged endpoints, a request whose input is Tagged and
+// names a tag of the pool goes to the healthy endpoints with that tag;
+// one without a tag, with a tag the pool does not have, or whose tagged
+// endpoints are all unhealthy goes to the untagged ones, and reaches a
+// tagged one only with TagFallback, when no untagged one is healthy.
 func (p *Pool) Pick(in HashInput, exclude *Endpoint) *Endpoint {
 	s := p.snap.Load()
+	if t := s.tags; t != nil {
+		if tg, ok := in.(Tagged); ok {
+			if tag := tg.Tag(); len(tag) > 0 {
+				if ts := t.by[string(tag)]; ts != nil {
+					if e := ts.pick(&p.rr, in, filter{exclude: exclude}); e != nil {
+						return e
+					}
+				}
+			}
+		}
+		if t.fallback && !anyHealthy(t.untagged.eps) {
+			return p.pickFrom(s, in, exclude)
+		}
+		s = t.untagged
+	}
+	return p.pickFrom(s, in, exclude)
+}
+
+func anyHealthy(eps []*Endpoint) bool {
+	for _, e := range eps {
+		if e.Healthy() {
+			return true
+		}
+	}
+	return false
+}
+
+// pickFrom is Pick over one snapshot, with the exclusion and panic-mode
+// rules.
+func (p *Pool) pickFrom(s *snapshot, in HashInput, exclude *Endpoint) *Endpoint {
 	if len(s.eps) == 0 {
 		return nil
 	}

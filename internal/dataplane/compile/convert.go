@@ -111,12 +111,13 @@ func poolConfig(name string, s *ir.Service) upstream.Config {
 		ConnectTimeout:      s.ConnectTimeout.D(),
 		SendTimeout:         s.SendTimeout.D(),
 		MaxConnsPerEndpoint: s.MaxConnections,
+		TagFallback:         s.TagFallback,
 	}
 	if b := s.RetryBudget; b != nil {
 		cfg.RetryBudgetPercent, cfg.RetryBudgetMin = b.Percent, b.MinRetries
 	}
 	for _, e := range s.Endpoints {
-		cfg.Endpoints = append(cfg.Endpoints, upstream.EndpointConfig{Address: e.Address, Weight: e.Weight})
+		cfg.Endpoints = append(cfg.Endpoints, upstream.EndpointConfig{Address: e.Address, Weight: e.Weight, Tags: e.Tags})
 	}
 	switch s.LoadBalancer {
 	case ir.LBWeightedRoundRobin:

@@ -179,6 +179,7 @@ func (c *Compiler) hostTable(h string) *router.HostTable[*proxy.Route] {
 func (c *Compiler) buildRoute(k ir.Key, r *ir.Route) *proxy.Route {
 	name := displayName(k)
 	pr := &proxy.Route{Key: k.String(), Name: name, Namespace: k.Namespace, RequestTimeout: r.Timeouts.Request.D(), RequireClientCert: r.RequireClientCertificate}
+	pr.TagHeader = r.TagHeader
 	if a := r.AccessLog; a != nil {
 		pr.LogOff = a.Enabled != nil && !*a.Enabled
 		if a.Sample != nil {

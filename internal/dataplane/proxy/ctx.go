@@ -112,6 +112,16 @@ func (c *Ctx) Header(name string) ([]byte, bool) {
 	return nil, false
 }
 
+// Tag returns the request's tag: the value of its route's tag header, or
+// nil. Pools with tagged endpoints read it (upstream.Tagged).
+func (c *Ctx) Tag() []byte {
+	if c.route == nil || c.route.TagHeader == "" {
+		return nil
+	}
+	v, _ := c.Header(c.route.TagHeader)
+	return v
+}
+
 // Query returns the first value of the named query parameter.
 func (c *Ctx) Query(name string) ([]byte, bool) { return lookupQuery(c.rawQuery(), name) }
 

@@ -44,6 +44,10 @@ type Route struct {
 	// direct responses, no healthy backend).
 	Stats *telemetry.RouteStats
 
+	// TagHeader is the request header that holds the request's tag, for
+	// tagged endpoints (see Ctx.Tag); empty: requests carry none.
+	TagHeader string
+
 	// LogOff writes no access log line for the route; LogSample, when
 	// LogSampled, is its share of lines below 400 instead of the log's.
 	LogOff     bool
