@@ -29,6 +29,13 @@ routes:
     hosts: ["orders.test"]
     backends: [{ service: orders }]
     tagHeader: x-pylon-tag
+  - name: beta
+    hosts: ["beta.orders.test"]
+    backends: [{ service: orders }]
+    tagHeader: x-pylon-tag
+    plugins:
+      - name: headers
+        config: {request: {set: [{name: X-Pylon-Tag, value: gray}]}}
 `, listen, gray, stable))
 	waitServed(t, listen, "orders.test", "stable", 2*time.Second)
 	c := newClient()
@@ -41,6 +48,12 @@ routes:
 	}
 	if got := count("X-Pylon-Tag: gray"); got["gray"] != 40 {
 		t.Errorf("tagged gray: %v, want all 40 on the gray endpoint", got)
+	}
+	// A plugin tags every request of a route before the upstream is chosen.
+	for range 20 {
+		if b := do(t, c, "GET", "http://"+listen+"/", "beta.orders.test").Header.Get("X-Backend"); b != "gray" {
+			t.Fatalf("a request the headers plugin tagged gray reached %q", b)
+		}
 	}
 	for _, h := range [][]string{nil, {"X-Pylon-Tag: blue"}} {
 		if got := count(h...); got["stable"] != 40 {
