@@ -167,10 +167,8 @@ func (s *snapshot) pick(rr *atomic.Uint64, in HashInput, f filter) *Endpoint {
 			}
 			return s.walk(int(s.sched[i]), f)
 		}
-	case LeastRequest:
+	case LeastRequest, EWMA:
 		return s.twoChoices(f)
-	case EWMA:
-		return s.twoChoicesEWMA(f)
 	case ConsistentHash:
 		if key, found := hashKey(in, s.hashOn); found && len(s.ring) > 0 {
 			start := s.ring.search(hashBytes(key))
@@ -207,9 +205,11 @@ func (s *snapshot) walk(start int, f filter) *Endpoint {
 	return nil
 }
 
-// twoChoices samples two distinct endpoints and takes the one with fewer
-// requests in flight per unit of weight. Two random samples avoid the herd
-// that "global least" causes when many proxies see the same counts.
+// twoChoices samples two distinct endpoints and takes the better one: with
+// fewer requests in flight per unit of weight, or for EWMA with the lower
+// peak-EWMA latency times (requests in flight + 1) per unit of weight. Two
+// random samples avoid the herd that "global least" causes when many
+// proxies see the same counts.
 func (s *snapshot) twoChoices(f filter) *Endpoint {
 	n := len(s.eps)
 	if n == 1 {
@@ -223,8 +223,7 @@ func (s *snapshot) twoChoices(f filter) *Endpoint {
 	a, b := s.eps[i], s.eps[j]
 	switch okA, okB := f.ok(a), f.ok(b); {
 	case okA && okB:
-		// Compare (inflight+1)/weight without division.
-		if (a.inflight.Load()+1)*int64(s.weights[j]) <= (b.inflight.Load()+1)*int64(s.weights[i]) {
+		if s.prefers(i, j) {
 			return a
 		}
 		return b
@@ -236,41 +235,19 @@ func (s *snapshot) twoChoices(f filter) *Endpoint {
 	return s.walk(i, f)
 }
 
-// twoChoicesEWMA samples two distinct endpoints and takes the one with the
-// lower cost: peak-EWMA latency times (requests in flight + 1), per unit of
-// weight. Endpoints without a sample yet cost nothing, so they are tried.
-func (s *snapshot) twoChoicesEWMA(f filter) *Endpoint {
-	n := len(s.eps)
-	if n == 1 {
-		return s.walk(0, f)
-	}
-	i := rand.IntN(n)
-	j := rand.IntN(n - 1)
-	if j >= i {
-		j++
-	}
+// prefers reports whether endpoint i is at least as good a choice as j.
+func (s *snapshot) prefers(i, j int) bool {
 	a, b := s.eps[i], s.eps[j]
-	switch okA, okB := f.ok(a), f.ok(b); {
-	case okA && okB:
+	if s.policy == EWMA {
 		now := mono()
 		ca := a.latency(now) * float64(a.inflight.Load()+1) / float64(max(s.weights[i], 1))
 		cb := b.latency(now) * float64(b.inflight.Load()+1) / float64(max(s.weights[j], 1))
-		if ca == cb { // no samples on either: fewer in flight
-			if (a.inflight.Load()+1)*int64(s.weights[j]) <= (b.inflight.Load()+1)*int64(s.weights[i]) {
-				return a
-			}
-			return b
+		if ca != cb { // equal: no samples on either; fewer in flight decides
+			return ca < cb
 		}
-		if ca < cb {
-			return a
-		}
-		return b
-	case okA:
-		return a
-	case okB:
-		return b
 	}
-	return s.walk(i, f)
+	// Compare (inflight+1)/weight without division.
+	return (a.inflight.Load()+1)*int64(s.weights[j]) <= (b.inflight.Load()+1)*int64(s.weights[i])
 }
 
 func hashKey(in HashInput, on HashOn) ([]byte, bool) {
