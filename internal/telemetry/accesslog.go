@@ -254,22 +254,7 @@ func appendAccessEntry(b []byte, e *AccessEntry) []byte {
 	b = append(b, `,"user_agent":`...)
 	b = appendJSONString(b, e.UserAgent)
 	if len(e.Tries) > 0 {
-		b = append(b, `,"upstream_tries":[`...)
-		for i, t := range e.Tries {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"upstream":`...)
-			b = appendJSONString(b, t.Address)
-			b = append(b, `,"status":`...)
-			b = strconv.AppendInt(b, int64(t.Status), 10)
-			if t.Failure != "" {
-				b = append(b, `,"failure":`...)
-				b = appendJSONString(b, t.Failure)
-			}
-			b = append(b, '}')
-		}
-		b = append(b, ']')
+		b = appendTriesJSON(append(b, `,"upstream_tries":`...), e)
 	}
 	if e.Error != "" {
 		b = append(b, `,"error":`...)
