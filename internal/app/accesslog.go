@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"syscall"
 
 	"pylon.io/pylon/internal/telemetry"
@@ -104,28 +103,14 @@ func (a *accessLog) close() {
 // reopenOnUSR1 makes SIGUSR1 reopen the access log's file. The returned
 // func stops listening.
 func reopenOnUSR1(a *accessLog, log *slog.Logger) func() {
-	usr1 := make(chan os.Signal, 1)
-	signal.Notify(usr1, syscall.SIGUSR1)
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-done:
-				return
-			case <-usr1:
-				switch err := a.reopen(); {
-				case a.path == "":
-					log.Info("SIGUSR1: the access log goes to stdout; nothing to reopen")
-				case err != nil:
-					log.Error("SIGUSR1: access log not reopened; it goes on to the file it had open", "path", a.path, "error", err.Error())
-				default:
-					log.Info("SIGUSR1: access log reopened", "path", a.path)
-				}
-			}
+	return onSignal(syscall.SIGUSR1, func() {
+		switch err := a.reopen(); {
+		case a.path == "":
+			log.Info("SIGUSR1: the access log goes to stdout; nothing to reopen")
+		case err != nil:
+			log.Error("SIGUSR1: access log not reopened; it goes on to the file it had open", "path", a.path, "error", err.Error())
+		default:
+			log.Info("SIGUSR1: access log reopened", "path", a.path)
 		}
-	}()
-	return func() {
-		signal.Stop(usr1)
-		close(done)
-	}
+	})
 }

@@ -14,26 +14,34 @@ import (
 // a config file there is nothing to re-read, and SIGHUP is only logged (it
 // no longer ends the process). The returned func stops listening.
 func confirmOnHUP(src *file.Source, log *slog.Logger) func() {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
+	return onSignal(syscall.SIGHUP, func() {
+		if src == nil {
+			log.Info("SIGHUP: no config files to re-read")
+			return
+		}
+		log.Info("SIGHUP: re-reading the config files and applying them as they are")
+		src.Confirm()
+	})
+}
+
+// onSignal runs fn, one call at a time, each time sig arrives, until the
+// returned func stops listening.
+func onSignal(sig os.Signal, fn func()) func() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sig)
 	done := make(chan struct{})
 	go func() {
 		for {
 			select {
 			case <-done:
 				return
-			case <-hup:
-				if src == nil {
-					log.Info("SIGHUP: no config files to re-read")
-					continue
-				}
-				log.Info("SIGHUP: re-reading the config files and applying them as they are")
-				src.Confirm()
+			case <-ch:
+				fn()
 			}
 		}
 	}()
 	return func() {
-		signal.Stop(hup)
+		signal.Stop(ch)
 		close(done)
 	}
 }
