@@ -49,6 +49,9 @@ type Publisher struct {
 	// another object: published once it lets them in (ir.Result.Revived).
 	held    map[ir.Key]ir.Object
 	revived atomic.Pointer[func([]ir.Key)] // the watcher's, see OnRevived
+	// hears is set when local tells OnRevived of every revival (the start
+	// gate does): Apply then leaves ir.Result.Revived to that path.
+	hears bool
 	leading bool
 	dirty   bool          // a write failed: reconcile before trusting the store
 	kick    chan struct{} // wakes the reconcile loop
@@ -75,7 +78,8 @@ func NewPublisher(st store.Store, local Sink, pools EndpointSink, log *slog.Logg
 	p := &Publisher{st: st, local: local, pools: pools, log: log.With("component", "publisher"),
 		desired: map[ir.Key][]byte{}, svcs: map[string]publishedService{}, held: map[ir.Key]ir.Object{}, kick: make(chan struct{}, 1)}
 	if r, ok := local.(interface{ OnRevived(func([]ir.Key)) }); ok {
-		r.OnRevived(p.revive) // objects let in on another source's change
+		r.OnRevived(p.revive) // objects let in on any source's change
+		p.hears = true
 	}
 	return p
 }
@@ -141,8 +145,8 @@ func (p *Publisher) Apply(ch ir.Change) ir.Result {
 	}
 	p.write(ops)
 	p.mu.Unlock()
-	if len(res.Revived) > 0 {
-		p.revive(res.Revived) // twice, when local tells OnRevived too: it does nothing the second time
+	if !p.hears && len(res.Revived) > 0 {
+		p.revive(res.Revived)
 	}
 	return res
 }
