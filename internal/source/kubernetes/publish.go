@@ -51,7 +51,7 @@ type Publisher struct {
 	revived atomic.Pointer[func([]ir.Key)] // the watcher's, see OnRevived
 	// hears is set when local tells OnRevived of every revival (the start
 	// gate does): Apply then leaves ir.Result.Revived to that path.
-	hears bool
+	hears   bool
 	leading bool
 	dirty   bool          // a write failed: reconcile before trusting the store
 	kick    chan struct{} // wakes the reconcile loop
