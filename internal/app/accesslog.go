@@ -5,20 +5,34 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"syscall"
 
 	"pylon.io/pylon/internal/telemetry"
 )
 
-// accessLog is the access log and the file it writes to, if any.
+// accessLog is the access log and its file sinks, which SIGUSR1 reopens.
 type accessLog struct {
 	*telemetry.AccessLog
-	path string   // "" for stdout
-	file *os.File // the open file; swapped only inside AccessLog.Redirect
+	mu    sync.Mutex // guards files
+	files []*fileSink
 }
 
-// accessFormat builds the access log's line format from the options, or
-// nil for the default JSON line. Errors name the flag.
+// fileSink is a stream sink on a file that it can reopen.
+type fileSink struct {
+	*telemetry.StreamSink
+	path string
+	file *os.File // the open file; swapped only inside StreamSink.Redirect
+}
+
+func (f *fileSink) Close() error {
+	err := f.StreamSink.Close()
+	f.file.Close()
+	return err
+}
+
+// accessFormat builds the access log's line format from the flags, or nil
+// for the default JSON line. Errors name the flag.
 func accessFormat(o Options) (*telemetry.AccessFormat, error) {
 	var f *telemetry.AccessFormat
 	var err error
@@ -55,15 +69,44 @@ func accessFormat(o Options) (*telemetry.AccessFormat, error) {
 	return f, nil
 }
 
-func openAccessLog(path string) (*accessLog, error) {
-	if path == "" || path == "-" {
-		return &accessLog{AccessLog: telemetry.NewAccessLog(os.Stdout)}, nil
+// newAccessLog builds the access log from the flags: one sink, stdout or
+// the file --access-log-path names.
+func newAccessLog(o Options) (*accessLog, error) {
+	format, err := accessFormat(o)
+	if err != nil {
+		return nil, err
 	}
+	sinks, files, err := flagSinks(o)
+	if err != nil {
+		return nil, err
+	}
+	a := &accessLog{AccessLog: telemetry.NewAccessLogTo(), files: files}
+	if _, err := a.SetSinks(sinks); err != nil {
+		return nil, err
+	}
+	a.SetFormat(format)
+	a.SetEnabled(o.AccessLog)
+	return a, nil
+}
+
+// flagSinks opens the sink --access-log-path names.
+func flagSinks(o Options) ([]telemetry.Sink, []*fileSink, error) {
+	if path := o.AccessLogPath; path == "" || path == "-" {
+		return []telemetry.Sink{telemetry.NewStreamSink(os.Stdout)}, nil, nil
+	}
+	fs, err := openFileSink(o.AccessLogPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	return []telemetry.Sink{fs}, []*fileSink{fs}, nil
+}
+
+func openFileSink(path string) (*fileSink, error) {
 	f, err := openAccessFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return &accessLog{AccessLog: telemetry.NewAccessLog(f), path: path, file: f}, nil
+	return &fileSink{StreamSink: telemetry.NewStreamSink(f), path: path, file: f}, nil
 }
 
 func openAccessFile(path string) (*os.File, error) {
@@ -74,43 +117,64 @@ func openAccessFile(path string) (*os.File, error) {
 	return f, nil
 }
 
-// reopen opens the log's path again and writes the lines to come there,
-// after the buffered ones went to the file it had open, which it closes:
-// logrotate's move-then-signal. Without a file it does nothing.
-func (a *accessLog) reopen() error {
-	if a.path == "" {
-		return nil
-	}
-	return a.Redirect(func() (io.Writer, error) {
-		f, err := openAccessFile(a.path)
+// reopen opens the file again and writes the lines to come there, after
+// the buffered ones went to the file it had open, which it closes:
+// logrotate's move-then-signal.
+func (f *fileSink) reopen() error {
+	return f.Redirect(func() (io.Writer, error) {
+		nf, err := openAccessFile(f.path)
 		if err != nil {
 			return nil, err
 		}
-		a.file.Close()
-		a.file = f
-		return f, nil
+		f.file.Close()
+		f.file = nf
+		return nf, nil
 	})
 }
 
-// close flushes the log and closes its file.
-func (a *accessLog) close() {
-	a.Close()
-	if a.file != nil {
-		a.file.Close()
-	}
+// fileSinks returns the log's file sinks of the moment.
+func (a *accessLog) fileSinks() []*fileSink {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.files
 }
 
-// reopenOnUSR1 makes SIGUSR1 reopen the access log's file. The returned
+// setSinks swaps the log's sinks, then closes the old ones.
+func (a *accessLog) setSinks(sinks []telemetry.Sink, files []*fileSink) error {
+	a.mu.Lock()
+	old, err := a.SetSinks(sinks)
+	if err == nil {
+		a.files = files
+	}
+	a.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	// A request that loaded the old set just before the swap may still be
+	// writing to it: a closed sink drops such a line rather than fail.
+	for _, s := range old {
+		s.Close()
+	}
+	return nil
+}
+
+// close flushes the log and closes its sinks.
+func (a *accessLog) close() { a.Close() }
+
+// reopenOnUSR1 makes SIGUSR1 reopen the access log's files. The returned
 // func stops listening.
 func reopenOnUSR1(a *accessLog, log *slog.Logger) func() {
 	return onSignal(syscall.SIGUSR1, func() {
-		switch err := a.reopen(); {
-		case a.path == "":
-			log.Info("SIGUSR1: the access log goes to stdout; nothing to reopen")
-		case err != nil:
-			log.Error("SIGUSR1: access log not reopened; it goes on to the file it had open", "path", a.path, "error", err.Error())
-		default:
-			log.Info("SIGUSR1: access log reopened", "path", a.path)
+		files := a.fileSinks()
+		if len(files) == 0 {
+			log.Info("SIGUSR1: the access log writes to no file; nothing to reopen")
+		}
+		for _, f := range files {
+			if err := f.reopen(); err != nil {
+				log.Error("SIGUSR1: access log not reopened; it goes on to the file it had open", "path", f.path, "error", err.Error())
+			} else {
+				log.Info("SIGUSR1: access log reopened", "path", f.path)
+			}
 		}
 	})
 }

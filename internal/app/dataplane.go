@@ -25,27 +25,26 @@ type dataPlane struct {
 	listeners *listener.Manager
 	compiler  *compile.Compiler
 
-	access *accessLog
+	access    *accessLog
+	telemetry *telemetryState
 }
 
 // newDataPlane builds the data plane for o, with nothing configured yet.
 func newDataPlane(o Options) (*dataPlane, error) {
 	log := o.Log
-	format, err := accessFormat(o)
+	tcfg, err := loadTelemetry(o)
 	if err != nil {
 		return nil, err
 	}
-	access, err := openAccessLog(o.AccessLogPath)
+	access, err := newAccessLog(o)
 	if err != nil {
 		return nil, err
 	}
-	access.SetFormat(format)
 	routeSeries, err := parseRouteSeries(o.MetricsRoutes)
 	if err != nil {
 		return nil, err
 	}
 	metrics := telemetry.NewMetrics(telemetry.WithRouteSeries(routeSeries))
-	access.SetEnabled(o.AccessLog)
 	rt := router.New[*proxy.Route]()
 	pools := upstream.NewRegistry(upstream.WithLogger(log))
 	certs := tlsindex.New()
@@ -65,9 +64,15 @@ func newDataPlane(o Options) (*dataPlane, error) {
 			}
 		})
 	})
+	tel := &telemetryState{o: o, log: log, proxy: px, access: access}
+	if err := tel.apply(tcfg); err != nil {
+		access.close()
+		return nil, err
+	}
+	metrics.Registry().MustRegister(tel)
 	return &dataPlane{
 		metrics: metrics, pools: pools, members: members, listeners: listeners, compiler: comp,
-		access: access,
+		access: access, telemetry: tel,
 	}, nil
 }
 
@@ -77,6 +82,7 @@ func (dp *dataPlane) close() {
 	// Pools first (health checks end), then the access log flushes and its
 	// file closes.
 	dp.pools.Close()
+	dp.telemetry.close()
 	dp.access.close()
 }
 

@@ -31,11 +31,14 @@ type Options struct {
 	AccessLogFields   []string
 	AccessLogTemplate string
 	AccessLogSample   *float64
-	DrainTimeout      time.Duration
-	ShutdownDelay     time.Duration // not-ready before listeners close, for load balancers to notice
-	Control           ControlOptions
-	Kubernetes        KubernetesOptions
-	Log               *slog.Logger
+	// AccessLogFlags says that one of the access log flags was given; a
+	// telemetry block's accessLog wins over them, and the log says so.
+	AccessLogFlags bool
+	DrainTimeout   time.Duration
+	ShutdownDelay  time.Duration // not-ready before listeners close, for load balancers to notice
+	Control        ControlOptions
+	Kubernetes     KubernetesOptions
+	Log            *slog.Logger
 }
 
 // Runner is one long-running part of the process.
@@ -55,6 +58,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer dp.close()
 	defer reopenOnUSR1(dp.access, o.Log)()
+	defer dp.telemetry.reloadOnHUP()()
 	ops, err := listenOps(o.MetricsAddress, dp.metrics)
 	if err != nil {
 		return err

@@ -23,6 +23,9 @@ import (
 // does not hide the next.
 func Validate(path string, out io.Writer) int {
 	entries, errs := file.LoadToCheck(path)
+	if _, err := file.LoadTelemetry(path); err != nil {
+		errs = append(errs, splitJoined(err)...) // each problem of the block on a line of its own
+	}
 	var ps []problem
 	said := map[ir.Key]map[string]bool{} // what was reported of each object already
 	for _, err := range errs {
@@ -88,4 +91,16 @@ func skipped(field string, skip []string) bool {
 		}
 	}
 	return false
+}
+
+// splitJoined returns the errors an errors.Join holds, or err alone.
+func splitJoined(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, splitJoined(e)...)
+		}
+		return out
+	}
+	return []error{err}
 }

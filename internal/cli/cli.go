@@ -53,6 +53,9 @@ func runCmd() *cobra.Command {
 			if cmd.Flags().Changed("access-log-sample") {
 				o.AccessLogSample = sample
 			}
+			for _, name := range []string{"access-log", "access-log-path", "access-log-format", "access-log-fields", "access-log-template", "access-log-sample"} {
+				o.AccessLogFlags = o.AccessLogFlags || cmd.Flags().Changed(name)
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			return app.Run(ctx, o)

@@ -8,6 +8,7 @@ var order = []struct {
 	name, why string
 	auth      bool // names the consumer: consumer-scope plugins run after it
 }{
+	{"tracing", "first: the sampling decision is made before any plugin can answer, so a refused request is traced at its route's share too", false},
 	{"ip-restriction", "first: a denied address costs nothing more and reaches no other plugin", false},
 	{"redirect", "before auth and limits, as nginx's ssl-redirect: a request that is only sent elsewhere needs no credentials and spends no quota", false},
 	{"cors", "before auth and limits: browsers send preflights without credentials, and a preflight must not spend the client's quota", false},

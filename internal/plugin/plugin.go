@@ -106,6 +106,11 @@ type Ctx interface {
 	Consumer() string
 	// SetConsumer records the authenticated client (auth plugins).
 	SetConsumer(name string)
+	// SetTraceSampling sets the share (0-1) of this request's new traces
+	// that are sampled, in place of the telemetry config's; off makes the
+	// request untraced, its trace headers passed on as they came (the
+	// tracing plugin). It has effect when tracing is on.
+	SetTraceSampling(ratio float64, off bool)
 	// Services lists the services the request may go to: the route's
 	// backends and those its plugins declared (ServiceUser).
 	Services() []string

@@ -38,6 +38,7 @@ const (
 	fUserAgent
 	fTries
 	fError
+	fTraceID
 	fRequest
 	fQuery
 	fTimeLocal
@@ -65,6 +66,7 @@ var accessFields = []accessField{
 	{"user_agent", "http_user_agent", fUserAgent},
 	{"upstream_tries", "", fTries},
 	{"error", "", fError},
+	{"trace_id", "", fTraceID},
 	{"request", "", fRequest},
 	{"query", "args", fQuery},
 	{"time_local", "", fTimeLocal},
@@ -79,6 +81,8 @@ func omitted(id fieldID, e *AccessEntry) bool {
 		return len(e.Tries) == 0
 	case fError:
 		return e.Error == ""
+	case fTraceID:
+		return len(e.TraceID) == 0
 	}
 	return false
 }
@@ -151,6 +155,11 @@ func appendValue(b []byte, id fieldID, e *AccessEntry, json bool) []byte {
 		return appendTriesText(b, e)
 	case fError:
 		return str(b, unsafeBytes(e.Error))
+	case fTraceID:
+		if !json && len(e.TraceID) == 0 {
+			return append(b, '-')
+		}
+		return str(b, e.TraceID)
 	case fRequest:
 		if json {
 			return append(appendRequestLine(append(b, '"'), e, true), '"')
@@ -170,7 +179,7 @@ func appendValue(b []byte, id fieldID, e *AccessEntry, json bool) []byte {
 func unsafeBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // defaultFields is the JSON line the log writes unless told otherwise.
-const defaultFields = 17
+const defaultFields = 18
 
 func appendTriesJSON(b []byte, e *AccessEntry) []byte {
 	b = append(b, '[')

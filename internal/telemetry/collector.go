@@ -109,12 +109,13 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 		l.stats.eachCode(func(idx, n uint64) {
 			ch <- constMetric(listenerRequestsDesc, prometheus.CounterValue, float64(n), l.name, codeLabels[idx])
 		})
-		count, sum, buckets := l.stats.hist.Load().snapshot()
+		hist := l.stats.hist.Load()
+		count, sum, buckets := hist.snapshot()
 		h, err := prometheus.NewConstHistogram(listenerDurationDesc, count, sum, buckets, l.name)
 		if err != nil {
 			h = prometheus.NewInvalidMetric(listenerDurationDesc, err)
 		}
-		ch <- h
+		ch <- hist.withExemplars(h)
 	}
 
 	for _, s := range routes {
@@ -143,12 +144,13 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 		s.eachCode(func(idx, n uint64) {
 			ch <- constMetric(requestsDesc, prometheus.CounterValue, float64(n), s.route, s.service, codeLabels[idx])
 		})
-		count, sum, buckets := s.hist.Load().snapshot()
+		hist := s.hist.Load()
+		count, sum, buckets := hist.snapshot()
 		h, err := prometheus.NewConstHistogram(durationDesc, count, sum, buckets, s.route, s.service)
 		if err != nil {
 			h = prometheus.NewInvalidMetric(durationDesc, err)
 		}
-		ch <- h
+		ch <- hist.withExemplars(h)
 	}
 	for _, s := range upstreams {
 		for k := range s.errs {

@@ -119,7 +119,7 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 // collector that fails (say, an upstream source emitting a duplicate) costs
 // its own series, not the whole scrape.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, EnableOpenMetrics: true})
 }
 
 // Route returns the stats of a route, creating them on first use. Calling it

@@ -4,6 +4,10 @@ import (
 	"slices"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"pylon.io/pylon/internal/telemetry/tracing"
 )
 
 // codeSlots is how many distinct status codes a route counts inline. Most
@@ -53,6 +57,21 @@ func (s *RouteStats) Observe(code int, d time.Duration) {
 		h = s.hist.Load()
 	}
 	h.observe(d)
+}
+
+// ObserveTraced is Observe for a sampled request, whose trace id becomes
+// the exemplar of its latency bucket.
+func (s *RouteStats) ObserveTraced(code int, d time.Duration, traceID [16]byte) {
+	if s == nil {
+		return
+	}
+	s.count(codeIndex(code))
+	h := s.hist.Load()
+	if h == nil {
+		s.hist.CompareAndSwap(nil, new(histogram))
+		h = s.hist.Load()
+	}
+	h.observeTraced(d, traceID)
 }
 
 func (s *RouteStats) count(idx uint64) {
@@ -109,6 +128,28 @@ var durationBounds = [...]time.Duration{
 type histogram struct {
 	counts   [len(durationBounds) + 1]atomic.Uint64 // last is +Inf
 	sumNanos atomic.Int64
+	// exemplars are the last traced request of each bucket, for a
+	// Prometheus exemplar linking the bucket to a trace.
+	exemplars [len(durationBounds) + 1]atomic.Pointer[exemplar]
+}
+
+// exemplar is one traced request's latency.
+type exemplar struct {
+	traceID [16]byte
+	value   time.Duration
+	at      time.Time
+}
+
+// observeTraced is observe for a sampled request: it also becomes its
+// bucket's exemplar (one small allocation, on sampled requests only).
+func (h *histogram) observeTraced(d time.Duration, traceID [16]byte) {
+	i := 0
+	for i < len(durationBounds) && d > durationBounds[i] {
+		i++
+	}
+	h.counts[i].Add(1)
+	h.sumNanos.Add(int64(d))
+	h.exemplars[i].Store(&exemplar{traceID: traceID, value: d, at: time.Now()})
 }
 
 func (h *histogram) observe(d time.Duration) {
@@ -233,4 +274,34 @@ func (l *ListenerStats) Observe(code int, d time.Duration) {
 	if l != nil {
 		l.stats.Observe(code, d)
 	}
+}
+
+// ObserveTraced is Observe for a sampled request (see RouteStats.ObserveTraced).
+func (l *ListenerStats) ObserveTraced(code int, d time.Duration, traceID [16]byte) {
+	if l != nil {
+		l.stats.ObserveTraced(code, d, traceID)
+	}
+}
+
+// withExemplars adds the histogram's exemplars to m, its exported form;
+// they show in the OpenMetrics format only (Prometheus asks for it when
+// exemplar storage is on).
+func (h *histogram) withExemplars(m prometheus.Metric) prometheus.Metric {
+	var ex []prometheus.Exemplar
+	for i := range h.exemplars {
+		if e := h.exemplars[i].Load(); e != nil {
+			var hex [32]byte
+			tracing.AppendHex(hex[:0], e.traceID[:])
+			ex = append(ex, prometheus.Exemplar{Value: e.value.Seconds(), Timestamp: e.at,
+				Labels: prometheus.Labels{"trace_id": string(hex[:])}})
+		}
+	}
+	if len(ex) == 0 {
+		return m
+	}
+	out, err := prometheus.NewMetricWithExemplars(m, ex...)
+	if err != nil {
+		return m
+	}
+	return out
 }

@@ -53,6 +53,8 @@ type Ctx struct {
 	scratch   []byte // reused for building header values
 	errBuf    []byte // the gateway's own error bodies
 	upVisit   upstreamVisit
+	trace     traceState
+	traceHex  []byte // the trace id for the access log
 
 	pluginState
 }
@@ -77,6 +79,7 @@ func releaseCtx(c *Ctx) {
 	c.clientVerify, c.clientDN, c.clientCert = "", "", ""
 	c.scratch = c.scratch[:0]
 	c.pluginState.reset()
+	c.trace.reset()
 	c.run.Reset(nil, "", nil, nil)
 	ctxPool.Put(c)
 }

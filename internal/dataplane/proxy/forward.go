@@ -32,6 +32,9 @@ type sender interface {
 	restore() bool
 	// release frees what the sender holds when nothing is relayed.
 	release()
+	// setHeader sets a header on the prepared request, for the next try
+	// (a sampled request's trace parent is the try's span).
+	setHeader(name string, value []byte)
 }
 
 // Failure kinds of one try, beyond the upstream's own (telemetry's).
@@ -62,6 +65,7 @@ func (p *Proxy) forward(c *Ctx, o *outcome, s sender) bool {
 			break
 		}
 		o.endpoint = e
+		traceTry(c, s, e.Address())
 		status, err := s.send(c, e, deadline)
 		if retrying {
 			budget.RetryDone()
@@ -93,6 +97,7 @@ func (p *Proxy) forward(c *Ctx, o *outcome, s sender) bool {
 			e.ReportSuccess()
 		}
 		o.addTry(e, status, failure)
+		c.trace.EndTry(status, failure)
 		if err == nil {
 			o.upStatus, o.status, o.failure = status, status, ""
 			kept = false

@@ -42,6 +42,7 @@ func (p *Proxy) serve(c *Ctx, o *outcome) {
 		c.requestID = appendRequestID(c.requestID)
 	}
 	stripOwned(c, h)
+	p.startTrace(c, h)
 
 	if p.clientAuth(c) {
 		o.status = p.refuse(c, 421, "misdirected request: this host needs a client certificate")

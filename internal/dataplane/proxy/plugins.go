@@ -159,6 +159,15 @@ func (c *Ctx) RouteName() string {
 // Consumer names the authenticated client.
 func (c *Ctx) Consumer() string { return c.consumer }
 
+// SetTraceSampling sets the request's sampling (the tracing plugin).
+func (c *Ctx) SetTraceSampling(ratio float64, off bool) {
+	if off {
+		c.trace.TurnOff()
+		return
+	}
+	c.trace.SetRatio(ratio)
+}
+
 // SetConsumer records the authenticated client.
 func (c *Ctx) SetConsumer(name string) { c.consumer = name }
 

@@ -184,6 +184,7 @@ func setGatewayHeaders(c *Ctx, h headerEditor, out headerSetter) {
 		out.set(forwardedHost, c.host)
 	}
 	out.set(requestIDHeader, c.requestID)
+	setTraceHeaders(c, out)
 
 	if c.clientVerify != "" {
 		out.set(hdrClientVerify, unsafeBytes(c.clientVerify))

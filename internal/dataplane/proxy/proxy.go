@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -15,6 +16,7 @@ import (
 	"pylon.io/pylon/internal/dataplane/tlsindex"
 	"pylon.io/pylon/internal/plugin"
 	"pylon.io/pylon/internal/telemetry"
+	"pylon.io/pylon/internal/telemetry/tracing"
 	"pylon.io/pylon/internal/upstream"
 )
 
@@ -30,7 +32,14 @@ type Proxy struct {
 	// unrouted counts answers that belong to no route: no route matched,
 	// or the listener refused the request before routing.
 	unrouted *telemetry.RouteStats
+	// tracer is the live tracing setup, nil when tracing is off; a new
+	// telemetry config swaps it.
+	tracer atomic.Pointer[tracing.Tracer]
 }
+
+// SetTracer makes t trace the requests that start from now on; nil turns
+// tracing off. The caller shuts the old tracer down.
+func (p *Proxy) SetTracer(t *tracing.Tracer) { p.tracer.Store(t) }
 
 // Options are what a Proxy reads besides its router. Nil fields mean none:
 // no access log, no plugin metrics, no client certificate verification.
@@ -104,6 +113,7 @@ const defaultRequestTimeout = 60 * time.Second
 // finish reports the outcome once the engine's handler is done: metrics,
 // the access log, and the plugins' log phase.
 func (p *Proxy) finish(c *Ctx, o *outcome, bytesSent int) {
+	p.endTrace(c, o)
 	p.record(c, o, bytesSent)
 	p.logPhase(c, o, c.start)
 }
@@ -143,9 +153,17 @@ func (p *Proxy) record(c *Ctx, o *outcome, bytesSent int) {
 		stats = o.route.Stats
 	}
 	if stats != nil {
-		stats.Observe(o.status, d)
+		if c.trace.Sampled {
+			stats.ObserveTraced(o.status, d, c.trace.TraceID)
+		} else {
+			stats.Observe(o.status, d)
+		}
 	}
-	c.listener.Observe(o.status, d)
+	if c.trace.Sampled {
+		c.listener.ObserveTraced(o.status, d, c.trace.TraceID)
+	} else {
+		c.listener.Observe(o.status, d)
+	}
 	if p.access == nil || !p.access.Enabled() || o.route != nil && o.route.LogOff {
 		return
 	}
@@ -162,6 +180,10 @@ func (p *Proxy) record(c *Ctx, o *outcome, bytesSent int) {
 		BytesSent:      int64(bytesSent),
 		Duration:       d,
 		UpstreamStatus: o.upStatus,
+	}
+	if c.trace.Active() {
+		c.traceHex = tracing.AppendHex(c.traceHex[:0], c.trace.TraceID[:])
+		e.TraceID = c.traceHex
 	}
 	if o.ntries > 1 {
 		e.Tries = o.tries[:min(o.ntries, maxLoggedTries)]

@@ -180,3 +180,5 @@ func framingHeader(name string) bool {
 // maxBufferedBody bounds an HTTP/2 request body read into memory for an
 // HTTP/1.1 upstream (the listener checks only a declared Content-Length).
 const maxBufferedBody = 64 << 20
+
+func (s *fastSender) setHeader(name string, value []byte) { s.req.Header.SetBytesV(name, value) }

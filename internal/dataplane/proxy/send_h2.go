@@ -28,6 +28,7 @@ type h2Sender struct {
 
 	resp, kept *http.Response
 	tried      bool
+	ownHeader  bool // header is this try's copy (setHeader)
 }
 
 var _ sender = (*h2Sender)(nil)
@@ -80,7 +81,7 @@ func (s *h2Sender) send(c *Ctx, e *upstream.Endpoint, deadline time.Time) (int, 
 		cp := *s.u
 		u = &cp
 	}
-	s.tried = true
+	s.tried, s.ownHeader = true, false
 	u.Scheme, u.Host = "https", e.Address()
 	if pool.Protocol() == upstream.H2C {
 		u.Scheme = "http"
@@ -203,4 +204,13 @@ func (c cancelOnClose) Close() error {
 	err := c.ReadCloser.Close()
 	c.cancel()
 	return err
+}
+
+// setHeader sets a header for the next try. After a try the header map
+// is copied first: a try cut by its timeout may still be encoding it.
+func (s *h2Sender) setHeader(name string, value []byte) {
+	if s.tried && !s.ownHeader {
+		s.header, s.ownHeader = s.header.Clone(), true
+	}
+	s.header.Set(name, string(value))
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"log/slog"
 	"net"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"pylon.io/pylon/internal/dataplane/router"
 	"pylon.io/pylon/internal/plugin"
 	"pylon.io/pylon/internal/telemetry"
+	"pylon.io/pylon/internal/telemetry/tracing"
 	"pylon.io/pylon/internal/upstream"
 )
 
@@ -158,6 +160,32 @@ func TestServeFastAllocations(t *testing.T) {
 		p, _ := newPluginProxy(t, startUpstream(t), plugin.Ref{Name: "p-deny", Config: map[string]any{"header": "X-Deny"}}, plugin.Ref{Name: "p-log"})
 		checkServeFastAllocs(t, p)
 	})
+	// Tracing on, the request not sampled (99 of 100 at the default
+	// ratio): reading the trace context, deciding and writing Pylon's
+	// traceparent upstream allocate nothing.
+	t.Run("tracing, unsampled", func(t *testing.T) {
+		p := newTestProxy(t, startUpstream(t))
+		p.SetTracer(unsampledTracer(t))
+		checkServeFastAllocs(t, p)
+	})
+}
+
+// unsampledTracer is a tracer that keeps no new trace; its exporter's
+// address is never dialled, as no span is ever sampled.
+func unsampledTracer(tb testing.TB) *tracing.Tracer {
+	tb.Helper()
+	zero := 0.0
+	cfg := tracing.Config{Endpoint: "127.0.0.1:1", SampleRatio: &zero}
+	s, err := cfg.Resolve("tracing")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tr, err := tracing.New(s, "test", slog.New(slog.DiscardHandler))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { tr.Shutdown(context.Background()) })
+	return tr
 }
 
 func checkServeFastAllocs(t *testing.T, p *Proxy) {

@@ -21,9 +21,12 @@ type Ctx struct {
 	Length                                               int64
 	Route                                                string
 	ConsumerV                                            string
-	ServiceList                                          []string
-	Chosen                                               string
-	UpstreamHost                                         string
+	// TraceRatio and TraceOff are what SetTraceSampling was told.
+	TraceRatio   float64
+	TraceOff     bool
+	ServiceList  []string
+	Chosen       string
+	UpstreamHost string
 
 	// BodyLimit and BodyLimitMessage are what LimitBody was last told.
 	BodyLimit        int64
@@ -111,9 +114,12 @@ func (c *Ctx) LimitBody(max int64, message []byte, _ *plugin.Counter) {
 		c.BodyLimit, c.BodyLimitMessage = max, message
 	}
 }
-func (c *Ctx) RouteName() string        { return c.Route }
-func (c *Ctx) Consumer() string         { return c.ConsumerV }
-func (c *Ctx) SetConsumer(n string)     { c.ConsumerV = n }
+func (c *Ctx) RouteName() string    { return c.Route }
+func (c *Ctx) Consumer() string     { return c.ConsumerV }
+func (c *Ctx) SetConsumer(n string) { c.ConsumerV = n }
+func (c *Ctx) SetTraceSampling(ratio float64, off bool) {
+	c.TraceRatio, c.TraceOff = ratio, off
+}
 func (c *Ctx) Services() []string       { return c.ServiceList }
 func (c *Ctx) SetHeader(n, v string)    { c.ReqHeader.Set(n, v) }
 func (c *Ctx) AddHeader(n, v string)    { c.ReqHeader.Add(n, v) }

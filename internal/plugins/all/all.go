@@ -21,5 +21,6 @@ import (
 	_ "pylon.io/pylon/internal/plugins/requestsize"
 	_ "pylon.io/pylon/internal/plugins/rewrite"
 	_ "pylon.io/pylon/internal/plugins/sessionaffinity"
+	_ "pylon.io/pylon/internal/plugins/tracing"
 	_ "pylon.io/pylon/internal/plugins/trafficsplit"
 )

@@ -70,13 +70,10 @@ func findSection(key string) (section, bool) {
 
 func sectionKeys() string {
 	s := ""
-	for i, sec := range sections {
-		if i > 0 {
-			s += ", "
-		}
-		s += sec.key
+	for _, sec := range sections {
+		s += sec.key + ", "
 	}
-	return s
+	return s + telemetryKey
 }
 
 func objectKey(kind ir.Kind, name string) ir.Key {
