@@ -26,7 +26,7 @@ CACHE=${PYLON_TESTENV_CACHE:-$HOME/.cache/pylon-testenv}
 BENCH=${PYLON_TESTENV_BENCH:-0}
 
 # Components every test run needs.
-TEST_COMPONENTS=(curl taskset procps wrk h2load nginx haproxy hyperfine shellcheck h2spec etcd redis kube-apiserver kube-controller-manager promtool)
+TEST_COMPONENTS=(curl taskset procps wrk h2load nginx haproxy hyperfine shellcheck h2spec etcd redis kube-apiserver kube-controller-manager promtool jaeger)
 # Components only the benchmarks need (slow to build).
 BENCH_COMPONENTS=(caddy benchstat)
 
@@ -38,6 +38,7 @@ BENCHSTAT_VERSION=v0.0.0-20260908200009-22c9c6c9d4da
 ETCD_VERSION=v3.7.3
 PROMTOOL_VERSION=v0.316.0 # github.com/prometheus/prometheus's Go module tag of Prometheus 3.x
 KUBE_VERSION=v1.36.3
+JAEGER_VERSION=v1.75.0 # the newest approved release the Go module proxy serves (v1.76.0 is served but not approved)
 
 log() { printf 'testenv: %s\n' "$*" >&2; }
 die() { printf 'testenv: error: %s\n' "$*" >&2; exit 1; }
@@ -256,6 +257,14 @@ component_promtool() {
 	local b; b=$(go_tool promtool "$PROMTOOL_VERSION" github.com/prometheus/prometheus/cmd/promtool)
 	check promtool '^promtool, version' "$b" --version
 	emit PROMTOOL "$b"
+}
+
+component_jaeger() {
+	local b
+	b=$(go_module_tool jaeger "$JAEGER_VERSION" github.com/jaegertracing/jaeger/cmd/jaeger \
+		"github.com/jaegertracing/jaeger@$JAEGER_VERSION")
+	check jaeger '"gitVersion"' "$b" version
+	emit JAEGER "$b"
 }
 
 component_etcd() {
