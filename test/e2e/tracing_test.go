@@ -253,4 +253,3 @@ func TestTracingSampling(t *testing.T) {
 		t.Errorf("the sampled parent's trace holds %d spans, want 800 (a server and a try span per request)", len(spans))
 	}
 }
-
