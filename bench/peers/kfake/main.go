@@ -21,7 +21,9 @@ func main() {
 	partitions := flag.Int("partitions", 4, "partitions of the topic")
 	flag.Parse()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(*port), kfake.SeedTopics(int32(*partitions), *topic),
-		kfake.ListenFn(func(network, _ string) (_ net.Listener, err error) { return net.Listen(network, fmt.Sprintf("127.0.0.1:%d", *port)) }))
+		kfake.ListenFn(func(network, _ string) (_ net.Listener, err error) {
+			return net.Listen(network, fmt.Sprintf("127.0.0.1:%d", *port))
+		}))
 	if err != nil {
 		log.Fatal(err)
 	}
