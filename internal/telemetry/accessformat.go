@@ -43,6 +43,8 @@ const (
 	fQuery
 	fTimeLocal
 	fRequestTime
+	fUpstreamTime
+	fConsumer
 )
 
 // accessFields is the documented list (docs/configuration.md), in the order
@@ -71,6 +73,8 @@ var accessFields = []accessField{
 	{"query", "args", fQuery},
 	{"time_local", "", fTimeLocal},
 	{"request_time", "", fRequestTime},
+	{"upstream_response_time", "", fUpstreamTime},
+	{"consumer", "", fConsumer},
 }
 
 // omitted reports whether a JSON line leaves the field out: the tries of a
@@ -135,6 +139,16 @@ func appendValue(b []byte, id fieldID, e *AccessEntry, json bool) []byte {
 		return strconv.AppendFloat(b, float64(e.Duration)/float64(time.Millisecond), 'f', 3, 64)
 	case fRequestTime:
 		return strconv.AppendFloat(b, e.Duration.Seconds(), 'f', 3, 64)
+	case fUpstreamTime:
+		if e.UpstreamTime <= 0 {
+			if json {
+				return append(b, "null"...)
+			}
+			return append(b, '-')
+		}
+		return strconv.AppendFloat(b, e.UpstreamTime.Seconds(), 'f', 3, 64)
+	case fConsumer:
+		return str(b, unsafeBytes(e.Consumer))
 	case fRoute:
 		return str(b, unsafeBytes(e.Route))
 	case fService:

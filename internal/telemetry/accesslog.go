@@ -34,6 +34,11 @@ type AccessEntry struct {
 	Service        string
 	Upstream       string // the endpoint address, empty if none was picked
 	UpstreamStatus int    // 0 if no upstream response was received
+	// UpstreamTime is how long the last try took, from sending the request
+	// to the upstream's answer; 0 without a try that got one.
+	UpstreamTime time.Duration
+	// Consumer is the consumer an auth plugin identified, "" for none.
+	Consumer string
 	UserAgent      []byte
 	// Tries names each upstream try when there was more than one; the
 	// client got the last real answer among them.

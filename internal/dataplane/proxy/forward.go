@@ -66,7 +66,9 @@ func (p *Proxy) forward(c *Ctx, o *outcome, s sender) bool {
 		}
 		o.endpoint = e
 		traceTry(c, s, e.Address())
+		sent := time.Now()
 		status, err := s.send(c, e, deadline)
+		o.upTime = time.Since(sent)
 		if retrying {
 			budget.RetryDone()
 			retrying = false

@@ -90,6 +90,7 @@ type outcome struct {
 	endpoint *upstream.Endpoint
 	status   int
 	upStatus int
+	upTime   time.Duration // the last try's, to its answer
 	failure  string // "connect", "timeout", "reset", "no-endpoint", "client"
 	message  string // the gateway's error text, when it answers itself
 
@@ -180,6 +181,8 @@ func (p *Proxy) record(c *Ctx, o *outcome, bytesSent int) {
 		BytesSent:      int64(bytesSent),
 		Duration:       d,
 		UpstreamStatus: o.upStatus,
+		UpstreamTime:   o.upTime,
+		Consumer:       c.consumer,
 	}
 	if c.trace.Active() {
 		c.traceHex = tracing.AppendHex(c.traceHex[:0], c.trace.TraceID[:])
