@@ -24,6 +24,8 @@ require golang.org/x/crypto v0.58.0
 
 require github.com/google/btree v1.1.3
 
+require github.com/miekg/dns v1.1.73 // indirect
+
 require (
 	github.com/andybalholm/brotli v1.2.8
 	github.com/beorn7/perks v1.0.1 // indirect
