@@ -86,11 +86,16 @@ func (p *Provider) resolve(ctx context.Context, q discovery.Query) (answer, erro
 }
 
 func (p *Provider) resolveName(ctx context.Context, name string, port int) (answer, error) {
+	// One family failing is not the query failing: dnsmasq without an
+	// upstream answers REFUSED for the AAAA of a name it holds only an A
+	// record for. Both failing is.
 	var all answer
+	var errs []error
 	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
 		m, err := p.exchange(ctx, name, t)
 		if err != nil {
-			return answer{}, err
+			errs = append(errs, err)
+			continue
 		}
 		a := addresses(m, name, port)
 		all.set.Instances = append(all.set.Instances, a.set.Instances...)
@@ -98,6 +103,9 @@ func (p *Provider) resolveName(ctx context.Context, name string, port int) (answ
 		if a.ttl > 0 && (all.ttl == 0 || a.ttl < all.ttl) {
 			all.ttl = a.ttl
 		}
+	}
+	if len(errs) == 2 {
+		return answer{}, errors.Join(errs...)
 	}
 	if n := len(all.set.Instances) - discovery.MaxInstances; n > 0 {
 		all.set.Instances, all.cut = all.set.Instances[:discovery.MaxInstances], all.cut+n
