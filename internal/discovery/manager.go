@@ -41,6 +41,9 @@ type Status struct {
 	Err            string // the last poll error, until a set arrives
 }
 
+// maxBackoff bounds the wait between polls of a provider that is down.
+const maxBackoff = 30 * time.Second
+
 // Manager runs one watch per discovered service and feeds the pools.
 type Manager struct {
 	pools     Pools
@@ -115,7 +118,7 @@ func (m *Manager) Run(ctx context.Context, svc Service) error {
 				m.mu.Unlock()
 				m.log.Warn("discovery: provider unreachable; serving what is known", "service", svc.Pool, "provider", svc.Provider, "retry", backoff.String(), "error", err.Error())
 				timer.Reset(backoff)
-				backoff = min(backoff*2, m.StallAfter)
+				backoff = min(backoff*2, maxBackoff)
 				continue
 			}
 			m.apply(s, set)
