@@ -24,7 +24,7 @@ require golang.org/x/crypto v0.58.0
 
 require github.com/google/btree v1.1.3
 
-require github.com/miekg/dns v1.1.73 // indirect
+require github.com/miekg/dns v1.1.73
 
 require (
 	github.com/andybalholm/brotli v1.2.8
