@@ -3,9 +3,12 @@ package discovery
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"pylon.io/pylon/internal/upstream"
 )
@@ -142,6 +145,18 @@ func TestManagerPollsStalledWatchAndBacksOff(t *testing.T) {
 	if st := status(m); st.Err != "" || st.Version != 1 {
 		t.Fatalf("status after recovery %+v", st)
 	}
+	want := `
+# HELP pylon_discovery_endpoints Endpoints in the service's current set.
+# TYPE pylon_discovery_endpoints gauge
+pylon_discovery_endpoints{provider="p",service="api"} 1
+# HELP pylon_discovery_provider_up 1 when the last poll or watch of the service succeeded, 0 while its provider is unreachable.
+# TYPE pylon_discovery_provider_up gauge
+pylon_discovery_provider_up{provider="p",service="api"} 1
+`
+	if err := testutil.CollectAndCompare(NewCollector(m), strings.NewReader(want), "pylon_discovery_endpoints", "pylon_discovery_provider_up"); err != nil {
+		t.Fatal(err)
+	}
+
 }
 
 func status(m *Manager) Status {
