@@ -165,3 +165,15 @@ func status(m *Manager) Status {
 	}
 	return Status{}
 }
+
+// TestManagerStalledWatchFallsBackToPolling: a watch that sent once and
+// then went quiet is backed up by Resolve, whose newer set reaches the pool.
+func TestManagerStalledWatchFallsBackToPolling(t *testing.T) {
+	p := &testProvider{watch: make(chan Set), resolve: func() (Set, error) { return set("127.0.0.2:80", "127.0.0.3:80"), nil }}
+	m, pools := start(t, p, true)
+	p.watch <- set("127.0.0.2:80")
+	eventually(t, "set from the poll after the watch stalled", func() bool { n, eps := pools.last(); return n == 2 && len(eps) == 2 })
+	if st := status(m); st.Version != 2 {
+		t.Fatalf("status %+v", st)
+	}
+}
