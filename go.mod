@@ -45,6 +45,10 @@ require (
 	go.opentelemetry.io/proto/otlp v1.11.0 // indirect
 )
 
+require github.com/miekg/dns v1.1.73
+
+require github.com/kylelemons/godebug v1.1.0 // indirect
+
 require (
 	github.com/andybalholm/brotli v1.2.8
 	github.com/beorn7/perks v1.0.1 // indirect

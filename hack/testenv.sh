@@ -26,7 +26,7 @@ CACHE=${PYLON_TESTENV_CACHE:-$HOME/.cache/pylon-testenv}
 BENCH=${PYLON_TESTENV_BENCH:-0}
 
 # Components every test run needs.
-TEST_COMPONENTS=(curl taskset procps wrk h2load nginx haproxy hyperfine shellcheck h2spec etcd redis kube-apiserver kube-controller-manager promtool jaeger)
+TEST_COMPONENTS=(curl taskset procps wrk h2load nginx haproxy hyperfine shellcheck h2spec etcd redis dnsmasq kube-apiserver kube-controller-manager promtool jaeger)
 # Components only the benchmarks need (slow to build).
 BENCH_COMPONENTS=(caddy benchstat)
 
@@ -61,6 +61,7 @@ apt_package_for() {
 	hyperfine) echo "hyperfine /usr/bin/hyperfine" ;;
 	shellcheck) echo "shellcheck /usr/bin/shellcheck" ;;
 	redis) echo "redis-server /usr/bin/redis-server" ;;
+	dnsmasq) echo "dnsmasq /usr/sbin/dnsmasq" ;;
 	esac
 }
 
@@ -245,6 +246,12 @@ component_redis() {
 	local b; b=$(apt_tool redis)
 	check redis-server '^Redis server v=[0-9]' "$b" --version
 	emit REDIS "$b"
+}
+
+component_dnsmasq() {
+	local b; b=$(apt_tool dnsmasq)
+	check dnsmasq '^Dnsmasq version [0-9]' "$b" --version
+	emit DNSMASQ "$b"
 }
 
 component_h2spec() {
