@@ -10,7 +10,7 @@
 #   log-kafka  access log to Kafka (franz-go's kfake cluster), tracing off
 #
 # and nginx as the peer of the same run. Jaeger, kfake, the nginx backend
-# and wrk share CPU 1. Variants run in ROUNDS rounds (default 3), the order
+# and wrk share CPU 1; each variant gets a fresh Jaeger or kfake. Variants run in ROUNDS rounds (default 3), the order
 # reversed every other round; medians are reported.
 #
 # Usage: bench/telemetry.sh   (DURATION=10s WARMUP=2s ROUNDS=3 CONNS=64)
@@ -55,10 +55,24 @@ extensions:
 exporters:
   jaeger_storage_exporter: { trace_storage: mem }
 YAML
-start_on "$LOAD_CPU" jaeger "$JAEGER" --config "$WORK/jaeger.yaml"
-wait_port "$LAST_PID" "$OTLP_PORT" jaeger
-start_on "$LOAD_CPU" kfake "$WORK/kfake" -port "$KAFKA_PORT" -topic pylon-access
-wait_port "$LAST_PID" "$KAFKA_PORT" kfake
+# start_sink VARIANT starts what the variant sends to (Jaeger or kfake) and
+# sets SINK_PID; each variant gets a fresh one, so no variant pays for the
+# spans or lines an earlier one left behind.
+start_sink() {
+	SINK_PID=
+	case $1 in
+	trace-*)
+		start_on "$LOAD_CPU" jaeger "$JAEGER" --config "$WORK/jaeger.yaml"
+		SINK_PID=$LAST_PID
+		wait_port "$SINK_PID" "$OTLP_PORT" jaeger
+		;;
+	log-kafka)
+		start_on "$LOAD_CPU" kfake "$WORK/kfake" -port "$KAFKA_PORT" -topic pylon-access
+		SINK_PID=$LAST_PID
+		wait_port "$SINK_PID" "$KAFKA_PORT" kfake
+		;;
+	esac
+}
 
 telemetry_block() {
 	case $1 in
@@ -78,12 +92,13 @@ measure() { # measure ROUND LABEL PORT PGID
 	c0=$(group_cpu_ticks "$4")
 	run_wrk "$WORK/wrk.txt" "http://127.0.0.1:$3/0" -t1 -c"$CONNS" -d"$DURATION"
 	c1=$(group_cpu_ticks "$4")
-	SAMPLES+=("$1|$2|$(wrk_rps "$WORK/wrk.txt")|$(wrk_requests "$WORK/wrk.txt")|$((c1 - c0))")
+	SAMPLES+=("$1|$2|$(wrk_rps "$WORK/wrk.txt")|$(wrk_requests "$WORK/wrk.txt")|$((c1 - c0))|$(seconds "$DURATION")")
 	log "round $1: $2: $(wrk_rps "$WORK/wrk.txt") rps, proxy CPU $(((c1 - c0) * 1000 / CLK_TCK)) ms"
 }
 
 run_variant() { # run_variant ROUND VARIANT
 	local round=$1 v=$2
+	start_sink "$v"
 	if [ "$v" = nginx ]; then
 		start_peer nginx
 	else
@@ -104,6 +119,7 @@ run_variant() { # run_variant ROUND VARIANT
 			awk '/^pylon_accesslog_kafka_lines_(sent|dropped|failed)_total/ { sub(/\{.*\}/, "", $1); printf "%s=%s ", $1, $2 }')")
 	fi
 	stop "$PEER_PID"
+	[ -z "$SINK_PID" ] || stop "$SINK_PID"
 }
 
 ROUND_LOADS=()
@@ -139,14 +155,15 @@ function median(list, n, a, i, j, t) {
 	rps[$2] = rps[$2] " " $3
 	us[$2] = us[$2] " " ($5 / clk * 1e6 / $4)
 	per[$2] = per[$2] sprintf("%s%.2f", per[$2] == "" ? "" : ", ", $5 / clk * 1e6 / $4)
+	busy[$2] = busy[$2] " " ($5 / clk / $6 * 100)
 }
 END {
 	off = median(us["off"])
-	print "| variant | requests/s | proxy CPU µs/request (rounds) | vs off |"
-	print "|---|---:|---:|---:|"
+	print "| variant | requests/s | proxy CPU µs/request (rounds) | busy | vs off |"
+	print "|---|---:|---:|---:|---:|"
 	for (i = 1; i <= n; i++) {
 		k = order[i]; m = median(us[k])
-		printf "| %s | %.0f | %.2f (%s) | %s |\n", k, median(rps[k]), m, per[k], k == "nginx" ? "—" : sprintf("%+.1f%%", (m / off - 1) * 100)
+		printf "| %s | %.0f | %.2f (%s) | %.0f%% | %s |\n", k, median(rps[k]), m, per[k], median(busy[k]), k == "nginx" ? "—" : sprintf("%+.1f%%", (m / off - 1) * 100)
 	}
 }'
 echo

@@ -22,13 +22,25 @@ import (
 // sends SIGUSR1; pylon goes on in a new file at the same path. Under load
 // across the move, every answered request has exactly one whole line, in
 // the old file or the new one.
+// The file is named by the --access-log-path flag, or by a file sink of
+// the telemetry block.
 func TestAccessLogReopensOnSIGUSR1(t *testing.T) {
 	t.Parallel()
+	t.Run("flag", func(t *testing.T) { t.Parallel(); testAccessLogReopen(t, false) })
+	t.Run("telemetry-block", func(t *testing.T) { t.Parallel(); testAccessLogReopen(t, true) })
+}
+
+func testAccessLogReopen(t *testing.T, block bool) {
 	listen := testenv.FreeAddr(t)
 	a := backends.StartHTTP(t, "a")
 	logPath := filepath.Join(t.TempDir(), "access.log")
-	gw := startGateway(t, liveConfig(listen, a, a, route("r1", "rotate.example.com", "a")),
-		"--access-log=true", "--access-log-path", logPath)
+	cfg := liveConfig(listen, a, a, route("r1", "rotate.example.com", "a"))
+	var gw *gateway
+	if block {
+		gw = startGateway(t, cfg+fmt.Sprintf("\ntelemetry:\n  accessLog:\n    sinks: [{ file: { path: %q } }]\n", logPath))
+	} else {
+		gw = startGateway(t, cfg, "--access-log=true", "--access-log-path", logPath)
+	}
 	waitServed(t, listen, "rotate.example.com", "a", 2*time.Second)
 
 	var answered atomic.Int64
