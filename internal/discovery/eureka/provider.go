@@ -52,6 +52,9 @@ func (c Config) Validate(field string) error {
 
 const maxBody = 32 << 20
 
+// errClosed is what a Watch returns when Close ends it.
+var errClosed = errors.New("eureka: provider closed")
+
 type provider struct {
 	cfg    Config
 	log    *slog.Logger
@@ -230,8 +233,8 @@ func (p *provider) Watch(ctx context.Context, q discovery.Query, update func(dis
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-p.ctx.Done():
-			<-ctx.Done()
-			return ctx.Err()
+			return errClosed
+
 		case <-changed:
 		}
 	}

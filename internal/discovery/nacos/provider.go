@@ -16,6 +16,9 @@ import (
 	"pylon.io/pylon/internal/discovery"
 )
 
+// errClosed is what a Watch returns when Close ends it.
+var errClosed = errors.New("nacos: provider closed")
+
 // maxBody bounds one instance list answer.
 const maxBody = 16 << 20
 
@@ -78,7 +81,7 @@ func (p *provider) Watch(ctx context.Context, q discovery.Query, update func(dis
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-p.ctx.Done():
-			return ctx.Err()
+			return errClosed
 		case <-t.C:
 		}
 	}
