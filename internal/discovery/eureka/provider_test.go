@@ -162,3 +162,27 @@ func TestDecodeSingleObjectAndBadUTF8(t *testing.T) {
 		t.Fatalf("set = %+v dropped %d", set, dropped)
 	}
 }
+
+func TestCloseEndsWatch(t *testing.T) {
+	s, err := eurekatest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	p, err := New(Config{Servers: []string{s.URL()}, PollInterval: 50 * time.Millisecond}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Watch(context.Background(), discovery.Query{App: "orders"}, func(discovery.Set) {}) }()
+	time.Sleep(100 * time.Millisecond)
+	p.Close()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Watch ended by Close returned nil")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not end the watch")
+	}
+}

@@ -195,3 +195,24 @@ func TestDecodeDropsBadUTF8(t *testing.T) {
 		t.Fatalf("decode = %+v, %d, %v", set, dropped, err)
 	}
 }
+
+func TestCloseEndsWatch(t *testing.T) {
+	s, err := nacostest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	p := newProvider(t, s)
+	done := make(chan error, 1)
+	go func() { done <- p.Watch(context.Background(), discovery.Query{Name: "orders"}, func(discovery.Set) {}) }()
+	time.Sleep(100 * time.Millisecond)
+	p.Close()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Watch ended by Close returned nil")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not end the watch")
+	}
+}
