@@ -1,0 +1,104 @@
+package nacos
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"pylon.io/pylon/internal/discovery"
+)
+
+// serviceInfo is the answer of /nacos/v1/ns/instance/list.
+type serviceInfo struct {
+	Name        string     `json:"name"`
+	Checksum    string     `json:"checksum"`
+	LastRefTime int64      `json:"lastRefTime"`
+	Hosts       []instance `json:"hosts"`
+}
+
+type instance struct {
+	IP          string            `json:"ip"`
+	Port        int               `json:"port"`
+	Weight      float64           `json:"weight"`
+	Healthy     bool              `json:"healthy"`
+	Enabled     bool              `json:"enabled"`
+	ClusterName string            `json:"clusterName"`
+	Metadata    map[string]string `json:"metadata"`
+}
+
+// decodeList parses a v1 instance list and maps it to a Set. It returns the
+// number of metadata entries dropped for not being valid UTF-8.
+func decodeList(body []byte, c Config) (serviceInfo, discovery.Set, int, error) {
+	var si serviceInfo
+	if err := json.Unmarshal(body, &si); err != nil {
+		return si, discovery.Set{}, 0, fmt.Errorf("nacos: decoding instance list: %w", err)
+	}
+	set, dropped := toSet(si.Hosts, c)
+	return si, set, dropped, nil
+}
+
+// weightScale turns Nacos's float weights (0.01-10000) into integer shares
+// that keep two decimals of their ratio.
+const weightScale = 100
+
+func toSet(hosts []instance, c Config) (discovery.Set, int) {
+	dropped := 0
+	out := make([]discovery.Instance, 0, min(len(hosts), discovery.MaxInstances))
+	for _, h := range hosts {
+		if h.IP == "" || h.Port < 1 || h.Port > 65535 || !utf8.ValidString(h.IP) {
+			continue
+		}
+		in := discovery.Instance{
+			Address: net.JoinHostPort(h.IP, strconv.Itoa(h.Port)),
+			// Nacos keeps a disabled or zero-weight instance registered but
+			// sends it no traffic; so do we.
+			Healthy: h.Healthy && h.Enabled && h.Weight > 0,
+			Zone:    h.ClusterName,
+		}
+		w := h.Weight * weightScale
+		switch {
+		case math.IsNaN(w) || w < 1:
+			in.Weight = 1
+		case w > 1e6:
+			in.Weight = 1e6
+		default:
+			in.Weight = int(math.Round(w))
+		}
+		for k, v := range h.Metadata {
+			// encoding/json turns bytes that are not UTF-8 into U+FFFD;
+			// such an entry was not valid text in the registry, so it is
+			// dropped (and counted) rather than passed on mangled.
+			if badText(k) || badText(v) {
+				dropped++
+				continue
+			}
+			if in.Metadata == nil {
+				in.Metadata = make(map[string]string, len(h.Metadata))
+			}
+			in.Metadata[k] = v
+		}
+		if z := in.Metadata[c.ZoneKey]; z != "" {
+			in.Zone = z
+		}
+		for _, t := range strings.Split(in.Metadata[c.TagsKey], ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				in.Tags = append(in.Tags, t)
+			}
+		}
+		out = append(out, in)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
+	if len(out) > discovery.MaxInstances {
+		out = out[:discovery.MaxInstances]
+	}
+	return discovery.Set{Instances: out}, dropped
+}
+
+func badText(s string) bool {
+	return !utf8.ValidString(s) || strings.ContainsRune(s, utf8.RuneError)
+}

@@ -1,0 +1,218 @@
+package nacos
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"pylon.io/pylon/internal/discovery"
+	"pylon.io/pylon/internal/discovery/nacos/nacostest"
+)
+
+// register talks to the test server over the documented v1 HTTP API, as a
+// Nacos client would.
+func register(t *testing.T, s *nacostest.Server, method string, v url.Values) {
+	t.Helper()
+	req, _ := http.NewRequest(method, "http://"+s.Addr()+"/nacos/v1/ns/instance?"+v.Encode(), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "ok" {
+		t.Fatalf("%s instance: %d %s", method, resp.StatusCode, body)
+	}
+}
+
+func inst(ip, port string, extra ...string) url.Values {
+	v := url.Values{"serviceName": {"orders"}, "groupName": {"shop"}, "ip": {ip}, "port": {port}}
+	for i := 0; i+1 < len(extra); i += 2 {
+		v.Set(extra[i], extra[i+1])
+	}
+	return v
+}
+
+type watch struct {
+	sets chan discovery.Set
+	done chan error
+}
+
+func startWatch(t *testing.T, p discovery.Provider, q discovery.Query) *watch {
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &watch{sets: make(chan discovery.Set, 64), done: make(chan error, 1)}
+	go func() { w.done <- p.Watch(ctx, q, func(s discovery.Set) { w.sets <- s }) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-w.done; err != context.Canceled {
+			t.Errorf("Watch returned %v, want context.Canceled", err)
+		}
+	})
+	return w
+}
+
+// next waits for a set whose addresses are want.
+func (w *watch) next(t *testing.T, want ...string) discovery.Set {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case s := <-w.sets:
+			var got []string
+			for _, in := range s.Instances {
+				got = append(got, in.Address)
+			}
+			if strings.Join(got, ",") == strings.Join(want, ",") {
+				return s
+			}
+		case <-deadline:
+			t.Fatalf("no set %v within 10s", want)
+		}
+	}
+}
+
+func newProvider(t *testing.T, s *nacostest.Server) discovery.Provider {
+	p, err := New(Config{Servers: []string{s.Addr()}, PollInterval: 50 * time.Millisecond, Timeout: time.Second},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+func TestWatchV1(t *testing.T) {
+	s, err := nacostest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	p := newProvider(t, s)
+	q := discovery.Query{Name: "orders", Group: "shop"}
+	w := startWatch(t, p, q)
+	w.next(t) // empty at first, delivered as a set
+
+	register(t, s, "POST", inst("127.0.0.2", "8080", "weight", "2.5", "metadata", `{"tags":"gray, v2","zone":"az1"}`))
+	set := w.next(t, "127.0.0.2:8080")
+	in := set.Instances[0]
+	if !in.Healthy || in.Weight != 250 || in.Zone != "az1" || strings.Join(in.Tags, "|") != "gray|v2" {
+		t.Fatalf("instance = %+v", in)
+	}
+
+	// Scale out; a disabled instance stays listed but not healthy.
+	register(t, s, "POST", inst("127.0.0.3", "8080", "enabled", "false"))
+	register(t, s, "POST", inst("::1", "9090", "clusterName", "east"))
+	set = w.next(t, "127.0.0.2:8080", "127.0.0.3:8080", "[::1]:9090")
+	if set.Instances[1].Healthy || set.Instances[2].Zone != "east" {
+		t.Fatalf("set = %+v", set.Instances)
+	}
+
+	// Deregister one, then all: the empty set is an update.
+	register(t, s, "DELETE", inst("127.0.0.3", "8080"))
+	w.next(t, "127.0.0.2:8080", "[::1]:9090")
+	register(t, s, "DELETE", inst("127.0.0.2", "8080"))
+	register(t, s, "DELETE", inst("::1", "9090", "clusterName", "east"))
+	w.next(t)
+
+	// Unreachable for a while, changed meanwhile, then back.
+	register(t, s, "POST", inst("127.0.0.4", "8080"))
+	w.next(t, "127.0.0.4:8080")
+	s.Stop()
+	if _, err := p.Resolve(context.Background(), q); err == nil {
+		t.Fatal("Resolve with the server down succeeded")
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := s.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	register(t, s, "POST", inst("127.0.0.5", "8080"))
+	w.next(t, "127.0.0.4:8080", "127.0.0.5:8080")
+
+	// Restarted with an empty registry; clients register again.
+	if err := s.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	w.next(t)
+	register(t, s, "POST", inst("127.0.0.6", "8080"))
+	w.next(t, "127.0.0.6:8080")
+
+	got, err := p.Resolve(context.Background(), q)
+	if err != nil || len(got.Instances) != 1 || got.Instances[0].Address != "127.0.0.6:8080" {
+		t.Fatalf("Resolve = %+v, %v", got, err)
+	}
+}
+
+func TestClustersAndNamespace(t *testing.T) {
+	s, err := nacostest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	p := newProvider(t, s)
+	register(t, s, "POST", inst("127.0.0.2", "80", "clusterName", "a"))
+	register(t, s, "POST", inst("127.0.0.3", "80", "clusterName", "b"))
+	register(t, s, "POST", inst("127.0.0.4", "80", "namespaceId", "dev"))
+	for _, tc := range []struct {
+		q    discovery.Query
+		want string
+	}{
+		{discovery.Query{Name: "orders", Group: "shop", Clusters: []string{"b"}}, "127.0.0.3:80"},
+		{discovery.Query{Name: "orders", Group: "shop", Namespace: "dev"}, "127.0.0.4:80"},
+	} {
+		set, err := p.Resolve(context.Background(), tc.q)
+		if err != nil || len(set.Instances) != 1 || set.Instances[0].Address != tc.want {
+			t.Errorf("Resolve(%+v) = %+v, %v; want %s", tc.q, set, err, tc.want)
+		}
+	}
+}
+
+func TestRejects(t *testing.T) {
+	err := Config{Servers: []string{"nohost", "h:0"}, API: "v3"}.Validate("discovery[2].nacos")
+	for _, want := range []string{"discovery[2].nacos.servers[0]", "discovery[2].nacos.servers[1]", "discovery[2].nacos.api"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate error %v does not name %s", err, want)
+		}
+	}
+	p, err := New(Config{Servers: []string{"127.0.0.1:1"}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.Watch(context.Background(), discovery.Query{Name: "x", App: "y"}, func(discovery.Set) {}); err == nil {
+		t.Error("Watch accepted an Eureka field")
+	}
+}
+
+func TestDecodeDropsBadUTF8(t *testing.T) {
+	body := []byte("{\"hosts\":[{\"ip\":\"10.0.0.1\",\"port\":80,\"weight\":1,\"healthy\":true,\"enabled\":true,\"metadata\":{\"ok\":\"yes\",\"bad\":\"\xff\"}}]}")
+	_, set, dropped, err := decodeList(body, Config{}.withDefaults())
+	if err != nil || dropped != 1 || len(set.Instances) != 1 || set.Instances[0].Metadata["ok"] != "yes" || len(set.Instances[0].Metadata) != 1 {
+		t.Fatalf("decode = %+v, %d, %v", set, dropped, err)
+	}
+}
+
+func TestCloseEndsWatch(t *testing.T) {
+	s, err := nacostest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	p := newProvider(t, s)
+	done := make(chan error, 1)
+	go func() { done <- p.Watch(context.Background(), discovery.Query{Name: "orders"}, func(discovery.Set) {}) }()
+	time.Sleep(100 * time.Millisecond)
+	p.Close()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Watch ended by Close returned nil")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not end the watch")
+	}
+}
