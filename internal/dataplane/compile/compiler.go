@@ -48,6 +48,9 @@ type Deps struct {
 // from the watch, never from the config: a recompile of the service (or
 // of anything) must not put the config's empty list into the pool.
 type Discovery interface {
+	// Check rejects a discovery block the configured providers cannot
+	// answer (an unknown provider, a field it does not know).
+	Check(d *ir.ServiceDiscovery) error
 	// Watch starts or changes the watch feeding pool and returns the
 	// endpoints known for it so far.
 	Watch(pool string, d *ir.ServiceDiscovery) []upstream.EndpointConfig

@@ -1,6 +1,7 @@
 package compile
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -23,6 +24,13 @@ func (d *setDiscovery) Watch(pool string, q *ir.ServiceDiscovery) []upstream.End
 	defer d.mu.Unlock()
 	d.watched[pool] = q
 	return slices.Clone(d.sets[pool])
+}
+
+func (d *setDiscovery) Check(q *ir.ServiceDiscovery) error {
+	if q.Provider != "local-dns" {
+		return fmt.Errorf("discovery.provider: unknown provider %q", q.Provider)
+	}
+	return nil
 }
 
 func (d *setDiscovery) Forget(pool string) {
@@ -83,6 +91,11 @@ func TestDiscoveredPoolSurvivesRecompile(t *testing.T) {
 	}
 	if got := addresses(f.pools.Get(pool)); !slices.Equal(got, []string{"127.0.0.2:8080", "127.0.0.3:8080"}) {
 		t.Fatalf("after recompiling the service, pool endpoints = %v; want the discovered two", got)
+	}
+
+	bad := &ir.Service{Name: "bad", Discovery: &ir.ServiceDiscovery{Provider: "x", Name: "a.test", Port: 1}}
+	if res := f.c.Apply(upserts(bad)); res.Rejected[key(ir.KindService, "bad")] == nil {
+		t.Fatalf("a service naming an unknown provider was accepted: %v", res.Rejected)
 	}
 
 	f.c.Apply(ir.Change{Deletes: []ir.Key{key(ir.KindRoute, "r"), key(ir.KindRoute, "other"), key(ir.KindService, "api")}})
