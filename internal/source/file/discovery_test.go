@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"pylon.io/pylon/internal/discovery/providers"
 	"pylon.io/pylon/internal/ir"
 )
 
@@ -84,4 +85,19 @@ func TestServiceDiscoveryErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzDiscoveryBlock: any file content gives a list or an error, never a
+// panic, and a list that decodes is one Validate can judge.
+func FuzzDiscoveryBlock(f *testing.F) {
+	f.Add([]byte(discoveryConfig))
+	f.Add([]byte("discovery: [{name: a, dns: {servers: [\"[::1]:53\"], timeout: 1s}}]\n"))
+	f.Add([]byte("discovery: {name: a}\n"))
+	f.Add([]byte("discovery:\n  - name: a\n    dns: {servers: [1, 2]}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		list, _, _, err := discoveryBlock(data)
+		if err == nil {
+			_ = providers.Validate(list)
+		}
+	})
 }
