@@ -95,6 +95,7 @@ func (s *discoveryState) Forget(pool string) {
 	defer s.mu.Unlock()
 	if w := s.watches[pool]; w != nil {
 		w.cancel()
+		<-w.done // a service added again must not meet the old watch's sets
 		delete(s.watches, pool)
 	}
 }
