@@ -30,7 +30,7 @@ func backendAt(t *testing.T, name, ip string, port int) {
 	t.Cleanup(srv.Close)
 }
 
-func discoveryConfig(listen, dns, static, other string) string {
+func discoveryConfig(listen, dns, static, other string, apiExtra ...string) string {
 	return fmt.Sprintf(`
 discovery:
   - name: local-dns
@@ -43,7 +43,7 @@ listeners:
     protocol: http
 services:
   - name: api
-    discovery: { provider: local-dns, name: api.service.test, port: %d }
+    discovery: { provider: local-dns, name: api.service.test, port: %d }%s
   - name: api-srv
     discovery: { provider: local-dns, srv: _http._tcp.api.service.test }
   - name: drop
@@ -53,7 +53,7 @@ services:
   - name: static
     endpoints: [%q]
 routes:
-%s%s%s%s`, dns, downDNS, listen, discoveryPort, discoveryPort, static,
+%s%s%s%s`, dns, downDNS, listen, discoveryPort, strings.Join(apiExtra, ""), discoveryPort, static,
 		route("api", "api.test", "api"), route("srv", "srv.test", "api-srv"), route("drop", "drop.test", "drop"), other)
 }
 
@@ -177,6 +177,10 @@ func TestDNSDiscovery(t *testing.T) {
 	if err := gw.proc.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
+	time.Sleep(time.Second)
+	// And an edit of the discovered service itself.
+	writeFile(t, gw.config, discoveryConfig(listen, dns.Addr(), static, route("other", "other3.test", "static"), "\n    connectTimeout: 3s"))
+	waitServed(t, listen, "other3.test", "static", 5*time.Second)
 	time.Sleep(time.Second)
 	if seen := check("config change"); seen["b2"] == 0 {
 		t.Errorf("after the config change, requests reached %v", seen)
