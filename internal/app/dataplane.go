@@ -5,11 +5,11 @@ import (
 	"strconv"
 
 	"pylon.io/pylon/internal/dataplane/compile"
-	"pylon.io/pylon/internal/discovery"
 	"pylon.io/pylon/internal/dataplane/listener"
 	"pylon.io/pylon/internal/dataplane/proxy"
 	"pylon.io/pylon/internal/dataplane/router"
 	"pylon.io/pylon/internal/dataplane/tlsindex"
+	"pylon.io/pylon/internal/discovery"
 	"pylon.io/pylon/internal/plugin"
 	"pylon.io/pylon/internal/telemetry"
 	"pylon.io/pylon/internal/upstream"
