@@ -9,6 +9,7 @@ import (
 	"pylon.io/pylon/internal/dataplane/proxy"
 	"pylon.io/pylon/internal/dataplane/router"
 	"pylon.io/pylon/internal/dataplane/tlsindex"
+	"pylon.io/pylon/internal/discovery"
 	"pylon.io/pylon/internal/plugin"
 	"pylon.io/pylon/internal/telemetry"
 	"pylon.io/pylon/internal/upstream"
@@ -27,6 +28,7 @@ type dataPlane struct {
 
 	access    *accessLog
 	telemetry *telemetryState
+	discovery *discoveryState
 }
 
 // newDataPlane builds the data plane for o, with nothing configured yet.
@@ -47,6 +49,12 @@ func newDataPlane(o Options) (*dataPlane, error) {
 	metrics := telemetry.NewMetrics(telemetry.WithRouteSeries(routeSeries))
 	rt := router.New[*proxy.Route]()
 	pools := upstream.NewRegistry(upstream.WithLogger(log))
+	disc, err := newDiscovery(o, pools)
+	if err != nil {
+		access.close()
+		return nil, err
+	}
+	metrics.Registry().MustRegister(discovery.NewCollector(disc.m))
 	certs := tlsindex.New()
 	members := plugin.NewMembers()
 	plugins := plugin.NewRuntime(members, log)
@@ -55,7 +63,7 @@ func newDataPlane(o Options) (*dataPlane, error) {
 	px := proxy.New(rt, proxy.Options{Metrics: metrics, Access: access.AccessLog, Log: log, Plugins: plugins.Metrics(), ClientAuth: certs})
 
 	listeners := listener.NewManager(listener.Handlers{Fast: px.ServeFast, Std: px, Certificates: certs.ForListener, ClientAuth: certs.ConfigForClient, Refused: px.Refused, Bind: px.Bind}, log)
-	comp := compile.New(compile.Deps{Router: rt, Pools: pools, Certs: certs, Listeners: listeners, Metrics: metrics, Log: log, Plugins: plugins})
+	comp := compile.New(compile.Deps{Router: rt, Pools: pools, Certs: certs, Listeners: listeners, Metrics: metrics, Log: log, Plugins: plugins, Discovery: disc})
 	metrics.SetCertificateSource(certs.EachExpiry)
 	metrics.SetUpstreamSource(func(emit func(service, endpoint string, healthy bool)) {
 		pools.Each(func(p *upstream.Pool) {
@@ -66,13 +74,14 @@ func newDataPlane(o Options) (*dataPlane, error) {
 	})
 	tel := &telemetryState{o: o, log: log, proxy: px, access: access}
 	if err := tel.apply(tcfg); err != nil {
+		disc.close()
 		access.close()
 		return nil, err
 	}
 	metrics.Registry().MustRegister(tel)
 	return &dataPlane{
 		metrics: metrics, pools: pools, members: members, listeners: listeners, compiler: comp,
-		access: access, telemetry: tel,
+		access: access, telemetry: tel, discovery: disc,
 	}, nil
 }
 
@@ -81,6 +90,7 @@ func newDataPlane(o Options) (*dataPlane, error) {
 func (dp *dataPlane) close() {
 	// Pools first (health checks end), then the access log flushes and its
 	// file closes.
+	dp.discovery.close()
 	dp.pools.Close()
 	dp.telemetry.close()
 	dp.access.close()

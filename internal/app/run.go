@@ -63,6 +63,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	ops.SetDetail(dp.discovery.detail)
 	cp, err := newControlPlane(ctx, o, dp)
 	if err != nil {
 		return err

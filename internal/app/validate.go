@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"pylon.io/pylon/internal/dataplane/compile"
+	"pylon.io/pylon/internal/discovery/providers"
 	"pylon.io/pylon/internal/ir"
 	"pylon.io/pylon/internal/source/file"
 )
@@ -25,6 +26,17 @@ func Validate(path string, out io.Writer) int {
 	entries, errs := file.LoadToCheck(path)
 	if _, err := file.LoadTelemetry(path); err != nil {
 		errs = append(errs, splitJoined(err)...) // each problem of the block on a line of its own
+	}
+	if list, err := file.LoadDiscovery(path); err != nil {
+		errs = append(errs, splitJoined(err)...)
+	} else {
+		for _, e := range entries {
+			if s, ok := e.Object.Resource.(*ir.Service); ok && s.Discovery != nil {
+				if err := providers.CheckService(list, fmt.Sprintf("service %q: discovery", s.Name), s.Discovery); err != nil {
+					errs = append(errs, &file.Error{File: e.File, Line: e.Line, Err: err})
+				}
+			}
+		}
 	}
 	var ps []problem
 	said := map[ir.Key]map[string]bool{} // what was reported of each object already

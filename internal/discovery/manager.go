@@ -83,6 +83,13 @@ func (m *Manager) Run(ctx context.Context, svc Service) error {
 	m.mu.Lock()
 	m.states[svc.Pool] = s
 	m.mu.Unlock()
+	defer func() { // a service that is gone leaves Statuses and the metrics
+		m.mu.Lock()
+		if m.states[svc.Pool] == s {
+			delete(m.states, svc.Pool)
+		}
+		m.mu.Unlock()
+	}()
 	updates := make(chan Set, 1)
 	go func() {
 		err := p.Watch(ctx, svc.Query, func(set Set) {

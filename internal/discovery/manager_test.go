@@ -177,3 +177,20 @@ func TestManagerStalledWatchFallsBackToPolling(t *testing.T) {
 		t.Fatalf("status %+v", st)
 	}
 }
+
+// TestManagerForgetsEndedWatch: once a service's watch ends (the service
+// was removed), it is no longer in Statuses.
+func TestManagerForgetsEndedWatch(t *testing.T) {
+	p := &testProvider{watch: make(chan Set, 1)}
+	m := NewManager(&testPools{}, map[string]Provider{"p": p}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); m.Run(ctx, Service{Pool: "api", Provider: "p"}) }()
+	p.watch <- set("127.0.0.1:1")
+	eventually(t, "a status for api", func() bool { return len(m.Statuses()) == 1 })
+	cancel()
+	<-done
+	if st := m.Statuses(); len(st) != 0 {
+		t.Fatalf("statuses after the watch ended: %+v", st)
+	}
+}

@@ -56,6 +56,10 @@ type Service struct {
 	// Discovered marks a service whose endpoints a discovery source (such as
 	// Kubernetes EndpointSlices) feeds into its pool: it may have none yet.
 	Discovered bool `json:"discovered,omitempty" yaml:"discovered,omitempty"`
+
+	// Discovery takes the endpoints from a discovery provider; Endpoints
+	// is then left out.
+	Discovery *ServiceDiscovery `json:"discovery,omitempty" yaml:"discovery,omitempty"`
 }
 
 // RetryBudget keeps retries from multiplying the load on a failing
@@ -168,8 +172,10 @@ func (s *Service) ResourceName() string { return s.Name }
 func (s *Service) Validate() error {
 	p := &problems{kind: KindService, name: s.Name}
 	checkName(p, s.Name)
-	if len(s.Endpoints) == 0 && !s.Discovered {
-		p.add("endpoints", "at least one endpoint is required")
+	if s.Discovery != nil {
+		s.Discovery.validate(p, len(s.Endpoints) > 0)
+	} else if len(s.Endpoints) == 0 && !s.Discovered {
+		p.add("endpoints", "at least one endpoint is required (or discovery)")
 	}
 	seen := map[string]bool{}
 	for i, e := range s.Endpoints {

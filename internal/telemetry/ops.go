@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +26,9 @@ type OpsServer struct {
 	srv   *http.Server
 	ready atomic.Bool
 	why   atomic.Pointer[string] // why not ready, for /readyz's body; nil: nothing to add
+	// detail adds lines to /readyz's body, ready or not (a discovery
+	// provider that is down while the pools serve what is known).
+	detail atomic.Pointer[func() string]
 
 	mu sync.Mutex // guards ln
 	ln net.Listener
@@ -57,10 +61,10 @@ func NewOpsServer(addr string, m *Metrics) *OpsServer {
 			if why := s.why.Load(); why != nil {
 				msg += ": " + *why
 			}
-			_, _ = w.Write([]byte(msg))
+			_, _ = w.Write([]byte(msg + s.details()))
 			return
 		}
-		_, _ = w.Write([]byte("ok"))
+		_, _ = w.Write([]byte("ok" + s.details()))
 	})
 	return s
 }
@@ -77,6 +81,19 @@ func (s *OpsServer) HandleFunc(pattern string, h func(http.ResponseWriter, *http
 func (s *OpsServer) SetReady(ready bool) {
 	s.why.Store(nil)
 	s.ready.Store(ready)
+}
+
+// SetDetail makes /readyz's body carry what fn returns (lines, each
+// ending in a newline), after its first line.
+func (s *OpsServer) SetDetail(fn func() string) { s.detail.Store(&fn) }
+
+func (s *OpsServer) details() string {
+	if fn := s.detail.Load(); fn != nil {
+		if d := (*fn)(); d != "" {
+			return "\n" + strings.TrimSuffix(d, "\n")
+		}
+	}
+	return ""
 }
 
 // SetNotReady reports not ready, with why in /readyz's body.

@@ -289,8 +289,13 @@ func (c *Compiler) exists(b *batch, k ir.Key) bool {
 // would refuse; publishServices hands the rest to their pools.
 func (c *Compiler) checkServices(b *batch) {
 	for o := range b.accepted(ir.KindService) {
-		if err := upstream.Validate(poolConfig(displayName(o.Key), o.Resource.(*ir.Service))); err != nil {
+		s := o.Resource.(*ir.Service)
+		if err := upstream.Validate(poolConfig(displayName(o.Key), s)); err != nil {
 			b.reject(o.Key, err)
+		} else if s.Discovery != nil && c.d.Discovery != nil {
+			if err := c.d.Discovery.Check(s.Discovery); err != nil {
+				b.reject(o.Key, err)
+			}
 		}
 	}
 }

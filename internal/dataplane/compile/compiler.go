@@ -39,6 +39,23 @@ type Deps struct {
 	// Plugins builds and shares plugin chains; nil compiles routes without
 	// them (what Check needs: configs are validated either way).
 	Plugins *plugin.Runtime
+	// Discovery feeds the pools of services with a discovery block; nil
+	// leaves those pools empty.
+	Discovery Discovery
+}
+
+// Discovery runs the watches of discovered services. Their endpoints come
+// from the watch, never from the config: a recompile of the service (or
+// of anything) must not put the config's empty list into the pool.
+type Discovery interface {
+	// Check rejects a discovery block the configured providers cannot
+	// answer (an unknown provider, a field it does not know).
+	Check(d *ir.ServiceDiscovery) error
+	// Watch starts or changes the watch feeding pool and returns the
+	// endpoints known for it so far.
+	Watch(pool string, d *ir.ServiceDiscovery) []upstream.EndpointConfig
+	// Forget ends the watch of a pool that is gone.
+	Forget(pool string)
 }
 
 // Compiler holds the accepted IR objects and the indexes that let a change

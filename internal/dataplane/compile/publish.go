@@ -58,6 +58,9 @@ func (c *Compiler) publish(b *batch, affected map[string]struct{}) {
 	// Services last: a route that stopped using one was recompiled above.
 	for k := range b.deleted(ir.KindService) {
 		c.d.Pools.Release(displayName(k))
+		if c.d.Discovery != nil {
+			c.d.Discovery.Forget(displayName(k))
+		}
 		c.d.Metrics.ForgetUpstream(displayName(k))
 		delete(c.users, refKey(k))
 	}
@@ -69,7 +72,11 @@ func (c *Compiler) publish(b *batch, affected map[string]struct{}) {
 // then rejected like a listener that cannot bind.
 func (c *Compiler) publishServices(b *batch) {
 	for o := range b.accepted(ir.KindService) {
-		cfg := poolConfig(displayName(o.Key), o.Resource.(*ir.Service))
+		s := o.Resource.(*ir.Service)
+		cfg := poolConfig(displayName(o.Key), s)
+		if s.Discovery != nil && c.d.Discovery != nil {
+			cfg.Endpoints = c.d.Discovery.Watch(cfg.Name, s.Discovery)
+		}
 		var err error
 		if _, live := c.objs[o.Key]; live {
 			err = c.d.Pools.Update(cfg)

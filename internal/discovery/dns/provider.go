@@ -247,3 +247,7 @@ func (p *Provider) Watch(ctx context.Context, q discovery.Query, update func(dis
 		}
 	}
 }
+
+// Check reports whether q can be asked of a dns provider, so a service
+// asking what DNS cannot answer is rejected with the config, not later.
+func Check(q discovery.Query) error { return check(q) }

@@ -73,7 +73,7 @@ func sectionKeys() string {
 	for _, sec := range sections {
 		s += sec.key + ", "
 	}
-	return s + telemetryKey
+	return s + telemetryKey + ", " + discoveryKey
 }
 
 func objectKey(kind ir.Kind, name string) ir.Key {

@@ -1,0 +1,103 @@
+package file
+
+import (
+	"strings"
+	"testing"
+
+	"pylon.io/pylon/internal/discovery/providers"
+	"pylon.io/pylon/internal/ir"
+)
+
+const discoveryConfig = `
+discovery:
+  - name: local-dns
+    dns: { servers: ["127.0.0.1:5353"] }
+services:
+  - name: api
+    discovery: { provider: local-dns, name: api.service.test, port: 8080 }
+  - name: api-srv
+    discovery: { provider: local-dns, srv: _http._tcp.api.service.test, keepLastKnown: false }
+routes:
+  - name: r
+    match: { path: { prefix: / } }
+    backends: [{ service: api }]
+`
+
+func TestLoadDiscovery(t *testing.T) {
+	p := writeFile(t, t.TempDir(), "pylon.yaml", discoveryConfig)
+	list, err := LoadDiscovery(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].Name != "local-dns" || list[0].DNS == nil || list[0].DNS.Servers[0] != "127.0.0.1:5353" {
+		t.Fatalf("list = %+v", list)
+	}
+	entries, errs := Load(p)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	got := map[string]*ir.Service{}
+	for _, e := range entries {
+		if s, ok := e.Object.Resource.(*ir.Service); ok {
+			got[s.Name] = s
+		}
+	}
+	if d := got["api"].Discovery; d == nil || d.Provider != "local-dns" || d.Name != "api.service.test" || d.Port != 8080 || !d.KeepsLastKnown() {
+		t.Fatalf("api discovery = %+v", d)
+	}
+	if d := got["api-srv"].Discovery; d == nil || d.SRV != "_http._tcp.api.service.test" || d.KeepsLastKnown() {
+		t.Fatalf("api-srv discovery = %+v", d)
+	}
+}
+
+func TestLoadDiscoveryErrors(t *testing.T) {
+	for _, tc := range []struct{ name, list, want string }{
+		{"bad server", `[{name: a, dns: {servers: ["127.0.0.1:5353", "nope"]}}]`, `discovery[0].dns.servers[1]: must be ip:port (got "nope")`},
+		{"no block", `[{name: a}]`, `discovery[0]: a provider block is required (one of dns)`},
+		{"unknown field", `[{name: a, dns: {servers: ["127.0.0.1:53"]}, consol: {}}]`, `discovery: unknown field "consol"`},
+		{"duplicate", `[{name: a, dns: {servers: ["127.0.0.1:53"]}}, {name: a, dns: {servers: ["127.0.0.1:53"]}}]`, `discovery[1].name: "a" is also discovery[0]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := writeFile(t, t.TempDir(), "pylon.yaml", "discovery: "+tc.list+"\n")
+			_, err := LoadDiscovery(p)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error = %v; want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestServiceDiscoveryErrors(t *testing.T) {
+	for _, tc := range []struct{ name, svc, want string }{
+		{"both", `{name: a, endpoints: ["127.0.0.1:1"], discovery: {provider: d, name: a.test, port: 1}}`, `discovery: set either endpoints or discovery, not both`},
+		{"neither name nor srv", `{name: a, discovery: {provider: d, port: 1}}`, `discovery: one of name or srv is required`},
+		{"no provider", `{name: a, discovery: {name: a.test, port: 1}}`, `discovery.provider: is required`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := writeFile(t, t.TempDir(), "pylon.yaml", "services:\n  - "+tc.svc+"\n")
+			_, errs := Load(p)
+			var all []string
+			for _, e := range errs {
+				all = append(all, e.Error())
+			}
+			if !strings.Contains(strings.Join(all, "\n"), tc.want) {
+				t.Fatalf("errors = %q; want one containing %q", all, tc.want)
+			}
+		})
+	}
+}
+
+// FuzzDiscoveryBlock: any file content gives a list or an error, never a
+// panic, and a list that decodes is one Validate can judge.
+func FuzzDiscoveryBlock(f *testing.F) {
+	f.Add([]byte(discoveryConfig))
+	f.Add([]byte("discovery: [{name: a, dns: {servers: [\"[::1]:53\"], timeout: 1s}}]\n"))
+	f.Add([]byte("discovery: {name: a}\n"))
+	f.Add([]byte("discovery:\n  - name: a\n    dns: {servers: [1, 2]}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		list, _, _, err := discoveryBlock(data)
+		if err == nil {
+			_ = providers.Validate(list)
+		}
+	})
+}
