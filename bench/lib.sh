@@ -86,7 +86,9 @@ stop() {
 free_port() {
 	local port
 	while :; do
-		port=$((20000 + RANDOM % 40000))
+		# Below the kernel's ephemeral range (32768-60999): a port there can be
+		# the local end of a load generator's connection, and bind fails.
+		port=$((20000 + RANDOM % 12000))
 		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
 	done
 }
