@@ -38,8 +38,8 @@ type AccessEntry struct {
 	// to the upstream's answer; 0 without a try that got one.
 	UpstreamTime time.Duration
 	// Consumer is the consumer an auth plugin identified, "" for none.
-	Consumer string
-	UserAgent      []byte
+	Consumer  string
+	UserAgent []byte
 	// Tries names each upstream try when there was more than one; the
 	// client got the last real answer among them.
 	Tries []UpstreamTry

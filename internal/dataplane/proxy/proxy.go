@@ -91,8 +91,8 @@ type outcome struct {
 	status   int
 	upStatus int
 	upTime   time.Duration // the last try's, to its answer
-	failure  string // "connect", "timeout", "reset", "no-endpoint", "client"
-	message  string // the gateway's error text, when it answers itself
+	failure  string        // "connect", "timeout", "reset", "no-endpoint", "client"
+	message  string        // the gateway's error text, when it answers itself
 
 	tries  [maxLoggedTries]telemetry.UpstreamTry
 	ntries int
