@@ -25,7 +25,7 @@ func TestHeaderSetIndexes(t *testing.T) {
 	if hopHeaders[hopTransferEncoding] != "Transfer-Encoding" {
 		t.Fatalf("hopHeaders[hopTransferEncoding] = %q", hopHeaders[hopTransferEncoding])
 	}
-	if n := len(hopHeaders) + len(ownedHeaders); allHeaders != 1<<n-1 {
+	if n := len(hopHeaders) + len(ownedHeaders) + len(traceHeaders); allHeaders != 1<<n-1 {
 		t.Fatalf("allHeaders = %b, want %d ones", allHeaders, n)
 	}
 }

@@ -40,6 +40,9 @@ func (p *Proxy) startTrace(c *Ctx, h headerEditor) {
 	}
 	ts := &c.trace
 	for i, name := range traceHeaders {
+		if !c.mayHold(traceBit(i)) {
+			continue // the HTTP/1.1 engine's one pass saw no such header
+		}
 		if v := h.peek(name); len(v) > 0 {
 			ts.raw[i] = append(ts.raw[i][:0], v...)
 			ts.has |= 1 << i

@@ -146,3 +146,27 @@ func TestTraceRouteSampleRatio(t *testing.T) {
 		}
 	}
 }
+
+// With a tracer, every propagator's header the client sent, spelled in any
+// case, is taken off the request (Pylon writes its own), even those of
+// propagators not configured: the presence set skips only lookups of
+// headers the request does not hold.
+func TestTraceHeadersStrippedInAnyCase(t *testing.T) {
+	p := newTestProxy(t, startUpstream(t))
+	p.SetTracer(newTracer(t, 0)) // tracecontext only
+	for _, name := range traceHeaders {
+		for _, spelled := range []string{name, strings.ToLower(name), strings.ToUpper(name)} {
+			ctx := serve(p, "GET /headers HTTP/1.1\r\nHost: example.test\r\n"+spelled+": forged\r\nX-Keep: yes\r\n\r\n")
+			body := string(ctx.Response.Body())
+			if got := upstreamHeader(t, body, name); name != tracing.HeaderTraceparent && len(got) != 0 {
+				t.Errorf("%s: upstream saw %q", spelled, got)
+			}
+			if got := upstreamHeader(t, body, tracing.HeaderTraceparent); len(got) != 1 || got[0] == "forged" {
+				t.Errorf("%s: traceparent %q, want Pylon's own", spelled, got)
+			}
+			if got := upstreamHeader(t, body, "X-Keep"); len(got) != 1 {
+				t.Errorf("%s: X-Keep lost", spelled)
+			}
+		}
+	}
+}
