@@ -56,6 +56,9 @@ func (p *Proxy) forward(c *Ctx, o *outcome, s sender) bool {
 			budget.RetryDone()
 		}
 	}()
+	// The upstream time is the access log's alone: with the log off (or
+	// off for the route) no try reads the clock for it.
+	timed := p.access != nil && p.access.Enabled() && !route.LogOff
 	var prev *upstream.Endpoint
 	for try := 1; ; try++ {
 		e := b.Pool.Pick(c, prev)
@@ -66,9 +69,14 @@ func (p *Proxy) forward(c *Ctx, o *outcome, s sender) bool {
 		}
 		o.endpoint = e
 		traceTry(c, s, e.Address())
-		sent := time.Now()
+		var sent time.Time
+		if timed {
+			sent = time.Now()
+		}
 		status, err := s.send(c, e, deadline)
-		o.upTime = time.Since(sent)
+		if timed {
+			o.upTime = time.Since(sent)
+		}
 		if retrying {
 			budget.RetryDone()
 			retrying = false
