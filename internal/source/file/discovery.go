@@ -1,13 +1,7 @@
 package file
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -22,94 +16,27 @@ import (
 const discoveryKey = "discovery"
 
 // LoadDiscovery reads the discovery list from the config file or
-// directory at path: nil when no file has one. Two files with a list, an
-// unknown field or a bad value are errors naming the file, line and field.
+// directory at path: nil when no file has one. Two lists, an unknown
+// field or a bad value are errors naming the file, line and field.
 func LoadDiscovery(path string) ([]providers.Config, error) {
-	files, err := listFiles(filepath.Clean(path))
-	if err != nil {
+	list, _, err := loadSetting(path, discoveryKey, decodeDiscovery)
+	return list, err
+}
+
+// decodeDiscovery decodes and checks the list.
+func decodeDiscovery(n *yaml.Node) ([]providers.Config, error) {
+	if isNull(n) {
+		return nil, nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		return nil, errors.New("discovery: must be a list of providers (name and one of dns)")
+	}
+	var list []providers.Config
+	if err := decodeStrict(n, discoveryKey, &list); err != nil {
 		return nil, err
 	}
-	var found []providers.Config
-	foundAt := ""
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return nil, fmt.Errorf("file: %w", err)
-		}
-		if !bytes.Contains(data, []byte(discoveryKey)) {
-			continue
-		}
-		list, line, ok, err := discoveryBlock(data)
-		switch {
-		case err != nil:
-			return nil, &Error{File: f, Line: line, Err: err}
-		case !ok:
-			continue
-		case foundAt != "":
-			return nil, &Error{File: f, Line: line, Err: fmt.Errorf("discovery: a second discovery list (the first is in %s); keep one", foundAt)}
-		}
-		found, foundAt = list, fmt.Sprintf("%s:%d", f, line)
-	}
-	if err := providers.Validate(found); err != nil {
-		return nil, fmt.Errorf("file: %s: %w", foundAt, err)
-	}
-	return found, nil
-}
-
-// discoveryBlock finds and decodes the discovery list of one file.
-func discoveryBlock(data []byte) ([]providers.Config, int, bool, error) {
-	docs, err := documents(bytes.NewReader(data))
-	if err != nil {
-		return nil, 0, false, fmt.Errorf("invalid YAML: %v", err)
-	}
-	for _, doc := range docs {
-		root := doc
-		if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
-			root = root.Content[0]
-		}
-		root = deref(root)
-		if root.Kind != yaml.MappingNode {
-			continue
-		}
-		for i := 0; i+1 < len(root.Content); i += 2 {
-			if root.Content[i].Value != discoveryKey {
-				continue
-			}
-			line, v := root.Content[i].Line, deref(root.Content[i+1])
-			if isNull(v) {
-				return nil, line, true, nil
-			}
-			if v.Kind != yaml.SequenceNode {
-				return nil, line, false, errors.New("discovery: must be a list of providers (name and one of dns)")
-			}
-			list, err := decodeDiscovery(v)
-			return list, line, true, err
-		}
-	}
-	return nil, 0, false, nil
-}
-
-// decodeDiscovery decodes the list strictly, through JSON like the
-// telemetry block, so an unknown field is an error.
-func decodeDiscovery(n *yaml.Node) ([]providers.Config, error) {
-	var raw any
-	if err := n.Decode(&raw); err != nil {
-		return nil, fmt.Errorf("discovery: %v", err)
-	}
-	b, err := json.Marshal(raw)
-	if err != nil {
-		return nil, fmt.Errorf("discovery: %v", err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	var list []providers.Config
-	if err := dec.Decode(&list); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			return nil, fmt.Errorf("discovery.%s: must be %s (got a %s)", te.Field, jsonKind(te.Type.Kind().String()), te.Value)
-		}
-		msg := strings.TrimPrefix(err.Error(), "json: ")
-		return nil, fmt.Errorf("discovery: %s", msg)
+	if err := providers.Validate(list); err != nil {
+		return nil, err
 	}
 	return list, nil
 }

@@ -1,6 +1,8 @@
 package file
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -67,6 +69,30 @@ func TestLoadDiscoveryErrors(t *testing.T) {
 	}
 }
 
+// A problem in the list is reported at its field's line; a second list,
+// in the same file or another, names the first.
+func TestLoadDiscoveryErrorLines(t *testing.T) {
+	dir := t.TempDir()
+	p := writeFile(t, dir, "pylon.yaml", "routes: []\ndiscovery:\n  - name: a\n    dns:\n      servers:\n        - 127.0.0.1:53\n        - nope\n")
+	_, err := LoadDiscovery(p)
+	if want := p + ":7: discovery[0].dns.servers[1]"; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("error = %v; want it to start %q", err, want)
+	}
+	good := "discovery:\n  - name: a\n    dns: {servers: [\"127.0.0.1:53\"]}\n"
+	writeFile(t, dir, "pylon.yaml", good)
+	writeFile(t, dir, "z.yaml", "\n"+good)
+	_, err = LoadDiscovery(dir)
+	if want := "z.yaml:2: discovery: a second discovery block (the first is in " + filepath.Join(dir, "pylon.yaml") + ":1)"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error = %v; want %q", err, want)
+	}
+	writeFile(t, dir, "z.yaml", good+"---\n"+good)
+	os.Remove(filepath.Join(dir, "pylon.yaml"))
+	_, err = LoadDiscovery(dir)
+	if want := "z.yaml:5: discovery: a second discovery block (the first is at line 1)"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error = %v; want %q", err, want)
+	}
+}
+
 func TestServiceDiscoveryErrors(t *testing.T) {
 	for _, tc := range []struct{ name, svc, want string }{
 		{"both", `{name: a, endpoints: ["127.0.0.1:1"], discovery: {provider: d, name: a.test, port: 1}}`, `discovery: set either endpoints or discovery, not both`},
@@ -87,17 +113,24 @@ func TestServiceDiscoveryErrors(t *testing.T) {
 	}
 }
 
-// FuzzDiscoveryBlock: any file content gives a list or an error, never a
-// panic, and a list that decodes is one Validate can judge.
+// FuzzDiscoveryBlock: any file content gives a list or errors, never a
+// panic; a list it gives passes Validate, and every error names a line.
 func FuzzDiscoveryBlock(f *testing.F) {
 	f.Add([]byte(discoveryConfig))
 	f.Add([]byte("discovery: [{name: a, dns: {servers: [\"[::1]:53\"], timeout: 1s}}]\n"))
 	f.Add([]byte("discovery: {name: a}\n"))
 	f.Add([]byte("discovery:\n  - name: a\n    dns: {servers: [1, 2]}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		list, _, _, err := discoveryBlock(data)
-		if err == nil {
-			_ = providers.Validate(list)
+		list, ok, _, errs := readSetting(data, discoveryKey, decodeDiscovery)
+		if ok {
+			if err := providers.Validate(list); err != nil {
+				t.Fatalf("a list that loaded fails Validate: %v", err)
+			}
+		}
+		for _, e := range errs {
+			if e.Line == 0 && !strings.Contains(e.Err.Error(), "invalid YAML") {
+				t.Fatalf("error without a line: %v", e)
+			}
 		}
 	})
 }

@@ -36,3 +36,19 @@ func TestTelemetryBadInput(t *testing.T) {
 		}
 	}
 }
+
+// FuzzTelemetryBlock: any file content gives a block or errors, never a
+// panic; a block it gives passes Validate.
+func FuzzTelemetryBlock(f *testing.F) {
+	f.Add([]byte("telemetry:\n  tracing: { endpoint: \"127.0.0.1:4317\", sampleRatio: 0.5, propagators: [tracecontext, b3] }\n"))
+	f.Add([]byte("telemetry:\n  accessLog: { format: text, template: \"$status $request_time\", sinks: [{ kafka: { brokers: [\"127.0.0.1:9092\"], topic: t } }] }\n"))
+	f.Add([]byte("telemetry: []\n---\ntelemetry: {}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, ok, _, _ := readSetting(data, telemetryKey, decodeTelemetry)
+		if ok {
+			if err := cfg.Validate(); err != nil {
+				t.Fatalf("a block that loaded fails Validate: %v", err)
+			}
+		}
+	})
+}
