@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"pylon.io/pylon/internal/discovery"
 )
@@ -110,10 +109,6 @@ func hashcode(reg map[string]Instance) string {
 	return b.String()
 }
 
-func badText(s string) bool {
-	return !utf8.ValidString(s) || strings.ContainsRune(s, utf8.RuneError)
-}
-
 // toSet maps the instances of app to a Set; secure picks securePort.
 func toSet(reg map[string]Instance, appName string, secure bool, tagsKey string) (discovery.Set, int) {
 	appName = strings.ToUpper(appName)
@@ -131,36 +126,21 @@ func toSet(reg map[string]Instance, appName string, secure bool, tagsKey string)
 		if secure {
 			p = in.SecurePort
 		}
-		if host == "" || badText(host) || p.Port < 1 || p.Port > 65535 || p.Enabled == "false" {
+		if host == "" || !discovery.IsText(host) || p.Port < 1 || p.Port > 65535 || p.Enabled == "false" {
 			continue
 		}
 		d := discovery.Instance{Address: net.JoinHostPort(host, strconv.Itoa(p.Port)), Weight: 1, Healthy: in.Status == "UP"}
-		for k, v := range in.Metadata {
-			if badText(k) || badText(v) {
-				dropped++
-				continue
-			}
-			if d.Metadata == nil {
-				d.Metadata = map[string]string{}
-			}
-			d.Metadata[k] = v
-		}
+		var n int
+		d.Metadata, n = discovery.TextMetadata(in.Metadata)
+		dropped += n
 		d.Zone = d.Metadata["zone"]
-		if z := in.DataCenterInfo.Metadata["availability-zone"]; d.Zone == "" && !badText(z) {
+		if z := in.DataCenterInfo.Metadata["availability-zone"]; d.Zone == "" && discovery.IsText(z) {
 			d.Zone = z
 		}
-		for _, t := range strings.Split(d.Metadata[tagsKey], ",") {
-			if t = strings.TrimSpace(t); t != "" {
-				d.Tags = append(d.Tags, t)
-			}
-		}
+		d.Tags = discovery.SplitTags(d.Metadata[tagsKey])
 		out = append(out, d)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
-	if len(out) > discovery.MaxInstances {
-		out = out[:discovery.MaxInstances]
-	}
-	return discovery.Set{Instances: out}, dropped
+	return discovery.SortedSet(out), dropped
 }
 
 // decodeApp parses GET /apps/{APP}.

@@ -26,7 +26,7 @@ func FuzzDecodeApps(f *testing.F) {
 					t.Fatalf("address %q", in.Address)
 				}
 				for k, v := range in.Metadata {
-					if badText(k) || badText(v) {
+					if !discovery.IsText(k) || !discovery.IsText(v) {
 						t.Fatalf("metadata %q=%q", k, v)
 					}
 				}

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -58,7 +57,7 @@ var errClosed = errors.New("eureka: provider closed")
 type provider struct {
 	cfg    Config
 	log    *slog.Logger
-	client *http.Client
+	http   *discovery.Fetcher
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -84,8 +83,11 @@ func New(c Config, log *slog.Logger) (discovery.Provider, error) {
 		c.Timeout = 5 * time.Second
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &provider{cfg: c, log: log, client: &http.Client{Timeout: c.Timeout}, ctx: ctx, cancel: cancel,
-		changed: make(chan struct{})}
+	f := &discovery.Fetcher{Name: "eureka", Client: &http.Client{Timeout: c.Timeout}, Limit: maxBody}
+	for _, s := range c.Servers {
+		f.Servers = append(f.Servers, strings.TrimRight(s, "/"))
+	}
+	p := &provider{cfg: c, log: log, http: f, ctx: ctx, cancel: cancel, changed: make(chan struct{})}
 	go p.run()
 	return p, nil
 }
@@ -166,31 +168,11 @@ func (p *provider) setLocked(reg map[string]Instance) {
 	p.changed = make(chan struct{})
 }
 
+var acceptJSON = http.Header{"Accept": {"application/json"}}
+
 func (p *provider) get(path string) ([]byte, error) {
-	var errs []error
-	for _, s := range p.cfg.Servers {
-		req, err := http.NewRequestWithContext(p.ctx, http.MethodGet, strings.TrimRight(s, "/")+path, nil)
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Accept", "application/json")
-		resp, err := p.client.Do(req)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("eureka: %s: %w", s, err))
-			continue
-		}
-		body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-		resp.Body.Close()
-		if err == nil && resp.StatusCode != http.StatusOK {
-			err = fmt.Errorf("status %d", resp.StatusCode)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("eureka: %s%s: %w", s, path, err))
-			continue
-		}
-		return body, nil
-	}
-	return nil, errors.Join(errs...)
+	body, _, err := p.http.Get(p.ctx, path, acceptJSON)
+	return body, err
 }
 
 func checkQuery(q discovery.Query) error {

@@ -5,10 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net"
-	"sort"
 	"strconv"
-	"strings"
-	"unicode/utf8"
 
 	"pylon.io/pylon/internal/discovery"
 )
@@ -50,7 +47,7 @@ func toSet(hosts []instance, c Config) (discovery.Set, int) {
 	dropped := 0
 	out := make([]discovery.Instance, 0, min(len(hosts), discovery.MaxInstances))
 	for _, h := range hosts {
-		if h.IP == "" || h.Port < 1 || h.Port > 65535 || !utf8.ValidString(h.IP) {
+		if h.IP == "" || h.Port < 1 || h.Port > 65535 || !discovery.IsText(h.IP) {
 			continue
 		}
 		in := discovery.Instance{
@@ -69,36 +66,14 @@ func toSet(hosts []instance, c Config) (discovery.Set, int) {
 		default:
 			in.Weight = int(math.Round(w))
 		}
-		for k, v := range h.Metadata {
-			// encoding/json turns bytes that are not UTF-8 into U+FFFD;
-			// such an entry was not valid text in the registry, so it is
-			// dropped (and counted) rather than passed on mangled.
-			if badText(k) || badText(v) {
-				dropped++
-				continue
-			}
-			if in.Metadata == nil {
-				in.Metadata = make(map[string]string, len(h.Metadata))
-			}
-			in.Metadata[k] = v
-		}
+		var n int
+		in.Metadata, n = discovery.TextMetadata(h.Metadata)
+		dropped += n
 		if z := in.Metadata[c.ZoneKey]; z != "" {
 			in.Zone = z
 		}
-		for _, t := range strings.Split(in.Metadata[c.TagsKey], ",") {
-			if t = strings.TrimSpace(t); t != "" {
-				in.Tags = append(in.Tags, t)
-			}
-		}
+		in.Tags = discovery.SplitTags(in.Metadata[c.TagsKey])
 		out = append(out, in)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
-	if len(out) > discovery.MaxInstances {
-		out = out[:discovery.MaxInstances]
-	}
-	return discovery.Set{Instances: out}, dropped
-}
-
-func badText(s string) bool {
-	return !utf8.ValidString(s) || strings.ContainsRune(s, utf8.RuneError)
+	return discovery.SortedSet(out), dropped
 }

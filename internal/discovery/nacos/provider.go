@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"reflect"
 	"strings"
-	"sync"
 	"time"
 
 	"pylon.io/pylon/internal/discovery"
@@ -25,12 +23,9 @@ const maxBody = 16 << 20
 type provider struct {
 	cfg    Config
 	log    *slog.Logger
-	client *http.Client
+	http   *discovery.Fetcher
 	ctx    context.Context
 	cancel context.CancelFunc
-
-	mu   sync.Mutex
-	next int // the server to try first
 }
 
 var _ discovery.Provider = (*provider)(nil)
@@ -42,7 +37,11 @@ func New(c Config, log *slog.Logger) (discovery.Provider, error) {
 	}
 	c = c.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	return &provider{cfg: c, log: log, client: &http.Client{Timeout: c.Timeout}, ctx: ctx, cancel: cancel}, nil
+	f := &discovery.Fetcher{Name: "nacos", Client: &http.Client{Timeout: c.Timeout}, Limit: maxBody}
+	for _, s := range c.Servers {
+		f.Servers = append(f.Servers, "http://"+s)
+	}
+	return &provider{cfg: c, log: log, http: f, ctx: ctx, cancel: cancel}, nil
 }
 
 func checkQuery(q discovery.Query) error {
@@ -119,51 +118,16 @@ func (p *provider) fetch(ctx context.Context, q discovery.Query) (serviceInfo, d
 		v.Set("clusters", strings.Join(q.Clusters, ","))
 	}
 	v.Set("healthyOnly", "false")
-	p.mu.Lock()
-	first := p.next
-	p.mu.Unlock()
-	var errs []error
-	for i := range p.cfg.Servers {
-		n := (first + i) % len(p.cfg.Servers)
-		si, set, err := p.fetchFrom(ctx, p.cfg.Servers[n], v)
-		if err == nil {
-			p.mu.Lock()
-			p.next = n
-			p.mu.Unlock()
-			return si, set, nil
-		}
-		errs = append(errs, err)
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	return serviceInfo{}, discovery.Set{}, errors.Join(errs...)
-}
-
-func (p *provider) fetchFrom(ctx context.Context, server string, v url.Values) (serviceInfo, discovery.Set, error) {
-	u := "http://" + server + "/nacos/v1/ns/instance/list?" + v.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	body, server, err := p.http.Get(ctx, "/nacos/v1/ns/instance/list?"+v.Encode(), nil)
 	if err != nil {
 		return serviceInfo{}, discovery.Set{}, err
-	}
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return serviceInfo{}, discovery.Set{}, fmt.Errorf("nacos: %s: %w", server, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if err != nil {
-		return serviceInfo{}, discovery.Set{}, fmt.Errorf("nacos: %s: %w", server, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return serviceInfo{}, discovery.Set{}, fmt.Errorf("nacos: %s: status %d: %.200s", server, resp.StatusCode, body)
 	}
 	si, set, dropped, err := decodeList(body, p.cfg)
 	if err != nil {
 		return si, set, fmt.Errorf("%w (from %s)", err, server)
 	}
 	if dropped > 0 {
-		p.log.Warn("nacos: dropped metadata that is not valid UTF-8", "service", v.Get("serviceName"), "entries", dropped)
+		p.log.Warn("nacos: dropped metadata that is not valid UTF-8", "service", q.Name, "entries", dropped)
 	}
 	return si, set, nil
 }
