@@ -78,3 +78,26 @@ func TestPresenceSetStillStripsEverything(t *testing.T) {
 		}
 	})
 }
+
+// Every header name the gateway sets is in fasthttp's canonical form, as
+// fastHeader.set and fastSender.setHeader take it without normalizing: a
+// name in another case would sit beside the client's copy, not replace it.
+func TestGatewayHeaderNamesCanonical(t *testing.T) {
+	names := append(append(append([]string{}, gatewayHeaderNames[:]...), traceHeaders[:]...), "Te", "Connection", "Upgrade")
+	for _, name := range names {
+		var h fasthttp.RequestHeader
+		h.Set(strings.ToLower(name), "v")
+		for k := range h.All() {
+			if string(k) != name {
+				t.Errorf("%q is not canonical: fasthttp writes it %q", name, k)
+			}
+		}
+		// And setting it replaces a client's copy in any case.
+		var r fasthttp.RequestHeader
+		r.Set(strings.ToUpper(name), "client")
+		(*fastHeader)(&r).set(name, []byte("gateway"))
+		if vs := r.PeekAll(name); name != "Connection" && (len(vs) != 1 || string(vs[0]) != "gateway") {
+			t.Errorf("%s: after set the header holds %q", name, vs)
+		}
+	}
+}

@@ -9,7 +9,10 @@ import (
 )
 
 // headerEditor is a request header of either engine, as the one upstream
-// preparation needs it. Both implementations are pointer types held in the
+// preparation needs it. The names given to set are the gateway's own
+// constants, already in canonical form (a test holds them to it), so the
+// HTTP/1.1 engine skips normalizing them: that copy and case pass cost
+// more than the rest of setting a header. Both implementations are pointer types held in the
 // pooled context, so using one through the interface does not allocate.
 type headerEditor interface {
 	peek(name string) []byte
@@ -29,7 +32,7 @@ func (h *fastHeader) peek(name string) []byte       { return h.of().Peek(name) }
 func (h *fastHeader) values(name string) [][]byte   { return h.of().PeekAll(name) }
 func (h *fastHeader) del(name string)               { h.of().Del(name) }
 func (h *fastHeader) delBytes(name []byte)          { h.of().DelBytes(name) }
-func (h *fastHeader) set(name string, value []byte) { h.of().SetBytesV(name, value) }
+func (h *fastHeader) set(name string, value []byte) { h.of().SetCanonical(unsafeBytes(name), value) }
 
 // stdHeader is net/http's request header, with a buffer for values.
 type stdHeader struct {

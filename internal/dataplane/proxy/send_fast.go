@@ -181,4 +181,6 @@ func framingHeader(name string) bool {
 // HTTP/1.1 upstream (the listener checks only a declared Content-Length).
 const maxBufferedBody = 64 << 20
 
-func (s *fastSender) setHeader(name string, value []byte) { s.req.Header.SetBytesV(name, value) }
+func (s *fastSender) setHeader(name string, value []byte) {
+	s.req.Header.SetCanonical(unsafeBytes(name), value) // a canonical constant, as headerEditor.set's
+}
