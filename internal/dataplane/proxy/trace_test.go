@@ -1,11 +1,15 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"log/slog"
+	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 
 	"pylon.io/pylon/internal/plugin"
 	_ "pylon.io/pylon/internal/plugins/tracing" // the tracing plugin, for a route that turns tracing off
@@ -168,5 +172,43 @@ func TestTraceHeadersStrippedInAnyCase(t *testing.T) {
 				t.Errorf("%s: X-Keep lost", spelled)
 			}
 		}
+	}
+}
+
+// BenchmarkServeFastTrace compares the request path read off the wire
+// with tracing off, on at 1% sampling (the unsampled path nearly always),
+// and on for every request: the per-request price of each.
+func BenchmarkServeFastTrace(b *testing.B) {
+	const raw = "GET /bench HTTP/1.1\r\nHost: example.test\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n"
+	for _, v := range []struct {
+		name  string
+		ratio float64
+	}{{"off", -1}, {"1pct", 0.01}, {"all", 1}} {
+		b.Run(v.name, func(b *testing.B) {
+			p := newTestProxy(b, startUpstream(b))
+			if v.ratio >= 0 {
+				p.SetTracer(newTracer(b, v.ratio))
+			}
+			var ctx fasthttp.RequestCtx
+			var req fasthttp.Request
+			br := bufio.NewReader(nil)
+			sr := strings.NewReader(raw)
+			addr := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 4000}
+			b.ReportAllocs()
+			for b.Loop() {
+				sr.Reset(raw)
+				br.Reset(sr)
+				req.Reset()
+				if err := req.Read(br); err != nil {
+					b.Fatal(err)
+				}
+				ctx.Init(&req, addr, nil)
+				p.ServeFast(&ctx)
+				if ctx.Response.StatusCode() != 200 {
+					b.Fatal(ctx.Response.StatusCode())
+				}
+				ctx.Response.Reset()
+			}
+		})
 	}
 }

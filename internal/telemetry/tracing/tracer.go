@@ -13,6 +13,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -205,9 +206,8 @@ func randomTraceID(t *[16]byte) {
 		if a|b == 0 {
 			continue
 		}
-		for i := range 8 {
-			t[i], t[8+i] = byte(a>>(56-8*i)), byte(b>>(56-8*i))
-		}
+		binary.BigEndian.PutUint64(t[:8], a)
+		binary.BigEndian.PutUint64(t[8:], b)
 		return
 	}
 }
@@ -218,9 +218,7 @@ func randomSpanID() (s [8]byte) {
 		if v == 0 {
 			continue
 		}
-		for i := range 8 {
-			s[i] = byte(v >> (56 - 8*i))
-		}
+		binary.BigEndian.PutUint64(s[:], v)
 		return s
 	}
 }
