@@ -17,15 +17,16 @@ import (
 	"time"
 
 	"pylon.io/pylon/internal/discovery"
+	"pylon.io/pylon/internal/ir"
 )
 
 // Config is one Eureka provider.
 type Config struct {
-	Servers      []string      `json:"servers" yaml:"servers"`           // service URLs, e.g. http://eureka:8761/eureka
-	Secure       bool          `json:"secure" yaml:"secure"`             // use each instance's securePort
-	TagsKey      string        `json:"tagsKey" yaml:"tagsKey"`           // metadata key of comma-separated tags; default "tags"
-	PollInterval time.Duration `json:"pollInterval" yaml:"pollInterval"` // default 30s, as Eureka clients
-	Timeout      time.Duration `json:"timeout" yaml:"timeout"`           // one request; default 5s
+	Servers      []string    `json:"servers" yaml:"servers"`                               // service URLs, e.g. http://eureka:8761/eureka
+	Secure       bool        `json:"secure" yaml:"secure"`                                 // use each instance's securePort
+	TagsKey      string      `json:"tagsKey" yaml:"tagsKey"`                               // metadata key of comma-separated tags; default "tags"
+	PollInterval ir.Duration `json:"pollInterval,omitempty" yaml:"pollInterval,omitempty"` // default 30s, as Eureka clients
+	Timeout      ir.Duration `json:"timeout,omitempty" yaml:"timeout,omitempty"`           // one request; default 5s
 }
 
 // Validate checks c; errors name field (e.g. "discovery[1].eureka").
@@ -77,13 +78,13 @@ func New(c Config, log *slog.Logger) (discovery.Provider, error) {
 		c.TagsKey = "tags"
 	}
 	if c.PollInterval == 0 {
-		c.PollInterval = 30 * time.Second
+		c.PollInterval = ir.Duration(30 * time.Second)
 	}
 	if c.Timeout == 0 {
-		c.Timeout = 5 * time.Second
+		c.Timeout = ir.Duration(5 * time.Second)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &discovery.Fetcher{Name: "eureka", Client: &http.Client{Timeout: c.Timeout}, Limit: maxBody}
+	f := &discovery.Fetcher{Name: "eureka", Client: &http.Client{Timeout: time.Duration(c.Timeout)}, Limit: maxBody}
 	for _, s := range c.Servers {
 		f.Servers = append(f.Servers, strings.TrimRight(s, "/"))
 	}
@@ -93,7 +94,7 @@ func New(c Config, log *slog.Logger) (discovery.Provider, error) {
 }
 
 func (p *provider) run() {
-	t := time.NewTicker(p.cfg.PollInterval)
+	t := time.NewTicker(time.Duration(p.cfg.PollInterval))
 	defer t.Stop()
 	for {
 		if err := p.refresh(); err != nil && p.ctx.Err() == nil {
@@ -174,6 +175,10 @@ func (p *provider) get(path string) ([]byte, error) {
 	body, _, err := p.http.Get(p.ctx, path, acceptJSON)
 	return body, err
 }
+
+// Check reports whether q is a query this provider can answer, before
+// any provider is opened (a service's discovery block is checked so).
+func Check(q discovery.Query) error { return checkQuery(q) }
 
 func checkQuery(q discovery.Query) error {
 	if q.App == "" {

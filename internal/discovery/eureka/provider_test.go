@@ -13,6 +13,7 @@ import (
 
 	"pylon.io/pylon/internal/discovery"
 	"pylon.io/pylon/internal/discovery/eureka/eurekatest"
+	"pylon.io/pylon/internal/ir"
 )
 
 func do(t *testing.T, method, u string, body any) {
@@ -68,7 +69,7 @@ func TestWatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
-	p, err := New(Config{Servers: []string{s.URL()}, PollInterval: 50 * time.Millisecond}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p, err := New(Config{Servers: []string{s.URL()}, PollInterval: ir.Duration(50 * time.Millisecond)}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +170,7 @@ func TestCloseEndsWatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
-	p, err := New(Config{Servers: []string{s.URL()}, PollInterval: 50 * time.Millisecond}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p, err := New(Config{Servers: []string{s.URL()}, PollInterval: ir.Duration(50 * time.Millisecond)}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,17 +12,19 @@ import (
 	"net"
 	"strconv"
 	"time"
+
+	"pylon.io/pylon/internal/ir"
 )
 
 // Config is one Nacos provider.
 type Config struct {
-	Servers      []string      `json:"servers" yaml:"servers"`           // host:port of the HTTP API, tried in turn
-	API          string        `json:"api" yaml:"api"`                   // "v1" (default); "v2" is not supported yet
-	Namespace    string        `json:"namespace" yaml:"namespace"`       // default namespace; Query.Namespace overrides
-	TagsKey      string        `json:"tagsKey" yaml:"tagsKey"`           // metadata key holding comma-separated tags; default "tags"
-	ZoneKey      string        `json:"zoneKey" yaml:"zoneKey"`           // metadata key holding the zone; default "zone", else the cluster
-	PollInterval time.Duration `json:"pollInterval" yaml:"pollInterval"` // default 5s
-	Timeout      time.Duration `json:"timeout" yaml:"timeout"`           // one request; default 5s
+	Servers      []string    `json:"servers" yaml:"servers"`                               // host:port of the HTTP API, tried in turn
+	API          string      `json:"api" yaml:"api"`                                       // "v1" (default); "v2" is not supported yet
+	Namespace    string      `json:"namespace" yaml:"namespace"`                           // default namespace; Query.Namespace overrides
+	TagsKey      string      `json:"tagsKey" yaml:"tagsKey"`                               // metadata key holding comma-separated tags; default "tags"
+	ZoneKey      string      `json:"zoneKey" yaml:"zoneKey"`                               // metadata key holding the zone; default "zone", else the cluster
+	PollInterval ir.Duration `json:"pollInterval,omitempty" yaml:"pollInterval,omitempty"` // default 5s
+	Timeout      ir.Duration `json:"timeout,omitempty" yaml:"timeout,omitempty"`           // one request; default 5s
 }
 
 // Validate checks c; errors name field (e.g. "discovery[2].nacos").
@@ -65,10 +67,10 @@ func (c Config) withDefaults() Config {
 		c.ZoneKey = "zone"
 	}
 	if c.PollInterval == 0 {
-		c.PollInterval = 5 * time.Second
+		c.PollInterval = ir.Duration(5 * time.Second)
 	}
 	if c.Timeout == 0 {
-		c.Timeout = 5 * time.Second
+		c.Timeout = ir.Duration(5 * time.Second)
 	}
 	return c
 }

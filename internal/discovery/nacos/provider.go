@@ -37,12 +37,16 @@ func New(c Config, log *slog.Logger) (discovery.Provider, error) {
 	}
 	c = c.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &discovery.Fetcher{Name: "nacos", Client: &http.Client{Timeout: c.Timeout}, Limit: maxBody}
+	f := &discovery.Fetcher{Name: "nacos", Client: &http.Client{Timeout: time.Duration(c.Timeout)}, Limit: maxBody}
 	for _, s := range c.Servers {
 		f.Servers = append(f.Servers, "http://"+s)
 	}
 	return &provider{cfg: c, log: log, http: f, ctx: ctx, cancel: cancel}, nil
 }
+
+// Check reports whether q is a query this provider can answer, before
+// any provider is opened (a service's discovery block is checked so).
+func Check(q discovery.Query) error { return checkQuery(q) }
 
 func checkQuery(q discovery.Query) error {
 	if q.Name == "" {
@@ -62,7 +66,7 @@ func (p *provider) Watch(ctx context.Context, q discovery.Query, update func(dis
 	}
 	var last *discovery.Set
 	lastSum := ""
-	t := time.NewTicker(p.cfg.PollInterval)
+	t := time.NewTicker(time.Duration(p.cfg.PollInterval))
 	defer t.Stop()
 	for {
 		si, set, err := p.fetch(ctx, q)

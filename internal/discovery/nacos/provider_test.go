@@ -12,6 +12,7 @@ import (
 
 	"pylon.io/pylon/internal/discovery"
 	"pylon.io/pylon/internal/discovery/nacos/nacostest"
+	"pylon.io/pylon/internal/ir"
 )
 
 // register talks to the test server over the documented v1 HTTP API, as a
@@ -77,7 +78,7 @@ func (w *watch) next(t *testing.T, want ...string) discovery.Set {
 }
 
 func newProvider(t *testing.T, s *nacostest.Server) discovery.Provider {
-	p, err := New(Config{Servers: []string{s.Addr()}, PollInterval: 50 * time.Millisecond, Timeout: time.Second},
+	p, err := New(Config{Servers: []string{s.Addr()}, PollInterval: ir.Duration(50 * time.Millisecond), Timeout: ir.Duration(time.Second)},
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

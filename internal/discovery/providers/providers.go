@@ -12,13 +12,17 @@ import (
 
 	"pylon.io/pylon/internal/discovery"
 	"pylon.io/pylon/internal/discovery/dns"
+	"pylon.io/pylon/internal/discovery/eureka"
+	"pylon.io/pylon/internal/discovery/nacos"
 	"pylon.io/pylon/internal/ir"
 )
 
 // Config is one entry of the discovery list.
 type Config struct {
-	Name string      `json:"name" yaml:"name"`
-	DNS  *dns.Config `json:"dns,omitempty" yaml:"dns,omitempty"`
+	Name   string         `json:"name" yaml:"name"`
+	DNS    *dns.Config    `json:"dns,omitempty" yaml:"dns,omitempty"`
+	Nacos  *nacos.Config  `json:"nacos,omitempty" yaml:"nacos,omitempty"`
+	Eureka *eureka.Config `json:"eureka,omitempty" yaml:"eureka,omitempty"`
 }
 
 // kind is one provider kind: how to find its block in a Config, check it
@@ -36,6 +40,12 @@ var kinds = []kind{
 	{"dns", func(c *Config) any { return nilIf(c.DNS) },
 		func(c *Config, f string) error { return c.DNS.Validate(f) },
 		func(c *Config, log *slog.Logger) (discovery.Provider, error) { return dns.New(*c.DNS, log) }, dns.Check},
+	{"nacos", func(c *Config) any { return nilIf(c.Nacos) },
+		func(c *Config, f string) error { return c.Nacos.Validate(f) },
+		func(c *Config, log *slog.Logger) (discovery.Provider, error) { return nacos.New(*c.Nacos, log) }, nacos.Check},
+	{"eureka", func(c *Config) any { return nilIf(c.Eureka) },
+		func(c *Config, f string) error { return c.Eureka.Validate(f) },
+		func(c *Config, log *slog.Logger) (discovery.Provider, error) { return eureka.New(*c.Eureka, log) }, eureka.Check},
 }
 
 func nilIf[T any](p *T) any {

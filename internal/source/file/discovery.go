@@ -29,7 +29,7 @@ func decodeDiscovery(n *yaml.Node) ([]providers.Config, error) {
 		return nil, nil
 	}
 	if n.Kind != yaml.SequenceNode {
-		return nil, errors.New("discovery: must be a list of providers (name and one of dns)")
+		return nil, errors.New("discovery: must be a list of providers (each a name and one provider block)")
 	}
 	var list []providers.Config
 	if err := decodeStrict(n, discoveryKey, &list); err != nil {
