@@ -194,15 +194,7 @@ func (p *Proxy) record(c *Ctx, o *outcome, bytesSent int) {
 	if ua, ok := c.Header("User-Agent"); ok {
 		e.UserAgent = ua
 	}
-	if o.route != nil {
-		e.Route = o.route.Name
-	}
-	if o.backend != nil {
-		e.Service = o.backend.Service
-	}
-	if o.endpoint != nil {
-		e.Upstream = o.endpoint.Address()
-	}
+	e.Route, e.Service, e.Upstream = o.names()
 	if o.route != nil && o.route.LogSampled {
 		p.access.LogSampled(&e, o.route.LogSample)
 		return
@@ -241,4 +233,19 @@ func (p *Proxy) Refused(r listener.Refusal) {
 func clientAddr(ip []byte) netip.Addr {
 	a, _ := netip.ParseAddr(unsafeString(ip))
 	return a
+}
+
+// names returns the route, service and upstream address the request
+// reached, "" for each it did not: for the access log and the server span.
+func (o *outcome) names() (route, service, upstream string) {
+	if o.route != nil {
+		route = o.route.Name
+	}
+	if o.backend != nil {
+		service = o.backend.Service
+	}
+	if o.endpoint != nil {
+		upstream = o.endpoint.Address()
+	}
+	return route, service, upstream
 }

@@ -185,14 +185,6 @@ func (p *Proxy) endTrace(c *Ctx, o *outcome) {
 	if ua, ok := c.Header("User-Agent"); ok {
 		in.UserAgent = ua
 	}
-	if o.route != nil {
-		in.Route = o.route.Name
-	}
-	if o.backend != nil {
-		in.Service = o.backend.Service
-	}
-	if o.endpoint != nil {
-		in.Upstream = o.endpoint.Address()
-	}
+	in.Route, in.Service, in.Upstream = o.names()
 	ts.End(&in)
 }
