@@ -26,7 +26,7 @@ CACHE=${PYLON_TESTENV_CACHE:-$HOME/.cache/pylon-testenv}
 BENCH=${PYLON_TESTENV_BENCH:-0}
 
 # Components every test run needs.
-TEST_COMPONENTS=(curl taskset procps wrk h2load nginx haproxy hyperfine shellcheck h2spec etcd redis dnsmasq kube-apiserver kube-controller-manager promtool jaeger)
+TEST_COMPONENTS=(curl taskset procps wrk h2load nginx haproxy hyperfine shellcheck h2spec etcd redis dnsmasq zookeeper consul kube-apiserver kube-controller-manager promtool jaeger)
 # Components only the benchmarks need (slow to build).
 BENCH_COMPONENTS=(caddy benchstat)
 
@@ -39,6 +39,9 @@ ETCD_VERSION=v3.7.3
 PROMTOOL_VERSION=v0.316.0 # github.com/prometheus/prometheus's Go module tag of Prometheus 3.x
 KUBE_VERSION=v1.36.3
 JAEGER_VERSION=v1.75.0 # the newest approved release the Go module proxy serves (v1.76.0 is served but not approved)
+# Consul after v1.16 is under the BSL, and so are the v1.16 patch releases
+# from v1.16.4 on: v1.16.3 is the last one under the MPL. Never bump this past it.
+CONSUL_VERSION=v1.16.3
 
 log() { printf 'testenv: %s\n' "$*" >&2; }
 die() { printf 'testenv: error: %s\n' "$*" >&2; exit 1; }
@@ -62,6 +65,7 @@ apt_package_for() {
 	shellcheck) echo "shellcheck /usr/bin/shellcheck" ;;
 	redis) echo "redis-server /usr/bin/redis-server" ;;
 	dnsmasq) echo "dnsmasq /usr/sbin/dnsmasq" ;;
+	zookeeper) echo "zookeeper /usr/share/zookeeper/bin/zkServer.sh" ;;
 	esac
 }
 
@@ -254,6 +258,19 @@ component_dnsmasq() {
 	emit DNSMASQ "$b"
 }
 
+# ZooKeeper is a Java server. The component is its jar (whose manifest names
+# its dependencies), which tests run with
+# `java -cp JAR org.apache.zookeeper.server.ZooKeeperServerMain CFG`: Debian's
+# zkServer.sh reads the system-wide config and cannot be pointed elsewhere.
+component_zookeeper() {
+	apt_tool zookeeper >/dev/null
+	local b=/usr/share/java/zookeeper.jar
+	[ -f "$b" ] || die "zookeeper: package zookeeper installed but $b is missing"
+	command -v java >/dev/null || die "zookeeper: java is not on PATH"
+	check zookeeper '^Apache ZooKeeper, version 3\.' java -cp "$b" org.apache.zookeeper.version.VersionInfoMain
+	emit ZOOKEEPER "$b"
+}
+
 component_h2spec() {
 	local b; b=$(go_tool h2spec "$H2SPEC_VERSION" github.com/summerwind/h2spec/cmd/h2spec)
 	check h2spec '^Version: ' "$b" --version
@@ -280,6 +297,40 @@ component_etcd() {
 		"go.etcd.io/etcd/server/v3@$ETCD_VERSION" "go.etcd.io/etcd/etcdctl/v3@$ETCD_VERSION")
 	check etcd '^etcd Version: 3\.' "$b" --version
 	emit ETCD "$b"
+}
+
+# consul_tool builds the Consul agent of $CONSUL_VERSION into
+# $CACHE/consul-<version>/consul and prints its path. Consul's go.mod points
+# its api, sdk, ... submodules at its own tree and excludes two go-msgpack
+# versions; the throwaway module takes the submodules at the versions Consul
+# requires and copies the exclude lines.
+consul_tool() {
+	local v=${CONSUL_VERSION#v}
+	local dir="$CACHE/consul-$v" bin
+	bin="$dir/consul"
+	if [ ! -x "$bin" ]; then
+		command -v go >/dev/null || die "consul: go is not on PATH"
+		log "consul: go build github.com/hashicorp/consul@$CONSUL_VERSION in a throwaway module (cold build, ~5 min)"
+		local tmp
+		tmp=$(mktemp -d "$CACHE/.build-consul.XXXXXX")
+		printf 'module pylon.io/testenv/consul\n\ngo 1.26\n\nrequire github.com/hashicorp/consul %s\n\nexclude (\n\tgithub.com/hashicorp/go-msgpack v1.1.5\n\tgithub.com/hashicorp/go-msgpack v1.1.6\n)\n' \
+			"$CONSUL_VERSION" >"$tmp/go.mod"
+		printf '//go:build tools\n\npackage tools\n\nimport _ "github.com/hashicorp/consul"\n' >"$tmp/tools.go"
+		(cd "$tmp" && GOFLAGS="" GO111MODULE=on GOWORK=off go mod tidy &&
+			GOFLAGS="" GO111MODULE=on GOWORK=off go build -ldflags "-s -w" -o "$tmp/bin/consul" github.com/hashicorp/consul) >"$tmp/build.log" 2>&1 ||
+			{ grep -v '^go: downloading' "$tmp/build.log" | tail -40 >&2; rm -rf "$tmp"; die "consul: go build failed"; }
+		rm -rf "$dir"
+		mkdir -p "$dir"
+		mv "$tmp/bin/consul" "$bin"
+		rm -rf "$tmp"
+	fi
+	echo "$bin"
+}
+
+component_consul() {
+	local b; b=$(consul_tool)
+	check consul "^Consul ${CONSUL_VERSION//./\\.}\$" "$b" version
+	emit CONSUL "$b"
 }
 
 # kube_tool builds a Kubernetes command ($1, e.g. kube-apiserver) of
