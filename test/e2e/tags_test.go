@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -60,4 +62,85 @@ routes:
 			t.Errorf("%v: %v, want all 40 on the untagged endpoint", h, got)
 		}
 	}
+}
+
+// TestGrayTagFallback: the issue's check. Over a service with 2 gray and
+// 3 stable instances, 1,000 tagged requests reach only the gray ones and
+// 1,000 untagged ones only the stable ones, each instance of its set
+// taking a share. Then the gray instances die: tagged requests fall back
+// to the stable instances, none failing (the first tries at a dead
+// instance eject it and are retried), and untagged traffic never moves.
+func TestGrayTagFallback(t *testing.T) {
+	t.Parallel()
+	var addrs [5]string
+	var servers [5]*httptest.Server
+	names := [5]string{"gray1", "gray2", "stable1", "stable2", "stable3"}
+	for i, n := range names {
+		servers[i] = httptest.NewServer(backends.EchoHandler(n))
+		t.Cleanup(servers[i].Close)
+		addrs[i] = servers[i].Listener.Addr().String()
+	}
+	listen := testenv.FreeAddr(t)
+	startGateway(t, fmt.Sprintf(`
+listeners:
+  - name: web
+    address: %s
+    protocol: http
+services:
+  - name: orders
+    endpoints:
+      - { address: %q, tags: [gray] }
+      - { address: %q, tags: [gray] }
+      - %q
+      - %q
+      - %q
+    healthCheck:
+      passive: { consecutiveFailures: 1, ejectionTime: 1m }
+routes:
+  - name: orders
+    hosts: ["orders.test"]
+    backends: [{ service: orders }]
+    tagHeader: x-pylon-tag
+    retries: { attempts: 3 }
+`, listen, addrs[0], addrs[1], addrs[2], addrs[3], addrs[4]))
+	waitServed(t, listen, "orders.test", "stable1", 5*time.Second)
+	c := newClient()
+	count := func(n int, headers ...string) map[string]int {
+		t.Helper()
+		got := map[string]int{}
+		for range n {
+			r, err := tryDo(c, "GET", "http://"+listen+"/", "orders.test", headers...)
+			switch {
+			case err != nil:
+				got["error"]++
+			case r.Status != http.StatusOK:
+				got[fmt.Sprint("status ", r.Status)]++
+			default:
+				got[r.Header.Get("X-Backend")]++
+			}
+		}
+		return got
+	}
+	share := func(what string, got map[string]int, want ...string) {
+		t.Helper()
+		sum := 0
+		for _, n := range want {
+			if got[n] < 1000/len(want)/2 {
+				t.Errorf("%s: %v: %s took %d, want a share of the %d requests", what, got, n, got[n], 1000)
+			}
+			sum += got[n]
+		}
+		if sum != 1000 {
+			t.Errorf("%s: %v, want all 1,000 on %v", what, got, want)
+		}
+	}
+	share("tagged gray", count(1000, "X-Pylon-Tag: gray"), "gray1", "gray2")
+	share("untagged", count(1000), "stable1", "stable2", "stable3")
+
+	for _, s := range servers[:2] {
+		s.CloseClientConnections()
+		s.Close()
+	}
+	share("tagged gray, gray instances dead", count(1000, "X-Pylon-Tag: gray"), "stable1", "stable2", "stable3")
+	share("untagged, gray instances dead", count(1000), "stable1", "stable2", "stable3")
 }
