@@ -254,6 +254,18 @@ run_wrk() {
 # wrk_rps FILE prints the requests per second of a wrk output, rounded.
 wrk_rps() { awk '/^Requests\/sec:/ { printf "%d\n", $2 + 0.5 }' "$1"; }
 
+# wrk_requests FILE prints the number of requests a wrk output counts.
+wrk_requests() { awk '$2 == "requests" && $3 == "in" { print $1 }' "$1"; }
+
+# group_cpu_ticks PGID prints the CPU time, in clock ticks, that every
+# process of process group PGID has used so far (utime + stime, fields 14
+# and 15 of /proc/PID/stat; the command name before them may hold spaces).
+group_cpu_ticks() {
+	local pid
+	for pid in $("$PGREP" -g "$1"); do cat "/proc/$pid/stat" 2>/dev/null || true; done |
+		awk '{ sub(/^.*\) /, ""); t += $12 + $13 } END { printf "%d\n", t }'
+}
+
 # wrk_percentile FILE P prints the latency percentile P (50, 99...) of a
 # `wrk --latency` output in microseconds.
 wrk_percentile() {

@@ -56,18 +56,6 @@ UPTIME_BEFORE=$(uptime)
 SAMPLES=()
 ROUND_LOADS=() # "round=load average" when each round began
 
-# group_cpu_ticks PGID prints the CPU time, in clock ticks, that every
-# process of process group PGID has used so far (utime + stime, fields 14
-# and 15 of /proc/PID/stat; the command name before them may hold spaces).
-group_cpu_ticks() {
-	local pid
-	for pid in $("$PGREP" -g "$1"); do cat "/proc/$pid/stat" 2>/dev/null || true; done |
-		awk '{ sub(/^.*\) /, ""); t += $12 + $13 } END { printf "%d\n", t }'
-}
-
-# wrk_requests FILE prints the number of requests a wrk output counts.
-wrk_requests() { awk '$2 == "requests" && $3 == "in" { print $1 }' "$1"; }
-
 # measure ROUND LABEL ROUTES PORT [PGID] runs wrk for both bodies against
 # PORT, recording the CPU time of process group PGID over each run.
 measure() {

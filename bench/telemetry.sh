@@ -27,13 +27,6 @@ load_tools "" curl taskset procps wrk nginx haproxy jaeger
 CLK_TCK=$(getconf CLK_TCK)
 UPTIME_BEFORE=$(uptime)
 
-group_cpu_ticks() {
-	local pid
-	for pid in $("$PGREP" -g "$1"); do cat "/proc/$pid/stat" 2>/dev/null || true; done |
-		awk '{ sub(/^.*\) /, ""); t += $12 + $13 } END { printf "%d\n", t }'
-}
-wrk_requests() { awk '$2 == "requests" && $3 == "in" { print $1 }' "$1"; }
-
 build_pylon || die "./cmd/pylon does not build"
 (cd "$REPO" && go build -o "$WORK/kfake" ./bench/peers/kfake) || die "bench/peers/kfake does not build"
 start_backend
