@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"math/rand/v2"
+	"slices"
 	"sync/atomic"
 )
 
@@ -49,6 +50,9 @@ const maxSchedule = 1 << 16
 
 func newSnapshot(cfg *Config, eps []*Endpoint) *snapshot {
 	s := newSubSnapshot(cfg, eps)
+	if !slices.ContainsFunc(cfg.Endpoints, func(ec EndpointConfig) bool { return len(ec.Tags) > 0 }) {
+		return s
+	}
 	var untagged []*Endpoint
 	var by map[string][]*Endpoint
 	for i, e := range eps {

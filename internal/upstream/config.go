@@ -15,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -208,17 +210,25 @@ func normalize(cfg Config) (Config, error) {
 		cfg.RetryBudgetMin = DefaultRetryBudgetMin
 	}
 	eps := make([]EndpointConfig, 0, len(cfg.Endpoints))
-	seen := make(map[string]bool, len(cfg.Endpoints))
+	// A list sorted by address (as discovery and Kubernetes send theirs)
+	// holds its duplicates side by side; only another needs a map.
+	var seen map[string]bool
+	sorted := slices.IsSortedFunc(cfg.Endpoints, func(a, b EndpointConfig) int { return strings.Compare(a.Address, b.Address) })
+	if !sorted {
+		seen = make(map[string]bool, len(cfg.Endpoints))
+	}
 	for i, ep := range cfg.Endpoints {
 		if _, _, err := net.SplitHostPort(ep.Address); err != nil {
 			bad("endpoints[%d] %q: address: %w", i, ep.Address, err)
 			continue
 		}
-		if seen[ep.Address] {
+		if sorted && i > 0 && cfg.Endpoints[i-1].Address == ep.Address || seen[ep.Address] {
 			bad("endpoints[%d] %q: duplicate address", i, ep.Address)
 			continue
 		}
-		seen[ep.Address] = true
+		if !sorted {
+			seen[ep.Address] = true
+		}
 		switch {
 		case ep.Weight < 0 || ep.Weight > maxWeight:
 			bad("endpoints[%d] %q: weight %d is out of range 0-%d", i, ep.Address, ep.Weight, maxWeight)

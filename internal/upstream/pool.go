@@ -3,6 +3,7 @@ package upstream
 import (
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -76,12 +77,17 @@ func (p *Pool) updateNow(cfg Config) error {
 			return err
 		}
 	}
-	eps := make([]*Endpoint, 0, len(cfg.Endpoints))
-	next := make(map[string]*Endpoint, len(cfg.Endpoints))
-	for _, ec := range cfg.Endpoints {
-		e := p.byAddr[ec.Address]
+	var old []*Endpoint
+	if s := p.snap.Load(); s != nil {
+		old = s.eps
+	}
+	eps, gone := p.match(old, cfg.Endpoints)
+	for i, ec := range cfg.Endpoints {
+		e := eps[i]
 		if e == nil {
 			e = newEndpoint(cfg.Name, ec, tr)
+			eps[i] = e
+			p.byAddr[ec.Address] = e
 		} else {
 			e.weight.Store(int32(ec.Weight))
 			if tr != oldTr {
@@ -89,22 +95,18 @@ func (p *Pool) updateNow(cfg Config) error {
 			}
 		}
 		e.setPassive(cfg.Passive)
-		eps = append(eps, e)
-		next[ec.Address] = e
 	}
 	p.tr.Store(tr)
 	p.budget.set(cfg.RetryBudgetPercent, cfg.RetryBudgetMin)
 	p.snap.Store(newSnapshot(&cfg, eps))
-	for addr, e := range p.byAddr {
-		if next[addr] == nil {
-			// Requests already on it finish on their own connections.
-			e.Client().CloseIdleConnections()
-		}
+	for _, e := range gone {
+		delete(p.byAddr, e.addr)
+		// Requests already on it finish on their own connections.
+		e.Client().CloseIdleConnections()
 	}
 	if oldTr != nil && tr != oldTr {
 		oldTr.close()
 	}
-	p.byAddr = next
 
 	if !activeEqual(p.cfg.Active, cfg.Active) {
 		if p.checker != nil {
@@ -123,6 +125,47 @@ func (p *Pool) updateNow(cfg Config) error {
 	}
 	p.cfg = cfg
 	return nil
+}
+
+// match pairs each endpoint of eps with the pool's endpoint of that address
+// (nil for a new one) and lists the old endpoints no longer in eps. When
+// both lists are sorted by address, as discovery and Kubernetes send them,
+// it walks them side by side: a set of 2,000 endpoints of which one moved
+// costs no map operation but that one's. Otherwise it looks each one up.
+func (p *Pool) match(old []*Endpoint, eps []EndpointConfig) (matched, gone []*Endpoint) {
+	matched = make([]*Endpoint, len(eps))
+	sorted := slices.IsSortedFunc(eps, func(a, b EndpointConfig) int { return strings.Compare(a.Address, b.Address) }) &&
+		slices.IsSortedFunc(old, func(a, b *Endpoint) int { return strings.Compare(a.addr, b.addr) })
+	if !sorted {
+		keep := make(map[*Endpoint]bool, len(eps))
+		for i := range eps {
+			if e := p.byAddr[eps[i].Address]; e != nil {
+				matched[i] = e
+				keep[e] = true
+			}
+		}
+		for _, e := range p.byAddr {
+			if !keep[e] {
+				gone = append(gone, e)
+			}
+		}
+		return matched, gone
+	}
+	i, j := 0, 0
+	for i < len(eps) && j < len(old) {
+		switch c := strings.Compare(eps[i].Address, old[j].addr); {
+		case c == 0:
+			matched[i] = old[j]
+			i++
+			j++
+		case c < 0:
+			i++
+		default:
+			gone = append(gone, old[j])
+			j++
+		}
+	}
+	return matched, append(gone, old[j:]...)
 }
 
 // pruneExited drops checkers whose goroutine has already ended, so a pool
