@@ -33,6 +33,9 @@ type kubeEnv struct {
 	gw          *gateway
 	http, https string
 	ca          *testCA
+	// dns is the DNS server of the discovery provider "test-dns" in
+	// pylon's discovery list, for Services that name a provider's service.
+	dns *testenv.Dnsmasq
 }
 
 const publishAddress = "192.0.2.10"
@@ -40,10 +43,13 @@ const publishAddress = "192.0.2.10"
 func startKubeEnv(t *testing.T, pylonArgs ...string) *kubeEnv {
 	t.Helper()
 	env := &kubeEnv{t: t, kube: testenv.StartKube(t), netns: testenv.StartNetns(t),
-		http: testenv.FreeAddr(t), https: testenv.FreeAddr(t), ca: newCA(t)}
+		http: testenv.FreeAddr(t), https: testenv.FreeAddr(t), ca: newCA(t), dns: testenv.StartDnsmasq(t, "")}
 	env.netns.StartEcho(t, "web1", 8081)
 	env.netns.StartEcho(t, "web2", 8082)
 	cfg := fmt.Sprintf(`
+discovery:
+  - name: test-dns
+    dns: { servers: [%q], minTTL: 1s, maxTTL: 1s }
 listeners:
   - name: web
     address: %s
@@ -51,7 +57,7 @@ listeners:
   - name: secure
     address: %s
     protocol: https
-`, env.http, env.https)
+`, env.dns.Addr(), env.http, env.https)
 	args := append([]string{"--kubernetes", "--kubeconfig", env.kube.Kubeconfig, "--publish-address", publishAddress}, pylonArgs...)
 	env.gw = startGateway(t, cfg, args...)
 	return env

@@ -11,6 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
+
+	"pylon.io/pylon/internal/source/kubernetes/ingress"
 )
 
 // Annotations Pylon reads on an Ingress; the informer cache drops the rest.
@@ -50,7 +52,7 @@ func transform(obj any) (any, error) {
 	case *networkingv1.IngressClass:
 		o.Annotations = keepAnnotations(o.Annotations, func(k string) bool { return k == defaultClassAnnotation })
 	case *corev1.Service:
-		o.Annotations = nil
+		o.Annotations = keepAnnotations(o.Annotations, func(k string) bool { return k == ingress.DiscoveryAnnotation })
 		o.Status = corev1.ServiceStatus{}
 	case *discoveryv1.EndpointSlice:
 		o.Annotations = nil

@@ -46,7 +46,20 @@ func (t *translator) service(svcName string, bp networkingv1.ServiceBackendPort,
 	}
 	port, found := servicePort(svc, sb.Port)
 	s := &ir.Service{Name: name, Discovered: true}
-	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+	d, err := serviceDiscovery(svc)
+	if err != nil {
+		t.fail("%s.name: service %s/%s: %v", field, ns, sb.Name, err)
+		return ""
+	}
+	if d != nil {
+		// A discovery provider's service: the provider feeds the pool,
+		// not EndpointSlices.
+		if !found {
+			port = corev1.ServicePort{Port: sb.Port.Number, Name: sb.Port.Name}
+		}
+		s.Discovered = false
+		s.Discovery = d
+	} else if svc.Spec.Type == corev1.ServiceTypeExternalName {
 		// No EndpointSlices: the external name is the endpoint.
 		if !found && sb.Port.Number == 0 {
 			t.fail("%s.port: service %s/%s has no port named %q", field, ns, sb.Name, sb.Port.Name)
