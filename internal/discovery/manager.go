@@ -73,9 +73,20 @@ func NewManager(pools Pools, providers map[string]Provider, log *slog.Logger) *M
 		StallAfter: PollEvery, FirstWait: 2 * time.Second, states: map[string]*state{}}
 }
 
+// SetProviders replaces the providers by name, for a reloaded discovery
+// list. Watches running keep the provider they started with; the caller
+// restarts those whose provider changed.
+func (m *Manager) SetProviders(providers map[string]Provider) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.providers = providers
+}
+
 // Run watches svc until ctx ends.
 func (m *Manager) Run(ctx context.Context, svc Service) error {
+	m.mu.Lock()
 	p := m.providers[svc.Provider]
+	m.mu.Unlock()
 	if p == nil {
 		return fmt.Errorf("discovery: service %q: unknown provider %q", svc.Pool, svc.Provider)
 	}
