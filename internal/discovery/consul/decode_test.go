@@ -127,12 +127,12 @@ func TestDecodeRefusesOversize(t *testing.T) {
 
 func TestNextIndex(t *testing.T) {
 	for _, tc := range []struct{ prev, got, want uint64 }{
-		{0, 0, 1},   // never 0: index 0 does not block
-		{0, 7, 7},   // the first read
-		{7, 9, 9},   // moved on
-		{9, 9, 9},   // a wait that timed out
-		{9, 3, 0},   // went backwards: a fresh read
-		{9, 0, 0},   // backwards to 0: a fresh read, then 1
+		{0, 0, 1}, // never 0: index 0 does not block
+		{0, 7, 7}, // the first read
+		{7, 9, 9}, // moved on
+		{9, 9, 9}, // a wait that timed out
+		{9, 3, 0}, // went backwards: a fresh read
+		{9, 0, 0}, // backwards to 0: a fresh read, then 1
 		{12, 13, 13},
 	} {
 		if got := nextIndex(tc.prev, tc.got); got != tc.want {

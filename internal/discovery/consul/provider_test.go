@@ -215,7 +215,7 @@ func TestTagsAndPort(t *testing.T) {
 		{discovery.Query{Name: "orders", Tags: []string{"a"}}, "127.0.0.2:80,127.0.0.3:80"},
 		{discovery.Query{Name: "orders", Tags: []string{"b"}}, "127.0.0.2:80,127.0.0.4:80"},
 		{discovery.Query{Name: "orders", Tags: []string{"x"}}, ""},
-		{discovery.Query{Name: "orders", Tags: []string{"np"}}, ""},                      // no port at all: left out
+		{discovery.Query{Name: "orders", Tags: []string{"np"}}, ""},                           // no port at all: left out
 		{discovery.Query{Name: "orders", Tags: []string{"np"}, Port: 7000}, "127.0.0.5:7000"}, // the query's port
 		{discovery.Query{Name: "orders", Tags: []string{"a"}, Port: 7000}, "127.0.0.2:80,127.0.0.3:80"},
 	} {
@@ -413,7 +413,9 @@ func TestCloseEndsWatch(t *testing.T) {
 	p, _ := newProvider(t, Config{Servers: []string{c.Addr()}})
 	done := make(chan error, 1)
 	sets := make(chan discovery.Set, 8)
-	go func() { done <- p.Watch(context.Background(), discovery.Query{Name: "orders"}, func(s discovery.Set) { sets <- s }) }()
+	go func() {
+		done <- p.Watch(context.Background(), discovery.Query{Name: "orders"}, func(s discovery.Set) { sets <- s })
+	}()
 	<-sets // in its blocking query from here
 	time.Sleep(100 * time.Millisecond)
 	p.Close()
