@@ -232,10 +232,12 @@ func TestTagsAndPort(t *testing.T) {
 }
 
 // counter is an HTTP proxy in front of the agent that counts the health
-// queries it passes on.
+// queries it passes on. With zeroIndex set it answers X-Consul-Index 0,
+// as Consul versions with a bug did.
 type counter struct {
-	url     string
-	queries atomic.Int64
+	url       string
+	queries   atomic.Int64
+	zeroIndex atomic.Bool
 }
 
 func countQueries(t *testing.T, agent string) *counter {
@@ -243,6 +245,12 @@ func countQueries(t *testing.T, agent string) *counter {
 	c := &counter{}
 	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: agent})
 	rp.FlushInterval = -1
+	rp.ModifyResponse = func(r *http.Response) error {
+		if c.zeroIndex.Load() && r.Header.Get("X-Consul-Index") != "" {
+			r.Header.Set("X-Consul-Index", "0")
+		}
+		return nil
+	}
 	addr := testenv.FreeAddr(t)
 	srv := &http.Server{Addr: addr, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/v1/health/service/") {
@@ -288,6 +296,27 @@ func TestBlockingQuery(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// An index that never moves makes every query return at once; the watch
+// must not turn that into a loop of queries.
+func TestIndexThatDoesNotMove(t *testing.T) {
+	c := testenv.StartConsul(t)
+	proxy := countQueries(t, c.Addr())
+	proxy.zeroIndex.Store(true)
+	p, _ := newProvider(t, Config{Servers: []string{proxy.url}})
+	c.Register("o1", "orders", "127.0.0.2", 80, nil, nil)
+	w := startWatch(t, p, discovery.Query{Name: "orders"})
+	w.next(t, 5*time.Second, "127.0.0.2:80")
+	before := proxy.queries.Load()
+	time.Sleep(time.Second)
+	n := proxy.queries.Load() - before
+	if n > 11 { // one per minGap (100ms), and one in flight
+		t.Fatalf("%d health queries in 1s with an index stuck at 0; want at most 11", n)
+	}
+	t.Logf("%d queries in 1s", n)
+	c.Register("o2", "orders", "127.0.0.3", 80, nil, nil)
+	w.next(t, 5*time.Second, "127.0.0.2:80", "127.0.0.3:80")
 }
 
 func TestACL(t *testing.T) {
@@ -369,6 +398,16 @@ func TestAgentRestart(t *testing.T) {
 	c.Register("o1", "orders", "127.0.0.2", 80, nil, nil)
 	w := startWatch(t, p, discovery.Query{Name: "orders"})
 	w.next(t, 5*time.Second, "127.0.0.2:80")
+	// Move the service's index well past where the restarted agent's new
+	// history will be, so a watch that kept its old index would block
+	// through the rest of the test.
+	for range 25 {
+		c.SetHealth("o1", false)
+		c.SetHealth("o1", true)
+	}
+	c.SetHealth("o1", false)
+	w.next(t, 5*time.Second)
+	time.Sleep(300 * time.Millisecond) // the watch is at the last index now
 
 	c.Stop()
 	if _, err := p.Resolve(context.Background(), discovery.Query{Name: "orders"}); err == nil {
