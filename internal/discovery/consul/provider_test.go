@@ -349,6 +349,13 @@ func TestACL(t *testing.T) {
 		t.Errorf("the token is in an error or a log line: %v\n%s", err, logs)
 	}
 
+	// No token: with default_policy deny, Consul answers an empty list and
+	// does not say it filtered it (it tells only requests with a token).
+	anon, _ := newProvider(t, Config{Servers: []string{c.Addr()}})
+	if set, err := anon.Resolve(context.Background(), q); err != nil || len(set.Instances) != 0 {
+		t.Errorf("Resolve without a token = %+v, %v; want an empty set", set, err)
+	}
+
 	// A token the agent knows but that may not read the nodes: Consul
 	// filters the answer, which must not pass for an empty service.
 	var policy, token struct{ ID, SecretID string }
@@ -368,7 +375,8 @@ func TestACL(t *testing.T) {
 	}
 }
 
-func TestUnknownDatacenter(t *testing.T) {
+// Queries the agent refuses come back as errors that say why.
+func TestUnknownDatacenterAndEnterprise(t *testing.T) {
 	c := testenv.StartConsul(t)
 	p, _ := newProvider(t, Config{Servers: []string{c.Addr()}})
 	_, err := p.Resolve(context.Background(), discovery.Query{Name: "orders", Datacenter: "nowhere"})
@@ -387,6 +395,22 @@ func TestUnknownDatacenter(t *testing.T) {
 	}
 	if _, err := p2.Resolve(context.Background(), discovery.Query{Name: "orders", Datacenter: "dc1"}); err != nil {
 		t.Errorf("Resolve in dc1 over the config's datacenter = %v", err)
+	}
+
+	// Namespaces and partitions are passed on as Consul's ns and partition
+	// parameters; an agent without Enterprise refuses them, and says why.
+	p3, _ := newProvider(t, Config{Servers: []string{c.Addr()}, Partition: "eu"})
+	for _, tc := range []struct {
+		p    discovery.Provider
+		q    discovery.Query
+		want string
+	}{
+		{p, discovery.Query{Name: "orders", Namespace: "team"}, `status 400: Invalid query parameter: "ns" - Namespaces are a Consul Enterprise feature`},
+		{p3, discovery.Query{Name: "orders"}, `status 400: Invalid query parameter: "partition" - Partitions are a Consul Enterprise feature`},
+	} {
+		if _, err := tc.p.Resolve(context.Background(), tc.q); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Resolve(%+v) = %v; want %q", tc.q, err, tc.want)
+		}
 	}
 }
 
