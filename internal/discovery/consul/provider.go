@@ -1,6 +1,7 @@
 package consul
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -96,11 +97,8 @@ func notText(s string) bool {
 func (p *provider) params(q discovery.Query, index uint64) url.Values {
 	v := url.Values{}
 	set := func(k, qv, cv string) {
-		if qv == "" {
-			qv = cv
-		}
-		if qv != "" {
-			v.Set(k, qv)
+		if s := cmp.Or(qv, cv); s != "" {
+			v.Set(k, s)
 		}
 	}
 	set("dc", q.Datacenter, p.cfg.Datacenter)
@@ -131,7 +129,7 @@ func (p *provider) query(ctx context.Context, server string, q discovery.Query, 
 	defer cancel()
 	fail := func(err error) error {
 		where := ""
-		if dc := cmp(q.Datacenter, p.cfg.Datacenter); dc != "" {
+		if dc := cmp.Or(q.Datacenter, p.cfg.Datacenter); dc != "" {
 			where = fmt.Sprintf(" in datacenter %q", dc)
 		}
 		return fmt.Errorf("consul: %s: service %q%s: %w", server, q.Name, where, err)
@@ -149,13 +147,6 @@ func (p *provider) query(ctx context.Context, server string, q discovery.Query, 
 	}
 	p.agents.answered(server)
 	return d, a.index, nil
-}
-
-func cmp(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // nextIndex applies Consul's rules to the index of an answer: an index

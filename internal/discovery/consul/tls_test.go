@@ -80,7 +80,10 @@ func TestHTTPS(t *testing.T) {
 		{"insecureSkipVerify", &TLS{CertFile: clientCert, KeyFile: clientKey, InsecureSkipVerify: true}, ""},
 		{"wrong server name", &TLS{CAFile: ca, CertFile: clientCert, KeyFile: clientKey, ServerName: "other.test"}, "other.test"},
 		{"unknown CA", &TLS{CertFile: clientCert, KeyFile: clientKey}, "certificate signed by unknown authority"},
-		{"no client certificate", &TLS{CAFile: ca}, "certificate"},
+		// With TLS 1.3 the agent refuses the missing certificate after the
+		// handshake, so the client sees the alert or, when it is still
+		// writing, the closed connection.
+		{"no client certificate", &TLS{CAFile: ca}, "certificate required|broken pipe|connection reset"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, _ := newProvider(t, Config{Servers: []string{c.HTTPSAddr()}, Scheme: "https", TLS: tc.tls})
@@ -88,7 +91,7 @@ func TestHTTPS(t *testing.T) {
 			switch {
 			case tc.want == "" && (err != nil || addrs(set) != "127.0.0.2:80"):
 				t.Fatalf("Resolve = %+v, %v", set, err)
-			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), c.HTTPSAddr())):
+			case tc.want != "" && (err == nil || !containsAny(err.Error(), tc.want) || !strings.Contains(err.Error(), c.HTTPSAddr())):
 				t.Fatalf("Resolve error = %v; want it to name %s and say %q", err, c.HTTPSAddr(), tc.want)
 			}
 			if err != nil {
@@ -105,4 +108,14 @@ func TestHTTPS(t *testing.T) {
 	if _, err := New(Config{Servers: []string{c.HTTPSAddr()}, Scheme: "https", TLS: &TLS{CAFile: filepath.Join(t.TempDir(), "none.pem")}}, nil); err == nil {
 		t.Error("New with a missing CA file succeeded")
 	}
+}
+
+// containsAny reports whether s contains one of the |-separated wants.
+func containsAny(s, wants string) bool {
+	for w := range strings.SplitSeq(wants, "|") {
+		if strings.Contains(s, w) {
+			return true
+		}
+	}
+	return false
 }
