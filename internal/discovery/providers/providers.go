@@ -1,7 +1,7 @@
 // Package providers reads the top-level discovery list: each entry names a
 // connection to one registry, with exactly one provider block. A provider
 // kind is one entry of the kinds table (its package's Config, Validate and
-// New), so adding Consul or ZooKeeper is a line here and a field below.
+// New), so adding a kind (ZooKeeper, say) is a line here and a field below.
 package providers
 
 import (
@@ -11,6 +11,7 @@ import (
 	"regexp"
 
 	"pylon.io/pylon/internal/discovery"
+	"pylon.io/pylon/internal/discovery/consul"
 	"pylon.io/pylon/internal/discovery/dns"
 	"pylon.io/pylon/internal/discovery/eureka"
 	"pylon.io/pylon/internal/discovery/nacos"
@@ -23,6 +24,7 @@ type Config struct {
 	DNS    *dns.Config    `json:"dns,omitempty" yaml:"dns,omitempty"`
 	Nacos  *nacos.Config  `json:"nacos,omitempty" yaml:"nacos,omitempty"`
 	Eureka *eureka.Config `json:"eureka,omitempty" yaml:"eureka,omitempty"`
+	Consul *consul.Config `json:"consul,omitempty" yaml:"consul,omitempty"`
 }
 
 // kind is one provider kind: how to find its block in a Config, check it
@@ -46,6 +48,9 @@ var kinds = []kind{
 	{"eureka", func(c *Config) any { return nilIf(c.Eureka) },
 		func(c *Config, f string) error { return c.Eureka.Validate(f) },
 		func(c *Config, log *slog.Logger) (discovery.Provider, error) { return eureka.New(*c.Eureka, log) }, eureka.Check},
+	{"consul", func(c *Config) any { return nilIf(c.Consul) },
+		func(c *Config, f string) error { return c.Consul.Validate(f) },
+		func(c *Config, log *slog.Logger) (discovery.Provider, error) { return consul.New(*c.Consul, log) }, consul.Check},
 }
 
 func nilIf[T any](p *T) any {

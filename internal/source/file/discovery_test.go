@@ -55,8 +55,10 @@ func TestLoadDiscovery(t *testing.T) {
 func TestLoadDiscoveryErrors(t *testing.T) {
 	for _, tc := range []struct{ name, list, want string }{
 		{"bad server", `[{name: a, dns: {servers: ["127.0.0.1:5353", "nope"]}}]`, `discovery[0].dns.servers[1]: must be ip:port (got "nope")`},
-		{"no block", `[{name: a}]`, `discovery[0]: a provider block is required (one of dns, nacos, eureka)`},
+		{"no block", `[{name: a}]`, `discovery[0]: a provider block is required (one of dns, nacos, eureka, consul)`},
 		{"unknown field", `[{name: a, dns: {servers: ["127.0.0.1:53"]}, consol: {}}]`, `discovery: unknown field "consol"`},
+		{"consul server", `[{name: a, consul: {servers: ["127.0.0.1:8500", "nohost"], timeout: 200ms}}]`, `discovery[0].consul.servers[1]: "nohost" is not host:port`},
+		{"consul waitTime", `[{name: a, consul: {servers: ["127.0.0.1:8500"], waitTime: 200ms}}]`, `discovery[0].consul.waitTime: must be between 1s and 10m0s (got 200ms)`},
 		{"duplicate", `[{name: a, dns: {servers: ["127.0.0.1:53"]}}, {name: a, dns: {servers: ["127.0.0.1:53"]}}]`, `discovery[1].name: "a" is also discovery[0]`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -133,4 +135,26 @@ func FuzzDiscoveryBlock(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestLoadDiscoveryConsul(t *testing.T) {
+	p := writeFile(t, t.TempDir(), "pylon.yaml", `
+discovery:
+  - name: consul
+    consul: { servers: ["127.0.0.1:8500"], token: t0ken, datacenter: dc1, passingOnly: false, waitTime: 90s, timeout: 200ms }
+`)
+	list, err := LoadDiscovery(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := list[0].Consul; c == nil || c.Timeout.D().String() != "200ms" || c.WaitTime.D().String() != "1m30s" || *c.PassingOnly || c.Token != "t0ken" {
+		t.Fatalf("consul = %+v", list[0].Consul)
+	}
+	if err := providers.CheckService(list, "services[1].discovery", &ir.ServiceDiscovery{Provider: "consul", Name: "orders", Group: "shop"}); err == nil ||
+		!strings.Contains(err.Error(), "services[1].discovery: consul: query \"orders\": only name, tags") {
+		t.Fatalf("CheckService = %v", err)
+	}
+	if err := providers.CheckService(list, "services[0].discovery", &ir.ServiceDiscovery{Provider: "consul", Name: "orders", Tags: []string{"v2"}, Datacenter: "dc2", Port: 8080}); err != nil {
+		t.Fatal(err)
+	}
 }
