@@ -2,7 +2,6 @@ package nacos
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -14,13 +13,11 @@ import (
 	"pylon.io/pylon/internal/discovery"
 )
 
-// errClosed is what a Watch returns when Close ends it.
-var errClosed = errors.New("nacos: provider closed")
-
 // maxBody bounds one instance list answer.
 const maxBody = 16 << 20
 
-type provider struct {
+// httpProvider speaks the v1 HTTP naming API.
+type httpProvider struct {
 	cfg    Config
 	log    *slog.Logger
 	http   *discovery.Fetcher
@@ -28,39 +25,19 @@ type provider struct {
 	cancel context.CancelFunc
 }
 
-var _ discovery.Provider = (*provider)(nil)
+var _ discovery.Provider = (*httpProvider)(nil)
 
-// New returns a provider for c, which must have passed Validate.
-func New(c Config, log *slog.Logger) (discovery.Provider, error) {
-	if err := c.Validate("nacos"); err != nil {
-		return nil, err
-	}
-	c = c.withDefaults()
+func newHTTP(c Config, log *slog.Logger) *httpProvider {
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &discovery.Fetcher{Name: "nacos", Client: &http.Client{Timeout: time.Duration(c.Timeout)}, Limit: maxBody}
 	for _, s := range c.Servers {
 		f.Servers = append(f.Servers, "http://"+s)
 	}
-	return &provider{cfg: c, log: log, http: f, ctx: ctx, cancel: cancel}, nil
-}
-
-// Check reports whether q is a query this provider can answer, before
-// any provider is opened (a service's discovery block is checked so).
-func Check(q discovery.Query) error { return checkQuery(q) }
-
-func checkQuery(q discovery.Query) error {
-	if q.Name == "" {
-		return errors.New("nacos: query: name is required")
-	}
-	if q.SRV != "" || q.Port != 0 || len(q.Tags) > 0 || q.Partition != "" || q.Datacenter != "" ||
-		q.App != "" || q.Path != "" || q.Layout != "" {
-		return fmt.Errorf("nacos: query %q: only name, namespace, group and clusters apply", q.Name)
-	}
-	return nil
+	return &httpProvider{cfg: c, log: log, http: f, ctx: ctx, cancel: cancel}
 }
 
 // Watch polls the instance list every PollInterval and sends each change.
-func (p *provider) Watch(ctx context.Context, q discovery.Query, update func(discovery.Set)) error {
+func (p *httpProvider) Watch(ctx context.Context, q discovery.Query, update func(discovery.Set)) error {
 	if err := checkQuery(q); err != nil {
 		return err
 	}
@@ -91,7 +68,7 @@ func (p *provider) Watch(ctx context.Context, q discovery.Query, update func(dis
 }
 
 // Resolve fetches the instance list once.
-func (p *provider) Resolve(ctx context.Context, q discovery.Query) (discovery.Set, error) {
+func (p *httpProvider) Resolve(ctx context.Context, q discovery.Query) (discovery.Set, error) {
 	if err := checkQuery(q); err != nil {
 		return discovery.Set{}, err
 	}
@@ -100,12 +77,12 @@ func (p *provider) Resolve(ctx context.Context, q discovery.Query) (discovery.Se
 }
 
 // Close ends every watch.
-func (p *provider) Close() error {
+func (p *httpProvider) Close() error {
 	p.cancel()
 	return nil
 }
 
-func (p *provider) fetch(ctx context.Context, q discovery.Query) (serviceInfo, discovery.Set, error) {
+func (p *httpProvider) fetch(ctx context.Context, q discovery.Query) (serviceInfo, discovery.Set, error) {
 	v := url.Values{}
 	v.Set("serviceName", q.Name)
 	if q.Group != "" {

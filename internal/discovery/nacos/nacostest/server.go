@@ -142,6 +142,17 @@ func (s *Server) Pushes() (sent, acked int) {
 	return s.pushes, s.acks
 }
 
+// Connections returns how many gRPC clients are connected and how many
+// subscriptions they hold.
+func (s *Server) Connections() (conns, subscriptions int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.conns {
+		subscriptions += len(c.subs)
+	}
+	return len(s.conns), subscriptions
+}
+
 // serviceKey is the registry's key of a service and its grouped name.
 func serviceKey(ns, group, name string) (string, string) {
 	if ns == "" {
