@@ -39,11 +39,12 @@ func call(t *testing.T, method, u, contentType string, body []byte) {
 }
 
 // TestRegistryDiscovery: services whose endpoints come from Nacos (v1
-// HTTP API) and Eureka (REST API with delta fetches) follow their
-// registries through pylon's discovery list: registered instances get the
-// traffic, a deregistered one stops getting it, and a registry outage
-// keeps the last known set. The registries are the in-repo test servers
-// of each documented API (Nacos and Eureka are Java servers).
+// HTTP API, and v2 gRPC API with pushes) and Eureka (REST API with delta
+// fetches) follow their registries through pylon's discovery list:
+// registered instances get the traffic, a deregistered one stops getting
+// it, and a registry outage keeps the last known set. The registries are
+// the in-repo test servers of each documented API (Nacos and Eureka are
+// Java servers).
 func TestRegistryDiscovery(t *testing.T) {
 	t.Parallel()
 	port := testenv.FreePort(t)
@@ -61,8 +62,8 @@ func TestRegistryDiscovery(t *testing.T) {
 	}
 	t.Cleanup(eureka.Stop)
 
-	nacosInst := func(method, ip string) {
-		v := url.Values{"serviceName": {"orders"}, "groupName": {"shop"}, "ip": {ip}, "port": {strconv.Itoa(port)}}
+	nacosInst := func(method, service, ip string) {
+		v := url.Values{"serviceName": {service}, "groupName": {"shop"}, "ip": {ip}, "port": {strconv.Itoa(port)}}
 		call(t, method, "http://"+nacos.Addr()+"/nacos/v1/ns/instance?"+v.Encode(), "", nil)
 	}
 	eurekaInst := func(id, ip string) {
@@ -73,7 +74,8 @@ func TestRegistryDiscovery(t *testing.T) {
 		}})
 		call(t, http.MethodPost, eureka.URL()+"/apps/BILLING", "application/json", b)
 	}
-	nacosInst(http.MethodPost, "127.0.0.21")
+	nacosInst(http.MethodPost, "orders", "127.0.0.21")
+	nacosInst(http.MethodPost, "stock", "127.0.0.22")
 	eurekaInst("b1", "127.0.0.23")
 
 	listen := testenv.FreeAddr(t)
@@ -81,6 +83,8 @@ func TestRegistryDiscovery(t *testing.T) {
 discovery:
   - name: nacos
     nacos: { servers: [%q], pollInterval: 200ms, timeout: 1s }
+  - name: nacos-grpc
+    nacos: { servers: [%q], api: v2, timeout: 1s }
   - name: eureka
     eureka: { servers: [%q], pollInterval: 200ms, timeout: 1s }
 listeners:
@@ -90,20 +94,27 @@ listeners:
 services:
   - name: orders
     discovery: { provider: nacos, name: orders, group: shop }
+  - name: stock
+    discovery: { provider: nacos-grpc, name: stock, group: shop }
   - name: billing
     discovery: { provider: eureka, app: billing }
 routes:
-%s%s`, nacos.Addr(), eureka.URL(), listen, route("orders", "orders.test", "orders"), route("billing", "billing.test", "billing")))
+%s%s%s`, nacos.Addr(), nacos.Addr(), eureka.URL(), listen, route("orders", "orders.test", "orders"),
+		route("stock", "stock.test", "stock"), route("billing", "billing.test", "billing")))
 	waitServed(t, listen, "orders.test", "r1", 10*time.Second)
+	waitServed(t, listen, "stock.test", "r2", 10*time.Second)
 	waitServed(t, listen, "billing.test", "r3", 10*time.Second)
 
 	// A second instance in each registry, then the first one gone: the
 	// traffic moves to the second.
-	nacosInst(http.MethodPost, "127.0.0.22")
+	nacosInst(http.MethodPost, "orders", "127.0.0.22")
+	nacosInst(http.MethodPost, "stock", "127.0.0.21")
 	eurekaInst("b2", "127.0.0.24")
-	nacosInst(http.MethodDelete, "127.0.0.21")
+	nacosInst(http.MethodDelete, "orders", "127.0.0.21")
+	nacosInst(http.MethodDelete, "stock", "127.0.0.22")
 	call(t, http.MethodDelete, eureka.URL()+"/apps/BILLING/b1", "", nil)
 	waitOnly(t, listen, "orders.test", "r2")
+	waitOnly(t, listen, "stock.test", "r1")
 	waitOnly(t, listen, "billing.test", "r4")
 
 	// Both registries unreachable: the last known sets keep serving.
@@ -111,7 +122,7 @@ routes:
 	eureka.Stop()
 	time.Sleep(time.Second)
 	for range 20 {
-		for host, want := range map[string]string{"orders.test": "r2", "billing.test": "r4"} {
+		for host, want := range map[string]string{"orders.test": "r2", "stock.test": "r1", "billing.test": "r4"} {
 			if got, st, err := servedBy(newClient(), listen, host); err != nil || st != http.StatusOK || got != want {
 				t.Fatalf("%s with its registry down: %q %d %v, want %s", host, got, st, err, want)
 			}
