@@ -122,9 +122,25 @@ func TestWatchV2(t *testing.T) {
 	register(t, s, "DELETE", inst("::1", "9090", "clusterName", "west"))
 	w.next(t)
 
-	// The server goes away and comes back on the same ports: the
-	// application registers again, the subscription resumes by itself and
-	// later changes arrive.
+}
+
+// TestWatchV2ServerRestart: the server goes away and comes back on the
+// same ports: the application registers again, the subscription resumes
+// by itself and later changes arrive; meanwhile Resolve fails naming the
+// server.
+func TestWatchV2ServerRestart(t *testing.T) {
+	if raceEnabled {
+		// Seen in about one run in four: RpcClient.reconnect writes
+		// currentConnection (rpc_client.go:448) while the event loop reads
+		// it (rpc_client.go:486), with nothing ordering the two.
+		t.Skip("nacos-sdk-go v2.3.2 races with itself when it reconnects; this test runs without -race")
+	}
+	s := startServer(t)
+	a := app(t, s, "")
+	p := newV2(t, s.Addr())
+	q := discovery.Query{Name: "orders", Group: "shop"}
+	w := startWatch(t, p, q)
+	w.next(t)
 	appRegister(t, a, "127.0.0.4", 8080, vo.RegisterInstanceParam{Enable: true, Healthy: true})
 	w.next(t, "127.0.0.4:8080")
 	s.Stop()
@@ -137,7 +153,7 @@ func TestWatchV2(t *testing.T) {
 	}
 	register(t, s, "POST", inst("127.0.0.5", "8080"))
 	w.next(t, "127.0.0.4:8080", "127.0.0.5:8080")
-	start = time.Now()
+	start := time.Now()
 	register(t, s, "DELETE", inst("127.0.0.5", "8080"))
 	w.next(t, "127.0.0.4:8080")
 	if d := time.Since(start); d > 500*time.Millisecond {
