@@ -315,6 +315,12 @@ func (p *grpcProvider) unwatch(c *nsClient, t target, cb *func([]model.Instance,
 	}
 	delete(c.watches, t.key())
 	c.holder.StopUpdateIfContain(util.GetGroupName(t.name, t.group), t.clusters)
+	if p.ctx.Err() != nil && !c.proxy.ServerHealthy() {
+		// Closing while no server answers: the connection and the SDK's
+		// record of the subscription end with the client, and waiting out
+		// a request per watch would only hold up the shutdown.
+		return
+	}
 	if _, err := sdkCall(func() (struct{}, error) { return struct{}{}, c.proxy.Unsubscribe(t.name, t.group, t.clusters) }); err != nil {
 		// The server forgets the subscription with the connection anyway.
 		p.log.Debug("nacos: unsubscribing failed", "service", t.name, "error", err.Error())

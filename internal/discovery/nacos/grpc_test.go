@@ -333,6 +333,45 @@ func noGoroutinesLeft(t *testing.T, before map[string]bool) {
 	t.Logf("every goroutine ended %v after Close", time.Since(start).Round(time.Millisecond))
 }
 
+// TestCloseV2ServerDown: with the server gone, Close does not wait out an
+// unsubscribe per watch.
+func TestCloseV2ServerDown(t *testing.T) {
+	s := startServer(t)
+	before := goroutines()
+	p, err := New(Config{Servers: []string{s.Addr()}, API: "v2", Timeout: ir.Duration(time.Second)}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	ended := make(chan error, n)
+	for i := range n {
+		first := make(chan struct{})
+		go func() {
+			var once bool
+			ended <- p.Watch(context.Background(), discovery.Query{Name: "svc" + strconv.Itoa(i)}, func(discovery.Set) {
+				if !once {
+					once = true
+					close(first)
+				}
+			})
+		}()
+		<-first
+	}
+	s.Stop()
+	eventually(t, "disconnected", func() bool { return !p.(*grpcProvider).clients["public"].proxy.ServerHealthy() })
+	start := time.Now()
+	p.Close()
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Close with the server down took %v", d)
+	}
+	for range n {
+		if err := <-ended; err != errClosed {
+			t.Errorf("Watch = %v", err)
+		}
+	}
+	noGoroutinesLeft(t, before)
+}
+
 func eventually(t *testing.T, what string, f func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); !f(); time.Sleep(10 * time.Millisecond) {
