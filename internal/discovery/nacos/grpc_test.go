@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -410,4 +411,56 @@ func stacks() []string {
 		}
 		buf = make([]byte, 2*len(buf))
 	}
+}
+
+// records keeps what a provider logged.
+type records struct {
+	mu   sync.Mutex
+	recs []slog.Record
+}
+
+func (r *records) Enabled(context.Context, slog.Level) bool { return true }
+func (r *records) Handle(_ context.Context, rec slog.Record) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.recs = append(r.recs, rec)
+	return nil
+}
+func (r *records) WithAttrs([]slog.Attr) slog.Handler { return r }
+func (r *records) WithGroup(string) slog.Handler      { return r }
+
+// TestSDKLogsThroughSlog: the SDK's complaints reach the provider's
+// logger as warnings, one line each; its info and debug chatter does not.
+func TestSDKLogsThroughSlog(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	rec := &records{}
+	p, err := New(Config{Servers: []string{addr}, API: "v2", Timeout: ir.Duration(time.Second)}, slog.New(rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.Resolve(context.Background(), discovery.Query{Name: "orders"})
+	eventually(t, "an SDK warning logged", func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		for _, r := range rec.recs {
+			if strings.HasPrefix(r.Message, "nacos: sdk: ") {
+				return true
+			}
+		}
+		return false
+	})
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, r := range rec.recs {
+		if strings.HasPrefix(r.Message, "nacos: sdk: ") && (r.Level != slog.LevelWarn || strings.Contains(r.Message, "\n")) {
+			t.Errorf("SDK message at %v: %q", r.Level, r.Message)
+		}
+	}
+	t.Logf("%d records, first: %q", len(rec.recs), rec.recs[0].Message)
 }
