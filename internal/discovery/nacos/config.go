@@ -1,15 +1,19 @@
-// Package nacos finds service endpoints in a Nacos registry.
+// Package nacos finds service endpoints in a Nacos registry, over one of
+// its two naming APIs:
 //
-// This package speaks the Nacos v1 HTTP naming API
-// (GET /nacos/v1/ns/instance/list), polling it and using the answer's
-// checksum to skip unchanged lists. The v2 gRPC API is not implemented yet:
-// a Config asking for it is rejected.
+//   - v2 (gRPC, api: v2), through the Nacos Go SDK: a subscription per
+//     watched service, and the server pushes each change;
+//   - v1 (HTTP, the default): polling GET /nacos/v1/ns/instance/list and
+//     using the answer's checksum to skip unchanged lists.
+//
+// Both map an instance onto discovery.Instance the same way (toSet).
 package nacos
 
 import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"strconv"
 	"time"
 
@@ -18,12 +22,12 @@ import (
 
 // Config is one Nacos provider.
 type Config struct {
-	Servers      []string    `json:"servers" yaml:"servers"`                               // host:port of the HTTP API, tried in turn
-	API          string      `json:"api" yaml:"api"`                                       // "v1" (default); "v2" is not supported yet
+	Servers      []string    `json:"servers" yaml:"servers"`                               // host:port of the HTTP API (v2: gRPC on port+1000), tried in turn
+	API          string      `json:"api" yaml:"api"`                                       // "v1" (HTTP, default) or "v2" (gRPC)
 	Namespace    string      `json:"namespace" yaml:"namespace"`                           // default namespace; Query.Namespace overrides
 	TagsKey      string      `json:"tagsKey" yaml:"tagsKey"`                               // metadata key holding comma-separated tags; default "tags"
 	ZoneKey      string      `json:"zoneKey" yaml:"zoneKey"`                               // metadata key holding the zone; default "zone", else the cluster
-	PollInterval ir.Duration `json:"pollInterval,omitempty" yaml:"pollInterval,omitempty"` // default 5s
+	PollInterval ir.Duration `json:"pollInterval,omitempty" yaml:"pollInterval,omitempty"` // v1; default 5s
 	Timeout      ir.Duration `json:"timeout,omitempty" yaml:"timeout,omitempty"`           // one request; default 5s
 }
 
@@ -46,9 +50,18 @@ func (c Config) Validate(field string) error {
 	switch c.API {
 	case "", "v1":
 	case "v2":
-		errs = append(errs, fmt.Errorf("%s.api: v2 (gRPC) is not supported yet; use v1", field))
+		for i, s := range c.Servers {
+			if _, port, err := net.SplitHostPort(s); err == nil {
+				if n, err := strconv.Atoi(port); err == nil && n+grpcPortOffset > 65535 {
+					errs = append(errs, fmt.Errorf("%s.servers[%d]: %q: api v2 reaches gRPC on port+%d, above 65535", field, i, s, grpcPortOffset))
+				}
+			}
+		}
 	default:
 		errs = append(errs, fmt.Errorf("%s.api: %q is not one of v1, v2", field, c.API))
+	}
+	if c.Namespace != "" && !namespaceRE.MatchString(c.Namespace) {
+		errs = append(errs, fmt.Errorf("%s.namespace: %q %s", field, c.Namespace, namespaceRule))
 	}
 	if c.PollInterval < 0 {
 		errs = append(errs, fmt.Errorf("%s.pollInterval: must not be negative", field))
@@ -58,6 +71,17 @@ func (c Config) Validate(field string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// grpcPortOffset is where a Nacos server's gRPC API is from its HTTP
+// port; the Go SDK reaches it there when no gRPC port is given.
+const grpcPortOffset = 1000
+
+// namespaceRE is Nacos's rule for namespace IDs (its console enforces
+// it). The v2 client also names a cache directory after the namespace, so
+// nothing else may reach it.
+var namespaceRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+
+const namespaceRule = "must be 1-128 letters, digits, '_' or '-' (a Nacos namespace ID)"
 
 func (c Config) withDefaults() Config {
 	if c.TagsKey == "" {

@@ -7,6 +7,8 @@ import (
 	"net"
 	"strconv"
 
+	"github.com/nacos-group/nacos-sdk-go/v2/model"
+
 	"pylon.io/pylon/internal/discovery"
 )
 
@@ -39,10 +41,28 @@ func decodeList(body []byte, c Config) (serviceInfo, discovery.Set, int, error) 
 	return si, set, dropped, nil
 }
 
+// fromSDK returns the v2 client's instances in the v1 shape, so both
+// APIs share toSet. A port out of range becomes 0, which toSet drops.
+func fromSDK(hosts []model.Instance) []instance {
+	out := make([]instance, 0, min(len(hosts), discovery.MaxInstances))
+	for _, h := range hosts {
+		port := 0
+		if h.Port <= 65535 {
+			port = int(h.Port)
+		}
+		out = append(out, instance{IP: h.Ip, Port: port, Weight: h.Weight, Healthy: h.Healthy, Enabled: h.Enable,
+			ClusterName: h.ClusterName, Metadata: h.Metadata})
+	}
+	return out
+}
+
 // weightScale turns Nacos's float weights (0.01-10000) into integer shares
 // that keep two decimals of their ratio.
 const weightScale = 100
 
+// toSet maps instances of either API onto a Set: the one mapping of
+// health, weight, metadata, tags and zone. It returns the number of
+// metadata entries dropped for not being valid UTF-8.
 func toSet(hosts []instance, c Config) (discovery.Set, int) {
 	dropped := 0
 	out := make([]discovery.Instance, 0, min(len(hosts), discovery.MaxInstances))

@@ -189,6 +189,44 @@ func TestRejects(t *testing.T) {
 	}
 }
 
+func TestValidateAPI(t *testing.T) {
+	for _, tc := range []struct {
+		c    Config
+		want string // "" for valid
+	}{
+		{Config{Servers: []string{"127.0.0.1:8848"}}, ""},
+		{Config{Servers: []string{"127.0.0.1:8848"}, API: "v1"}, ""},
+		{Config{Servers: []string{"127.0.0.1:8848", "[::1]:8848"}, API: "v2"}, ""},
+		{Config{Servers: []string{"127.0.0.1:8848"}, API: "V2"}, `discovery[2].nacos.api: "V2" is not one of v1, v2`},
+		{Config{Servers: []string{"127.0.0.1:8848"}, API: "grpc"}, `discovery[2].nacos.api: "grpc" is not one of v1, v2`},
+		{Config{Servers: []string{"127.0.0.1:8848", "h:65000"}, API: "v2"}, `discovery[2].nacos.servers[1]: "h:65000": api v2 reaches gRPC on port+1000, above 65535`},
+		{Config{Servers: []string{"h:65000"}}, ""}, // v1 stays on the HTTP port
+		{Config{Servers: []string{"127.0.0.1:8848"}, API: "v2", Namespace: "../x"}, `discovery[2].nacos.namespace: "../x" must be 1-128 letters`},
+	} {
+		err := tc.c.Validate("discovery[2].nacos")
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("Validate(%+v) = %v, want valid", tc.c, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("Validate(%+v) = %v, want %s", tc.c, err, tc.want)
+		}
+	}
+	if err := Check(discovery.Query{Name: "orders", Namespace: "a/b"}); err == nil || !strings.Contains(err.Error(), `namespace "a/b"`) {
+		t.Errorf("Check with namespace a/b = %v", err)
+	}
+	p, err := New(Config{Servers: []string{"127.0.0.1:1"}, API: "v2"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, ok := p.(*grpcProvider); !ok {
+		t.Fatalf("api v2 opened a %T", p)
+	}
+	if err := p.Watch(context.Background(), discovery.Query{Name: "x", App: "y"}, func(discovery.Set) {}); err == nil {
+		t.Error("v2 Watch accepted an Eureka field")
+	}
+}
+
 func TestDecodeDropsBadUTF8(t *testing.T) {
 	body := []byte("{\"hosts\":[{\"ip\":\"10.0.0.1\",\"port\":80,\"weight\":1,\"healthy\":true,\"enabled\":true,\"metadata\":{\"ok\":\"yes\",\"bad\":\"\xff\"}}]}")
 	_, set, dropped, err := decodeList(body, Config{}.withDefaults())

@@ -1,0 +1,6 @@
+//go:build race
+
+package nacos
+
+// raceEnabled: the test runs under the race detector.
+const raceEnabled = true
