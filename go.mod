@@ -47,6 +47,8 @@ require (
 
 require github.com/miekg/dns v1.1.73
 
+require github.com/go-zookeeper/zk v1.0.4
+
 require github.com/kylelemons/godebug v1.1.0 // indirect
 
 require (
