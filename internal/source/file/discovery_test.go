@@ -55,7 +55,7 @@ func TestLoadDiscovery(t *testing.T) {
 func TestLoadDiscoveryErrors(t *testing.T) {
 	for _, tc := range []struct{ name, list, want string }{
 		{"bad server", `[{name: a, dns: {servers: ["127.0.0.1:5353", "nope"]}}]`, `discovery[0].dns.servers[1]: must be ip:port (got "nope")`},
-		{"no block", `[{name: a}]`, `discovery[0]: a provider block is required (one of dns, nacos, eureka)`},
+		{"no block", `[{name: a}]`, `discovery[0]: a provider block is required (one of dns, nacos, eureka, zookeeper)`},
 		{"unknown field", `[{name: a, dns: {servers: ["127.0.0.1:53"]}, consol: {}}]`, `discovery: unknown field "consol"`},
 		{"duplicate", `[{name: a, dns: {servers: ["127.0.0.1:53"]}}, {name: a, dns: {servers: ["127.0.0.1:53"]}}]`, `discovery[1].name: "a" is also discovery[0]`},
 	} {
