@@ -322,3 +322,38 @@ func TestCloseEndsWatch(t *testing.T) {
 		t.Fatalf("Watch with an Eureka field = %v; want the query refused", err)
 	}
 }
+
+// The poll backstop: when a re-read disagrees with the view the watches
+// built (a watch was lost), the view is read and watched again.
+func TestPollBackstop(t *testing.T) {
+	z := testenv.StartZooKeeper(t)
+	z.RegisterDubbo(demo, "127.0.0.2", 20880, nil)
+	z.RegisterDubbo(demo, "127.0.0.3", 20880, nil)
+	p, logs := newProvider(t, Config{Servers: []string{z.Addr()}})
+	pr := p.(*provider)
+	if err := pr.waitReady(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w := pr.newWatcher(discovery.Query{Path: demo, Layout: LayoutDubbo})
+	if set, _, err := w.refresh(); err != nil || len(set.Instances) != 2 {
+		t.Fatalf("refresh = %v, %v", addrs(set), err)
+	}
+	w.names = w.names[:1] // as if the event of the second child had been lost
+	stale, _, err := w.refresh()
+	if err != nil || len(stale.Instances) != 1 {
+		t.Fatalf("stale refresh = %v, %v", addrs(stale), err)
+	}
+	w.verify(&stale)
+	set, _, err := w.refresh()
+	if err != nil || len(set.Instances) != 2 {
+		t.Fatalf("refresh after the backstop = %v, %v", addrs(set), err)
+	}
+	if !strings.Contains(logs.String(), "a re-read found a change no watch reported") {
+		t.Errorf("the backstop did not log:\n%s", logs)
+	}
+	// Agreeing views cost a read and nothing else.
+	w.verify(&set)
+	if !w.listed {
+		t.Error("verify dropped a view that was up to date")
+	}
+}

@@ -133,7 +133,7 @@ func (p *provider) Watch(ctx context.Context, q discovery.Query, update func(dis
 // from what the watches built, makes the next refresh read and watch
 // everything again: a backstop for a watch that was lost.
 func (w *watcher) verify(last *discovery.Set) {
-	if last == nil {
+	if ok, _, _ := w.p.readiness(); !ok || last == nil {
 		return
 	}
 	fresh, err := w.p.read(w.q)
