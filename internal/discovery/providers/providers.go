@@ -15,16 +15,18 @@ import (
 	"pylon.io/pylon/internal/discovery/dns"
 	"pylon.io/pylon/internal/discovery/eureka"
 	"pylon.io/pylon/internal/discovery/nacos"
+	"pylon.io/pylon/internal/discovery/zookeeper"
 	"pylon.io/pylon/internal/ir"
 )
 
 // Config is one entry of the discovery list.
 type Config struct {
-	Name   string         `json:"name" yaml:"name"`
-	DNS    *dns.Config    `json:"dns,omitempty" yaml:"dns,omitempty"`
-	Nacos  *nacos.Config  `json:"nacos,omitempty" yaml:"nacos,omitempty"`
-	Eureka *eureka.Config `json:"eureka,omitempty" yaml:"eureka,omitempty"`
-	Consul *consul.Config `json:"consul,omitempty" yaml:"consul,omitempty"`
+	Name      string            `json:"name" yaml:"name"`
+	DNS       *dns.Config       `json:"dns,omitempty" yaml:"dns,omitempty"`
+	Nacos     *nacos.Config     `json:"nacos,omitempty" yaml:"nacos,omitempty"`
+	Eureka    *eureka.Config    `json:"eureka,omitempty" yaml:"eureka,omitempty"`
+	Consul    *consul.Config    `json:"consul,omitempty" yaml:"consul,omitempty"`
+	ZooKeeper *zookeeper.Config `json:"zookeeper,omitempty" yaml:"zookeeper,omitempty"`
 }
 
 // kind is one provider kind: how to find its block in a Config, check it
@@ -51,6 +53,9 @@ var kinds = []kind{
 	{"consul", func(c *Config) any { return nilIf(c.Consul) },
 		func(c *Config, f string) error { return c.Consul.Validate(f) },
 		func(c *Config, log *slog.Logger) (discovery.Provider, error) { return consul.New(*c.Consul, log) }, consul.Check},
+	{"zookeeper", func(c *Config) any { return nilIf(c.ZooKeeper) },
+		func(c *Config, f string) error { return c.ZooKeeper.Validate(f) },
+		func(c *Config, log *slog.Logger) (discovery.Provider, error) { return zookeeper.New(*c.ZooKeeper, log) }, zookeeper.Check},
 }
 
 func nilIf[T any](p *T) any {

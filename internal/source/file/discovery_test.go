@@ -55,7 +55,7 @@ func TestLoadDiscovery(t *testing.T) {
 func TestLoadDiscoveryErrors(t *testing.T) {
 	for _, tc := range []struct{ name, list, want string }{
 		{"bad server", `[{name: a, dns: {servers: ["127.0.0.1:5353", "nope"]}}]`, `discovery[0].dns.servers[1]: must be ip:port (got "nope")`},
-		{"no block", `[{name: a}]`, `discovery[0]: a provider block is required (one of dns, nacos, eureka, consul)`},
+		{"no block", `[{name: a}]`, `discovery[0]: a provider block is required (one of dns, nacos, eureka, consul, zookeeper)`},
 		{"unknown field", `[{name: a, dns: {servers: ["127.0.0.1:53"]}, consol: {}}]`, `discovery: unknown field "consol"`},
 		{"consul server", `[{name: a, consul: {servers: ["127.0.0.1:8500", "nohost"], timeout: 200ms}}]`, `discovery[0].consul.servers[1]: "nohost" is not host:port`},
 		{"consul waitTime", `[{name: a, consul: {servers: ["127.0.0.1:8500"], waitTime: 200ms}}]`, `discovery[0].consul.waitTime: must be between 1s and 10m0s (got 200ms)`},
