@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -30,4 +31,18 @@ func RESTConfig(kubeconfig string) (*rest.Config, error) {
 	default:
 		return nil, fmt.Errorf("kubernetes: kubeconfig: %w", err)
 	}
+}
+
+// NewClient connects to the cluster RESTConfig finds, for watchers outside
+// the source (the gateway's own Node).
+func NewClient(kubeconfig string) (kubernetes.Interface, error) {
+	cfg, err := RESTConfig(kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes: client: %w", err)
+	}
+	return cs, nil
 }
