@@ -32,7 +32,7 @@ func localityRunners(ctx context.Context, o LocalityOptions, kubeconfig string, 
 	if o.Zone != "" || o.Node == "" {
 		return nil
 	}
-	client, err := kubesource.NewClient(kubeconfig)
+	client, err := kubesource.NewClient(kubeconfig, log)
 	if err != nil {
 		log.Warn("zone unknown: cannot reach the cluster to read this gateway's Node; pass --zone", "node", o.Node, "error", err.Error())
 		return nil

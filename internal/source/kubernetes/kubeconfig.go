@@ -3,6 +3,7 @@ package kubernetes
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -34,8 +35,11 @@ func RESTConfig(kubeconfig string) (*rest.Config, error) {
 }
 
 // NewClient connects to the cluster RESTConfig finds, for watchers outside
-// the source (the gateway's own Node).
-func NewClient(kubeconfig string) (kubernetes.Interface, error) {
+// the source (the gateway's own Node); client-go's log lines go to log.
+func NewClient(kubeconfig string, log *slog.Logger) (kubernetes.Interface, error) {
+	if log != nil {
+		routeClientLogs(log)
+	}
 	cfg, err := RESTConfig(kubeconfig)
 	if err != nil {
 		return nil, err
