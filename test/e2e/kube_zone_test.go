@@ -269,7 +269,7 @@ func TestKubeZoneFromNodeLabel(t *testing.T) {
 	// Ready means the Ingress is live; the zone was read before that.
 	steadySpread(t, "node-gw is in zone-b", listen, "b1")
 	if !strings.Contains(gw.proc.Log(), `"zone":"zone-b"`) {
-		t.Errorf("the log does not say the zone: %s", gw.proc.Log())
+		t.Errorf("the log does not name zone-b as the gateway's zone (%s)", gw.proc.LogPath)
 	}
 	nodes := c.kube.Client.CoreV1().Nodes()
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
