@@ -3,6 +3,7 @@ package upstream
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -412,4 +413,42 @@ func BenchmarkPickZone(b *testing.B) {
 			})
 		})
 	}
+}
+
+// Picks, zone changes, endpoint updates and health changes run at once in
+// production; -race checks that the tiers share nothing unguarded.
+func TestConcurrentZonePickAndRelocate(t *testing.T) {
+	r := testRegistry(t)
+	p := zonePool(t, r, "race", LeastRequest, nil)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if e := p.Pick(nil, nil); e != nil {
+					e.Begin()
+					e.ReportFailure()
+					e.End()
+				}
+			}
+		})
+	}
+	for i := range 200 {
+		r.SetLocality(Locality{Zone: []string{"a", "b", ""}[i%3], Node: "n1"})
+		eps := []EndpointConfig{ep(1, "a", "n1"), ep(2, "b", "n3"), ep(3, "a", "n2")}
+		if i%2 == 0 {
+			eps = append(eps, hinted(ep(4, "b", "n4"), true))
+		}
+		if err := r.SetEndpoints("race", eps); err != nil {
+			t.Fatal(err)
+		}
+		p.Endpoints()[i%3].activeDown.Store(i%5 == 0)
+	}
+	close(done)
+	wg.Wait()
 }
