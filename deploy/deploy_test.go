@@ -116,6 +116,13 @@ func checkObject(t *testing.T, file string, o runtime.Object) {
 				t.Errorf("%s: args %q lack %q", file, args, want)
 			}
 		}
+		nodeName := false
+		for _, e := range c.Env {
+			nodeName = nodeName || e.Name == "NODE_NAME" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "spec.nodeName"
+		}
+		if !nodeName {
+			t.Errorf("%s: no NODE_NAME from spec.nodeName: the gateway cannot learn its zone", file)
+		}
 		if p := c.ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/readyz" || p.HTTPGet.Port.String() != "ops" {
 			t.Errorf("%s: readiness probe %+v, want /readyz on the ops port", file, p)
 		}
@@ -263,8 +270,14 @@ func TestHelmChartRenders(t *testing.T) {
 			}
 			objs := decodeAll(t, "chart", out)
 			seen := map[string]bool{}
+			nodes := false
 			for _, o := range objs {
 				seen[o.GetObjectKind().GroupVersionKind().Kind] = true
+				if cr, ok := o.(*rbacv1.ClusterRole); ok {
+					for _, r := range cr.Rules {
+						nodes = nodes || contains(r.Resources, "nodes") && contains(r.Verbs, "watch") && contains(r.Verbs, "get")
+					}
+				}
 				checkObject(t, "chart", o)
 				if d, ok := o.(*appsv1.Deployment); ok && name == "namespaced" {
 					args := strings.Join(d.Spec.Template.Spec.Containers[0].Args, " ")
@@ -277,6 +290,9 @@ func TestHelmChartRenders(t *testing.T) {
 				if r, ok := o.(*rbacv1.Role); ok && name == "namespaced" && r.Name == "pylon" && r.Namespace != "apps" {
 					t.Errorf("namespaced Role in %q, want apps", r.Namespace)
 				}
+			}
+			if !nodes {
+				t.Error("no ClusterRole lets the replicas read their Node (its zone)")
 			}
 			for _, k := range []string{"ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Deployment", "Service", "IngressClass"} {
 				if !seen[k] {

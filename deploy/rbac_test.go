@@ -77,6 +77,9 @@ func TestRBACLeastPrivilege(t *testing.T) {
 		{"get", "coordination.k8s.io", "leases", "", "pylon"},
 		{"create", "coordination.k8s.io", "leases", "", "pylon"},
 		{"update", "coordination.k8s.io", "leases", "", "pylon"},
+		{"get", "", "nodes", "", ""},
+		{"list", "", "nodes", "", ""},
+		{"watch", "", "nodes", "", ""},
 	}
 	denied := []access{
 		{"update", "networking.k8s.io", "ingresses", "", "apps"},
@@ -85,6 +88,8 @@ func TestRBACLeastPrivilege(t *testing.T) {
 		{"update", "", "secrets", "", "apps"},
 		{"update", "", "services", "", "apps"},
 		{"list", "", "pods", "", ""},
+		{"update", "", "nodes", "", ""},
+		{"patch", "", "nodes", "status", ""},
 		{"create", "", "pods", "", "apps"},
 		{"update", "discovery.k8s.io", "endpointslices", "", "apps"},
 		{"update", "coordination.k8s.io", "leases", "", "kube-system"},

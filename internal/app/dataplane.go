@@ -29,6 +29,7 @@ type dataPlane struct {
 	access    *accessLog
 	telemetry *telemetryState
 	discovery *discoveryState
+	runners   []Runner // the data plane's own long-running parts (its Node's zone)
 }
 
 // newDataPlane builds the data plane for o, with nothing configured yet.

@@ -38,6 +38,7 @@ type Options struct {
 	ShutdownDelay  time.Duration // not-ready before listeners close, for load balancers to notice
 	Control        ControlOptions
 	Kubernetes     KubernetesOptions
+	Locality       LocalityOptions
 	Log            *slog.Logger
 }
 
@@ -64,6 +65,9 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	ops.SetDetail(dp.discovery.detail)
+	// Where this gateway runs is known before any config arrives, so the
+	// pools' first tables already prefer its zone.
+	dp.runners = localityRunners(ctx, o.Locality, o.Kubernetes.Kubeconfig, dp.pools, o.Log)
 	cp, err := newControlPlane(ctx, o, dp)
 	if err != nil {
 		return err

@@ -87,6 +87,8 @@ func runCmd() *cobra.Command {
 	f.StringVar(&o.Kubernetes.WatchNamespace, "watch-namespace", "", "watch only this namespace with --kubernetes (default: all)")
 	f.StringSliceVar(&o.Kubernetes.PublishAddress, "publish-address", nil, "addresses (IPs or hostnames) the leader writes to Ingress status.loadBalancer")
 	f.StringVar(&o.Kubernetes.Publish, "kubernetes-publish", "", "with --kubernetes: publish the translated config to etcd://host:port[,host:port] for a fleet of gateway nodes (run with --store on the same etcd) instead of needing listeners here")
+	f.StringVar(&o.Locality.Zone, "zone", os.Getenv("PYLON_ZONE"), "this gateway's availability zone, for services that prefer endpoints in it (default $PYLON_ZONE; without either, the topology.kubernetes.io/zone label of the --kubernetes-node Node)")
+	f.StringVar(&o.Locality.Node, "kubernetes-node", os.Getenv("NODE_NAME"), "the Kubernetes Node this gateway runs on, for PreferSameNode and its zone label (default $NODE_NAME; set it from spec.nodeName with the downward API)")
 	f.StringVar(&o.Kubernetes.PeersService, "peers-service", "", "NAMESPACE/NAME of Pylon's own Service: its ready endpoints are the replicas cluster-mode limits divide by")
 	f.StringVar(&logFormat, "log-format", "json", "log format: json or text")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")

@@ -176,12 +176,13 @@ func (m *Manager) apply(s *state, set Set) {
 }
 
 func sameEndpoint(a, b upstream.EndpointConfig) bool {
-	return a.Address == b.Address && a.Weight == b.Weight && slices.Equal(a.Tags, b.Tags)
+	return a.Address == b.Address && a.Weight == b.Weight && slices.Equal(a.Tags, b.Tags) && a.Zone == b.Zone
 }
 
 // endpoints maps a set onto pool endpoints: unhealthy instances stay out,
-// weights are bounded, tags that a pool cannot hold and metadata that is
-// not UTF-8 are dropped with a message.
+// weights are bounded, tags and zones that a pool cannot hold and metadata
+// that is not UTF-8 are dropped with a message. The zone goes with the
+// endpoint, for services that prefer their gateway's zone.
 func (m *Manager) endpoints(pool string, set Set) []upstream.EndpointConfig {
 	var out []upstream.EndpointConfig
 	for _, in := range set.Instances {
@@ -200,6 +201,13 @@ func (m *Manager) endpoints(pool string, set Set) []upstream.EndpointConfig {
 				continue
 			}
 			e.Tags = append(e.Tags, t)
+		}
+		switch z := in.Zone; {
+		case z == "":
+		case len(z) > 63 || strings.ContainsFunc(z, func(r rune) bool { return r <= ' ' || r > '~' }):
+			m.log.Warn("discovery: zone dropped: must be 1-63 printable ASCII characters without spaces", "service", pool, "instance", in.Address, "zone", fmt.Sprintf("%q", z))
+		default:
+			e.Zone = z
 		}
 		if len(out) == MaxInstances {
 			m.log.Warn("discovery: set cut to the instance bound", "service", pool, "kept", MaxInstances)

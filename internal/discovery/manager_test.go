@@ -194,3 +194,29 @@ func TestManagerForgetsEndedWatch(t *testing.T) {
 		t.Fatalf("statuses after the watch ended: %+v", st)
 	}
 }
+
+// TestManagerCarriesZones: an instance's zone reaches its pool endpoint; a
+// zone change alone is a new set (the pool's preference moves); a zone a
+// pool cannot hold is dropped, the instance kept.
+func TestManagerCarriesZones(t *testing.T) {
+	p := &testProvider{watch: make(chan Set), resolve: func() (Set, error) { return Set{}, errors.New("down") }}
+	m, pools := start(t, p, true)
+	zoned := func(zone string) Set {
+		return Set{Instances: []Instance{{Address: "127.0.0.2:80", Healthy: true, Zone: zone}, {Address: "127.0.0.3:80", Healthy: true, Zone: "eu-1b"}}}
+	}
+	p.watch <- zoned("eu-1a")
+	eventually(t, "the first set", func() bool { n, _ := pools.last(); return n == 1 })
+	if _, eps := pools.last(); eps[0].Zone != "eu-1a" || eps[1].Zone != "eu-1b" {
+		t.Fatalf("zones not carried: %+v", eps)
+	}
+	p.watch <- zoned("eu-1c")
+	eventually(t, "a set differing only in a zone", func() bool { n, _ := pools.last(); return n == 2 })
+	if _, eps := pools.last(); eps[0].Zone != "eu-1c" || status(m).Version != 2 {
+		t.Fatalf("zone change: %+v, version %d", eps, status(m).Version)
+	}
+	p.watch <- zoned("eu 1a")
+	eventually(t, "a set with a bad zone", func() bool { n, _ := pools.last(); return n == 3 })
+	if _, eps := pools.last(); len(eps) != 2 || eps[0].Zone != "" {
+		t.Fatalf("a zone with a space: %+v, want the instance without it", eps)
+	}
+}

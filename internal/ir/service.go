@@ -22,6 +22,15 @@ const (
 	LBEWMA               = "ewma"
 )
 
+// Values of Service.TrafficDistribution, as in a Kubernetes Service's
+// spec.trafficDistribution. PreferClose is the deprecated name of
+// PreferSameZone and means exactly the same (KEP-3015).
+const (
+	TrafficPreferClose    = "PreferClose"
+	TrafficPreferSameZone = "PreferSameZone"
+	TrafficPreferSameNode = "PreferSameNode"
+)
+
 // Upstream protocols.
 const (
 	UpstreamHTTP1 = "http1"
@@ -53,6 +62,16 @@ type Service struct {
 	// 20% of the requests in flight, and at least 3.
 	RetryBudget *RetryBudget `json:"retryBudget,omitempty" yaml:"retryBudget,omitempty"`
 
+	// TrafficDistribution prefers endpoints near the gateway:
+	// PreferSameZone (or its old name PreferClose) those in its zone,
+	// PreferSameNode those on its Node, then in its zone. A Kubernetes
+	// Service's spec.trafficDistribution arrives here.
+	TrafficDistribution string `json:"trafficDistribution,omitempty" yaml:"trafficDistribution,omitempty"`
+	// ZoneAware prefers the endpoints in the gateway's zone (when
+	// TrafficDistribution does not already) and bounds how far: see
+	// ZoneAware.
+	ZoneAware *ZoneAware `json:"zoneAware,omitempty" yaml:"zoneAware,omitempty"`
+
 	// Discovered marks a service whose endpoints a discovery source (such as
 	// Kubernetes EndpointSlices) feeds into its pool: it may have none yet.
 	Discovered bool `json:"discovered,omitempty" yaml:"discovered,omitempty"`
@@ -70,6 +89,20 @@ type RetryBudget struct {
 	MinRetries int `json:"minRetries,omitempty" yaml:"minRetries,omitempty"` // default 3
 }
 
+// ZoneAware keeps a service's traffic in the gateway's zone (or on its
+// node) until the endpoints there are too few healthy or too loaded; then
+// it spreads over every endpoint. Unset fields take the defaults.
+type ZoneAware struct {
+	// MinHealthyShare (0-1, default 0.5): below this share of the near
+	// endpoints healthy, traffic spills over.
+	MinHealthyShare *float64 `json:"minHealthyShare,omitempty" yaml:"minHealthyShare,omitempty"`
+	// MaxLoadFactor (default 2; 0 turns it off; else at least 1): when the
+	// near endpoints hold more than this many times the requests in flight
+	// each of the other endpoints (counted as at least 1), traffic spills
+	// over.
+	MaxLoadFactor *float64 `json:"maxLoadFactor,omitempty" yaml:"maxLoadFactor,omitempty"`
+}
+
 // MaxWeight bounds endpoint and backend weights, so schedules built from
 // them stay small and sums cannot overflow.
 const MaxWeight = 1_000_000
@@ -82,6 +115,14 @@ type Endpoint struct {
 	// Tags mark the endpoint for tagged requests (full-link gray, see
 	// Route.TagHeader); requests without a tag use the untagged endpoints.
 	Tags []string `json:"tags,omitempty" yaml:"tags,omitempty"`
+	// Zone is the endpoint's availability zone and Node the Kubernetes
+	// Node it runs on, for the service's locality preference.
+	Zone string `json:"zone,omitempty" yaml:"zone,omitempty"`
+	Node string `json:"node,omitempty" yaml:"node,omitempty"`
+	// ForZones and ForNodes are an EndpointSlice endpoint's hints: the
+	// zones and nodes whose clients should use it.
+	ForZones []string `json:"forZones,omitempty" yaml:"forZones,omitempty"`
+	ForNodes []string `json:"forNodes,omitempty" yaml:"forNodes,omitempty"`
 }
 
 type endpointObject Endpoint
@@ -115,6 +156,24 @@ func (e *Endpoint) UnmarshalJSON(b []byte) error {
 	}
 	*e = Endpoint(o)
 	return nil
+}
+
+// Zone names fit a Kubernetes label value; node names a Kubernetes object
+// name (a DNS subdomain).
+const (
+	maxZoneLen = 63
+	maxNodeLen = 253
+)
+
+// checkPlace checks a zone or node name: printable ASCII without spaces,
+// up to max characters; empty (unknown) only where optional.
+func checkPlace(p *problems, field, v string, max int, optional bool) {
+	if v == "" && optional {
+		return
+	}
+	if v == "" || len(v) > max || strings.ContainsFunc(v, func(r rune) bool { return r <= ' ' || r > '~' }) {
+		p.add(field, "must be 1-%d printable ASCII characters without spaces (got %q)", max, v)
+	}
 }
 
 // HashOn selects the consistent-hash key: exactly one field.
@@ -190,6 +249,14 @@ func (s *Service) Validate() error {
 			if t == "" || len(t) > 63 || strings.ContainsFunc(t, func(r rune) bool { return r <= ' ' || r > '~' || r == ',' }) {
 				p.add(fmt.Sprintf("%s.tags[%d]", f, j), "must be 1-63 printable ASCII characters without spaces or commas (got %q)", t)
 			}
+		}
+		checkPlace(p, f+".zone", e.Zone, maxZoneLen, true)
+		checkPlace(p, f+".node", e.Node, maxNodeLen, true)
+		for j, z := range e.ForZones {
+			checkPlace(p, fmt.Sprintf("%s.forZones[%d]", f, j), z, maxZoneLen, false)
+		}
+		for j, n := range e.ForNodes {
+			checkPlace(p, fmt.Sprintf("%s.forNodes[%d]", f, j), n, maxNodeLen, false)
 		}
 		if e.Weight < 0 || e.Weight > MaxWeight {
 			p.add(f+".weight", "must be 0-%d (got %d)", MaxWeight, e.Weight)
@@ -273,6 +340,20 @@ func (s *Service) Validate() error {
 	}
 	if s.MaxConnections < 0 {
 		p.add("maxConnections", "must not be negative")
+	}
+	switch s.TrafficDistribution {
+	case "", TrafficPreferClose, TrafficPreferSameZone, TrafficPreferSameNode:
+	default:
+		p.add("trafficDistribution", "must be PreferSameZone, PreferSameNode or PreferClose (got %q)", s.TrafficDistribution)
+	}
+	if z := s.ZoneAware; z != nil {
+		// NaN fails every comparison, so it is refused too.
+		if v := z.MinHealthyShare; v != nil && !(*v >= 0 && *v <= 1) {
+			p.add("zoneAware.minHealthyShare", "must be between 0 and 1 (got %v)", *v)
+		}
+		if v := z.MaxLoadFactor; v != nil && !(*v == 0 || *v >= 1 && *v <= 1000) {
+			p.add("zoneAware.maxLoadFactor", "must be 0 (off) or between 1 and 1000 (got %v)", *v)
+		}
 	}
 	if b := s.RetryBudget; b != nil {
 		if b.Percent < -1 || b.Percent > 100 {

@@ -32,6 +32,9 @@ type snapshot struct {
 	// tags is set when some endpoint has tags: the snapshot then also
 	// holds one of the untagged endpoints and one per tag.
 	tags *tagged
+	// local is set when some of eps are near the gateway (and some not):
+	// the tiers picks prefer (see locality).
+	local *locality
 }
 
 type tagged struct {
@@ -48,32 +51,56 @@ type Tagged interface{ Tag() []byte }
 // scaled down proportionally (each keeping at least 1).
 const maxSchedule = 1 << 16
 
-func newSnapshot(cfg *Config, eps []*Endpoint) *snapshot {
+func newSnapshot(cfg *Config, eps []*Endpoint, loc Locality) *snapshot {
+	// Which endpoints are near is decided over the whole pool, as
+	// kube-proxy decides over the whole Service; tagged subsets then
+	// prefer their own near endpoints.
+	place := placement(cfg, loc)
 	s := newSubSnapshot(cfg, eps)
+	s.local = localityOf(cfg, eps, place)
 	if !slices.ContainsFunc(cfg.Endpoints, func(ec EndpointConfig) bool { return len(ec.Tags) > 0 }) {
 		return s
 	}
 	var untagged []*Endpoint
+	var untaggedPlace []uint8
 	var by map[string][]*Endpoint
+	var byPlace map[string][]uint8
 	for i, e := range eps {
+		var p uint8
+		if place != nil {
+			p = place[i]
+		}
 		if len(cfg.Endpoints[i].Tags) == 0 {
 			untagged = append(untagged, e)
+			untaggedPlace = append(untaggedPlace, p)
 			continue
 		}
 		if by == nil {
-			by = map[string][]*Endpoint{}
+			by, byPlace = map[string][]*Endpoint{}, map[string][]uint8{}
 		}
 		for _, t := range cfg.Endpoints[i].Tags {
 			by[t] = append(by[t], e)
+			byPlace[t] = append(byPlace[t], p)
 		}
 	}
 	if by != nil {
 		s.tags = &tagged{untagged: newSubSnapshot(cfg, untagged), by: make(map[string]*snapshot, len(by)), fallback: cfg.TagFallback}
+		s.tags.untagged.local = localityOf(cfg, untagged, untaggedPlace)
 		for t, tes := range by {
-			s.tags.by[t] = newSubSnapshot(cfg, tes)
+			ts := newSubSnapshot(cfg, tes)
+			ts.local = localityOf(cfg, tes, byPlace[t])
+			s.tags.by[t] = ts
 		}
 	}
 	return s
+}
+
+// localityOf returns the tiers of eps, placed by place, or nil.
+func localityOf(cfg *Config, eps []*Endpoint, place []uint8) *locality {
+	if place == nil {
+		return nil
+	}
+	return newLocality(cfg, eps, place, func(near []*Endpoint) *snapshot { return newSubSnapshot(cfg, near) })
 }
 
 func newSubSnapshot(cfg *Config, eps []*Endpoint) *snapshot {

@@ -110,6 +110,12 @@ type EndpointConfig struct {
 	// whose route reads a tag gets the endpoints with that tag, and a
 	// request without one only the untagged endpoints (see Pick).
 	Tags []string
+	// Zone and Node say where the endpoint runs (a Kubernetes
+	// EndpointSlice's zone and nodeName, a registry's zone); ForZones and
+	// ForNodes are an EndpointSlice's hints.forZones and hints.forNodes.
+	// They drive the pool's locality preference (see Distribution).
+	Zone, Node         string
+	ForZones, ForNodes []string
 }
 
 // TLSConfig configures TLS from Pylon to the endpoints. CertPEM and KeyPEM are
@@ -157,6 +163,11 @@ type Config struct {
 	// possibly dead endpoint fails no more requests than returning none.
 	// With StrictHealth, Pick returns nil instead.
 	StrictHealth bool
+	// Distribution and ZoneAware make the pool prefer the endpoints near
+	// the gateway (see Locality and Registry.SetLocality).
+	Distribution Distribution
+	ZoneAware    *ZoneAware
+
 	// TagFallback lets a request without a tag of the pool's (or whose
 	// tagged endpoints are all unhealthy, then untagged ones too) use any
 	// endpoint when no untagged one is healthy. Without it such a request
@@ -265,6 +276,18 @@ func normalize(cfg Config) (Config, error) {
 		errs = append(errs, normalizeActive(cfg.Name, &a)...)
 		if a.Type == "grpc" && cfg.Protocol == HTTP1 {
 			bad("active: a grpc check needs protocol http2 or h2c")
+		}
+	}
+	if cfg.Distribution > PreferSameNode {
+		bad("trafficDistribution: unknown %s", cfg.Distribution)
+	}
+	if z := cfg.ZoneAware; z != nil {
+		// NaN fails both comparisons, so it is caught too.
+		if !(z.MinHealthyShare >= 0 && z.MinHealthyShare <= 1) {
+			bad("zoneAware.minHealthyShare %v is not between 0 and 1", z.MinHealthyShare)
+		}
+		if !(z.MaxLoadFactor == 0 || z.MaxLoadFactor >= 1 && z.MaxLoadFactor <= maxLoadFactor) {
+			bad("zoneAware.maxLoadFactor %v is not 0 (off) or between 1 and %d", z.MaxLoadFactor, maxLoadFactor)
 		}
 	}
 	if cfg.Passive.ConsecutiveFailures < 0 {

@@ -18,6 +18,8 @@ type Pool struct {
 	snap atomic.Pointer[snapshot]
 	tr   atomic.Pointer[transport]
 	rr   atomic.Uint64 // shared cursor for the round-robin style policies
+	// loc is the gateway's locality, shared by the registry's pools.
+	loc *atomic.Pointer[Locality]
 	// budget bounds the retries in flight; it outlasts config changes.
 	budget RetryBudget
 
@@ -30,8 +32,8 @@ type Pool struct {
 	stopped bool
 }
 
-func newPool(cfg Config, log *slog.Logger) (*Pool, error) {
-	p := &Pool{name: cfg.Name, log: log.With("service", cfg.Name), byAddr: map[string]*Endpoint{}}
+func newPool(cfg Config, log *slog.Logger, loc *atomic.Pointer[Locality]) (*Pool, error) {
+	p := &Pool{name: cfg.Name, log: log.With("service", cfg.Name), byAddr: map[string]*Endpoint{}, loc: loc}
 	if err := p.update(cfg); err != nil {
 		return nil, err
 	}
@@ -98,7 +100,7 @@ func (p *Pool) updateNow(cfg Config) error {
 	}
 	p.tr.Store(tr)
 	p.budget.set(cfg.RetryBudgetPercent, cfg.RetryBudgetMin)
-	p.snap.Store(newSnapshot(&cfg, eps))
+	p.snap.Store(newSnapshot(&cfg, eps, *p.loc.Load()))
 	for _, e := range gone {
 		delete(p.byAddr, e.addr)
 		// Requests already on it finish on their own connections.
@@ -168,6 +170,19 @@ func (p *Pool) match(old []*Endpoint, eps []EndpointConfig) (matched, gone []*En
 	return matched, append(gone, old[j:]...)
 }
 
+// relocate rebuilds the pool's tables for a new gateway locality: the
+// endpoints, their health and connections, and the checker stay.
+func (p *Pool) relocate() {
+	p.writeMu.Lock()
+	defer p.writeMu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		return
+	}
+	p.snap.Store(newSnapshot(&p.cfg, p.snap.Load().eps, *p.loc.Load()))
+}
+
 // pruneExited drops checkers whose goroutine has already ended, so a pool
 // whose checks are reconfigured often does not accumulate them.
 func pruneExited(cs []*checker) []*checker {
@@ -220,6 +235,11 @@ func (p *Pool) stop() []*checker {
 // mode) unless the pool's config sets StrictHealth. in may be nil when the
 // policy is not ConsistentHash. Pick takes no lock and does not allocate.
 //
+// A pool whose endpoints are partly near the gateway (see Distribution)
+// picks among the near ones while they are healthy and not overloaded
+// (see ZoneAware), then among all; this composes with the tags below,
+// each tag's endpoints preferring their own near ones.
+//
 // In a pool with tagged endpoints, a request whose input is Tagged and
 // names a tag of the pool goes to the healthy endpoints with that tag;
 // one without a tag, with a tag the pool does not have, or whose tagged
@@ -231,7 +251,7 @@ func (p *Pool) Pick(in HashInput, exclude *Endpoint) *Endpoint {
 		if tg, ok := in.(Tagged); ok {
 			if tag := tg.Tag(); len(tag) > 0 {
 				if ts := t.by[string(tag)]; ts != nil {
-					if e := ts.pick(&p.rr, in, filter{exclude: exclude}); e != nil {
+					if e := p.pickNear(ts, in, exclude); e != nil {
 						return e
 					}
 				}
@@ -254,13 +274,26 @@ func anyHealthy(eps []*Endpoint) bool {
 	return false
 }
 
-// pickFrom is Pick over one snapshot, with the exclusion and panic-mode
-// rules.
+// pickNear picks a healthy endpoint of s other than exclude, from the
+// tier of near endpoints its locality chooses first, or nil.
+func (p *Pool) pickNear(s *snapshot, in HashInput, exclude *Endpoint) *Endpoint {
+	if l := s.local; l != nil {
+		if ts := l.choose(); ts != nil {
+			if e := ts.pick(&p.rr, in, filter{exclude: exclude}); e != nil {
+				return e
+			}
+		}
+	}
+	return s.pick(&p.rr, in, filter{exclude: exclude})
+}
+
+// pickFrom is Pick over one snapshot, with the locality, exclusion and
+// panic-mode rules.
 func (p *Pool) pickFrom(s *snapshot, in HashInput, exclude *Endpoint) *Endpoint {
 	if len(s.eps) == 0 {
 		return nil
 	}
-	if e := s.pick(&p.rr, in, filter{exclude: exclude}); e != nil {
+	if e := p.pickNear(s, in, exclude); e != nil {
 		return e
 	}
 	member := exclude != nil && slices.Contains(s.eps, exclude)

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 )
 
 // Registry owns the pools of a process, keyed by service name and reference
@@ -12,6 +13,7 @@ import (
 // the config generations that refer to them.
 type Registry struct {
 	log *slog.Logger
+	loc atomic.Pointer[Locality]
 
 	mu     sync.Mutex
 	pools  map[string]*entry
@@ -32,6 +34,7 @@ func WithLogger(l *slog.Logger) Option { return func(r *Registry) { r.log = l } 
 // NewRegistry returns an empty registry.
 func NewRegistry(opts ...Option) *Registry {
 	r := &Registry{log: slog.Default(), pools: map[string]*entry{}}
+	r.loc.Store(&Locality{})
 	for _, o := range opts {
 		o(r)
 	}
@@ -52,7 +55,7 @@ func (r *Registry) Acquire(cfg Config) (*Pool, error) {
 		e.refs++
 		return e.pool, nil
 	}
-	p, err := newPool(cfg, r.log)
+	p, err := newPool(cfg, r.log, &r.loc)
 	if err != nil {
 		return nil, err
 	}
@@ -97,6 +100,20 @@ func (r *Registry) Release(name string) {
 	delete(r.pools, name)
 	r.closed = append(pruneExited(r.closed), e.pool.stop()...)
 }
+
+// SetLocality tells the pools where this gateway runs; each rebuilds its
+// balancing tables in place (no endpoint, health state or connection is
+// replaced). The zone may change while Pylon runs (its Node was relabelled).
+func (r *Registry) SetLocality(l Locality) {
+	if old := r.loc.Swap(&l); *old == l {
+		return
+	}
+	r.log.Info("upstream: locality", "zone", l.Zone, "node", l.Node)
+	r.Each(func(p *Pool) { p.relocate() })
+}
+
+// Locality returns where the pools take this gateway to run.
+func (r *Registry) Locality() Locality { return *r.loc.Load() }
 
 // Get returns the pool registered as name, or nil.
 func (r *Registry) Get(name string) *Pool {

@@ -117,8 +117,10 @@ func poolConfig(name string, s *ir.Service) upstream.Config {
 		cfg.RetryBudgetPercent, cfg.RetryBudgetMin = b.Percent, b.MinRetries
 	}
 	for _, e := range s.Endpoints {
-		cfg.Endpoints = append(cfg.Endpoints, upstream.EndpointConfig{Address: e.Address, Weight: e.Weight, Tags: e.Tags})
+		cfg.Endpoints = append(cfg.Endpoints, upstream.EndpointConfig{Address: e.Address, Weight: e.Weight, Tags: e.Tags,
+			Zone: e.Zone, Node: e.Node, ForZones: e.ForZones, ForNodes: e.ForNodes})
 	}
+	cfg.Distribution, cfg.ZoneAware = locality(s)
 	switch s.LoadBalancer {
 	case ir.LBWeightedRoundRobin:
 		cfg.Policy = upstream.WeightedRoundRobin
@@ -180,6 +182,35 @@ func poolConfig(name string, s *ir.Service) upstream.Config {
 		}
 	}
 	return cfg
+}
+
+// locality converts a service's trafficDistribution and zoneAware. The
+// three Kubernetes values are two behaviours: PreferClose is the deprecated
+// name of PreferSameZone and means exactly the same (KEP-3015); only
+// PreferSameNode differs. zoneAware alone prefers the same zone.
+func locality(s *ir.Service) (upstream.Distribution, *upstream.ZoneAware) {
+	d := upstream.AnyEndpoint
+	switch s.TrafficDistribution {
+	case ir.TrafficPreferSameZone, ir.TrafficPreferClose:
+		d = upstream.PreferSameZone
+	case ir.TrafficPreferSameNode:
+		d = upstream.PreferSameNode
+	}
+	z := s.ZoneAware
+	if z == nil {
+		return d, nil
+	}
+	if d == upstream.AnyEndpoint {
+		d = upstream.PreferSameZone
+	}
+	za := &upstream.ZoneAware{MinHealthyShare: upstream.DefaultMinHealthyShare, MaxLoadFactor: upstream.DefaultMaxLoadFactor}
+	if z.MinHealthyShare != nil {
+		za.MinHealthyShare = *z.MinHealthyShare
+	}
+	if z.MaxLoadFactor != nil {
+		za.MaxLoadFactor = *z.MaxLoadFactor
+	}
+	return d, za
 }
 
 func certEntry(k ir.Key, c *ir.Certificate) (*tlsindex.Entry, error) {

@@ -13,6 +13,7 @@ func FuzzParseFile(f *testing.F) {
 	f.Add([]byte(`{"routes": [{"name": "a", "backends": [{"service": "s", "weight": "x"}]}]}`))
 	f.Add([]byte("routes:\n  - name: a\n    priority: high\n    hosts: 5\n    match: {path: {regex: \"(\"}}\n    backends: yes\n"))
 	f.Add([]byte("routes:\n  - name: a\n    hosts: [x]\n  bad: : x\n---\nroutes: *nope\n"))
+	f.Add([]byte("services:\n  - name: s\n    trafficDistribution: PreferSameNode\n    zoneAware: {minHealthyShare: .nan, maxLoadFactor: 2}\n    endpoints: [{address: \"10.0.0.1:80\", zone: eu-1a, node: n1, forZones: [eu-1a]}]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const name = "fuzz.yaml"
 		entries, errs, ok := ParseFile(name, data)

@@ -46,11 +46,52 @@ func (w *watcher) endpoints(r svcRef) []ir.Endpoint {
 			addr := net.JoinHostPort(e.Addresses[0], strconv.Itoa(int(port)))
 			if !seen[addr] {
 				seen[addr] = true
-				out = append(out, ir.Endpoint{Address: addr})
+				out = append(out, placed(ir.Endpoint{Address: addr}, e))
 			}
 		}
 	}
 	slices.SortFunc(out, func(a, b ir.Endpoint) int { return strings.Compare(a.Address, b.Address) })
+	return out
+}
+
+// placed adds where the endpoint runs: its zone and node, and the hints
+// the EndpointSlice controller wrote for the Service's trafficDistribution
+// (or topology-mode annotation). The gateway's data plane decides with
+// them, against its own zone and node.
+func placed(ep ir.Endpoint, e discoveryv1.Endpoint) ir.Endpoint {
+	if e.Zone != nil {
+		ep.Zone = *e.Zone
+	}
+	if e.NodeName != nil {
+		ep.Node = *e.NodeName
+	}
+	if h := e.Hints; h != nil {
+		for _, z := range h.ForZones {
+			ep.ForZones = append(ep.ForZones, z.Name)
+		}
+		for _, n := range h.ForNodes {
+			ep.ForNodes = append(ep.ForNodes, n.Name)
+		}
+	}
+	return ep
+}
+
+// poolEndpoints converts IR endpoints to pool endpoints, and irEndpoints
+// back: discovered endpoints travel both ways (to the local pools, and
+// published with their service).
+func poolEndpoints(eps []ir.Endpoint) []upstream.EndpointConfig {
+	out := make([]upstream.EndpointConfig, len(eps))
+	for i, e := range eps {
+		out[i] = upstream.EndpointConfig{Address: e.Address, Weight: e.Weight, Zone: e.Zone, Node: e.Node, ForZones: e.ForZones, ForNodes: e.ForNodes}
+	}
+	return out
+}
+
+func irEndpoints(eps []upstream.EndpointConfig) []ir.Endpoint {
+	out := make([]ir.Endpoint, len(eps))
+	for i, e := range eps {
+		out[i] = ir.Endpoint{Address: e.Address, Weight: e.Weight, Zone: e.Zone, Node: e.Node, ForZones: e.ForZones, ForNodes: e.ForNodes}
+	}
 	return out
 }
 
@@ -81,11 +122,7 @@ func (w *watcher) refreshEndpoints(nn nsName, fresh map[ir.Key]struct{}) {
 		}
 		cfg, ok := byPort[so.svc.portName]
 		if !ok {
-			eps := w.endpoints(*so.svc)
-			cfg = make([]upstream.EndpointConfig, len(eps))
-			for i, e := range eps {
-				cfg[i] = upstream.EndpointConfig{Address: e.Address, Weight: e.Weight}
-			}
+			cfg = poolEndpoints(w.endpoints(*so.svc))
 			byPort[so.svc.portName] = cfg
 		}
 		if err := w.s.pools.SetEndpoints(k.DisplayName(), cfg); err != nil {

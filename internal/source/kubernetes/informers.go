@@ -52,13 +52,14 @@ func transform(obj any) (any, error) {
 	case *networkingv1.IngressClass:
 		o.Annotations = keepAnnotations(o.Annotations, func(k string) bool { return k == defaultClassAnnotation })
 	case *corev1.Service:
+		// The spec stays: ports, type, and trafficDistribution.
 		o.Annotations = keepAnnotations(o.Annotations, func(k string) bool { return k == ingress.DiscoveryAnnotation })
 		o.Status = corev1.ServiceStatus{}
 	case *discoveryv1.EndpointSlice:
 		o.Annotations = nil
 		for i := range o.Endpoints {
-			// Only addresses, conditions and ports are read.
-			o.Endpoints[i].Hints = nil
+			// Addresses, conditions, ports, and where the endpoint runs
+			// (zone, nodeName, hints) are read.
 			o.Endpoints[i].TargetRef = nil
 			o.Endpoints[i].DeprecatedTopology = nil
 		}

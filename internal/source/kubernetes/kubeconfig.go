@@ -3,7 +3,9 @@ package kubernetes
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -30,4 +32,21 @@ func RESTConfig(kubeconfig string) (*rest.Config, error) {
 	default:
 		return nil, fmt.Errorf("kubernetes: kubeconfig: %w", err)
 	}
+}
+
+// NewClient connects to the cluster RESTConfig finds, for watchers outside
+// the source (the gateway's own Node); client-go's log lines go to log.
+func NewClient(kubeconfig string, log *slog.Logger) (kubernetes.Interface, error) {
+	if log != nil {
+		routeClientLogs(log)
+	}
+	cfg, err := RESTConfig(kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes: client: %w", err)
+	}
+	return cs, nil
 }

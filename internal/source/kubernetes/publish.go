@@ -161,10 +161,9 @@ func (p *Publisher) SetEndpoints(pool string, eps []upstream.EndpointConfig) err
 	if !ok {
 		return err
 	}
-	ps.svc.Endpoints = make([]ir.Endpoint, len(eps))
-	for i, e := range eps {
-		ps.svc.Endpoints[i] = ir.Endpoint{Address: e.Address, Weight: e.Weight}
-	}
+	// Zones, nodes and hints go too: each gateway node decides against its
+	// own zone and node.
+	ps.svc.Endpoints = irEndpoints(eps)
 	p.svcs[pool] = ps
 	p.write(p.set(nil, storeKey(ps.key), &ps.svc))
 	return err

@@ -48,12 +48,20 @@ func TestTransformDropsWhatPylonDoesNotRead(t *testing.T) {
 		t.Errorf("tls secret lost its data: %v", tls.Data)
 	}
 
-	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{"a": "b"}}}
-	slice := &discoveryv1.EndpointSlice{Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.0.0.1"}, TargetRef: &corev1.ObjectReference{Name: "p"}}}}
+	td := corev1.ServiceTrafficDistributionPreferSameNode
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{"a": "b"}}, Spec: corev1.ServiceSpec{TrafficDistribution: &td}}
+	zone, node := "eu-1a", "n1"
+	slice := &discoveryv1.EndpointSlice{Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.0.0.1"}, TargetRef: &corev1.ObjectReference{Name: "p"},
+		Zone: &zone, NodeName: &node, Hints: &discoveryv1.EndpointHints{ForZones: []discoveryv1.ForZone{{Name: zone}}, ForNodes: []discoveryv1.ForNode{{Name: node}}}}}}
 	_, _ = transform(svc)
 	_, _ = transform(slice)
 	if svc.Annotations != nil || slice.Endpoints[0].TargetRef != nil || slice.Endpoints[0].Addresses[0] != "10.0.0.1" {
 		t.Errorf("service/slice not trimmed: %v %v", svc.Annotations, slice.Endpoints[0])
+	}
+	// Where the endpoint runs, and what the Service prefers, are read.
+	e := slice.Endpoints[0]
+	if svc.Spec.TrafficDistribution == nil || e.Zone == nil || e.NodeName == nil || e.Hints == nil || len(e.Hints.ForZones) != 1 || len(e.Hints.ForNodes) != 1 {
+		t.Errorf("topology dropped: trafficDistribution %v, endpoint %+v", svc.Spec.TrafficDistribution, e)
 	}
 }
 

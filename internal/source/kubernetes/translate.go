@@ -140,9 +140,12 @@ func (w *watcher) translate(ing *networkingv1.Ingress) translated {
 // upstream pool (its connections, health state and endpoint updates)
 // instead of holding one each: 100,000 Ingresses of one Service are one
 // pool, not 100,000.
+//
+// The Service's trafficDistribution is left out of the name: a change of it
+// updates the pool in place, as an endpoint change does.
 func sharedName(r *svcRef, port int32, s *ir.Service) string {
 	c := *s
-	c.Name = ""
+	c.Name, c.TrafficDistribution = "", ""
 	return fmt.Sprintf("service/%s/%d/%08x", r.name, port, uint32(ir.Hash(&c)))
 }
 

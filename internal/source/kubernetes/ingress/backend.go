@@ -74,10 +74,28 @@ func (t *translator) service(svcName string, bp networkingv1.ServiceBackendPort,
 		t.fail("%s.port: service %s/%s has no port %s", field, ns, sb.Name, label)
 		return ""
 	}
+	if s.Discovered {
+		s.TrafficDistribution = trafficDistribution(svc)
+	}
 	t.shapeService(s)
 	t.svcs[name] = s
 	t.refs = append(t.refs, ServiceRef{Name: name, Namespace: ns, Service: sb.Name, Port: port})
 	return name
+}
+
+// trafficDistribution is the Service's spec.trafficDistribution when Pylon
+// knows the value. An unknown one (a later Kubernetes) is ignored, as the
+// EndpointSlice controller ignores values it does not know.
+func trafficDistribution(svc *corev1.Service) string {
+	td := svc.Spec.TrafficDistribution
+	if td == nil {
+		return ""
+	}
+	switch *td {
+	case ir.TrafficPreferClose, ir.TrafficPreferSameZone, ir.TrafficPreferSameNode:
+		return *td
+	}
+	return ""
 }
 
 // servicePort finds the Service port an Ingress backend names.
