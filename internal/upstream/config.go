@@ -102,6 +102,9 @@ type HashOn struct {
 	Name string
 }
 
+// weightOf is ep's weight, 0 meaning 1.
+func weightOf(ep EndpointConfig) int32 { return int32(max(ep.Weight, 1)) }
+
 // EndpointConfig is one endpoint of a service.
 type EndpointConfig struct {
 	Address string // host:port
@@ -220,7 +223,6 @@ func normalize(cfg Config) (Config, error) {
 	case cfg.RetryBudgetMin == 0:
 		cfg.RetryBudgetMin = DefaultRetryBudgetMin
 	}
-	eps := make([]EndpointConfig, 0, len(cfg.Endpoints))
 	// A list sorted by address (as discovery and Kubernetes send theirs)
 	// holds its duplicates side by side; only another needs a map.
 	var seen map[string]bool
@@ -240,15 +242,12 @@ func normalize(cfg Config) (Config, error) {
 		if !sorted {
 			seen[ep.Address] = true
 		}
-		switch {
-		case ep.Weight < 0 || ep.Weight > maxWeight:
+		// A weight of 0 means 1; the endpoint reads it so (weightOf), and
+		// the list is not copied to say it.
+		if ep.Weight < 0 || ep.Weight > maxWeight {
 			bad("endpoints[%d] %q: weight %d is out of range 0-%d", i, ep.Address, ep.Weight, maxWeight)
-		case ep.Weight == 0:
-			ep.Weight = 1
 		}
-		eps = append(eps, ep)
 	}
-	cfg.Endpoints = eps
 	if cfg.Policy > EWMA {
 		bad("policy: unknown %s", cfg.Policy)
 	}

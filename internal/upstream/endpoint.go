@@ -99,7 +99,7 @@ func (e *Endpoint) latency(now int64) float64 {
 
 func newEndpoint(service string, ep EndpointConfig, tr *transport) *Endpoint {
 	e := &Endpoint{addr: ep.Address, service: service}
-	e.weight.Store(int32(ep.Weight))
+	e.weight.Store(weightOf(ep))
 	e.setTransport(tr)
 	return e
 }

@@ -91,7 +91,7 @@ func (p *Pool) updateNow(cfg Config) error {
 			eps[i] = e
 			p.byAddr[ec.Address] = e
 		} else {
-			e.weight.Store(int32(ec.Weight))
+			e.weight.Store(weightOf(ec))
 			if tr != oldTr {
 				e.setTransport(tr)
 			}
