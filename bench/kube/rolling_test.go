@@ -34,9 +34,10 @@ func rollAddr(gen, i int) string { return fmt.Sprintf("10.214.%d.%d", gen*8+i/25
 // of steady state, then a rolling update that replaces every endpoint over
 // ROLL_SECONDS (60) as the EndpointSlice controller writes it: per
 // endpoint, one slice write adds the new endpoint ready and marks the old
-// one terminating, a second removes the old one. Reports pylon's CPU
-// (utime+stime) per second and per request in each phase and their ratio,
-// failed requests, and p50/p99 in each phase. With PROXY_CPU set, pylon
+// one terminating, a second removes the old one; then STEADY_SECONDS of
+// steady state again. Reports pylon's CPU (utime+stime) per second and per
+// request in each phase, the update's against the mean of the steady
+// phases around it, failed requests, and p50/p99 in each phase. With PROXY_CPU set, pylon
 // runs on that CPU alone with GOMAXPROCS=1 (bench/rolling.sh runs the test
 // itself on the other).
 func TestRollingUpdate2000(t *testing.T) {
@@ -124,6 +125,7 @@ func TestRollingUpdate2000(t *testing.T) {
 	// Bounded load: LOAD_RPS requests a second from 16 workers; each
 	// phase's latencies and failures are kept apart.
 	type phase struct {
+		stats  string // pylon's heap and goroutines at the phase's end
 		mu     sync.Mutex
 		lat    []time.Duration
 		failed int
@@ -163,16 +165,43 @@ func TestRollingUpdate2000(t *testing.T) {
 	time.Sleep(5 * time.Second) // warm: connections to the endpoints open
 
 	// measure runs f as one phase and returns pylon's CPU and the phase.
-	measure := func(f func()) (time.Duration, time.Duration, *phase) {
+	// PROFILE_DIR=DIR saves pylon's CPU profile of each phase there
+	// (steady-before.prof, rolling.prof, steady-after.prof), for
+	// `go tool pprof -diff_base`.
+	profile := func(name string, d time.Duration) func() {
+		dir := os.Getenv("PROFILE_DIR")
+		if dir == "" {
+			return func() {}
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", gw.ops, int(d.Seconds())))
+			if err != nil {
+				t.Errorf("cpu profile: %v", err)
+				return
+			}
+			data, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err := os.WriteFile(filepath.Join(dir, name+".prof"), data, 0o644); err != nil {
+				t.Error(err)
+			}
+		}()
+		return func() { <-done }
+	}
+	measure := func(name string, d time.Duration, f func()) (time.Duration, time.Duration, *phase) {
 		p := &phase{}
 		cur.Store(p)
+		wait := profile(name, d)
+		defer wait()
 		c0, t0 := cpuTime(t, gw.proc.Pid()), time.Now()
 		f()
 		c1, el := cpuTime(t, gw.proc.Pid()), time.Since(t0)
 		cur.Store(&phase{})
+		p.stats = gw.runtimeStats(t)
 		return c1 - c0, el, p
 	}
-	steadyCPU, steadyEl, steadyPh := measure(func() { time.Sleep(steady) })
+	steadyCPU, steadyEl, steadyPh := measure("steady-before", steady, func() { time.Sleep(steady) })
 
 	// The rolling update: endpoint i moves to generation 1 at step i.
 	var writes atomic.Int64
@@ -185,27 +214,7 @@ func TestRollingUpdate2000(t *testing.T) {
 		slices[s] = sl
 		writes.Add(1)
 	}
-	// CPU_PROFILE=FILE saves pylon's CPU profile over the rolling update,
-	// for `go tool pprof`.
-	profiled := make(chan struct{})
-	if out := os.Getenv("CPU_PROFILE"); out != "" {
-		go func() {
-			defer close(profiled)
-			resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", gw.ops, int(roll.Seconds())))
-			if err != nil {
-				t.Errorf("cpu profile: %v", err)
-				return
-			}
-			data, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if err := os.WriteFile(out, data, 0o644); err != nil {
-				t.Error(err)
-			}
-		}()
-	} else {
-		close(profiled)
-	}
-	rollCPU, rollEl, rollPh := measure(func() {
+	rollCPU, rollEl, rollPh := measure("rolling", roll, func() {
 		step := roll / time.Duration(n)
 		start := time.Now()
 		for i := range n {
@@ -227,9 +236,10 @@ func TestRollingUpdate2000(t *testing.T) {
 		}
 	})
 	// Every endpoint is of generation 1 now: the last slice's last write
-	// reaches pylon, and then the load stops.
+	// reaches pylon; then steady state again, so the update is compared
+	// with the mean of the phases around it.
 	time.Sleep(2 * time.Second)
-	<-profiled
+	afterCPU, afterEl, afterPh := measure("steady-after", steady, func() { time.Sleep(steady) })
 	close(stop)
 	wg.Wait()
 	if gw.proc.Exited() {
@@ -237,6 +247,7 @@ func TestRollingUpdate2000(t *testing.T) {
 	}
 
 	line := func(name string, cpu, el time.Duration, p *phase) float64 {
+		name += " (at its end: " + p.stats + ")"
 		perSec := float64(cpu) / float64(el) * 1000 // ms of CPU per second
 		report("%s: %.1f s, %d requests (%d failed%s), pylon CPU %.1f ms/s, %.1f µs/request, p50 %.2f ms, p99 %.2f ms",
 			name, el.Seconds(), len(p.lat), p.failed, map[bool]string{true: ", first: " + p.first, false: ""}[p.failed > 0],
@@ -246,10 +257,11 @@ func TestRollingUpdate2000(t *testing.T) {
 		}
 		return perSec
 	}
-	s := line("steady", steadyCPU, steadyEl, steadyPh)
+	s := line("steady before", steadyCPU, steadyEl, steadyPh)
 	r := line(fmt.Sprintf("rolling update (%d endpoints replaced, %d slice writes)", n, writes.Load()), rollCPU, rollEl, rollPh)
-	report("rolling update CPU over steady state: %+.1f%% (%d endpoints, %d requests/s, proxy CPU %s, load average %s)",
-		(r/s-1)*100, n, loadRPS, cpuLabel(os.Getenv("PROXY_CPU")), loadAvg())
+	a := line("steady after", afterCPU, afterEl, afterPh)
+	report("rolling update CPU over steady state (the mean of before and after): %+.1f%% (%d endpoints, %d requests/s, proxy CPU %s, load average %s)",
+		(r/((s+a)/2)-1)*100, n, loadRPS, cpuLabel(os.Getenv("PROXY_CPU")), loadAvg())
 }
 
 // startPylonOn is startPylon with pylon pinned to cpu (when set) with
@@ -293,4 +305,24 @@ func cpuLabel(cpu string) string {
 func loadAvg() string {
 	b, _ := os.ReadFile("/proc/loadavg")
 	return strings.Join(strings.Fields(string(b))[:3], " ")
+}
+
+// runtimeStats reads pylon's heap in use and goroutines from its /metrics.
+func (p *pylon) runtimeStats(t *testing.T) string {
+	resp, err := http.Get("http://" + p.ops + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var heap, gs float64
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "go_memstats_heap_inuse_bytes "); ok {
+			heap, _ = strconv.ParseFloat(v, 64)
+		}
+		if v, ok := strings.CutPrefix(l, "go_goroutines "); ok {
+			gs, _ = strconv.ParseFloat(v, 64)
+		}
+	}
+	return fmt.Sprintf("heap %.0f MiB, %.0f goroutines", heap/(1<<20), gs)
 }

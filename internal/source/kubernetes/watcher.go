@@ -39,6 +39,9 @@ type watcher struct {
 	secretUsers map[nsName]map[nsName]struct{}
 	svcObjs     map[nsName]map[ir.Key]struct{} // Service → IR services fed by its slices
 	live        map[ir.Key]struct{}            // routes the sink holds a version of
+	slices      sliceCache                     // each EndpointSlice's endpoints, by version
+	refreshed   map[nsName]time.Time           // when a Service's endpoints were last set (see holdEndpoints)
+	held        map[nsName]bool                // Services whose slice changes wait for endpointsEvery
 
 	serving servingSet // read by the status writer
 }
@@ -49,7 +52,8 @@ func newWatcher(s *Source, sink Sink) *watcher {
 		ings: map[nsName]*ingState{}, claims: map[string][]*ingState{}, canaries: map[string][]*ingState{}, shared: map[ir.Key]*sharedObj{},
 		sentShared: map[ir.Key]uint64{}, refused: map[ir.Key]bool{}, routeOwner: map[ir.Key]*ingState{},
 		svcUsers: map[nsName]map[nsName]struct{}{}, secretUsers: map[nsName]map[nsName]struct{}{},
-		svcObjs: map[nsName]map[ir.Key]struct{}{}, live: map[ir.Key]struct{}{},
+		svcObjs: map[nsName]map[ir.Key]struct{}{}, live: map[ir.Key]struct{}{}, slices: sliceCache{},
+		refreshed: map[nsName]time.Time{}, held: map[nsName]bool{},
 	}
 	w.events = record.NewBroadcaster()
 	w.recorder = w.events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "pylon"})
@@ -119,6 +123,7 @@ func (w *watcher) process(keys map[qkey]struct{}) {
 	start := time.Now()
 	dirty := map[nsName]struct{}{}
 	endpoints := map[nsName]struct{}{}
+	svcChanged := map[nsName]bool{}
 	reclass := false
 	var revived []ir.Key
 	for k := range keys {
@@ -133,6 +138,7 @@ func (w *watcher) process(keys map[qkey]struct{}) {
 				dirty[u] = struct{}{}
 			}
 			endpoints[nn] = struct{}{}
+			svcChanged[nn] = true
 		case kSecret:
 			for u := range w.secretUsers[nn] {
 				dirty[u] = struct{}{}
@@ -176,6 +182,9 @@ func (w *watcher) process(keys map[qkey]struct{}) {
 		}
 	}
 	for nn := range endpoints {
+		if !svcChanged[nn] && w.holdEndpoints(nn, time.Now()) {
+			continue
+		}
 		w.refreshEndpoints(nn, fresh)
 	}
 	if w.onApplied != nil {
