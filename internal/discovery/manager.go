@@ -215,7 +215,15 @@ func (m *Manager) endpoints(pool string, set Set) []upstream.EndpointConfig {
 		}
 		out = append(out, e)
 	}
-	slices.SortFunc(out, func(a, b upstream.EndpointConfig) int { return strings.Compare(a.Address, b.Address) })
+	slices.SortStableFunc(out, func(a, b upstream.EndpointConfig) int { return strings.Compare(a.Address, b.Address) })
+	// A registry may list one host:port twice (two registrations of one
+	// instance): the pool takes each address once, the first listed.
+	if n := len(out); n > 1 {
+		out = slices.CompactFunc(out, func(a, b upstream.EndpointConfig) bool { return a.Address == b.Address })
+		if len(out) < n {
+			m.log.Warn("discovery: duplicate addresses in the set; each is used once", "service", pool, "dropped", n-len(out))
+		}
+	}
 	return out
 }
 

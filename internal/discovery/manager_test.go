@@ -95,7 +95,10 @@ func TestManagerVersionsAndKeepLastKnown(t *testing.T) {
 	for _, keep := range []bool{true, false} {
 		p := &testProvider{watch: make(chan Set), resolve: func() (Set, error) { return Set{}, errors.New("down") }}
 		m, pools := start(t, p, keep)
+		// A set waiting while a newer one arrives is dropped (the newest
+		// wins), so each set the test counts is awaited before the next.
 		p.watch <- set("127.0.0.2:80")
+		eventually(t, "the first set", func() bool { n, _ := pools.last(); return n == 1 })
 		p.watch <- set("127.0.0.2:80") // unchanged: no new version
 		p.watch <- set("127.0.0.2:80", "127.0.0.3:80")
 		eventually(t, "two sets", func() bool { n, _ := pools.last(); return n == 2 })
@@ -218,5 +221,18 @@ func TestManagerCarriesZones(t *testing.T) {
 	eventually(t, "a set with a bad zone", func() bool { n, _ := pools.last(); return n == 3 })
 	if _, eps := pools.last(); len(eps) != 2 || eps[0].Zone != "" {
 		t.Fatalf("a zone with a space: %+v, want the instance without it", eps)
+	}
+}
+
+// TestManagerDropsDuplicateAddresses: a registry that lists one address
+// twice (two registrations of one host:port) gives the pool one endpoint,
+// not a set the pool refuses.
+func TestManagerDropsDuplicateAddresses(t *testing.T) {
+	p := &testProvider{watch: make(chan Set), resolve: func() (Set, error) { return Set{}, errors.New("down") }}
+	_, pools := start(t, p, true)
+	p.watch <- Set{Instances: []Instance{{Address: "127.0.0.3:80", Healthy: true}, {Address: "127.0.0.2:80", Healthy: true, Weight: 5}, {Address: "127.0.0.3:80", Healthy: true, Weight: 2}}}
+	eventually(t, "the set", func() bool { n, _ := pools.last(); return n == 1 })
+	if _, eps := pools.last(); len(eps) != 2 || eps[0].Address != "127.0.0.2:80" || eps[1].Address != "127.0.0.3:80" {
+		t.Fatalf("endpoints %+v, want 127.0.0.2:80 and 127.0.0.3:80 once each", eps)
 	}
 }
