@@ -335,3 +335,23 @@ func TestTaggedEndpoints(t *testing.T) {
 		}
 	}
 }
+
+// TestEWMAPeakWearsOffOnABusyEndpoint: a busy endpoint (samples a fraction
+// of a millisecond apart) that saw one stall recovers its estimate within
+// some dozens of ordinary samples, not over the decay's seconds, so a
+// slower endpoint does not take its traffic meanwhile.
+func TestEWMAPeakWearsOffOnABusyEndpoint(t *testing.T) {
+	r := testRegistry(t)
+	p, err := r.Acquire(Config{Name: "ewma", Policy: EWMA, Endpoints: endpointsOf(newBackend(t))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := p.Endpoints()[0]
+	e.Observe(20*time.Millisecond, false) // a stall
+	for range 100 {
+		e.Observe(500*time.Microsecond, false)
+	}
+	if l := time.Duration(e.ewma.Load()); l > 2*time.Millisecond {
+		t.Errorf("after a 20ms stall and 100 samples of 0.5ms the estimate is %v, want below 2ms", l)
+	}
+}

@@ -53,6 +53,14 @@ type Endpoint struct {
 // was slow is tried again after a while (as Finagle's peak EWMA does).
 const ewmaDecay = 10 * time.Second
 
+// ewmaMinPull is the least share by which a sample below the estimate
+// pulls it down. The time-based pull alone is tiny between samples a
+// fraction of a millisecond apart, so on a busy endpoint one peak (the
+// gateway's own stall: a GC pause, a CPU throttled by its cgroup) would
+// stand for seconds and send traffic to a truly slower endpoint; with the
+// floor, some dozens of ordinary samples wear it off.
+const ewmaMinPull = 0.05
+
 // failurePenalty is the latency a failed try counts as: a refused
 // connection answers fast, and must not draw traffic for it.
 const failurePenalty = time.Second
@@ -64,7 +72,8 @@ func (e *Endpoint) TracksLatency() bool { return e.tracking.Load() }
 // Observe records how long a try took to get its response headers, for
 // the EWMA policy: a sample above the estimate replaces it at once (the
 // peak), one below pulls it down by its share of the time since the last
-// one. A failed try counts as failurePenalty at least.
+// one, and by ewmaMinPull at least. A failed try counts as failurePenalty
+// at least.
 func (e *Endpoint) Observe(rtt time.Duration, failed bool) {
 	if !e.tracking.Load() {
 		return
@@ -77,7 +86,7 @@ func (e *Endpoint) Observe(rtt time.Duration, failed bool) {
 		old, last := e.ewma.Load(), e.ewmaStamp.Load()
 		next := int64(rtt)
 		if old != 0 && next < old {
-			w := math.Exp(-float64(now-last) / float64(ewmaDecay))
+			w := min(math.Exp(-float64(now-last)/float64(ewmaDecay)), 1-ewmaMinPull)
 			next = int64(float64(old)*w + float64(rtt)*(1-w))
 		}
 		if e.ewma.CompareAndSwap(old, next) {
