@@ -270,13 +270,23 @@ func TestHelmChartRenders(t *testing.T) {
 			}
 			objs := decodeAll(t, "chart", out)
 			seen := map[string]bool{}
-			nodes := false
+			nodes, pods := false, false
 			for _, o := range objs {
 				seen[o.GetObjectKind().GroupVersionKind().Kind] = true
 				if cr, ok := o.(*rbacv1.ClusterRole); ok {
 					for _, r := range cr.Rules {
 						nodes = nodes || contains(r.Resources, "nodes") && contains(r.Verbs, "watch") && contains(r.Verbs, "get")
 					}
+				}
+				var rules []rbacv1.PolicyRule
+				switch r := o.(type) {
+				case *rbacv1.ClusterRole:
+					rules = r.Rules
+				case *rbacv1.Role:
+					rules = r.Rules
+				}
+				for _, r := range rules {
+					pods = pods || contains(r.Resources, "pods") && contains(r.Verbs, "list") && contains(r.Verbs, "watch")
 				}
 				checkObject(t, "chart", o)
 				if d, ok := o.(*appsv1.Deployment); ok && name == "namespaced" {
@@ -293,6 +303,9 @@ func TestHelmChartRenders(t *testing.T) {
 			}
 			if !nodes {
 				t.Error("no ClusterRole lets the replicas read their Node (its zone)")
+			}
+			if !pods {
+				t.Error("no Role or ClusterRole lets the replicas list and watch Pods (their pylon.io/tag label)")
 			}
 			for _, k := range []string{"ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Deployment", "Service", "IngressClass"} {
 				if !seen[k] {

@@ -80,6 +80,8 @@ func TestRBACLeastPrivilege(t *testing.T) {
 		{"get", "", "nodes", "", ""},
 		{"list", "", "nodes", "", ""},
 		{"watch", "", "nodes", "", ""},
+		{"list", "", "pods", "", ""},
+		{"watch", "", "pods", "", "apps"},
 	}
 	denied := []access{
 		{"update", "networking.k8s.io", "ingresses", "", "apps"},
@@ -87,7 +89,11 @@ func TestRBACLeastPrivilege(t *testing.T) {
 		{"create", "", "secrets", "", "apps"},
 		{"update", "", "secrets", "", "apps"},
 		{"update", "", "services", "", "apps"},
-		{"list", "", "pods", "", ""},
+		{"get", "", "pods", "", "apps"},
+		{"update", "", "pods", "", "apps"},
+		{"delete", "", "pods", "", "apps"},
+		{"create", "", "pods", "exec", "apps"},
+		{"get", "", "pods", "log", "apps"},
 		{"update", "", "nodes", "", ""},
 		{"patch", "", "nodes", "status", ""},
 		{"create", "", "pods", "", "apps"},

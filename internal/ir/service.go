@@ -246,7 +246,7 @@ func (s *Service) Validate() error {
 			p.add(f+".address", "port must be 1-65535 (got %q)", port)
 		}
 		for j, t := range e.Tags {
-			if t == "" || len(t) > 63 || strings.ContainsFunc(t, func(r rune) bool { return r <= ' ' || r > '~' || r == ',' }) {
+			if !ValidTag(t) {
 				p.add(fmt.Sprintf("%s.tags[%d]", f, j), "must be 1-63 printable ASCII characters without spaces or commas (got %q)", t)
 			}
 		}
@@ -364,4 +364,11 @@ func (s *Service) Validate() error {
 		}
 	}
 	return p.err()
+}
+
+// ValidTag reports whether t can tag an endpoint: 1-63 printable ASCII
+// characters without spaces or commas (a request's tag header holds one
+// tag, and lists of tags are written comma-separated).
+func ValidTag(t string) bool {
+	return t != "" && len(t) <= 63 && !strings.ContainsFunc(t, func(r rune) bool { return r <= ' ' || r > '~' || r == ',' })
 }

@@ -24,7 +24,7 @@ func (w *watcher) endpoints(r svcRef) []ir.Endpoint {
 	for i, o := range objs {
 		ss[i] = o.(*discoveryv1.EndpointSlice)
 	}
-	return w.slices.endpoints(r, ss)
+	return w.slices.endpoints(r, ss, w.podTag)
 }
 
 // placed adds where the endpoint runs: its zone and node, and the hints
@@ -51,11 +51,11 @@ func placed(ep ir.Endpoint, e discoveryv1.Endpoint) ir.Endpoint {
 
 // poolEndpoints converts IR endpoints to pool endpoints, and irEndpoints
 // back: discovered endpoints travel both ways (to the local pools, and
-// published with their service).
+// published with their service), with their tags and where they run.
 func poolEndpoints(eps []ir.Endpoint) []upstream.EndpointConfig {
 	out := make([]upstream.EndpointConfig, len(eps))
 	for i, e := range eps {
-		out[i] = upstream.EndpointConfig{Address: e.Address, Weight: e.Weight, Zone: e.Zone, Node: e.Node, ForZones: e.ForZones, ForNodes: e.ForNodes}
+		out[i] = upstream.EndpointConfig{Address: e.Address, Weight: e.Weight, Tags: e.Tags, Zone: e.Zone, Node: e.Node, ForZones: e.ForZones, ForNodes: e.ForNodes}
 	}
 	return out
 }
@@ -63,7 +63,7 @@ func poolEndpoints(eps []ir.Endpoint) []upstream.EndpointConfig {
 func irEndpoints(eps []upstream.EndpointConfig) []ir.Endpoint {
 	out := make([]ir.Endpoint, len(eps))
 	for i, e := range eps {
-		out[i] = ir.Endpoint{Address: e.Address, Weight: e.Weight, Zone: e.Zone, Node: e.Node, ForZones: e.ForZones, ForNodes: e.ForNodes}
+		out[i] = ir.Endpoint{Address: e.Address, Weight: e.Weight, Tags: e.Tags, Zone: e.Zone, Node: e.Node, ForZones: e.ForZones, ForNodes: e.ForNodes}
 	}
 	return out
 }

@@ -59,9 +59,15 @@ func transform(obj any) (any, error) {
 		o.Annotations = nil
 		for i := range o.Endpoints {
 			// Addresses, conditions, ports, and where the endpoint runs
-			// (zone, nodeName, hints) are read.
-			o.Endpoints[i].TargetRef = nil
-			o.Endpoints[i].DeprecatedTopology = nil
+			// (zone, nodeName, hints) are read; of the target, only which
+			// Pod it is (its tag label, see podtags.go).
+			e := &o.Endpoints[i]
+			if r := e.TargetRef; r != nil && r.Kind == "Pod" {
+				e.TargetRef = &corev1.ObjectReference{Kind: "Pod", Namespace: r.Namespace, Name: r.Name}
+			} else {
+				e.TargetRef = nil
+			}
+			e.DeprecatedTopology = nil
 		}
 	case *corev1.Secret:
 		o.Annotations = nil
@@ -139,6 +145,10 @@ type informerSet struct {
 	services  cache.SharedIndexInformer
 	slices    cache.SharedIndexInformer
 	secrets   cache.SharedIndexInformer
+	// pods holds only the Pods that carry TagLabel, from a factory of
+	// their own (its list options select them).
+	podFactory informers.SharedInformerFactory
+	pods       cache.SharedIndexInformer
 }
 
 func (w *watcher) newInformers() *informerSet {
@@ -157,7 +167,8 @@ func (w *watcher) newInformers() *informerSet {
 		slices:    f.Discovery().V1().EndpointSlices().Informer(),
 		secrets:   f.Core().V1().Secrets().Informer(),
 	}
-	_ = in.slices.AddIndexers(cache.Indexers{sliceByServiceIndex: sliceServiceKey})
+	_ = in.slices.AddIndexers(cache.Indexers{sliceByServiceIndex: sliceServiceKey, sliceByPodIndex: slicePodKeys})
+	in.podFactory, in.pods = w.newPodInformer()
 	return in
 }
 
@@ -192,6 +203,14 @@ func (w *watcher) handler(kind qkind) cache.ResourceEventHandler {
 		UpdateFunc: func(old, obj any) {
 			if a, b := metaOf(old), metaOf(obj); a != nil && b != nil && a.GetResourceVersion() == b.GetResourceVersion() {
 				return
+			}
+			if kind == kPod {
+				// A Pod's status changes often; only its tag counts.
+				a, okA := podLabel(old)
+				b, okB := podLabel(obj)
+				if a == b && okA == okB {
+					return
+				}
 			}
 			if statusOnly(old, obj) {
 				// Nothing to translate; the status writer still checks

@@ -112,12 +112,13 @@ func TestPublisherWritesWhatIsAcceptedWhileLeading(t *testing.T) {
 
 	// Endpoints go out as a write of the service alone.
 	if err := p.SetEndpoints(ir.Key{Kind: ir.KindService, Source: SourceName, Namespace: "shop", Name: svc.Name}.DisplayName(),
-		[]upstream.EndpointConfig{{Address: "10.0.0.7:8080", Zone: "zone-a", Node: "n1", ForZones: []string{"zone-a"}, ForNodes: []string{"n1"}}}); err != nil {
+		[]upstream.EndpointConfig{{Address: "10.0.0.7:8080", Tags: []string{"gray"}, Zone: "zone-a", Node: "n1", ForZones: []string{"zone-a"}, ForNodes: []string{"n1"}}}); err != nil {
 		t.Fatal(err)
 	}
-	// With where they run: each gateway node decides by its own zone.
+	// With their tags and where they run: each gateway node routes gray
+	// traffic and decides by its own zone.
 	waitStored(t, st, "endpoints published", func(m map[string]string) bool {
-		return strings.Contains(m["service:shop/"+svc.Name], `{"address":"10.0.0.7:8080","zone":"zone-a","node":"n1","forZones":["zone-a"],"forNodes":["n1"]}`)
+		return strings.Contains(m["service:shop/"+svc.Name], `{"address":"10.0.0.7:8080","tags":["gray"],"zone":"zone-a","node":"n1","forZones":["zone-a"],"forNodes":["n1"]}`)
 	})
 	// A delete while leading is written at once, routes before their service.
 	var del ir.Change

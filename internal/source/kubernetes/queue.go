@@ -12,6 +12,7 @@ const (
 	kSlice // the EndpointSlices of the Service ns/name
 	kSecret
 	kRevived // a route of ours the compile stage let in on another change (ns, name: the route key's)
+	kPod     // a Pod whose tag label changed (see podtags.go)
 )
 
 // qkey is one queued change: a kind and the object's namespace and name.

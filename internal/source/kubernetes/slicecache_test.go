@@ -39,28 +39,28 @@ func TestSliceCache(t *testing.T) {
 	r := svcRef{ns: "ns", name: "svc", portName: "http"}
 	a := testSlice("a", "1", 80, true, "10.0.0.3", "10.0.0.1")
 	b := testSlice("b", "1", 80, true, "10.0.0.2", "10.0.0.3", "10.0.0.9")
-	got := addrsOf(c.endpoints(r, []*discoveryv1.EndpointSlice{b, a}))
+	got := addrsOf(c.endpoints(r, []*discoveryv1.EndpointSlice{b, a}, nil))
 	if want := []string{"10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80", "10.0.0.9:80"}; !slices.Equal(got, want) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
 	// The same version is not read again: a changed object under an
 	// unchanged version (which the apiserver never sends) proves it.
 	a.Endpoints = a.Endpoints[:1]
-	if got := addrsOf(c.endpoints(r, []*discoveryv1.EndpointSlice{a, b})); len(got) != 4 {
+	if got := addrsOf(c.endpoints(r, []*discoveryv1.EndpointSlice{a, b}, nil)); len(got) != 4 {
 		t.Errorf("an unchanged version was read again: %v", got)
 	}
 	a2 := testSlice("a", "2", 80, true, "10.0.0.4")
-	if got := addrsOf(c.endpoints(r, []*discoveryv1.EndpointSlice{a2, b})); !slices.Equal(got, []string{"10.0.0.2:80", "10.0.0.3:80", "10.0.0.4:80", "10.0.0.9:80"}) {
+	if got := addrsOf(c.endpoints(r, []*discoveryv1.EndpointSlice{a2, b}, nil)); !slices.Equal(got, []string{"10.0.0.2:80", "10.0.0.3:80", "10.0.0.4:80", "10.0.0.9:80"}) {
 		t.Errorf("after a's new version: %v", got)
 	}
 	b2 := testSlice("b", "2", 80, false, "10.0.0.2")
-	if got := addrsOf(c.endpoints(r, []*discoveryv1.EndpointSlice{a2, b2})); !slices.Equal(got, []string{"10.0.0.4:80"}) {
+	if got := addrsOf(c.endpoints(r, []*discoveryv1.EndpointSlice{a2, b2}, nil)); !slices.Equal(got, []string{"10.0.0.4:80"}) {
 		t.Errorf("with b's endpoint not ready: %v", got)
 	}
-	if got := c.endpoints(r, []*discoveryv1.EndpointSlice{a2}); len(c[nsName{"ns", "svc"}]["http"]) != 1 || len(got) != 1 {
+	if got := c.endpoints(r, []*discoveryv1.EndpointSlice{a2}, nil); len(c[nsName{"ns", "svc"}]["http"]) != 1 || len(got) != 1 {
 		t.Errorf("slice b gone: cached %v, got %v", c[nsName{"ns", "svc"}]["http"], addrsOf(got))
 	}
-	if c.endpoints(r, nil); len(c) != 0 {
+	if c.endpoints(r, nil, nil); len(c) != 0 {
 		t.Errorf("no slices left, the cache still holds %v", c)
 	}
 }

@@ -1,5 +1,6 @@
 // Package kubernetes serves Kubernetes Ingresses: client-go informers watch
-// Ingress, IngressClass, Service, EndpointSlice and Secret objects; each
+// Ingress, IngressClass, Service, EndpointSlice and Secret objects, and
+// the Pods labelled pylon.io/tag (whose tag their endpoints carry); each
 // Ingress of Pylon's class is translated on its own into IR routes, services
 // and certificates and fed to the compile stage; EndpointSlices go straight
 // into the upstream pools, never through translation. A change to one

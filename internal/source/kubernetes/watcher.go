@@ -3,6 +3,7 @@ package kubernetes
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -22,6 +23,7 @@ type watcher struct {
 	sink      Sink
 	in        *informerSet
 	synced    []cache.InformerSynced // per handler: every initial object delivered
+	syncNames []string               // per handler: the resource it watches
 	q         *queue
 	events    record.EventBroadcaster
 	recorder  record.EventRecorder
@@ -65,16 +67,20 @@ func (w *watcher) start(ctx context.Context) error {
 	for _, r := range []struct {
 		inf  cache.SharedIndexInformer
 		kind qkind
-	}{{w.in.ingresses, kIngress}, {w.in.classes, kClass}, {w.in.services, kService}, {w.in.slices, kSlice}, {w.in.secrets, kSecret}} {
+		name string
+	}{{w.in.ingresses, kIngress, "ingresses"}, {w.in.classes, kClass, "ingressclasses"}, {w.in.services, kService, "services"},
+		{w.in.slices, kSlice, "endpointslices"}, {w.in.secrets, kSecret, "secrets"}, {w.in.pods, kPod, "pods (" + TagLabel + ")"}} {
 		reg, err := r.inf.AddEventHandler(w.handler(r.kind))
 		if err != nil {
 			return fmt.Errorf("kubernetes: informer handler: %w", err)
 		}
 		w.synced = append(w.synced, reg.HasSynced)
+		w.syncNames = append(w.syncNames, r.name)
 	}
 	w.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: w.s.client.CoreV1().Events("")})
 	w.in.factory.Start(ctx.Done())
 	w.in.cluster.Start(ctx.Done())
+	w.in.podFactory.Start(ctx.Done())
 	return nil
 }
 
@@ -93,7 +99,15 @@ func (w *watcher) waitSynced(ctx context.Context) bool {
 		case ok := <-done:
 			return ok
 		case <-t.C:
-			w.s.log.Info("kubernetes: waiting for the informers' first list")
+			var waiting []string
+			for i, ok := range w.synced {
+				if !ok() {
+					waiting = append(waiting, w.syncNames[i])
+				}
+			}
+			// A list that never ends is most often one the controller's
+			// RBAC does not grant (the client's log says "forbidden").
+			w.s.log.Info("kubernetes: waiting for the informers' first list", "waiting", strings.Join(waiting, ", "))
 		}
 	}
 }
@@ -145,6 +159,8 @@ func (w *watcher) process(keys map[qkey]struct{}) {
 			}
 		case kSlice:
 			endpoints[nn] = struct{}{}
+		case kPod:
+			w.retag(nn, endpoints)
 		case kRevived:
 			revived = append(revived, ir.Key{Kind: ir.KindRoute, Source: SourceName, Namespace: k.ns, Name: k.name})
 		}

@@ -53,6 +53,10 @@ type Config struct {
 
 	AccessLog *bool // enable-access-log; nil: the gateway's setting
 
+	// TagHeader is tag-header: the request header holding the request's
+	// tag for full-link gray (ir.Route.TagHeader).
+	TagHeader string
+
 	p pending
 }
 

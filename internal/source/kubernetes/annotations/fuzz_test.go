@@ -9,7 +9,7 @@ import (
 // every annotation gets exactly one note, and every error names an
 // annotation.
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{"true", "10", "5s", "8m", "$http_x", "10.0.0.0/8", "https://x.example/a", "GRPCS", "cookie", "basic", "ns/name", "404,503", "error http_502", ""} {
+	for _, s := range []string{"true", "10", "5s", "8m", "$http_x", "10.0.0.0/8", "https://x.example/a", "GRPCS", "cookie", "basic", "ns/name", "404,503", "error http_502", "x-pylon-tag", ""} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {

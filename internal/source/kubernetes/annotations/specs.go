@@ -170,6 +170,15 @@ var routingSpecs = []spec{
 	row("temporal-redirect", Honoured, "the route answers 302 with the URL (takes precedence over permanent-redirect)", func(c *Config, v string) error {
 		return setRedirect(c, "temporal-redirect", v, 302)
 	}),
+
+	// Full-link gray: Pylon's own, ingress-nginx has no equivalent.
+	row("tag-header", Honoured, "Pylon's own (no ingress-nginx equivalent): the request header holding the request's tag (the routes' tagHeader); a request tagged gray goes to the endpoints of Pods labelled pylon.io/tag: gray, and to the untagged ones when none of those is ready; a request without a tag, or with one no Pod has, only to the untagged ones", func(c *Config, v string) error {
+		if !tokenText(v) {
+			return fmt.Errorf("must be a header name (got %q)", v)
+		}
+		c.TagHeader = v
+		return nil
+	}),
 }
 
 // setRedirect parses a redirect URL. temporal-redirect wins over

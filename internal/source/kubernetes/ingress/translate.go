@@ -154,6 +154,7 @@ func (t *translator) run() {
 		if on := t.cfg.AccessLog; on != nil && !*on {
 			r.route.AccessLog = &ir.RouteAccessLog{Enabled: on}
 		}
+		r.route.TagHeader = t.cfg.TagHeader
 		if err := r.route.Validate(); err != nil {
 			t.errs = append(t.errs, err)
 		}
