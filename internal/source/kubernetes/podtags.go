@@ -1,10 +1,12 @@
 package kubernetes
 
 import (
+	"context"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
@@ -79,7 +81,17 @@ func (w *watcher) newPodInformer() (informers.SharedInformerFactory, cache.Share
 		opts = append(opts, informers.WithNamespace(ns))
 	}
 	f := informers.NewSharedInformerFactoryWithOptions(w.s.client, 0, opts...)
-	return f, f.Core().V1().Pods().Informer()
+	inf := f.Core().V1().Pods().Informer()
+	_ = inf.SetWatchErrorHandler(func(r *cache.Reflector, err error) {
+		if apierrors.IsForbidden(err) {
+			if !w.podsForbidden.Swap(true) {
+				w.s.log.Error("kubernetes: pods cannot be listed (RBAC: list and watch on pods); endpoints are not tagged from the "+TagLabel+" label until they can", "error", err.Error())
+			}
+			return
+		}
+		cache.DefaultWatchErrorHandler(context.Background(), r, err)
+	})
+	return f, inf
 }
 
 // podLabel returns a cached Pod's TagLabel, and whether it has one.

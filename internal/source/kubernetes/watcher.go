@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -19,15 +20,18 @@ import (
 // watcher owns the informers and the translation state. Everything below
 // `state` is touched only by the one worker goroutine (loop).
 type watcher struct {
-	s         *Source
-	sink      Sink
-	in        *informerSet
-	synced    []cache.InformerSynced // per handler: every initial object delivered
-	syncNames []string               // per handler: the resource it watches
-	q         *queue
-	events    record.EventBroadcaster
-	recorder  record.EventRecorder
-	onApplied func(nsName) // the status writer's queue
+	s      *Source
+	sink   Sink
+	in     *informerSet
+	synced []cache.InformerSynced // per handler: every initial object delivered
+	// podsForbidden is set when the apiserver refuses to list Pods: gray
+	// tags from Pod labels are off and every endpoint is untagged.
+	podsForbidden atomic.Bool
+	syncNames     []string // per handler: the resource it watches
+	q             *queue
+	events        record.EventBroadcaster
+	recorder      record.EventRecorder
+	onApplied     func(nsName) // the status writer's queue
 
 	// state
 	ings        map[nsName]*ingState
@@ -74,7 +78,14 @@ func (w *watcher) start(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("kubernetes: informer handler: %w", err)
 		}
-		w.synced = append(w.synced, reg.HasSynced)
+		synced := reg.HasSynced
+		if r.kind == kPod {
+			// Pods the RBAC does not let Pylon list (a role from before
+			// gray tags) turn the tags off rather than keep the controller
+			// from ever being ready.
+			synced = func() bool { return reg.HasSynced() || w.podsForbidden.Load() }
+		}
+		w.synced = append(w.synced, synced)
 		w.syncNames = append(w.syncNames, r.name)
 	}
 	w.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: w.s.client.CoreV1().Events("")})
