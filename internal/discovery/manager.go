@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"pylon.io/pylon/internal/ir"
 	"pylon.io/pylon/internal/upstream"
 )
 
@@ -196,7 +197,7 @@ func (m *Manager) endpoints(pool string, set Set) []upstream.EndpointConfig {
 		}
 		e := upstream.EndpointConfig{Address: in.Address, Weight: min(max(in.Weight, 1), 1_000_000)}
 		for _, t := range in.Tags {
-			if t == "" || len(t) > 63 || strings.ContainsFunc(t, func(r rune) bool { return r <= ' ' || r > '~' || r == ',' }) {
+			if !ir.ValidTag(t) {
 				m.log.Warn("discovery: tag dropped: must be 1-63 printable ASCII characters without spaces or commas", "service", pool, "instance", in.Address, "tag", fmt.Sprintf("%q", t))
 				continue
 			}
