@@ -1,11 +1,9 @@
 package consul
 
 import (
-	"net"
-	"strconv"
 	"testing"
 
-	"pylon.io/pylon/internal/discovery"
+	"pylon.io/pylon/internal/discovery/discoverytest"
 )
 
 func FuzzDecodeEntries(f *testing.F) {
@@ -19,18 +17,9 @@ func FuzzDecodeEntries(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if len(d.set.Instances) > discovery.MaxInstances {
-			t.Fatalf("%d instances", len(d.set.Instances))
-		}
+		discoverytest.CheckSet(t, d.set)
 		seen := map[string]bool{}
 		for i, in := range d.set.Instances {
-			host, port, err := net.SplitHostPort(in.Address)
-			if err != nil || host == "" {
-				t.Fatalf("address %q: %v", in.Address, err)
-			}
-			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-				t.Fatalf("address %q: port", in.Address)
-			}
 			if seen[in.Address] {
 				t.Fatalf("address %q twice", in.Address)
 			}
@@ -38,21 +27,8 @@ func FuzzDecodeEntries(f *testing.F) {
 			if i > 0 && d.set.Instances[i-1].Address > in.Address {
 				t.Fatalf("not sorted: %q before %q", d.set.Instances[i-1].Address, in.Address)
 			}
-			if in.Weight < 1 || in.Weight > maxWeight {
+			if in.Weight > maxWeight {
 				t.Fatalf("weight %d", in.Weight)
-			}
-			for k, v := range in.Metadata {
-				if !discovery.IsText(k) || !discovery.IsText(v) {
-					t.Fatalf("metadata %q=%q is not text", k, v)
-				}
-			}
-			for _, tag := range in.Tags {
-				if !discovery.IsText(tag) {
-					t.Fatalf("tag %q is not text", tag)
-				}
-			}
-			if !discovery.IsText(in.Zone) {
-				t.Fatalf("zone %q is not text", in.Zone)
 			}
 		}
 	})

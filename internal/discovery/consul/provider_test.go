@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"pylon.io/pylon/internal/discovery"
+	"pylon.io/pylon/internal/discovery/discoverytest"
 	"pylon.io/pylon/internal/ir"
 	"pylon.io/pylon/test/testenv"
 )
@@ -51,76 +52,16 @@ func newProvider(t *testing.T, c Config) (discovery.Provider, *logBuf) {
 	return p, logs
 }
 
-type watch struct {
-	sets chan discovery.Set
-	done chan error
-}
-
-// startWatch runs one Watch for the whole test; it must end with
-// context.Canceled when the test does.
-func startWatch(t *testing.T, p discovery.Provider, q discovery.Query) *watch {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	w := &watch{sets: make(chan discovery.Set, 64), done: make(chan error, 1)}
-	go func() { w.done <- p.Watch(ctx, q, func(s discovery.Set) { w.sets <- s }) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-w.done; err != context.Canceled {
-			t.Errorf("Watch returned %v, want context.Canceled", err)
-		}
-	})
-	return w
-}
-
-func addrs(s discovery.Set) string {
-	var got []string
-	for _, in := range s.Instances {
-		got = append(got, in.Address)
-	}
-	return strings.Join(got, ",")
-}
-
-// next waits up to within for a set whose addresses are want; sets on the
-// way are skipped.
-func (w *watch) next(t *testing.T, within time.Duration, want ...string) discovery.Set {
-	t.Helper()
-	deadline := time.After(within)
-	var seen []string
-	for {
-		select {
-		case s := <-w.sets:
-			if addrs(s) == strings.Join(want, ",") {
-				return s
-			}
-			seen = append(seen, "["+addrs(s)+"]")
-		case err := <-w.done:
-			t.Fatalf("Watch ended: %v", err)
-		case <-deadline:
-			t.Fatalf("no set %v within %s (saw %v)", want, within, seen)
-		}
-	}
-}
-
-// quiet fails if the watch sends a set within d.
-func (w *watch) quiet(t *testing.T, d time.Duration) {
-	t.Helper()
-	select {
-	case s := <-w.sets:
-		t.Fatalf("unexpected set [%s]", addrs(s))
-	case <-time.After(d):
-	}
-}
-
 func TestWatch(t *testing.T) {
 	c := testenv.StartConsul(t)
 	p, _ := newProvider(t, Config{Servers: []string{c.Addr()}})
-	w := startWatch(t, p, discovery.Query{Name: "orders"})
-	w.next(t, 5*time.Second) // an unknown service is an empty set, sent at once
+	w := discoverytest.StartWatch(t, p, discovery.Query{Name: "orders"})
+	w.Next(t, 5*time.Second) // an unknown service is an empty set, sent at once
 
 	c.RegisterService(map[string]any{"ID": "o1", "Name": "orders", "Address": "127.0.0.2", "Port": 8080,
 		"Tags": []string{"gray", "v2"}, "Meta": map[string]string{"zone": "az1", "version": "2"},
 		"Weights": map[string]int{"Passing": 7, "Warning": 1}})
-	set := w.next(t, 5*time.Second, "127.0.0.2:8080")
+	set := w.Next(t, 5*time.Second, "127.0.0.2:8080")
 	in := set.Instances[0]
 	if !in.Healthy || in.Weight != 7 || in.Zone != "az1" || strings.Join(in.Tags, ",") != "gray,v2" || in.Metadata["version"] != "2" {
 		t.Fatalf("instance = %+v", in)
@@ -129,20 +70,20 @@ func TestWatch(t *testing.T) {
 	// Scale up; an instance without an address takes the node's.
 	c.Register("o2", "orders", "127.0.0.3", 8080, nil, nil)
 	c.Register("o3", "orders", "", 9090, nil, nil)
-	w.next(t, 5*time.Second, "127.0.0.1:9090", "127.0.0.2:8080", "127.0.0.3:8080")
+	w.Next(t, 5*time.Second, "127.0.0.1:9090", "127.0.0.2:8080", "127.0.0.3:8080")
 
 	// A check going critical takes the instance out; passing brings it back.
 	c.SetHealth("o2", false)
-	w.next(t, 5*time.Second, "127.0.0.1:9090", "127.0.0.2:8080")
+	w.Next(t, 5*time.Second, "127.0.0.1:9090", "127.0.0.2:8080")
 	c.SetHealth("o2", true)
-	w.next(t, 5*time.Second, "127.0.0.1:9090", "127.0.0.2:8080", "127.0.0.3:8080")
+	w.Next(t, 5*time.Second, "127.0.0.1:9090", "127.0.0.2:8080", "127.0.0.3:8080")
 
 	// Deregister one, then all: the empty set is sent.
 	c.Deregister("o3")
-	w.next(t, 5*time.Second, "127.0.0.2:8080", "127.0.0.3:8080")
+	w.Next(t, 5*time.Second, "127.0.0.2:8080", "127.0.0.3:8080")
 	c.Deregister("o1")
 	c.Deregister("o2")
-	w.next(t, 5*time.Second)
+	w.Next(t, 5*time.Second)
 
 	got, err := p.Resolve(context.Background(), discovery.Query{Name: "orders"})
 	if err != nil || len(got.Instances) != 0 {
@@ -224,11 +165,11 @@ func TestTagsAndPort(t *testing.T) {
 			t.Errorf("Resolve(%+v) = [%s], %v; want [%s]", tc.q, addrs(set), err, tc.want)
 		}
 	}
-	w := startWatch(t, p, discovery.Query{Name: "orders", Tags: []string{"a", "b"}})
-	w.next(t, 5*time.Second, "127.0.0.2:80")
+	w := discoverytest.StartWatch(t, p, discovery.Query{Name: "orders", Tags: []string{"a", "b"}})
+	w.Next(t, 5*time.Second, "127.0.0.2:80")
 	c.Register("b2", "orders", "127.0.0.6", 80, []string{"b"}, nil)
 	c.Register("ab2", "orders", "127.0.0.7", 80, []string{"b", "x", "a"}, nil)
-	w.next(t, 5*time.Second, "127.0.0.2:80", "127.0.0.7:80")
+	w.Next(t, 5*time.Second, "127.0.0.2:80", "127.0.0.7:80")
 }
 
 // counter is an HTTP proxy in front of the agent that counts the health
@@ -271,12 +212,12 @@ func TestBlockingQuery(t *testing.T) {
 	proxy := countQueries(t, c.Addr())
 	p, _ := newProvider(t, Config{Servers: []string{proxy.url}})
 	c.Register("o1", "orders", "127.0.0.2", 80, nil, nil)
-	w := startWatch(t, p, discovery.Query{Name: "orders"})
-	w.next(t, 5*time.Second, "127.0.0.2:80")
+	w := discoverytest.StartWatch(t, p, discovery.Query{Name: "orders"})
+	w.Next(t, 5*time.Second, "127.0.0.2:80")
 	time.Sleep(300 * time.Millisecond) // the watch is in its blocking query now
 
 	before := proxy.queries.Load()
-	w.quiet(t, 2*time.Second)
+	w.Quiet(t, 2*time.Second)
 	if n := proxy.queries.Load() - before; n > 1 {
 		t.Fatalf("%d health queries in 2s with nothing changing; a blocking watch makes at most one", n)
 	}
@@ -288,7 +229,7 @@ func TestBlockingQuery(t *testing.T) {
 		for j := range i + 2 {
 			want = append(want, fmt.Sprintf("127.0.0.%d:80", j+2))
 		}
-		w.next(t, 5*time.Second, want...)
+		w.Next(t, 5*time.Second, want...)
 		if d := time.Since(start); d > 500*time.Millisecond {
 			t.Errorf("change %d heard after %s; want well under a second", i, d)
 		} else {
@@ -306,8 +247,8 @@ func TestIndexThatDoesNotMove(t *testing.T) {
 	proxy.zeroIndex.Store(true)
 	p, _ := newProvider(t, Config{Servers: []string{proxy.url}})
 	c.Register("o1", "orders", "127.0.0.2", 80, nil, nil)
-	w := startWatch(t, p, discovery.Query{Name: "orders"})
-	w.next(t, 5*time.Second, "127.0.0.2:80")
+	w := discoverytest.StartWatch(t, p, discovery.Query{Name: "orders"})
+	w.Next(t, 5*time.Second, "127.0.0.2:80")
 	before := proxy.queries.Load()
 	time.Sleep(time.Second)
 	n := proxy.queries.Load() - before
@@ -316,7 +257,7 @@ func TestIndexThatDoesNotMove(t *testing.T) {
 	}
 	t.Logf("%d queries in 1s", n)
 	c.Register("o2", "orders", "127.0.0.3", 80, nil, nil)
-	w.next(t, 5*time.Second, "127.0.0.2:80", "127.0.0.3:80")
+	w.Next(t, 5*time.Second, "127.0.0.2:80", "127.0.0.3:80")
 }
 
 func TestACL(t *testing.T) {
@@ -340,8 +281,8 @@ func TestACL(t *testing.T) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
 	}
-	w := startWatch(t, p, q)
-	w.quiet(t, time.Second)
+	w := discoverytest.StartWatch(t, p, q)
+	w.Quiet(t, time.Second)
 	if !strings.Contains(logs.String(), "ACL not found") {
 		t.Errorf("the watch did not log the refusal: %s", logs)
 	}
@@ -420,8 +361,8 @@ func TestAgentRestart(t *testing.T) {
 	c := testenv.StartConsul(t)
 	p, logs := newProvider(t, Config{Servers: []string{c.Addr()}})
 	c.Register("o1", "orders", "127.0.0.2", 80, nil, nil)
-	w := startWatch(t, p, discovery.Query{Name: "orders"})
-	w.next(t, 5*time.Second, "127.0.0.2:80")
+	w := discoverytest.StartWatch(t, p, discovery.Query{Name: "orders"})
+	w.Next(t, 5*time.Second, "127.0.0.2:80")
 	// Move the service's index well past where the restarted agent's new
 	// history will be, so a watch that kept its old index would block
 	// through the rest of the test.
@@ -430,7 +371,7 @@ func TestAgentRestart(t *testing.T) {
 		c.SetHealth("o1", true)
 	}
 	c.SetHealth("o1", false)
-	w.next(t, 5*time.Second)
+	w.Next(t, 5*time.Second)
 	time.Sleep(300 * time.Millisecond) // the watch is at the last index now
 
 	c.Stop()
@@ -443,9 +384,9 @@ func TestAgentRestart(t *testing.T) {
 	// checks start critical until the application reports again.
 	c.SetHealth("o1", true)
 	c.Register("o2", "orders", "127.0.0.3", 80, nil, nil)
-	w.next(t, 20*time.Second, "127.0.0.2:80", "127.0.0.3:80")
+	w.Next(t, 20*time.Second, "127.0.0.2:80", "127.0.0.3:80")
 	c.Deregister("o1")
-	w.next(t, 5*time.Second, "127.0.0.3:80")
+	w.Next(t, 5*time.Second, "127.0.0.3:80")
 	if !strings.Contains(logs.String(), "consul: watch failed; retrying") {
 		t.Errorf("the outage was not logged: %s", logs)
 	}
@@ -463,8 +404,8 @@ func TestUnreachable(t *testing.T) {
 	c := testenv.StartConsul(t)
 	c.Register("o1", "orders", "127.0.0.2", 80, nil, nil)
 	p2, _ := newProvider(t, Config{Servers: []string{dead, c.Addr()}})
-	w := startWatch(t, p2, discovery.Query{Name: "orders"})
-	w.next(t, 5*time.Second, "127.0.0.2:80")
+	w := discoverytest.StartWatch(t, p2, discovery.Query{Name: "orders"})
+	w.Next(t, 5*time.Second, "127.0.0.2:80")
 	set, err := p2.Resolve(context.Background(), discovery.Query{Name: "orders"})
 	if err != nil || addrs(set) != "127.0.0.2:80" {
 		t.Fatalf("Resolve past a dead server = %+v, %v", set, err)
@@ -491,3 +432,6 @@ func TestCloseEndsWatch(t *testing.T) {
 		t.Fatal("Close did not end the blocking watch")
 	}
 }
+
+// addrs is a set's addresses joined with commas.
+func addrs(s discovery.Set) string { return strings.Join(discoverytest.Addrs(s), ",") }

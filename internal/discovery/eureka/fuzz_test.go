@@ -1,10 +1,9 @@
 package eureka
 
 import (
-	"net"
 	"testing"
 
-	"pylon.io/pylon/internal/discovery"
+	"pylon.io/pylon/internal/discovery/discoverytest"
 )
 
 func FuzzDecodeApps(f *testing.F) {
@@ -18,19 +17,7 @@ func FuzzDecodeApps(f *testing.F) {
 		}
 		for _, secure := range []bool{false, true} {
 			set, _ := toSet(reg, "a", secure, "tags")
-			if len(set.Instances) > discovery.MaxInstances {
-				t.Fatal("too many instances")
-			}
-			for _, in := range set.Instances {
-				if _, _, err := net.SplitHostPort(in.Address); err != nil {
-					t.Fatalf("address %q", in.Address)
-				}
-				for k, v := range in.Metadata {
-					if !discovery.IsText(k) || !discovery.IsText(v) {
-						t.Fatalf("metadata %q=%q", k, v)
-					}
-				}
-			}
+			discoverytest.CheckSet(t, set)
 		}
 	})
 }

@@ -2,40 +2,13 @@ package nacos
 
 import (
 	"encoding/json"
-	"net"
 	"testing"
-	"unicode/utf8"
 
 	"github.com/nacos-group/nacos-sdk-go/v2/common/remote/rpc/rpc_request"
 
 	"pylon.io/pylon/internal/discovery"
+	"pylon.io/pylon/internal/discovery/discoverytest"
 )
-
-// checkSet fails on a set the mapping must never make.
-func checkSet(t *testing.T, set discovery.Set) {
-	t.Helper()
-	if len(set.Instances) > discovery.MaxInstances {
-		t.Fatalf("%d instances", len(set.Instances))
-	}
-	for _, in := range set.Instances {
-		if _, _, err := net.SplitHostPort(in.Address); err != nil {
-			t.Fatalf("address %q: %v", in.Address, err)
-		}
-		if in.Weight < 1 {
-			t.Fatalf("weight %d", in.Weight)
-		}
-		for k, v := range in.Metadata {
-			if !utf8.ValidString(k) || !utf8.ValidString(v) {
-				t.Fatalf("metadata %q=%q is not UTF-8", k, v)
-			}
-		}
-		for _, tag := range in.Tags {
-			if !utf8.ValidString(tag) {
-				t.Fatalf("tag %q is not UTF-8", tag)
-			}
-		}
-	}
-}
 
 // FuzzPushedServiceInfo decodes what a v2 server pushes (the body of a
 // NotifySubscriberRequest) as the SDK decodes it, then maps it as the v2
@@ -52,7 +25,7 @@ func FuzzPushedServiceInfo(f *testing.F) {
 		if err := json.Unmarshal(body, &req); err != nil {
 			return
 		}
-		checkSet(t, p.toSet(discovery.Query{Name: "orders"}, req.ServiceInfo.Hosts))
+		discoverytest.CheckSet(t, p.toSet(discovery.Query{Name: "orders"}, req.ServiceInfo.Hosts))
 	})
 }
 
@@ -66,6 +39,6 @@ func FuzzDecodeList(f *testing.F) {
 		if err != nil {
 			return
 		}
-		checkSet(t, set)
+		discoverytest.CheckSet(t, set)
 	})
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/nacos-group/nacos-sdk-go/v2/vo"
 
 	"pylon.io/pylon/internal/discovery"
+	"pylon.io/pylon/internal/discovery/discoverytest"
 	"pylon.io/pylon/internal/discovery/nacos/nacostest"
 	"pylon.io/pylon/internal/ir"
 )
@@ -89,14 +90,14 @@ func TestWatchV2(t *testing.T) {
 	a, b := app(t, s, ""), app(t, s, "")
 	p := newV2(t, s.Addr())
 	q := discovery.Query{Name: "orders", Group: "shop"}
-	w := startWatch(t, p, q)
-	w.next(t) // empty at first, delivered as a set
+	w := discoverytest.StartWatch(t, p, q)
+	w.Next(t, 10*time.Second) // empty at first, delivered as a set
 
 	// Registered through the SDK; the push arrives well under a second.
 	start := time.Now()
 	appRegister(t, a, "127.0.0.2", 8080, vo.RegisterInstanceParam{Weight: 2.5, Enable: true, Healthy: true, ClusterName: "east",
 		Metadata: map[string]string{"tags": "gray, v2", "zone": "az1", "version": "7"}})
-	set := w.next(t, "127.0.0.2:8080")
+	set := w.Next(t, 10*time.Second, "127.0.0.2:8080")
 	if d := time.Since(start); d > 500*time.Millisecond {
 		t.Errorf("registration to set took %v, want a push well under a second", d)
 	} else {
@@ -111,17 +112,17 @@ func TestWatchV2(t *testing.T) {
 	// but not healthy; one registered over v1 HTTP has its cluster as zone.
 	appRegister(t, b, "127.0.0.3", 8080, vo.RegisterInstanceParam{Enable: false, Healthy: true})
 	register(t, s, "POST", inst("::1", "9090", "clusterName", "west"))
-	set = w.next(t, "127.0.0.2:8080", "127.0.0.3:8080", "[::1]:9090")
+	set = w.Next(t, 10*time.Second, "127.0.0.2:8080", "127.0.0.3:8080", "[::1]:9090")
 	if set.Instances[1].Healthy || set.Instances[2].Zone != "west" || !set.Instances[2].Healthy {
 		t.Fatalf("set = %+v", set.Instances)
 	}
 
 	// Deregister one, then all: the empty set is an update.
 	appDeregister(t, b, "127.0.0.3", 8080)
-	w.next(t, "127.0.0.2:8080", "[::1]:9090")
+	w.Next(t, 10*time.Second, "127.0.0.2:8080", "[::1]:9090")
 	appDeregister(t, a, "127.0.0.2", 8080)
 	register(t, s, "DELETE", inst("::1", "9090", "clusterName", "west"))
-	w.next(t)
+	w.Next(t, 10*time.Second)
 
 }
 
@@ -140,10 +141,10 @@ func TestWatchV2ServerRestart(t *testing.T) {
 	a := app(t, s, "")
 	p := newV2(t, s.Addr())
 	q := discovery.Query{Name: "orders", Group: "shop"}
-	w := startWatch(t, p, q)
-	w.next(t)
+	w := discoverytest.StartWatch(t, p, q)
+	w.Next(t, 10*time.Second)
 	appRegister(t, a, "127.0.0.4", 8080, vo.RegisterInstanceParam{Enable: true, Healthy: true})
-	w.next(t, "127.0.0.4:8080")
+	w.Next(t, 10*time.Second, "127.0.0.4:8080")
 	s.Stop()
 	if _, err := p.Resolve(context.Background(), q); err == nil || !strings.Contains(err.Error(), s.Addr()) {
 		t.Fatalf("Resolve with the server down: %v, want an error naming %s", err, s.Addr())
@@ -153,10 +154,10 @@ func TestWatchV2ServerRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	register(t, s, "POST", inst("127.0.0.5", "8080"))
-	w.next(t, "127.0.0.4:8080", "127.0.0.5:8080")
+	w.Next(t, 10*time.Second, "127.0.0.4:8080", "127.0.0.5:8080")
 	start := time.Now()
 	register(t, s, "DELETE", inst("127.0.0.5", "8080"))
-	w.next(t, "127.0.0.4:8080")
+	w.Next(t, 10*time.Second, "127.0.0.4:8080")
 	if d := time.Since(start); d > 500*time.Millisecond {
 		t.Errorf("change after the restart took %v to arrive", d)
 	}
@@ -193,11 +194,11 @@ func TestResolveV2(t *testing.T) {
 		}
 	}
 	// A watch of one cluster hears only that cluster.
-	w := startWatch(t, p, discovery.Query{Name: "orders", Group: "shop", Clusters: []string{"a"}})
-	w.next(t, "127.0.0.2:80")
+	w := discoverytest.StartWatch(t, p, discovery.Query{Name: "orders", Group: "shop", Clusters: []string{"a"}})
+	w.Next(t, 10*time.Second, "127.0.0.2:80")
 	register(t, s, "POST", inst("127.0.0.5", "80", "clusterName", "b"))
 	register(t, s, "POST", inst("127.0.0.6", "80", "clusterName", "a"))
-	w.next(t, "127.0.0.2:80", "127.0.0.6:80")
+	w.Next(t, 10*time.Second, "127.0.0.2:80", "127.0.0.6:80")
 }
 
 // TestTwoWatchesV2: two watches of one service share a subscription;
@@ -213,15 +214,15 @@ func TestTwoWatchesV2(t *testing.T) {
 	ended := make(chan error, 1)
 	go func() { ended <- p.Watch(ctx, q, func(s discovery.Set) { first <- s }) }()
 	<-first
-	w := startWatch(t, p, q)
-	w.next(t, "127.0.0.2:80")
+	w := discoverytest.StartWatch(t, p, q)
+	w.Next(t, 10*time.Second, "127.0.0.2:80")
 	cancel()
 	<-ended
 	if _, subs := s.Connections(); subs != 1 {
 		t.Fatalf("subscriptions after one of two watches ended = %d, want 1", subs)
 	}
 	register(t, s, "POST", inst("127.0.0.3", "80"))
-	w.next(t, "127.0.0.2:80", "127.0.0.3:80")
+	w.Next(t, 10*time.Second, "127.0.0.2:80", "127.0.0.3:80")
 }
 
 func TestResolveV2NoServer(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"pylon.io/pylon/internal/discovery"
+	"pylon.io/pylon/internal/discovery/discoverytest"
 	"pylon.io/pylon/internal/discovery/nacos/nacostest"
 	"pylon.io/pylon/internal/ir"
 )
@@ -39,44 +40,6 @@ func inst(ip, port string, extra ...string) url.Values {
 	return v
 }
 
-type watch struct {
-	sets chan discovery.Set
-	done chan error
-}
-
-func startWatch(t *testing.T, p discovery.Provider, q discovery.Query) *watch {
-	ctx, cancel := context.WithCancel(context.Background())
-	w := &watch{sets: make(chan discovery.Set, 64), done: make(chan error, 1)}
-	go func() { w.done <- p.Watch(ctx, q, func(s discovery.Set) { w.sets <- s }) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-w.done; err != context.Canceled {
-			t.Errorf("Watch returned %v, want context.Canceled", err)
-		}
-	})
-	return w
-}
-
-// next waits for a set whose addresses are want.
-func (w *watch) next(t *testing.T, want ...string) discovery.Set {
-	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		select {
-		case s := <-w.sets:
-			var got []string
-			for _, in := range s.Instances {
-				got = append(got, in.Address)
-			}
-			if strings.Join(got, ",") == strings.Join(want, ",") {
-				return s
-			}
-		case <-deadline:
-			t.Fatalf("no set %v within 10s", want)
-		}
-	}
-}
-
 func newProvider(t *testing.T, s *nacostest.Server) discovery.Provider {
 	p, err := New(Config{Servers: []string{s.Addr()}, PollInterval: ir.Duration(50 * time.Millisecond), Timeout: ir.Duration(time.Second)},
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -95,11 +58,11 @@ func TestWatchV1(t *testing.T) {
 	t.Cleanup(s.Close)
 	p := newProvider(t, s)
 	q := discovery.Query{Name: "orders", Group: "shop"}
-	w := startWatch(t, p, q)
-	w.next(t) // empty at first, delivered as a set
+	w := discoverytest.StartWatch(t, p, q)
+	w.Next(t, 10*time.Second) // empty at first, delivered as a set
 
 	register(t, s, "POST", inst("127.0.0.2", "8080", "weight", "2.5", "metadata", `{"tags":"gray, v2","zone":"az1"}`))
-	set := w.next(t, "127.0.0.2:8080")
+	set := w.Next(t, 10*time.Second, "127.0.0.2:8080")
 	in := set.Instances[0]
 	if !in.Healthy || in.Weight != 250 || in.Zone != "az1" || strings.Join(in.Tags, "|") != "gray|v2" {
 		t.Fatalf("instance = %+v", in)
@@ -108,21 +71,21 @@ func TestWatchV1(t *testing.T) {
 	// Scale out; a disabled instance stays listed but not healthy.
 	register(t, s, "POST", inst("127.0.0.3", "8080", "enabled", "false"))
 	register(t, s, "POST", inst("::1", "9090", "clusterName", "east"))
-	set = w.next(t, "127.0.0.2:8080", "127.0.0.3:8080", "[::1]:9090")
+	set = w.Next(t, 10*time.Second, "127.0.0.2:8080", "127.0.0.3:8080", "[::1]:9090")
 	if set.Instances[1].Healthy || set.Instances[2].Zone != "east" {
 		t.Fatalf("set = %+v", set.Instances)
 	}
 
 	// Deregister one, then all: the empty set is an update.
 	register(t, s, "DELETE", inst("127.0.0.3", "8080"))
-	w.next(t, "127.0.0.2:8080", "[::1]:9090")
+	w.Next(t, 10*time.Second, "127.0.0.2:8080", "[::1]:9090")
 	register(t, s, "DELETE", inst("127.0.0.2", "8080"))
 	register(t, s, "DELETE", inst("::1", "9090", "clusterName", "east"))
-	w.next(t)
+	w.Next(t, 10*time.Second)
 
 	// Unreachable for a while, changed meanwhile, then back.
 	register(t, s, "POST", inst("127.0.0.4", "8080"))
-	w.next(t, "127.0.0.4:8080")
+	w.Next(t, 10*time.Second, "127.0.0.4:8080")
 	s.Stop()
 	if _, err := p.Resolve(context.Background(), q); err == nil {
 		t.Fatal("Resolve with the server down succeeded")
@@ -132,15 +95,15 @@ func TestWatchV1(t *testing.T) {
 		t.Fatal(err)
 	}
 	register(t, s, "POST", inst("127.0.0.5", "8080"))
-	w.next(t, "127.0.0.4:8080", "127.0.0.5:8080")
+	w.Next(t, 10*time.Second, "127.0.0.4:8080", "127.0.0.5:8080")
 
 	// Restarted with an empty registry; clients register again.
 	if err := s.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	w.next(t)
+	w.Next(t, 10*time.Second)
 	register(t, s, "POST", inst("127.0.0.6", "8080"))
-	w.next(t, "127.0.0.6:8080")
+	w.Next(t, 10*time.Second, "127.0.0.6:8080")
 
 	got, err := p.Resolve(context.Background(), q)
 	if err != nil || len(got.Instances) != 1 || got.Instances[0].Address != "127.0.0.6:8080" {

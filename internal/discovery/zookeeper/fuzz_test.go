@@ -2,36 +2,24 @@ package zookeeper
 
 import (
 	"net"
-	"strconv"
 	"testing"
 
 	"pylon.io/pylon/internal/discovery"
+	"pylon.io/pylon/internal/discovery/discoverytest"
 )
 
-// checkSet holds what any decoded set must hold, whatever the nodes said.
+// checkSet holds what any decoded set must hold, whatever the nodes said:
+// the invariants of every provider, a host a ZooKeeper node may name, and
+// the weight bound.
 func checkSet(t *testing.T, set discovery.Set) {
 	t.Helper()
-	if len(set.Instances) > discovery.MaxInstances {
-		t.Fatalf("%d instances", len(set.Instances))
-	}
+	discoverytest.CheckSet(t, set)
 	for _, in := range set.Instances {
-		host, port, err := net.SplitHostPort(in.Address)
-		if err != nil || !validHost(host) {
-			t.Fatalf("address %q: %v", in.Address, err)
+		if host, _, _ := net.SplitHostPort(in.Address); !validHost(host) {
+			t.Fatalf("address %q: host", in.Address)
 		}
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			t.Fatalf("address %q: port", in.Address)
-		}
-		if in.Weight < 1 || in.Weight > 1_000_000 {
+		if in.Weight > 1_000_000 {
 			t.Fatalf("weight %d", in.Weight)
-		}
-		for k, v := range in.Metadata {
-			if !discovery.IsText(k) || !discovery.IsText(v) {
-				t.Fatalf("metadata %q=%q is not text", k, v)
-			}
-		}
-		if !discovery.IsText(in.Zone) {
-			t.Fatalf("zone %q", in.Zone)
 		}
 	}
 }

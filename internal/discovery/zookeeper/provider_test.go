@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"pylon.io/pylon/internal/discovery"
+	"pylon.io/pylon/internal/discovery/discoverytest"
 	"pylon.io/pylon/internal/ir"
 	"pylon.io/pylon/test/testenv"
 )
@@ -60,66 +61,6 @@ func newProvider(t *testing.T, c Config) (discovery.Provider, *logBuffer) {
 	return p, logs
 }
 
-type watch struct {
-	sets chan discovery.Set
-	done chan error
-}
-
-func startWatch(t *testing.T, p discovery.Provider, q discovery.Query) *watch {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	w := &watch{sets: make(chan discovery.Set, 64), done: make(chan error, 1)}
-	go func() { w.done <- p.Watch(ctx, q, func(s discovery.Set) { w.sets <- s }) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-w.done; err != context.Canceled {
-			t.Errorf("Watch returned %v, want context.Canceled", err)
-		}
-	})
-	return w
-}
-
-func addrs(s discovery.Set) []string {
-	out := []string{}
-	for _, in := range s.Instances {
-		out = append(out, in.Address)
-	}
-	return out
-}
-
-// next waits up to 15 s for a set whose addresses are want, failing the
-// test if the watch ended meanwhile.
-func (w *watch) next(t *testing.T, want ...string) discovery.Set {
-	t.Helper()
-	if want == nil {
-		want = []string{}
-	}
-	deadline := time.After(15 * time.Second)
-	var last []string
-	for {
-		select {
-		case s := <-w.sets:
-			if last = addrs(s); slices.Equal(last, want) {
-				return s
-			}
-		case err := <-w.done:
-			t.Fatalf("Watch ended: %v", err)
-		case <-deadline:
-			t.Fatalf("no set %v within 15s (last %v)", want, last)
-		}
-	}
-}
-
-// quiet fails the test if the watch sends a set within d.
-func (w *watch) quiet(t *testing.T, d time.Duration) {
-	t.Helper()
-	select {
-	case s := <-w.sets:
-		t.Fatalf("unexpected set %v", addrs(s))
-	case <-time.After(d):
-	}
-}
-
 func instance(t *testing.T, s discovery.Set, addr string) discovery.Instance {
 	t.Helper()
 	for _, in := range s.Instances {
@@ -127,7 +68,7 @@ func instance(t *testing.T, s discovery.Set, addr string) discovery.Instance {
 			return in
 		}
 	}
-	t.Fatalf("no %s in %v", addr, addrs(s))
+	t.Fatalf("no %s in %v", addr, discoverytest.Addrs(s))
 	return discovery.Instance{}
 }
 
@@ -136,12 +77,12 @@ func instance(t *testing.T, s discovery.Set, addr string) discovery.Instance {
 func TestDubboWatch(t *testing.T) {
 	z := testenv.StartZooKeeper(t)
 	p, _ := newProvider(t, Config{Servers: []string{z.Addr()}})
-	w := startWatch(t, p, discovery.Query{Path: demo, Layout: LayoutDubbo})
-	w.next(t) // no node yet: an empty set, not an error
+	w := discoverytest.StartWatch(t, p, discovery.Query{Path: demo, Layout: LayoutDubbo})
+	w.Next(t, 15*time.Second) // no node yet: an empty set, not an error
 
 	start := time.Now()
 	p1 := z.RegisterDubbo(demo, "127.0.0.2", 20880, map[string]string{"weight": "200", "dubbo.tag": "gray", "zone": "az1"})
-	set := w.next(t, "127.0.0.2:20880")
+	set := w.Next(t, 15*time.Second, "127.0.0.2:20880")
 	if d := time.Since(start); d > 500*time.Millisecond {
 		t.Errorf("the registration took %v to arrive", d)
 	} else {
@@ -157,7 +98,7 @@ func TestDubboWatch(t *testing.T) {
 	z.RegisterDubbo(demo, "127.0.0.3", 20880, nil)
 	z.RegisterDubbo(demo, "127.0.0.4", 20880, map[string]string{"disabled": "true"})
 	p6 := z.RegisterDubbo(demo, "::1", 20881, nil)
-	set = w.next(t, "127.0.0.2:20880", "127.0.0.3:20880", "127.0.0.4:20880", "[::1]:20881")
+	set = w.Next(t, 15*time.Second, "127.0.0.2:20880", "127.0.0.3:20880", "127.0.0.4:20880", "[::1]:20881")
 	if in := instance(t, set, "127.0.0.3:20880"); !in.Healthy || in.Weight != 100 {
 		t.Errorf("default provider = %+v", in)
 	}
@@ -166,19 +107,19 @@ func TestDubboWatch(t *testing.T) {
 	}
 
 	z.Deregister(p6)
-	w.next(t, "127.0.0.2:20880", "127.0.0.3:20880", "127.0.0.4:20880")
+	w.Next(t, 15*time.Second, "127.0.0.2:20880", "127.0.0.3:20880", "127.0.0.4:20880")
 	z.Deregister(p1)
-	w.next(t, "127.0.0.3:20880", "127.0.0.4:20880")
+	w.Next(t, 15*time.Second, "127.0.0.3:20880", "127.0.0.4:20880")
 
 	// The application dies: its session ends and its nodes vanish.
 	z.ExpireSession()
-	w.next(t)
+	w.Next(t, 15*time.Second)
 	z.RegisterDubbo(demo, "127.0.0.5", 20880, nil)
-	w.next(t, "127.0.0.5:20880")
+	w.Next(t, 15*time.Second, "127.0.0.5:20880")
 
 	got, err := p.Resolve(context.Background(), discovery.Query{Path: demo, Layout: LayoutDubbo})
-	if err != nil || !slices.Equal(addrs(got), []string{"127.0.0.5:20880"}) {
-		t.Fatalf("Resolve = %v, %v", addrs(got), err)
+	if err != nil || !slices.Equal(discoverytest.Addrs(got), []string{"127.0.0.5:20880"}) {
+		t.Fatalf("Resolve = %v, %v", discoverytest.Addrs(got), err)
 	}
 }
 
@@ -189,13 +130,13 @@ func TestCuratorWatch(t *testing.T) {
 	z := testenv.StartZooKeeper(t)
 	p, _ := newProvider(t, Config{Servers: []string{z.Addr()}})
 	q := discovery.Query{Path: "orders", Layout: LayoutCurator}
-	w := startWatch(t, p, q)
-	w.next(t)
+	w := discoverytest.StartWatch(t, p, q)
+	w.Next(t, 15*time.Second)
 
 	app := z.Client()
 	start := time.Now()
 	app.RegisterCurator("orders", "a", "127.0.0.2", 8080, map[string]string{"instance_status": "UP", "tags": "gray, v2", "zone": "z1", "weight": "3"})
-	set := w.next(t, "127.0.0.2:8080")
+	set := w.Next(t, 15*time.Second, "127.0.0.2:8080")
 	if d := time.Since(start); d > 500*time.Millisecond {
 		t.Errorf("the registration took %v to arrive", d)
 	}
@@ -205,26 +146,21 @@ func TestCuratorWatch(t *testing.T) {
 
 	// A data change on an instance (Curator's updateService) is a change.
 	app.UpdateCurator("orders", "a", "127.0.0.2", 8080, map[string]string{"instance_status": "UP", "weight": "9"})
-	deadline := time.After(15 * time.Second)
-	for in := set.Instances[0]; in.Weight != 9; in = set.Instances[0] {
-		select {
-		case set = <-w.sets:
-		case <-deadline:
-			t.Fatalf("weight change not seen; last %+v", in)
-		}
-	}
+	set = w.Until(t, 15*time.Second, "the weight change", func(s discovery.Set) bool {
+		return len(s.Instances) == 1 && s.Instances[0].Weight == 9
+	})
 
 	b := app.RegisterCurator("orders", "b", "127.0.0.3", 8080, map[string]string{"instance_status": "OUT_OF_SERVICE"})
-	set = w.next(t, "127.0.0.2:8080", "127.0.0.3:8080")
+	set = w.Next(t, 15*time.Second, "127.0.0.2:8080", "127.0.0.3:8080")
 	if in := instance(t, set, "127.0.0.3:8080"); in.Healthy {
 		t.Errorf("OUT_OF_SERVICE instance is healthy: %+v", in)
 	}
 	app.Deregister(b)
-	w.next(t, "127.0.0.2:8080")
+	w.Next(t, 15*time.Second, "127.0.0.2:8080")
 
 	// The application dies; the server then sweeps the empty container.
 	app.Close()
-	w.next(t)
+	w.Next(t, 15*time.Second)
 	probe := z.Client()
 	gone := time.Now().Add(15 * time.Second)
 	for probe.Exists("/services/orders") {
@@ -234,7 +170,7 @@ func TestCuratorWatch(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	z.RegisterCurator("orders", "c", "127.0.0.4", 8080, nil)
-	if in := w.next(t, "127.0.0.4:8080").Instances[0]; !in.Healthy || in.Weight != 1 {
+	if in := w.Next(t, 15*time.Second, "127.0.0.4:8080").Instances[0]; !in.Healthy || in.Weight != 1 {
 		t.Fatalf("instance without metadata = %+v", in)
 	}
 }
@@ -246,29 +182,29 @@ func TestRestart(t *testing.T) {
 	p, _ := newProvider(t, Config{Servers: []string{z.Addr()}})
 	dq := discovery.Query{Path: demo, Layout: LayoutDubbo}
 	cq := discovery.Query{Path: "orders", Layout: LayoutCurator}
-	dw, cw := startWatch(t, p, dq), startWatch(t, p, cq)
-	dw.next(t)
-	cw.next(t)
+	dw, cw := discoverytest.StartWatch(t, p, dq), discoverytest.StartWatch(t, p, cq)
+	dw.Next(t, 15*time.Second)
+	cw.Next(t, 15*time.Second)
 	z.RegisterDubbo(demo, "127.0.0.2", 20880, nil)
 	z.RegisterCurator("orders", "a", "127.0.0.2", 8080, nil)
-	dw.next(t, "127.0.0.2:20880")
-	cw.next(t, "127.0.0.2:8080")
+	dw.Next(t, 15*time.Second, "127.0.0.2:20880")
+	cw.Next(t, 15*time.Second, "127.0.0.2:8080")
 
 	z.Stop()
 	_, err := p.Resolve(context.Background(), dq)
 	if err == nil || !strings.Contains(err.Error(), z.Addr()) {
 		t.Fatalf("Resolve with ZooKeeper down = %v; want an error naming %s", err, z.Addr())
 	}
-	dw.quiet(t, time.Second) // down is not empty: nothing is sent
+	dw.Quiet(t, time.Second) // down is not empty: nothing is sent
 	z.Start()
 
 	z.RegisterDubbo(demo, "127.0.0.3", 20880, nil)
 	z.RegisterCurator("orders", "b", "127.0.0.3", 8080, nil)
-	dw.next(t, "127.0.0.2:20880", "127.0.0.3:20880")
-	cw.next(t, "127.0.0.2:8080", "127.0.0.3:8080")
+	dw.Next(t, 15*time.Second, "127.0.0.2:20880", "127.0.0.3:20880")
+	cw.Next(t, 15*time.Second, "127.0.0.2:8080", "127.0.0.3:8080")
 	z.ExpireSession()
-	dw.next(t)
-	cw.next(t)
+	dw.Next(t, 15*time.Second)
+	cw.Next(t, 15*time.Second)
 }
 
 // A provider opened while ZooKeeper is down fails Resolve with the servers
@@ -288,13 +224,13 @@ func TestUnreachable(t *testing.T) {
 		t.Errorf("Resolve took %v to fail", d)
 	}
 	t.Logf("Resolve: %v", err)
-	w := startWatch(t, p, q)
-	w.quiet(t, 500*time.Millisecond)
+	w := discoverytest.StartWatch(t, p, q)
+	w.Quiet(t, 500*time.Millisecond)
 
 	z.Start()
-	w.next(t)
+	w.Next(t, 15*time.Second)
 	z.RegisterCurator("orders", "a", "127.0.0.2", 8080, nil)
-	w.next(t, "127.0.0.2:8080")
+	w.Next(t, 15*time.Second, "127.0.0.2:8080")
 	// The client library's lines go to the provider's logger.
 	if !strings.Contains(logs.String(), "zookeeper: client") || !strings.Contains(logs.String(), "failed to connect to") {
 		t.Errorf("no client library lines in the provider log:\n%s", logs)
@@ -336,17 +272,17 @@ func TestPollBackstop(t *testing.T) {
 	}
 	w := pr.newWatcher(discovery.Query{Path: demo, Layout: LayoutDubbo})
 	if set, _, err := w.refresh(); err != nil || len(set.Instances) != 2 {
-		t.Fatalf("refresh = %v, %v", addrs(set), err)
+		t.Fatalf("refresh = %v, %v", discoverytest.Addrs(set), err)
 	}
 	w.names = w.names[:1] // as if the event of the second child had been lost
 	stale, _, err := w.refresh()
 	if err != nil || len(stale.Instances) != 1 {
-		t.Fatalf("stale refresh = %v, %v", addrs(stale), err)
+		t.Fatalf("stale refresh = %v, %v", discoverytest.Addrs(stale), err)
 	}
 	w.verify(&stale)
 	set, _, err := w.refresh()
 	if err != nil || len(set.Instances) != 2 {
-		t.Fatalf("refresh after the backstop = %v, %v", addrs(set), err)
+		t.Fatalf("refresh after the backstop = %v, %v", discoverytest.Addrs(set), err)
 	}
 	if !strings.Contains(logs.String(), "a re-read found a change no watch reported") {
 		t.Errorf("the backstop did not log:\n%s", logs)

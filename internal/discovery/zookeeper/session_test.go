@@ -14,6 +14,7 @@ import (
 	"github.com/go-zookeeper/zk"
 
 	"pylon.io/pylon/internal/discovery"
+	"pylon.io/pylon/internal/discovery/discoverytest"
 	"pylon.io/pylon/internal/ir"
 	"pylon.io/pylon/test/testenv"
 )
@@ -87,14 +88,14 @@ func TestSessionExpiry(t *testing.T) {
 	z := testenv.StartZooKeeper(t)
 	k := newLink(t, z.Addr())
 	p, logs := newProvider(t, Config{Servers: []string{k.addr}, SessionTimeout: ir.Duration(time.Second)})
-	dw := startWatch(t, p, discovery.Query{Path: demo, Layout: LayoutDubbo})
-	cw := startWatch(t, p, discovery.Query{Path: "orders", Layout: LayoutCurator})
-	dw.next(t)
-	cw.next(t)
+	dw := discoverytest.StartWatch(t, p, discovery.Query{Path: demo, Layout: LayoutDubbo})
+	cw := discoverytest.StartWatch(t, p, discovery.Query{Path: "orders", Layout: LayoutCurator})
+	dw.Next(t, 15*time.Second)
+	cw.Next(t, 15*time.Second)
 	d1 := z.RegisterDubbo(demo, "127.0.0.2", 20880, nil)
 	z.RegisterCurator("orders", "a", "127.0.0.2", 8080, nil)
-	dw.next(t, "127.0.0.2:20880")
-	cw.next(t, "127.0.0.2:8080")
+	dw.Next(t, 15*time.Second, "127.0.0.2:20880")
+	cw.Next(t, 15*time.Second, "127.0.0.2:8080")
 	first := p.(*provider).conn.SessionID()
 
 	k.cut()
@@ -104,8 +105,8 @@ func TestSessionExpiry(t *testing.T) {
 	time.Sleep(3 * time.Second) // three session timeouts: the server expires the session
 	k.heal()
 
-	dw.next(t, "127.0.0.3:20880")
-	cw.next(t, "127.0.0.2:8080", "127.0.0.3:8080")
+	dw.Next(t, 15*time.Second, "127.0.0.3:20880")
+	cw.Next(t, 15*time.Second, "127.0.0.2:8080", "127.0.0.3:8080")
 	if second := p.(*provider).conn.SessionID(); second == first || second == 0 {
 		t.Fatalf("session %x after the partition, %x before: it did not expire", second, first)
 	}
@@ -115,11 +116,11 @@ func TestSessionExpiry(t *testing.T) {
 	// The watches of the new session report later changes too.
 	z.RegisterDubbo(demo, "127.0.0.4", 20880, nil)
 	z.RegisterCurator("orders", "c", "127.0.0.4", 8080, nil)
-	dw.next(t, "127.0.0.3:20880", "127.0.0.4:20880")
-	cw.next(t, "127.0.0.2:8080", "127.0.0.3:8080", "127.0.0.4:8080")
+	dw.Next(t, 15*time.Second, "127.0.0.3:20880", "127.0.0.4:20880")
+	cw.Next(t, 15*time.Second, "127.0.0.2:8080", "127.0.0.3:8080", "127.0.0.4:8080")
 	z.ExpireSession()
-	dw.next(t)
-	cw.next(t, "127.0.0.3:8080")
+	dw.Next(t, 15*time.Second)
+	cw.Next(t, 15*time.Second, "127.0.0.3:8080")
 }
 
 // Nodes with a digest ACL are read with the configured auth, which no
@@ -142,10 +143,10 @@ func TestDigestAuth(t *testing.T) {
 	}
 
 	p, logs := newProvider(t, Config{Servers: []string{z.Addr()}, Auth: "pylon:" + password})
-	cw := startWatch(t, p, q)
-	dw := startWatch(t, p, discovery.Query{Path: demo, Layout: LayoutDubbo})
-	cw.next(t, "127.0.0.2:8080")
-	dw.next(t, "127.0.0.2:20880")
+	cw := discoverytest.StartWatch(t, p, q)
+	dw := discoverytest.StartWatch(t, p, discovery.Query{Path: demo, Layout: LayoutDubbo})
+	cw.Next(t, 15*time.Second, "127.0.0.2:8080")
+	dw.Next(t, 15*time.Second, "127.0.0.2:20880")
 	set, err := p.Resolve(context.Background(), q)
 	if err != nil || len(set.Instances) != 1 {
 		t.Fatalf("Resolve = %+v, %v", set, err)
@@ -154,7 +155,7 @@ func TestDigestAuth(t *testing.T) {
 	z.Stop()
 	z.Start()
 	app.RegisterCurator("orders", "b", "127.0.0.3", 8080, nil)
-	cw.next(t, "127.0.0.2:8080", "127.0.0.3:8080")
+	cw.Next(t, 15*time.Second, "127.0.0.2:8080", "127.0.0.3:8080")
 	for _, l := range []*logBuffer{logs, anonLogs, wrongLogs} {
 		if strings.Contains(l.String(), password) {
 			t.Errorf("a log line shows the password:\n%s", l)
@@ -205,8 +206,8 @@ func TestBounds(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "/services/big has 4097 children, more than the bound of 4096") {
 		t.Fatalf("Resolve = %v", err)
 	}
-	w := startWatch(t, p, big)
-	w.quiet(t, 2*time.Second)
+	w := discoverytest.StartWatch(t, p, big)
+	w.Quiet(t, 2*time.Second)
 	if !strings.Contains(logs.String(), "more than the bound") {
 		t.Errorf("the watch did not log the bound:\n%s", logs)
 	}
@@ -214,17 +215,13 @@ func TestBounds(t *testing.T) {
 	if err := conn.Delete("/services/big/i00000", -1); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case set := <-w.sets:
-		if len(set.Instances) != discovery.MaxInstances {
-			t.Fatalf("%d instances", len(set.Instances))
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("no set once the service was back within the bound")
+	set := w.Until(t, 60*time.Second, "a set once the service is back within the bound", func(discovery.Set) bool { return true })
+	if len(set.Instances) != discovery.MaxInstances {
+		t.Fatalf("%d instances", len(set.Instances))
 	}
 
-	fw := startWatch(t, p, discovery.Query{Path: "fat", Layout: LayoutCurator})
-	fw.next(t, "127.0.0.2:8080")
+	fw := discoverytest.StartWatch(t, p, discovery.Query{Path: "fat", Layout: LayoutCurator})
+	fw.Next(t, 15*time.Second, "127.0.0.2:8080")
 	if !strings.Contains(logs.String(), "node=fat") || !strings.Contains(logs.String(), "over the bound") {
 		t.Errorf("the oversized node was not named in the log:\n%s", logs)
 	}
