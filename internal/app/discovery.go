@@ -12,26 +12,28 @@ import (
 	"pylon.io/pylon/internal/discovery"
 	"pylon.io/pylon/internal/discovery/providers"
 	"pylon.io/pylon/internal/ir"
-	"pylon.io/pylon/internal/source/file"
 	"pylon.io/pylon/internal/upstream"
 )
 
-// discoveryState holds the discovery providers of the config's discovery
-// list and the Manager's watches, one per discovered service. The compile
-// stage starts and ends watches as services come and go (compile.Discovery)
-// and takes a discovered pool's endpoints from here on every recompile.
+// discoveryState holds the open discovery providers, one per
+// DiscoveryProvider object (from the files' discovery list or the admin
+// API), and the Manager's watches, one per discovered service. The compile
+// stage opens and closes providers as their objects come and go, starts and
+// ends watches as services do (compile.Discovery), and takes a discovered
+// pool's endpoints from here on every recompile.
 type discoveryState struct {
-	path   string // the config file or directory holding the list
+	providerChecks
 	m      *discovery.Manager
 	log    *slog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
 
 	mu        sync.Mutex
-	list      []providers.Config
+	configs   map[string]providers.Config // the checked config of each open provider
 	providers map[string]discovery.Provider
-	// retired are providers a reload took out of the list that watches
-	// still use; each is closed when its last watch ends.
+	// retired are providers whose object went (or that a new version
+	// replaced while it failed to open) that watches still use; each is
+	// closed when its last watch ends.
 	retired map[string]discovery.Provider
 	watches map[string]*watch // by pool
 }
@@ -42,94 +44,96 @@ type watch struct {
 	done   chan struct{}
 }
 
-// newDiscovery opens the providers of the config's discovery list. A
-// registry that is down does not stop the start: the pools serve what is
-// known and /readyz says which provider fails.
+// newDiscovery starts with no provider: they arrive as objects.
 func newDiscovery(o Options, pools discovery.Pools) (*discoveryState, error) {
-	var list []providers.Config
-	if o.ConfigPath != "" {
-		l, err := file.LoadDiscovery(o.ConfigPath)
-		if err != nil {
-			return nil, err
-		}
-		list = l
-	}
-	ps, err := providers.Open(list, o.Log)
-	if err != nil {
-		return nil, err
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &discoveryState{path: o.ConfigPath, list: list, providers: ps, m: discovery.NewManager(pools, maps.Clone(ps), o.Log), log: o.Log,
-		ctx: ctx, cancel: cancel, retired: map[string]discovery.Provider{}, watches: map[string]*watch{}}, nil
+	return &discoveryState{m: discovery.NewManager(pools, map[string]discovery.Provider{}, o.Log), log: o.Log,
+		ctx: ctx, cancel: cancel, configs: map[string]providers.Config{}, providers: map[string]discovery.Provider{},
+		retired: map[string]discovery.Provider{}, watches: map[string]*watch{}}, nil
+}
+
+// providerChecks are the checks of compile.Discovery; they need no open
+// provider, so `pylon validate` runs them too.
+type providerChecks struct{}
+
+// CheckProvider implements compile.Discovery.
+func (providerChecks) CheckProvider(p *ir.DiscoveryProvider) error {
+	_, err := providers.FromObject(p)
+	return err
 }
 
 // Check implements compile.Discovery.
-func (s *discoveryState) Check(d *ir.ServiceDiscovery) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return providers.CheckService(s.list, "discovery", d)
+func (providerChecks) Check(d *ir.ServiceDiscovery, p *ir.DiscoveryProvider) error {
+	c, err := providers.FromObject(p)
+	if err != nil {
+		return fmt.Errorf("provider %q is invalid: %w", p.Name, err)
+	}
+	return providers.CheckQuery(c, d)
 }
 
-// reload reads the discovery list again (SIGHUP) and applies what changed,
-// before the config files are re-read so that services may name the new
-// providers: a new entry is opened, a changed one is opened anew and the
-// watches on it restart over the new connection (their pools keep serving
-// meanwhile), and a removed one is closed once no service uses it. A list
-// that does not load or open changes nothing.
-func (s *discoveryState) reload() error {
-	if s.path == "" {
-		return nil
-	}
-	list, err := file.LoadDiscovery(s.path)
+// checkOnly is the compile.Discovery of `pylon validate`: it checks and
+// never publishes (Check does not).
+type checkOnly struct{ providerChecks }
+
+func (checkOnly) SetProvider(*ir.DiscoveryProvider) {}
+func (checkOnly) DropProvider(string)               {}
+func (checkOnly) Watch(string, *ir.ServiceDiscovery) []upstream.EndpointConfig {
+	return nil
+}
+func (checkOnly) Forget(string) {}
+
+// SetProvider implements compile.Discovery: a new provider is opened; a
+// changed one is opened anew and the watches on it restart over the new
+// connection (their pools keep serving meanwhile) before the old one is
+// closed. A provider that does not open (it cannot: providers reconnect by
+// themselves) is logged and the previous connection, if any, stays.
+func (s *discoveryState) SetProvider(p *ir.DiscoveryProvider) {
+	c, err := providers.FromObject(p)
 	if err != nil {
-		return err
+		s.log.Error("discovery: a checked provider does not read", "provider", p.Name, "error", err.Error())
+		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old := map[string]providers.Config{}
-	for _, c := range s.list {
-		old[c.Name] = c
+	if old, ok := s.configs[p.Name]; ok && reflect.DeepEqual(old, c) {
+		return
 	}
-	var fresh []providers.Config
-	for _, c := range list {
-		if o, ok := old[c.Name]; !ok || !reflect.DeepEqual(o, c) {
-			fresh = append(fresh, c)
-		}
-	}
-	opened, err := providers.Open(fresh, s.log)
+	np, err := providers.OpenOne(c, s.log)
 	if err != nil {
-		return err
+		s.log.Error("discovery: provider not opened; its previous connection stays", "provider", p.Name, "error", err.Error())
+		return
 	}
-	next := map[string]discovery.Provider{}
-	for _, c := range list {
-		if p := opened[c.Name]; p != nil {
-			next[c.Name] = p
-		} else {
-			next[c.Name] = s.providers[c.Name]
-		}
+	old := s.providers[p.Name]
+	if r := s.retired[p.Name]; r != nil {
+		old = r // dropped and added again: its watches move to the new one
+		delete(s.retired, p.Name)
 	}
-	var replaced []discovery.Provider
-	for name, p := range s.providers {
-		switch {
-		case opened[name] != nil:
-			replaced = append(replaced, p)
-		case next[name] == nil:
-			s.retired[name] = p
-		}
-	}
-	s.list, s.providers = list, next
-	s.m.SetProviders(maps.Clone(next))
+	s.configs[p.Name], s.providers[p.Name] = c, np
+	s.m.SetProviders(maps.Clone(s.providers))
 	for pool, w := range s.watches {
-		if opened[w.d.Provider] != nil {
+		if w.d.Provider == p.Name {
 			s.start(pool, w.d)
 		}
 	}
-	for _, p := range replaced {
-		p.Close()
+	if old != nil {
+		old.Close()
 	}
+	s.log.Info("discovery: provider opened", "provider", p.Name, "kind", p.Blocks()[0], "replaced", old != nil)
+}
+
+// DropProvider implements compile.Discovery.
+func (s *discoveryState) DropProvider(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.providers[name]
+	if p == nil {
+		return
+	}
+	delete(s.providers, name)
+	delete(s.configs, name)
+	s.retired[name] = p
+	s.m.SetProviders(maps.Clone(s.providers))
 	s.closeRetired()
-	s.log.Info("SIGHUP: discovery list applied", "providers", len(list), "opened", len(opened), "removed", len(s.retired))
-	return nil
 }
 
 // closeRetired closes the retired providers no watch uses any more; the

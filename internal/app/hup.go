@@ -9,18 +9,13 @@ import (
 	"pylon.io/pylon/internal/source/file"
 )
 
-// confirmOnHUP makes SIGHUP re-read the discovery list (see
-// discoveryState.reload) and then the config files, applying them as they
-// are, including an edit the file source's delete guard held back. Without
+// confirmOnHUP makes SIGHUP re-read the config files (the discovery list
+// among them) and apply them as they are, including an edit the file
+// source's delete guard held back. Without
 // a config file there is nothing to re-read, and SIGHUP is only logged (it
 // no longer ends the process). The returned func stops listening.
-func confirmOnHUP(src *file.Source, disc *discoveryState, log *slog.Logger) func() {
+func confirmOnHUP(src *file.Source, log *slog.Logger) func() {
 	return onSignal(syscall.SIGHUP, func() {
-		// The discovery list first: services re-read next may name a
-		// provider it adds.
-		if err := disc.reload(); err != nil {
-			log.Error("SIGHUP: discovery list not applied; the previous one stays", "error", err.Error())
-		}
 		if src == nil {
 			log.Info("SIGHUP: no config files to re-read")
 			return

@@ -73,7 +73,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer cp.close()
-	defer confirmOnHUP(cp.file, dp.discovery, o.Log)()
+	defer confirmOnHUP(cp.file, o.Log)()
 	ops.HandleFunc("/debug/config", configStatus(dp.compiler, cp.file))
 	return serve(ctx, o, dp, cp, ops)
 }

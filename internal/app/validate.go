@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"pylon.io/pylon/internal/dataplane/compile"
-	"pylon.io/pylon/internal/discovery/providers"
 	"pylon.io/pylon/internal/ir"
 	"pylon.io/pylon/internal/source/file"
 )
@@ -26,17 +25,6 @@ func Validate(path string, out io.Writer) int {
 	entries, errs := file.LoadToCheck(path)
 	if _, err := file.LoadTelemetry(path); err != nil {
 		errs = append(errs, splitJoined(err)...) // each problem of the block on a line of its own
-	}
-	if list, err := file.LoadDiscovery(path); err != nil {
-		errs = append(errs, splitJoined(err)...)
-	} else {
-		for _, e := range entries {
-			if s, ok := e.Object.Resource.(*ir.Service); ok && s.Discovery != nil {
-				if err := providers.CheckService(list, fmt.Sprintf("service %q: discovery", s.Name), s.Discovery); err != nil {
-					errs = append(errs, &file.Error{File: e.File, Line: e.Line, Err: err})
-				}
-			}
-		}
 	}
 	var ps []problem
 	said := map[ir.Key]map[string]bool{} // what was reported of each object already
@@ -62,7 +50,7 @@ func Validate(path string, out io.Writer) int {
 		where[e.Object.Key] = e
 		ch.Upserts = append(ch.Upserts, e.Object)
 	}
-	res := compile.New(compile.Deps{Log: slog.New(slog.DiscardHandler)}).Check(ch)
+	res := compile.New(compile.Deps{Log: slog.New(slog.DiscardHandler), Discovery: checkOnly{}}).Check(ch)
 	for k, err := range res.Rejected {
 		e := where[k]
 		for _, fe := range ir.FieldErrors(err) {

@@ -19,13 +19,14 @@ import (
 // file: `apply -f` and `run --config` take it unchanged, one object or a
 // list (as kubectl's output goes back into kubectl apply).
 var sectionOf = map[ir.Kind]string{
-	ir.KindListener:     "listeners",
-	ir.KindService:      "services",
-	ir.KindRoute:        "routes",
-	ir.KindCertificate:  "certificates",
-	ir.KindHostPolicy:   "hostPolicies",
-	ir.KindConsumer:     "consumers",
-	ir.KindGlobalPlugin: "plugins",
+	ir.KindListener:          "listeners",
+	ir.KindService:           "services",
+	ir.KindRoute:             "routes",
+	ir.KindCertificate:       "certificates",
+	ir.KindHostPolicy:        "hostPolicies",
+	ir.KindConsumer:          "consumers",
+	ir.KindGlobalPlugin:      "plugins",
+	ir.KindDiscoveryProvider: "discovery",
 }
 
 func checkOutput(output string) error {

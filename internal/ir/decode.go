@@ -26,6 +26,8 @@ func New(kind Kind) Resource {
 		return &HostPolicy{}
 	case KindConsumer:
 		return &Consumer{}
+	case KindDiscoveryProvider:
+		return &DiscoveryProvider{}
 	}
 	return nil
 }

@@ -1,12 +1,73 @@
 package ir
 
-import "strings"
+import (
+	"regexp"
+	"strings"
+)
+
+// KindDiscoveryProvider is one connection to a service registry (a DNS
+// server, a Consul agent, a Nacos, Eureka or ZooKeeper ensemble) that
+// services name in their discovery block. In files it is an entry of the
+// top-level discovery list; the admin API calls them discoveryproviders.
+const KindDiscoveryProvider Kind = "discoveryprovider"
+
+// DiscoveryProvider is one registry connection, shared by every service
+// that names it. It has exactly one provider block; the block's fields
+// belong to the provider's package (internal/discovery/<kind>), which
+// checks them when the object is compiled, as plugin configs are.
+type DiscoveryProvider struct {
+	Name      string         `json:"name" yaml:"name"`
+	DNS       map[string]any `json:"dns,omitempty" yaml:"dns,omitempty"`
+	Nacos     map[string]any `json:"nacos,omitempty" yaml:"nacos,omitempty"`
+	Eureka    map[string]any `json:"eureka,omitempty" yaml:"eureka,omitempty"`
+	Consul    map[string]any `json:"consul,omitempty" yaml:"consul,omitempty"`
+	ZooKeeper map[string]any `json:"zookeeper,omitempty" yaml:"zookeeper,omitempty"`
+}
+
+func (d *DiscoveryProvider) ResourceKind() Kind   { return KindDiscoveryProvider }
+func (d *DiscoveryProvider) ResourceName() string { return d.Name }
+
+// Blocks lists the provider blocks that are set, by name, in a fixed
+// order.
+func (d *DiscoveryProvider) Blocks() []string {
+	var set []string
+	for _, b := range []struct {
+		name string
+		m    map[string]any
+	}{{"dns", d.DNS}, {"nacos", d.Nacos}, {"eureka", d.Eureka}, {"consul", d.Consul}, {"zookeeper", d.ZooKeeper}} {
+		if b.m != nil {
+			set = append(set, b.name)
+		}
+	}
+	return set
+}
+
+// providerNameRE: a provider name is a DNS label, as metrics and /readyz
+// print it.
+var providerNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// Validate checks the name and that exactly one block is set.
+func (d *DiscoveryProvider) Validate() error {
+	p := &problems{kind: KindDiscoveryProvider, name: d.Name}
+	if !providerNameRE.MatchString(d.Name) {
+		p.add("name", "must be 1-63 lowercase letters, digits and dashes (got %q)", d.Name)
+	}
+	switch set := d.Blocks(); len(set) {
+	case 0:
+		p.add("", "a provider block is required (one of dns, nacos, eureka, consul, zookeeper)")
+	case 1:
+	default:
+		p.add("", "exactly one provider block is allowed (got %s)", strings.Join(set, ", "))
+	}
+	return p.err()
+}
 
 // ServiceDiscovery makes a service take its endpoints from a discovery
-// provider (the top-level discovery list) instead of a fixed list: the
+// provider (a DiscoveryProvider object) instead of a fixed list: the
 // provider's sets go straight into the service's pool.
 type ServiceDiscovery struct {
-	// Provider names an entry of the top-level discovery list.
+	// Provider names a DiscoveryProvider (an entry of the top-level
+	// discovery list in files).
 	Provider string `json:"provider" yaml:"provider"`
 	// Name is the DNS name (A/AAAA) or the registry's service name; SRV a
 	// DNS SRV name, instead of Name and Port.
@@ -33,14 +94,14 @@ type ServiceDiscovery struct {
 func (d *ServiceDiscovery) KeepsLastKnown() bool { return d.KeepLastKnown == nil || *d.KeepLastKnown }
 
 // validate checks what the service alone can tell; whether the provider
-// exists and knows the query's fields is checked against the discovery
-// list (it is a process setting, not an object).
+// exists and knows the query's fields is checked when the service is
+// compiled against its DiscoveryProvider.
 func (d *ServiceDiscovery) validate(p *problems, hasEndpoints bool) {
 	if hasEndpoints {
 		p.add("discovery", "set either endpoints or discovery, not both")
 	}
 	if strings.TrimSpace(d.Provider) == "" {
-		p.add("discovery.provider", "is required (a name from the top-level discovery list)")
+		p.add("discovery.provider", "is required (the name of a discovery provider)")
 	}
 	switch {
 	case d.Name == "" && d.SRV == "" && d.App == "" && d.Path == "":

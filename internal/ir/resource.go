@@ -26,10 +26,11 @@ const (
 	KindConsumer Kind = "consumer"
 )
 
-// Kinds lists every kind in the order they are applied: services before the
+// Kinds lists every kind in the order they are applied: discovery providers
+// before the services that name them, services before the
 // routes and plugins that reference them, plugin scopes before the routes
 // they apply to, certificates before the listeners that serve them.
-var Kinds = []Kind{KindService, KindCertificate, KindGlobalPlugin, KindHostPolicy, KindConsumer, KindRoute, KindListener}
+var Kinds = []Kind{KindDiscoveryProvider, KindService, KindCertificate, KindGlobalPlugin, KindHostPolicy, KindConsumer, KindRoute, KindListener}
 
 // KindNames lists every kind for an error message, singular or plural:
 // "service, certificate, …, route or listener".

@@ -15,8 +15,8 @@ import (
 // a restart. A provider pointed at another server moves its services'
 // traffic there; a provider added in the same edit as the service that
 // names it serves at once; a provider removed with its service is gone;
-// a list that does not load changes nothing and the last one keeps
-// serving.
+// a bad provider is rejected and a provider still in use is not removed,
+// and the service keeps serving.
 func TestDiscoveryListReload(t *testing.T) {
 	t.Parallel()
 	port := testenv.FreePort(t)
@@ -64,12 +64,14 @@ func TestDiscoveryListReload(t *testing.T) {
 		return err == nil && st == http.StatusNotFound, fmt.Sprint(st, err)
 	})
 
-	// A list that does not load: the last one stays.
+	// A bad provider, and the removal of one a service still names: the
+	// first is rejected with its field, the second refused, and the
+	// service keeps serving over the provider it has.
 	writeFile(t, gw.config, config("  - name: three\n    nacos: { servers: [\"no-port\"] }\n", service("billing", "two", "billing.service.test"), route("billing", "billing.test", "billing")))
 	hup()
-	eventually(t, 10*time.Second, "the bad list reported", func() (bool, string) {
+	eventually(t, 10*time.Second, "the bad provider and the refused removal reported", func() (bool, string) {
 		log := gw.proc.Log()
-		return strings.Contains(log, "discovery list not applied") && strings.Contains(log, "discovery[0].nacos.servers[0]"), ""
+		return strings.Contains(log, `discoveryprovider \"three\": nacos.servers[0]`) && strings.Contains(log, `still used by service \"billing\"`), ""
 	})
 	if got, st, err := servedBy(newClient(), listen, "billing.test"); err != nil || st != http.StatusOK || got != "h3" {
 		t.Errorf("after a bad list, billing.test: %q %d %v", got, st, err)

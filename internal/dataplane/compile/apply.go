@@ -22,7 +22,9 @@ func (c *Compiler) Apply(ch ir.Change) ir.Result {
 	ch.Upserts = append(ch.Upserts, c.retries(ch)...)
 	c.reserve(len(ch.Upserts))
 	b := c.prepare(ch)
-	// Pools before routes: the routes compiled below take their pools.
+	// Providers before the services whose watches use them, pools before
+	// routes: the routes compiled below take their pools.
+	c.publishProviders(b)
 	c.publishServices(b)
 	// Whatever was rejected of an object deleted or re-sent unchanged is
 	// superseded; this change's own verdicts are recorded below.
@@ -111,7 +113,7 @@ func (c *Compiler) retries(ch ir.Change) []ir.Object {
 	var deps []string
 	for _, o := range ch.Upserts {
 		switch r := o.Resource.(type) {
-		case *ir.Service, *ir.Certificate:
+		case *ir.Service, *ir.Certificate, *ir.DiscoveryProvider:
 			deps = append(deps, depOf(refKey(o.Key)))
 		case *ir.Route:
 			for _, h := range hostKeys(r) {
@@ -168,6 +170,10 @@ func dependsOn(o ir.Object) []string {
 			out = append(out, depOf(sk))
 		}
 		return out
+	case *ir.Service:
+		if r.Discovery != nil {
+			return []string{depOf(providerKey(r.Discovery.Provider))}
+		}
 	case *ir.Listener:
 		if r.TLS != nil && r.TLS.DefaultCertificate != "" {
 			return []string{depOf(ir.Key{Kind: ir.KindCertificate, Namespace: o.Key.Namespace, Name: r.TLS.DefaultCertificate})}
@@ -248,11 +254,13 @@ func (c *Compiler) prepare(ch ir.Change) *batch {
 	for _, objs := range b.up {
 		slices.SortFunc(objs, func(x, y ir.Object) int { return cmpKey(x.Key, y.Key) })
 	}
+	c.checkProviders(b)
 	c.checkServices(b)
 	c.checkCertificates(b)
 	c.checkPluginScopes(b)
 	c.checkRoutes(b)
 	c.checkServiceDeletes(b)
+	c.checkProviderDeletes(b)
 	c.checkListeners(b)
 	return b
 }
@@ -292,8 +300,8 @@ func (c *Compiler) checkServices(b *batch) {
 		s := o.Resource.(*ir.Service)
 		if err := upstream.Validate(poolConfig(displayName(o.Key), s)); err != nil {
 			b.reject(o.Key, err)
-		} else if s.Discovery != nil && c.d.Discovery != nil {
-			if err := c.d.Discovery.Check(s.Discovery); err != nil {
+		} else if s.Discovery != nil {
+			if err := c.checkDiscovery(b, s); err != nil {
 				b.reject(o.Key, err)
 			}
 		}

@@ -48,9 +48,17 @@ type Deps struct {
 // from the watch, never from the config: a recompile of the service (or
 // of anything) must not put the config's empty list into the pool.
 type Discovery interface {
-	// Check rejects a discovery block the configured providers cannot
-	// answer (an unknown provider, a field it does not know).
-	Check(d *ir.ServiceDiscovery) error
+	// CheckProvider rejects a provider whose block its package refuses.
+	CheckProvider(p *ir.DiscoveryProvider) error
+	// Check rejects a discovery block provider p cannot answer (a field
+	// its kind does not know).
+	Check(d *ir.ServiceDiscovery, p *ir.DiscoveryProvider) error
+	// SetProvider opens a new provider, or one whose block changed: the
+	// watches on it move to the new connection, their pools serving
+	// meanwhile.
+	SetProvider(p *ir.DiscoveryProvider)
+	// DropProvider closes a deleted provider once no watch uses it.
+	DropProvider(name string)
 	// Watch starts or changes the watch feeding pool and returns the
 	// endpoints known for it so far.
 	Watch(pool string, d *ir.ServiceDiscovery) []upstream.EndpointConfig

@@ -3,6 +3,7 @@ package compile
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -14,10 +15,17 @@ import (
 // it put into each pool (with Registry.SetEndpoints, as the Manager does)
 // and hands it back when the compile stage asks.
 type setDiscovery struct {
-	mu      sync.Mutex
-	sets    map[string][]upstream.EndpointConfig
-	watched map[string]*ir.ServiceDiscovery
+	mu        sync.Mutex
+	sets      map[string][]upstream.EndpointConfig
+	watched   map[string]*ir.ServiceDiscovery
+	providers map[string]*ir.DiscoveryProvider // open
 }
+
+func newSetDiscovery() *setDiscovery {
+	return &setDiscovery{sets: map[string][]upstream.EndpointConfig{}, watched: map[string]*ir.ServiceDiscovery{}, providers: map[string]*ir.DiscoveryProvider{}}
+}
+
+var localDNS = &ir.DiscoveryProvider{Name: "local-dns", DNS: map[string]any{"servers": []any{"127.0.0.1:5353"}}}
 
 func (d *setDiscovery) Watch(pool string, q *ir.ServiceDiscovery) []upstream.EndpointConfig {
 	d.mu.Lock()
@@ -26,11 +34,30 @@ func (d *setDiscovery) Watch(pool string, q *ir.ServiceDiscovery) []upstream.End
 	return slices.Clone(d.sets[pool])
 }
 
-func (d *setDiscovery) Check(q *ir.ServiceDiscovery) error {
-	if q.Provider != "local-dns" {
-		return fmt.Errorf("discovery.provider: unknown provider %q", q.Provider)
+func (d *setDiscovery) CheckProvider(p *ir.DiscoveryProvider) error {
+	if p.DNS["servers"] == nil {
+		return fmt.Errorf("dns.servers: required")
 	}
 	return nil
+}
+
+func (d *setDiscovery) Check(q *ir.ServiceDiscovery, p *ir.DiscoveryProvider) error {
+	if q.Port == 0 && q.SRV == "" {
+		return fmt.Errorf("dns: port is required with name")
+	}
+	return nil
+}
+
+func (d *setDiscovery) SetProvider(p *ir.DiscoveryProvider) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.providers[p.Name] = p
+}
+
+func (d *setDiscovery) DropProvider(name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.providers, name)
 }
 
 func (d *setDiscovery) Forget(pool string) {
@@ -67,10 +94,10 @@ func addresses(p *upstream.Pool) []string {
 // else, is recompiled; the config's (empty) list never replaces them.
 func TestDiscoveredPoolSurvivesRecompile(t *testing.T) {
 	f := newFixture(t)
-	d := &setDiscovery{sets: map[string][]upstream.EndpointConfig{}, watched: map[string]*ir.ServiceDiscovery{}}
+	d := newSetDiscovery()
 	f.c.d.Discovery = d
 	api := &ir.Service{Name: "api", Discovery: &ir.ServiceDiscovery{Provider: "local-dns", Name: "api.service.test", Port: 8080}}
-	if res := f.c.Apply(upserts(api, route("r", "a.test", "/", "api"))); len(res.Rejected) > 0 {
+	if res := f.c.Apply(upserts(localDNS, api, route("r", "a.test", "/", "api"))); len(res.Rejected) > 0 {
 		t.Fatalf("rejected: %v", res.Rejected)
 	}
 	if d.watched["default/api"] == nil && d.watched["api"] == nil {
@@ -101,5 +128,54 @@ func TestDiscoveredPoolSurvivesRecompile(t *testing.T) {
 	f.c.Apply(ir.Change{Deletes: []ir.Key{key(ir.KindRoute, "r"), key(ir.KindRoute, "other"), key(ir.KindService, "api")}})
 	if d.watched[pool] != nil {
 		t.Fatal("the watch of a deleted service was not forgotten")
+	}
+}
+
+// TestDiscoveryProviderObjects: a service naming a provider that is not
+// there waits for it (and is accepted when it comes), a provider its
+// package refuses is rejected, and a provider a service still names is not
+// deleted; once the service goes, the provider can go and is closed.
+func TestDiscoveryProviderObjects(t *testing.T) {
+	f := newFixture(t)
+	d := newSetDiscovery()
+	f.c.d.Discovery = d
+	api := &ir.Service{Name: "api", Discovery: &ir.ServiceDiscovery{Provider: "local-dns", Name: "api.service.test", Port: 8080}}
+	res := f.c.Apply(upserts(api))
+	if err := res.Rejected[key(ir.KindService, "api")]; err == nil || err.Error() != `service "api": discovery.provider: unknown discovery provider "local-dns"` {
+		t.Fatalf("a service before its provider: %v", err)
+	}
+	if res := f.c.Apply(upserts(localDNS)); len(res.Rejected) > 0 {
+		t.Fatalf("rejected: %v", res.Rejected)
+	}
+	if d.providers["local-dns"] == nil || d.watched["api"] == nil {
+		t.Fatalf("the provider did not open or the waiting service did not start its watch: %v %v", d.providers, d.watched)
+	}
+
+	bad := &ir.DiscoveryProvider{Name: "bad", DNS: map[string]any{}}
+	if err := f.c.Apply(upserts(bad)).Rejected[key(ir.KindDiscoveryProvider, "bad")]; err == nil || err.Error() != "dns.servers: required" {
+		t.Fatalf("a provider its package refuses: %v", err)
+	}
+	two := &ir.DiscoveryProvider{Name: "two", DNS: map[string]any{"servers": []any{"127.0.0.1:53"}}, Consul: map[string]any{}}
+	if err := f.c.Apply(upserts(two)).Rejected[key(ir.KindDiscoveryProvider, "two")]; err == nil || !strings.Contains(err.Error(), "exactly one provider block") {
+		t.Fatalf("a provider with two blocks: %v", err)
+	}
+	noPort := &ir.Service{Name: "np", Discovery: &ir.ServiceDiscovery{Provider: "local-dns", Name: "a.test"}}
+	if err := f.c.Apply(upserts(noPort)).Rejected[key(ir.KindService, "np")]; err == nil || err.Error() != `service "np": discovery: dns: port is required with name` {
+		t.Fatalf("a query the provider cannot answer: %v", err)
+	}
+
+	del := ir.Change{Deletes: []ir.Key{key(ir.KindDiscoveryProvider, "local-dns")}}
+	if err := f.c.Apply(del).Rejected[key(ir.KindDiscoveryProvider, "local-dns")]; err == nil || !strings.Contains(err.Error(), `still used by service "api"`) {
+		t.Fatalf("deleting a provider in use: %v", err)
+	}
+	if d.providers["local-dns"] == nil {
+		t.Fatal("a provider whose delete was refused was closed")
+	}
+	del.Deletes = append(del.Deletes, key(ir.KindService, "api"))
+	if res := f.c.Apply(del); len(res.Rejected) > 0 {
+		t.Fatalf("deleting the service and its provider together: %v", res.Rejected)
+	}
+	if d.providers["local-dns"] != nil || d.watched["api"] != nil {
+		t.Fatalf("provider or watch left: %v %v", d.providers, d.watched)
 	}
 }

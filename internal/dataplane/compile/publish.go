@@ -64,6 +64,7 @@ func (c *Compiler) publish(b *batch, affected map[string]struct{}) {
 		c.d.Metrics.ForgetUpstream(displayName(k))
 		delete(c.users, refKey(k))
 	}
+	c.publishDroppedProviders(b)
 }
 
 // publishServices hands the batch's accepted services to their pools, which

@@ -1,14 +1,17 @@
-// Package providers reads the top-level discovery list: each entry names a
+// Package providers reads DiscoveryProvider objects (the entries of the
+// files' discovery list, the admin API's discoveryproviders): each names a
 // connection to one registry, with exactly one provider block. A provider
 // kind is one entry of the kinds table (its package's Config, Validate and
 // New), so adding a kind (ZooKeeper, say) is a line here and a field below.
 package providers
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
+	"strings"
 
 	"pylon.io/pylon/internal/discovery"
 	"pylon.io/pylon/internal/discovery/consul"
@@ -74,55 +77,6 @@ func (c *Config) kind() *kind {
 	return nil
 }
 
-var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-
-// Validate checks the list: names unique, exactly one block each, each
-// block valid. Problems name their field ("discovery[0].dns.servers[1]").
-func Validate(list []Config) error {
-	var errs []error
-	seen := map[string]int{}
-	for i := range list {
-		c := &list[i]
-		f := fmt.Sprintf("discovery[%d]", i)
-		switch j, dup := seen[c.Name]; {
-		case !nameRE.MatchString(c.Name):
-			errs = append(errs, fmt.Errorf("%s.name: must be 1-63 lowercase letters, digits and dashes (got %q)", f, c.Name))
-		case dup:
-			errs = append(errs, fmt.Errorf("%s.name: %q is also discovery[%d]", f, c.Name, j))
-		}
-		seen[c.Name] = i
-		var set []string
-		for _, k := range kinds {
-			if k.block(c) != nil {
-				set = append(set, k.name)
-			}
-		}
-		switch len(set) {
-		case 0:
-			errs = append(errs, fmt.Errorf("%s: a provider block is required (one of %s)", f, kindNames()))
-		case 1:
-			k := c.kind()
-			if err := k.valid(c, f+"."+k.name); err != nil {
-				errs = append(errs, err)
-			}
-		default:
-			errs = append(errs, fmt.Errorf("%s: exactly one provider block is allowed (got %v)", f, set))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func kindNames() string {
-	s := ""
-	for i, k := range kinds {
-		if i > 0 {
-			s += ", "
-		}
-		s += k.name
-	}
-	return s
-}
-
 // Query converts a service's discovery block to the provider's terms.
 func Query(d *ir.ServiceDiscovery) discovery.Query {
 	return discovery.Query{Name: d.Name, SRV: d.SRV, Port: d.Port, Tags: d.Tags, Namespace: d.Namespace,
@@ -130,44 +84,62 @@ func Query(d *ir.ServiceDiscovery) discovery.Query {
 		App: d.App, Path: d.Path, Layout: d.Layout}
 }
 
-// CheckService checks a service's discovery block against the list: the
-// provider must exist and know the query. field names the block
-// ("services[3].discovery", or "service \"api\": discovery").
-func CheckService(list []Config, field string, d *ir.ServiceDiscovery) error {
-	for i := range list {
-		if list[i].Name != d.Provider {
-			continue
-		}
-		k := list[i].kind()
-		if k == nil {
-			return nil // Validate reports the entry
-		}
-		if err := k.check(Query(d)); err != nil {
-			return fmt.Errorf("%s: %w", field, err)
-		}
-		return nil
+// CheckQuery checks a service's discovery block against the provider c:
+// the provider's kind must know the query's fields.
+func CheckQuery(c Config, d *ir.ServiceDiscovery) error {
+	k := c.kind()
+	if k == nil {
+		return fmt.Errorf("provider %q has no provider block", c.Name)
 	}
-	return fmt.Errorf("%s.provider: unknown provider %q", field, d.Provider)
+	return k.check(Query(d))
 }
 
-// Open connects every provider of a valid list, by name. A registry that
-// is down does not fail Open: providers reconnect by themselves.
-func Open(list []Config, log *slog.Logger) (map[string]discovery.Provider, error) {
-	out := map[string]discovery.Provider{}
-	for i := range list {
-		c := &list[i]
-		k := c.kind()
-		if k == nil {
-			return nil, fmt.Errorf("discovery[%d]: a provider block is required", i)
-		}
-		p, err := k.open(c, log)
-		if err != nil {
-			for _, o := range out {
-				o.Close()
-			}
-			return nil, fmt.Errorf("discovery[%d] (%s): %w", i, c.Name, err)
-		}
-		out[c.Name] = p
+// FromObject reads a DiscoveryProvider object as its provider's Config:
+// the block is decoded strictly (an unknown field or a wrong type is an
+// error) and checked as the provider checks it. Problems are field errors
+// naming the object and the field ("dns.servers[1]").
+func FromObject(p *ir.DiscoveryProvider) (Config, error) {
+	if err := p.Validate(); err != nil {
+		return Config{}, err
 	}
-	return out, nil
+	block := p.Blocks()[0]
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return Config{}, &ir.FieldError{Kind: ir.KindDiscoveryProvider, Name: p.Name, Field: block, Msg: err.Error()}
+	}
+	var c Config
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return Config{}, &ir.FieldError{Kind: ir.KindDiscoveryProvider, Name: p.Name, Field: te.Field, Msg: fmt.Sprintf("must be %s, not %s", te.Type, te.Value)}
+		}
+		return Config{}, &ir.FieldError{Kind: ir.KindDiscoveryProvider, Name: p.Name, Field: block, Msg: strings.TrimPrefix(err.Error(), "json: ")}
+	}
+	k := c.kind()
+	if k == nil { // an empty block: omitempty left it out of raw
+		return Config{}, &ir.FieldError{Kind: ir.KindDiscoveryProvider, Name: p.Name, Field: block, Msg: "is empty (servers are required)"}
+	}
+	if err := k.valid(&c, block); err != nil {
+		var errs []error
+		for _, fe := range ir.FieldErrors(err) {
+			field, msg, ok := strings.Cut(fe.Msg, ": ")
+			if !ok {
+				field, msg = block, fe.Msg
+			}
+			errs = append(errs, &ir.FieldError{Kind: ir.KindDiscoveryProvider, Name: p.Name, Field: field, Msg: msg})
+		}
+		return Config{}, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+// OpenOne connects the provider of one checked Config.
+func OpenOne(c Config, log *slog.Logger) (discovery.Provider, error) {
+	k := c.kind()
+	if k == nil {
+		return nil, fmt.Errorf("discovery provider %q: a provider block is required", c.Name)
+	}
+	return k.open(&c, log)
 }

@@ -5,26 +5,26 @@ import (
 	"testing"
 
 	"pylon.io/pylon/internal/discovery/providers"
-	"pylon.io/pylon/internal/discovery/zookeeper"
 	"pylon.io/pylon/internal/ir"
 )
 
-// The discovery list selects the kind by its block, and checks it and the
+// A DiscoveryProvider selects the kind by its block, and checks it and the
 // services' queries with this package.
 func TestProvidersList(t *testing.T) {
-	list := []providers.Config{{Name: "zk", ZooKeeper: &zookeeper.Config{Servers: []string{"nope"}}}}
-	if err := providers.Validate(list); err == nil || !strings.Contains(err.Error(), "discovery[0].zookeeper.servers[0]") {
-		t.Fatalf("Validate = %v", err)
+	obj := &ir.DiscoveryProvider{Name: "zk", ZooKeeper: map[string]any{"servers": []any{"nope"}}}
+	if _, err := providers.FromObject(obj); err == nil || !strings.Contains(err.Error(), `discoveryprovider "zk": zookeeper.servers[0]`) {
+		t.Fatalf("FromObject = %v", err)
 	}
-	list[0].ZooKeeper.Servers = []string{"127.0.0.1:2181"}
-	if err := providers.Validate(list); err != nil {
-		t.Fatal(err)
+	obj.ZooKeeper["servers"] = []any{"127.0.0.1:2181"}
+	c, err := providers.FromObject(obj)
+	if err != nil || c.ZooKeeper == nil || c.ZooKeeper.Servers[0] != "127.0.0.1:2181" {
+		t.Fatalf("FromObject = %+v, %v", c, err)
 	}
-	err := providers.CheckService(list, "services[0].discovery", &ir.ServiceDiscovery{Provider: "zk", Path: "orders"})
-	if err == nil || !strings.Contains(err.Error(), "services[0].discovery: zookeeper: query for path \"orders\": layout is required") {
-		t.Fatalf("CheckService = %v", err)
+	err = providers.CheckQuery(c, &ir.ServiceDiscovery{Provider: "zk", Path: "orders"})
+	if err == nil || !strings.Contains(err.Error(), "zookeeper: query for path \"orders\": layout is required") {
+		t.Fatalf("CheckQuery = %v", err)
 	}
-	if err := providers.CheckService(list, "s", &ir.ServiceDiscovery{Provider: "zk", Path: "orders", Layout: "curator"}); err != nil {
+	if err := providers.CheckQuery(c, &ir.ServiceDiscovery{Provider: "zk", Path: "orders", Layout: "curator"}); err != nil {
 		t.Fatal(err)
 	}
 }

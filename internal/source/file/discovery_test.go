@@ -1,8 +1,6 @@
 package file
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -25,24 +23,33 @@ routes:
     backends: [{ service: api }]
 `
 
+// TestLoadDiscovery: the discovery list's entries are DiscoveryProvider
+// objects, read as any other section.
 func TestLoadDiscovery(t *testing.T) {
 	p := writeFile(t, t.TempDir(), "pylon.yaml", discoveryConfig)
-	list, err := LoadDiscovery(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(list) != 1 || list[0].Name != "local-dns" || list[0].DNS == nil || list[0].DNS.Servers[0] != "127.0.0.1:5353" {
-		t.Fatalf("list = %+v", list)
-	}
 	entries, errs := Load(p)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
 	got := map[string]*ir.Service{}
+	var dp *ir.DiscoveryProvider
 	for _, e := range entries {
-		if s, ok := e.Object.Resource.(*ir.Service); ok {
-			got[s.Name] = s
+		switch r := e.Object.Resource.(type) {
+		case *ir.Service:
+			got[r.Name] = r
+		case *ir.DiscoveryProvider:
+			dp = r
+			if e.Object.Key != objectKey(ir.KindDiscoveryProvider, "local-dns") || e.Line != 3 {
+				t.Errorf("provider key %v line %d", e.Object.Key, e.Line)
+			}
 		}
+	}
+	if dp == nil || dp.Name != "local-dns" || dp.DNS == nil {
+		t.Fatalf("provider = %+v", dp)
+	}
+	c, err := providers.FromObject(dp)
+	if err != nil || c.DNS == nil || c.DNS.Servers[0] != "127.0.0.1:5353" {
+		t.Fatalf("FromObject = %+v, %v", c, err)
 	}
 	if d := got["api"].Discovery; d == nil || d.Provider != "local-dns" || d.Name != "api.service.test" || d.Port != 8080 || !d.KeepsLastKnown() {
 		t.Fatalf("api discovery = %+v", d)
@@ -52,46 +59,52 @@ func TestLoadDiscovery(t *testing.T) {
 	}
 }
 
+// TestLoadDiscoveryErrors: what the file source can tell of an entry on
+// its own is an error at the entry; the block's fields are the provider
+// package's (providers.FromObject, run when the object compiles).
 func TestLoadDiscoveryErrors(t *testing.T) {
 	for _, tc := range []struct{ name, list, want string }{
-		{"bad server", `[{name: a, dns: {servers: ["127.0.0.1:5353", "nope"]}}]`, `discovery[0].dns.servers[1]: must be ip:port (got "nope")`},
-		{"no block", `[{name: a}]`, `discovery[0]: a provider block is required (one of dns, nacos, eureka, consul, zookeeper)`},
-		{"unknown field", `[{name: a, dns: {servers: ["127.0.0.1:53"]}, consol: {}}]`, `discovery: unknown field "consol"`},
-		{"consul server", `[{name: a, consul: {servers: ["127.0.0.1:8500", "nohost"], timeout: 200ms}}]`, `discovery[0].consul.servers[1]: "nohost" is not host:port`},
-		{"consul waitTime", `[{name: a, consul: {servers: ["127.0.0.1:8500"], waitTime: 200ms}}]`, `discovery[0].consul.waitTime: must be between 1s and 10m0s (got 200ms)`},
-		{"duplicate", `[{name: a, dns: {servers: ["127.0.0.1:53"]}}, {name: a, dns: {servers: ["127.0.0.1:53"]}}]`, `discovery[1].name: "a" is also discovery[0]`},
+		{"no block", `[{name: a}]`, `discoveryprovider "a": a provider block is required (one of dns, nacos, eureka, consul, zookeeper)`},
+		{"two blocks", `[{name: a, dns: {servers: ["127.0.0.1:53"]}, consul: {servers: ["127.0.0.1:8500"]}}]`, `discoveryprovider "a": exactly one provider block is allowed (got dns, consul)`},
+		{"unknown block", `[{name: a, dns: {servers: ["127.0.0.1:53"]}, consol: {}}]`, `consol`},
+		{"bad name", `[{name: A_b, dns: {servers: ["127.0.0.1:53"]}}]`, `discoveryprovider "A_b": name: must be 1-63 lowercase letters`},
+		{"duplicate", `[{name: a, dns: {servers: ["127.0.0.1:53"]}}, {name: a, dns: {servers: ["127.0.0.1:53"]}}]`, `"a"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := writeFile(t, t.TempDir(), "pylon.yaml", "discovery: "+tc.list+"\n")
-			_, err := LoadDiscovery(p)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("error = %v; want it to contain %q", err, tc.want)
+			_, errs := Load(p)
+			var all []string
+			for _, e := range errs {
+				all = append(all, e.Error())
+			}
+			if !strings.Contains(strings.Join(all, "\n"), tc.want) {
+				t.Fatalf("errors = %q; want one containing %q", all, tc.want)
 			}
 		})
 	}
 }
 
-// A problem in the list is reported at its field's line; a second list,
-// in the same file or another, names the first.
-func TestLoadDiscoveryErrorLines(t *testing.T) {
-	dir := t.TempDir()
-	p := writeFile(t, dir, "pylon.yaml", "routes: []\ndiscovery:\n  - name: a\n    dns:\n      servers:\n        - 127.0.0.1:53\n        - nope\n")
-	_, err := LoadDiscovery(p)
-	if want := p + ":7: discovery[0].dns.servers[1]"; err == nil || !strings.HasPrefix(err.Error(), want) {
-		t.Fatalf("error = %v; want it to start %q", err, want)
-	}
-	good := "discovery:\n  - name: a\n    dns: {servers: [\"127.0.0.1:53\"]}\n"
-	writeFile(t, dir, "pylon.yaml", good)
-	writeFile(t, dir, "z.yaml", "\n"+good)
-	_, err = LoadDiscovery(dir)
-	if want := "z.yaml:2: discovery: a second discovery block (the first is in " + filepath.Join(dir, "pylon.yaml") + ":1)"; err == nil || !strings.Contains(err.Error(), want) {
-		t.Fatalf("error = %v; want %q", err, want)
-	}
-	writeFile(t, dir, "z.yaml", good+"---\n"+good)
-	os.Remove(filepath.Join(dir, "pylon.yaml"))
-	_, err = LoadDiscovery(dir)
-	if want := "z.yaml:5: discovery: a second discovery block (the first is at line 1)"; err == nil || !strings.Contains(err.Error(), want) {
-		t.Fatalf("error = %v; want %q", err, want)
+// TestProviderBlockErrors: FromObject names the object and the field of a
+// block its provider refuses.
+func TestProviderBlockErrors(t *testing.T) {
+	for _, tc := range []struct{ name, list, want string }{
+		{"bad server", `[{name: a, dns: {servers: ["127.0.0.1:5353", "nope"]}}]`, `discoveryprovider "a": dns.servers[1]: must be ip:port (got "nope")`},
+		{"unknown field", `[{name: a, dns: {servers: ["127.0.0.1:53"], server: x}}]`, `discoveryprovider "a": dns: unknown field "server"`},
+		{"wrong type", `[{name: a, dns: {servers: "127.0.0.1:53"}}]`, `discoveryprovider "a": dns.servers: must be []string, not string`},
+		{"consul server", `[{name: a, consul: {servers: ["127.0.0.1:8500", "nohost"], timeout: 200ms}}]`, `discoveryprovider "a": consul.servers[1]: "nohost" is not host:port`},
+		{"consul waitTime", `[{name: a, consul: {servers: ["127.0.0.1:8500"], waitTime: 200ms}}]`, `discoveryprovider "a": consul.waitTime: must be between 1s and 10m0s (got 200ms)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := writeFile(t, t.TempDir(), "pylon.yaml", "discovery: "+tc.list+"\n")
+			entries, errs := Load(p)
+			if len(errs) > 0 || len(entries) != 1 {
+				t.Fatalf("Load = %v, %v", entries, errs)
+			}
+			_, err := providers.FromObject(entries[0].Object.Resource.(*ir.DiscoveryProvider))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error = %v; want it to contain %q", err, tc.want)
+			}
+		})
 	}
 }
 
@@ -115,46 +128,28 @@ func TestServiceDiscoveryErrors(t *testing.T) {
 	}
 }
 
-// FuzzDiscoveryBlock: any file content gives a list or errors, never a
-// panic; a list it gives passes Validate, and every error names a line.
-func FuzzDiscoveryBlock(f *testing.F) {
-	f.Add([]byte(discoveryConfig))
-	f.Add([]byte("discovery: [{name: a, dns: {servers: [\"[::1]:53\"], timeout: 1s}}]\n"))
-	f.Add([]byte("discovery: {name: a}\n"))
-	f.Add([]byte("discovery:\n  - name: a\n    dns: {servers: [1, 2]}\n"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		list, ok, _, errs := readSetting(data, discoveryKey, decodeDiscovery)
-		if ok {
-			if err := providers.Validate(list); err != nil {
-				t.Fatalf("a list that loaded fails Validate: %v", err)
-			}
-		}
-		for _, e := range errs {
-			if e.Line == 0 && !strings.Contains(e.Err.Error(), "invalid YAML") {
-				t.Fatalf("error without a line: %v", e)
-			}
-		}
-	})
-}
-
 func TestLoadDiscoveryConsul(t *testing.T) {
 	p := writeFile(t, t.TempDir(), "pylon.yaml", `
 discovery:
   - name: consul
     consul: { servers: ["127.0.0.1:8500"], token: t0ken, datacenter: dc1, passingOnly: false, waitTime: 90s, timeout: 200ms }
 `)
-	list, err := LoadDiscovery(p)
+	entries, errs := Load(p)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	c0, err := providers.FromObject(entries[0].Object.Resource.(*ir.DiscoveryProvider))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := list[0].Consul; c == nil || c.Timeout.D().String() != "200ms" || c.WaitTime.D().String() != "1m30s" || *c.PassingOnly || c.Token != "t0ken" {
-		t.Fatalf("consul = %+v", list[0].Consul)
+	if c := c0.Consul; c == nil || c.Timeout.D().String() != "200ms" || c.WaitTime.D().String() != "1m30s" || *c.PassingOnly || c.Token != "t0ken" {
+		t.Fatalf("consul = %+v", c0.Consul)
 	}
-	if err := providers.CheckService(list, "services[1].discovery", &ir.ServiceDiscovery{Provider: "consul", Name: "orders", Group: "shop"}); err == nil ||
-		!strings.Contains(err.Error(), "services[1].discovery: consul: query \"orders\": only name, tags") {
-		t.Fatalf("CheckService = %v", err)
+	if err := providers.CheckQuery(c0, &ir.ServiceDiscovery{Provider: "consul", Name: "orders", Group: "shop"}); err == nil ||
+		!strings.Contains(err.Error(), "consul: query \"orders\": only name, tags") {
+		t.Fatalf("CheckQuery = %v", err)
 	}
-	if err := providers.CheckService(list, "services[0].discovery", &ir.ServiceDiscovery{Provider: "consul", Name: "orders", Tags: []string{"v2"}, Datacenter: "dc2", Port: 8080}); err != nil {
+	if err := providers.CheckQuery(c0, &ir.ServiceDiscovery{Provider: "consul", Name: "orders", Tags: []string{"v2"}, Datacenter: "dc2", Port: 8080}); err != nil {
 		t.Fatal(err)
 	}
 }

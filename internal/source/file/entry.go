@@ -57,6 +57,9 @@ var sections = []section{
 	{"hostPolicies", ir.KindHostPolicy, func() ir.Resource { return new(ir.HostPolicy) }},
 	{"consumers", ir.KindConsumer, func() ir.Resource { return new(ir.Consumer) }},
 	{"plugins", ir.KindGlobalPlugin, func() ir.Resource { return new(ir.GlobalPlugin) }},
+	// The discovery list: connections to service registries, named by
+	// the services' discovery blocks.
+	{"discovery", ir.KindDiscoveryProvider, func() ir.Resource { return new(ir.DiscoveryProvider) }},
 }
 
 func findSection(key string) (section, bool) {
@@ -73,7 +76,7 @@ func sectionKeys() string {
 	for _, sec := range sections {
 		s += sec.key + ", "
 	}
-	return s + telemetryKey + ", " + discoveryKey
+	return s + telemetryKey
 }
 
 func objectKey(kind ir.Kind, name string) ir.Key {

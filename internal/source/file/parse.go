@@ -133,9 +133,8 @@ func parseSized(file string, data []byte, res *resolver, size int) (p parsed) {
 func (p *parsed) section(file string, k, v *yaml.Node, jobs []job) []job {
 	sec, found := findSection(k.Value)
 	switch {
-	case k.Value == telemetryKey || k.Value == discoveryKey:
-		// Settings of the process, not objects: LoadTelemetry and
-		// LoadDiscovery read them.
+	case k.Value == telemetryKey:
+		// A setting of the process, not objects: LoadTelemetry reads it.
 	case !found:
 		p.fail(file, k.Line, fmt.Errorf("unknown top-level key %q (known: %s)", k.Value, sectionKeys()))
 		p.ok = false
