@@ -31,7 +31,7 @@ func TestOpenAPI(t *testing.T) {
 		"/api/v1/batch": {"post"}, "/api/v1/status": {"get"}, "/api/v1/nodes": {"get"},
 		"/api/v1/plugins": {"get"}, "/api/v1/plugins/{name}": {"get"}, "/api/v1/openapi.json": {"get"},
 	}
-	for _, p := range []string{"routes", "services", "certificates", "listeners", "hostpolicies", "globalplugins", "consumers"} {
+	for _, p := range []string{"routes", "services", "certificates", "listeners", "hostpolicies", "globalplugins", "consumers", "discoveryproviders"} {
 		want["/api/v1/"+p] = []string{"get", "post"}
 		want["/api/v1/"+p+"/{name}"] = []string{"get", "put", "delete"}
 	}

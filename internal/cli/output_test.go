@@ -66,6 +66,9 @@ hostPolicies:
 consumers:
   - name: alice
     plugins: [{ name: key-auth, config: { keys: ["alice-key-0123456789"] } }]
+discovery:
+  - name: local-dns
+    dns: { servers: ["127.0.0.1:5353"], minTTL: 1s }
 `
 
 // TestGetOutputApplies: what `get -o yaml|json` prints is a config file:
