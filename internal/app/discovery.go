@@ -29,11 +29,9 @@ type discoveryState struct {
 	cancel context.CancelFunc
 
 	mu        sync.Mutex
-	configs   map[string]providers.Config // the checked config of each open provider
 	providers map[string]discovery.Provider
-	// retired are providers whose object went (or that a new version
-	// replaced while it failed to open) that watches still use; each is
-	// closed when its last watch ends.
+	// retired are providers whose object went that watches still use;
+	// each is closed when its last watch ends.
 	retired map[string]discovery.Provider
 	watches map[string]*watch // by pool
 }
@@ -48,7 +46,7 @@ type watch struct {
 func newDiscovery(o Options, pools discovery.Pools) (*discoveryState, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &discoveryState{m: discovery.NewManager(pools, map[string]discovery.Provider{}, o.Log), log: o.Log,
-		ctx: ctx, cancel: cancel, configs: map[string]providers.Config{}, providers: map[string]discovery.Provider{},
+		ctx: ctx, cancel: cancel, providers: map[string]discovery.Provider{},
 		retired: map[string]discovery.Provider{}, watches: map[string]*watch{}}, nil
 }
 
@@ -64,11 +62,7 @@ func (providerChecks) CheckProvider(p *ir.DiscoveryProvider) error {
 
 // Check implements compile.Discovery.
 func (providerChecks) Check(d *ir.ServiceDiscovery, p *ir.DiscoveryProvider) error {
-	c, err := providers.FromObject(p)
-	if err != nil {
-		return fmt.Errorf("provider %q is invalid: %w", p.Name, err)
-	}
-	return providers.CheckQuery(c, d)
+	return providers.CheckQuery(p, d)
 }
 
 // checkOnly is the compile.Discovery of `pylon validate`: it checks and
@@ -83,7 +77,8 @@ func (checkOnly) Watch(string, *ir.ServiceDiscovery) []upstream.EndpointConfig {
 func (checkOnly) Forget(string) {}
 
 // SetProvider implements compile.Discovery: a new provider is opened; a
-// changed one is opened anew and the watches on it restart over the new
+// changed one (the compile stage sends a provider only when its object's
+// hash changed) is opened anew and the watches on it restart over the new
 // connection (their pools keep serving meanwhile) before the old one is
 // closed. A provider that does not open (it cannot: providers reconnect by
 // themselves) is logged and the previous connection, if any, stays.
@@ -95,9 +90,6 @@ func (s *discoveryState) SetProvider(p *ir.DiscoveryProvider) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old, ok := s.configs[p.Name]; ok && reflect.DeepEqual(old, c) {
-		return
-	}
 	np, err := providers.OpenOne(c, s.log)
 	if err != nil {
 		s.log.Error("discovery: provider not opened; its previous connection stays", "provider", p.Name, "error", err.Error())
@@ -108,7 +100,7 @@ func (s *discoveryState) SetProvider(p *ir.DiscoveryProvider) {
 		old = r // dropped and added again: its watches move to the new one
 		delete(s.retired, p.Name)
 	}
-	s.configs[p.Name], s.providers[p.Name] = c, np
+	s.providers[p.Name] = np
 	s.m.SetProviders(maps.Clone(s.providers))
 	for pool, w := range s.watches {
 		if w.d.Provider == p.Name {
@@ -118,7 +110,8 @@ func (s *discoveryState) SetProvider(p *ir.DiscoveryProvider) {
 	if old != nil {
 		old.Close()
 	}
-	s.log.Info("discovery: provider opened", "provider", p.Name, "kind", p.Blocks()[0], "replaced", old != nil)
+	kind, _ := p.Block()
+	s.log.Info("discovery: provider opened", "provider", p.Name, "kind", kind, "replaced", old != nil)
 }
 
 // DropProvider implements compile.Discovery.
@@ -130,7 +123,6 @@ func (s *discoveryState) DropProvider(name string) {
 		return
 	}
 	delete(s.providers, name)
-	delete(s.configs, name)
 	s.retired[name] = p
 	s.m.SetProviders(maps.Clone(s.providers))
 	s.closeRetired()

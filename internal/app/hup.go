@@ -11,9 +11,9 @@ import (
 
 // confirmOnHUP makes SIGHUP re-read the config files (the discovery list
 // among them) and apply them as they are, including an edit the file
-// source's delete guard held back. Without
-// a config file there is nothing to re-read, and SIGHUP is only logged (it
-// no longer ends the process). The returned func stops listening.
+// source's delete guard held back. Without a config file there is nothing
+// to re-read, and SIGHUP is only logged (it no longer ends the process).
+// The returned func stops listening.
 func confirmOnHUP(src *file.Source, log *slog.Logger) func() {
 	return onSignal(syscall.SIGHUP, func() {
 		if src == nil {

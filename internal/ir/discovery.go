@@ -27,19 +27,36 @@ type DiscoveryProvider struct {
 func (d *DiscoveryProvider) ResourceKind() Kind   { return KindDiscoveryProvider }
 func (d *DiscoveryProvider) ResourceName() string { return d.Name }
 
-// Blocks lists the provider blocks that are set, by name, in a fixed
-// order.
+// blocks names the provider blocks with their fields, in a fixed order.
+func (d *DiscoveryProvider) blocks() []namedBlock {
+	return []namedBlock{{"dns", d.DNS}, {"nacos", d.Nacos}, {"eureka", d.Eureka}, {"consul", d.Consul}, {"zookeeper", d.ZooKeeper}}
+}
+
+type namedBlock struct {
+	name   string
+	config map[string]any
+}
+
+// Blocks lists the provider blocks that are set, by name.
 func (d *DiscoveryProvider) Blocks() []string {
 	var set []string
-	for _, b := range []struct {
-		name string
-		m    map[string]any
-	}{{"dns", d.DNS}, {"nacos", d.Nacos}, {"eureka", d.Eureka}, {"consul", d.Consul}, {"zookeeper", d.ZooKeeper}} {
-		if b.m != nil {
+	for _, b := range d.blocks() {
+		if b.config != nil {
 			set = append(set, b.name)
 		}
 	}
 	return set
+}
+
+// Block returns the provider block of a valid provider: its name ("dns")
+// and its fields.
+func (d *DiscoveryProvider) Block() (string, map[string]any) {
+	for _, b := range d.blocks() {
+		if b.config != nil {
+			return b.name, b.config
+		}
+	}
+	return "", nil
 }
 
 // providerNameRE: a provider name is a DNS label, as metrics and /readyz
@@ -54,7 +71,11 @@ func (d *DiscoveryProvider) Validate() error {
 	}
 	switch set := d.Blocks(); len(set) {
 	case 0:
-		p.add("", "a provider block is required (one of dns, nacos, eureka, consul, zookeeper)")
+		var all []string
+		for _, b := range d.blocks() {
+			all = append(all, b.name)
+		}
+		p.add("", "a provider block is required (one of %s)", strings.Join(all, ", "))
 	case 1:
 	default:
 		p.add("", "exactly one provider block is allowed (got %s)", strings.Join(set, ", "))

@@ -77,11 +77,15 @@ type Compiler struct {
 	hosts     map[string][]ir.Key            // host key → routes on it (a few each: a slice beats a map)
 	users     map[ir.Key]map[ir.Key]struct{} // service key → routes using it
 	listeners map[ir.Key]*ir.Listener
-	byRef     map[ir.Key]ir.Key              // source-less key → the live object's key
-	pending   map[ir.Key]ir.Object           // rejected upserts, retried when what they need may have come
-	waiting   map[string]map[ir.Key]struct{} // what pending objects wait for (depOf, "host:…") → them
-	counts    map[ir.Kind]int
-	stats     Stats
+	// discovered maps each live service with a discovery block to the
+	// provider it names, so a provider's delete is judged by its users
+	// alone.
+	discovered map[ir.Key]string
+	byRef      map[ir.Key]ir.Key              // source-less key → the live object's key
+	pending    map[ir.Key]ir.Object           // rejected upserts, retried when what they need may have come
+	waiting    map[string]map[ir.Key]struct{} // what pending objects wait for (depOf, "host:…") → them
+	counts     map[ir.Kind]int
+	stats      Stats
 
 	ps         pluginState
 	pluginUses map[ir.Key][]ir.Key // object → services its plugins send to
@@ -129,7 +133,7 @@ func New(d Deps) *Compiler {
 	return &Compiler{
 		d: d, objs: map[ir.Key]ir.Object{}, rejected: map[ir.Key]error{},
 		routes: map[ir.Key]*liveRoute{}, hosts: map[string][]ir.Key{}, users: map[ir.Key]map[ir.Key]struct{}{},
-		listeners: map[ir.Key]*ir.Listener{}, counts: map[ir.Kind]int{}, byRef: map[ir.Key]ir.Key{}, pending: map[ir.Key]ir.Object{}, waiting: map[string]map[ir.Key]struct{}{},
+		listeners: map[ir.Key]*ir.Listener{}, discovered: map[ir.Key]string{}, counts: map[ir.Kind]int{}, byRef: map[ir.Key]ir.Key{}, pending: map[ir.Key]ir.Object{}, waiting: map[string]map[ir.Key]struct{}{},
 		ps: newPluginState(), pluginUses: map[ir.Key][]ir.Key{},
 	}
 }

@@ -65,7 +65,7 @@ func (c *Compiler) checkDiscovery(b *batch, s *ir.Service) error {
 
 // checkProviderDeletes refuses to delete a provider a service still
 // names once the batch applies: the service would lose its endpoints'
-// source. A provider is rarely deleted, so this walks the services.
+// source.
 func (c *Compiler) checkProviderDeletes(b *batch) {
 	for k := range b.deleted(ir.KindDiscoveryProvider) {
 		if user := c.providerUser(b, k.Name); user != "" {
@@ -74,26 +74,21 @@ func (c *Compiler) checkProviderDeletes(b *batch) {
 	}
 }
 
-func (c *Compiler) providerUser(b *batch, name string) string {
-	uses := func(r ir.Resource) bool {
-		s := r.(*ir.Service)
-		return s.Discovery != nil && s.Discovery.Provider == name
-	}
-	for k, o := range c.objs {
-		if k.Kind != ir.KindService || b.deletes(k) {
+// providerUser names a service that names provider once the batch
+// applies: a live one the batch neither deletes nor replaces with an
+// accepted version, or one the batch accepts.
+func (c *Compiler) providerUser(b *batch, provider string) string {
+	for k, p := range c.discovered {
+		if p != provider || b.deletes(k) {
 			continue
 		}
-		if _, replaced := b.upsert(k); replaced {
-			if _, bad := b.rej[k]; !bad {
-				continue // judged by its new version below
-			}
+		if _, replaced := b.upsert(k); replaced && b.rej[k] == nil {
+			continue // judged by its new version below
 		}
-		if uses(o.Resource) {
-			return k.DisplayName()
-		}
+		return k.DisplayName()
 	}
 	for o := range b.accepted(ir.KindService) {
-		if uses(o.Resource) {
+		if d := o.Resource.(*ir.Service).Discovery; d != nil && d.Provider == provider {
 			return o.Key.DisplayName()
 		}
 	}

@@ -258,8 +258,15 @@ func (c *Compiler) commit(b *batch) {
 			}
 			c.objs[k] = o
 			delete(c.rejected, k)
-			if k.Kind == ir.KindListener {
-				c.listeners[k] = o.Resource.(*ir.Listener)
+			switch r := o.Resource.(type) {
+			case *ir.Listener:
+				c.listeners[k] = r
+			case *ir.Service:
+				if r.Discovery != nil {
+					c.discovered[k] = r.Discovery.Provider
+				} else {
+					delete(c.discovered, k)
+				}
 			}
 			c.byRef[refKey(k)] = k
 			view.put(o)
@@ -269,6 +276,7 @@ func (c *Compiler) commit(b *batch) {
 		for k := range b.deleted(kind) {
 			delete(c.objs, k)
 			delete(c.listeners, k)
+			delete(c.discovered, k)
 			if c.byRef[refKey(k)] == k {
 				delete(c.byRef, refKey(k))
 			}

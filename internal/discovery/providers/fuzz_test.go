@@ -1,15 +1,17 @@
 package providers
 
 import (
+	"encoding/json"
+	"reflect"
 	"testing"
 
 	"pylon.io/pylon/internal/ir"
 )
 
 // FuzzFromObject: any admin API body for a discovery provider decodes to
-// a checked Config or to field errors naming the object, never a panic;
-// a Config it gives has exactly the object's one block, and passes its
-// kind's check again.
+// a checked Config or to field errors naming the object, never a panic. A
+// Config it gives has the object's one block, and reads back the same when
+// written out as a body again (what GET returns and PUT takes).
 func FuzzFromObject(f *testing.F) {
 	f.Add([]byte(`{"name":"local-dns","dns":{"servers":["127.0.0.1:5353"],"minTTL":"1s"}}`))
 	f.Add([]byte(`{"name":"c","consul":{"servers":["127.0.0.1:8500"],"waitTime":"200ms","token":"x"}}`))
@@ -31,12 +33,21 @@ func FuzzFromObject(f *testing.F) {
 			}
 			return
 		}
-		k := c.kind()
-		if k == nil || k.name != p.Blocks()[0] || len(p.Blocks()) != 1 || c.Name != p.Name {
+		block, _ := p.Block()
+		if k := c.kind(); k == nil || k.name != block || c.Name != p.Name {
 			t.Fatalf("Config %+v from %s", c, data)
 		}
-		if err := k.valid(&c, k.name); err != nil {
-			t.Fatalf("a checked Config fails its check: %v", err)
+		again, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r2, err := ir.DecodeJSON(ir.KindDiscoveryProvider, again)
+		if err != nil {
+			t.Fatalf("the Config written out does not decode: %v\n%s", err, again)
+		}
+		c2, err := FromObject(r2.(*ir.DiscoveryProvider))
+		if err != nil || !reflect.DeepEqual(c, c2) {
+			t.Fatalf("round trip: %+v, %v; want %+v\n%s", c2, err, c, again)
 		}
 	})
 }

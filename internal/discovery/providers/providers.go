@@ -84,14 +84,18 @@ func Query(d *ir.ServiceDiscovery) discovery.Query {
 		App: d.App, Path: d.Path, Layout: d.Layout}
 }
 
-// CheckQuery checks a service's discovery block against the provider c:
-// the provider's kind must know the query's fields.
-func CheckQuery(c Config, d *ir.ServiceDiscovery) error {
-	k := c.kind()
-	if k == nil {
-		return fmt.Errorf("provider %q has no provider block", c.Name)
+// CheckQuery checks a service's discovery block against the provider it
+// names, a valid one (FromObject passed it): the provider's kind must know
+// the query's fields. It reads only the kind, so checking many services
+// does not decode the provider again for each.
+func CheckQuery(p *ir.DiscoveryProvider, d *ir.ServiceDiscovery) error {
+	name, _ := p.Block()
+	for i := range kinds {
+		if kinds[i].name == name {
+			return kinds[i].check(Query(d))
+		}
 	}
-	return k.check(Query(d))
+	return fmt.Errorf("provider %q has no provider block", p.Name)
 }
 
 // FromObject reads a DiscoveryProvider object as its provider's Config:
@@ -102,10 +106,16 @@ func FromObject(p *ir.DiscoveryProvider) (Config, error) {
 	if err := p.Validate(); err != nil {
 		return Config{}, err
 	}
-	block := p.Blocks()[0]
-	raw, err := json.Marshal(p)
+	block, fields := p.Block()
+	fail := func(field, msg string) (Config, error) {
+		return Config{}, &ir.FieldError{Kind: ir.KindDiscoveryProvider, Name: p.Name, Field: field, Msg: msg}
+	}
+	// The block is encoded by itself, not with the object, whose
+	// omitempty would drop an empty block: {} must reach the provider's
+	// check and be told what it lacks.
+	raw, err := json.Marshal(map[string]any{"name": p.Name, block: fields})
 	if err != nil {
-		return Config{}, &ir.FieldError{Kind: ir.KindDiscoveryProvider, Name: p.Name, Field: block, Msg: err.Error()}
+		return fail(block, err.Error())
 	}
 	var c Config
 	dec := json.NewDecoder(bytes.NewReader(raw))
@@ -113,15 +123,11 @@ func FromObject(p *ir.DiscoveryProvider) (Config, error) {
 	if err := dec.Decode(&c); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
-			return Config{}, &ir.FieldError{Kind: ir.KindDiscoveryProvider, Name: p.Name, Field: te.Field, Msg: fmt.Sprintf("must be %s, not %s", te.Type, te.Value)}
+			return fail(te.Field, fmt.Sprintf("must be %s, not %s", te.Type, te.Value))
 		}
-		return Config{}, &ir.FieldError{Kind: ir.KindDiscoveryProvider, Name: p.Name, Field: block, Msg: strings.TrimPrefix(err.Error(), "json: ")}
+		return fail(block, strings.TrimPrefix(err.Error(), "json: "))
 	}
-	k := c.kind()
-	if k == nil { // an empty block: omitempty left it out of raw
-		return Config{}, &ir.FieldError{Kind: ir.KindDiscoveryProvider, Name: p.Name, Field: block, Msg: "is empty (servers are required)"}
-	}
-	if err := k.valid(&c, block); err != nil {
+	if err := c.kind().valid(&c, block); err != nil {
 		var errs []error
 		for _, fe := range ir.FieldErrors(err) {
 			field, msg, ok := strings.Cut(fe.Msg, ": ")
@@ -135,11 +141,7 @@ func FromObject(p *ir.DiscoveryProvider) (Config, error) {
 	return c, nil
 }
 
-// OpenOne connects the provider of one checked Config.
+// OpenOne connects the provider of a Config FromObject gave.
 func OpenOne(c Config, log *slog.Logger) (discovery.Provider, error) {
-	k := c.kind()
-	if k == nil {
-		return nil, fmt.Errorf("discovery provider %q: a provider block is required", c.Name)
-	}
-	return k.open(&c, log)
+	return c.kind().open(&c, log)
 }

@@ -20,11 +20,11 @@ func TestProvidersList(t *testing.T) {
 	if err != nil || c.ZooKeeper == nil || c.ZooKeeper.Servers[0] != "127.0.0.1:2181" {
 		t.Fatalf("FromObject = %+v, %v", c, err)
 	}
-	err = providers.CheckQuery(c, &ir.ServiceDiscovery{Provider: "zk", Path: "orders"})
+	err = providers.CheckQuery(obj, &ir.ServiceDiscovery{Provider: "zk", Path: "orders"})
 	if err == nil || !strings.Contains(err.Error(), "zookeeper: query for path \"orders\": layout is required") {
 		t.Fatalf("CheckQuery = %v", err)
 	}
-	if err := providers.CheckQuery(c, &ir.ServiceDiscovery{Provider: "zk", Path: "orders", Layout: "curator"}); err != nil {
+	if err := providers.CheckQuery(obj, &ir.ServiceDiscovery{Provider: "zk", Path: "orders", Layout: "curator"}); err != nil {
 		t.Fatal(err)
 	}
 }
