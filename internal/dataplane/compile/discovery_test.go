@@ -134,7 +134,8 @@ func TestDiscoveredPoolSurvivesRecompile(t *testing.T) {
 // TestDiscoveryProviderObjects: a service naming a provider that is not
 // there waits for it (and is accepted when it comes), a provider its
 // package refuses is rejected, and a provider a service still names is not
-// deleted; once the service goes, the provider can go and is closed.
+// deleted; once the service stops naming it, the provider can go and is
+// closed, and the service's watch ends.
 func TestDiscoveryProviderObjects(t *testing.T) {
 	f := newFixture(t)
 	d := newSetDiscovery()
@@ -171,11 +172,19 @@ func TestDiscoveryProviderObjects(t *testing.T) {
 	if d.providers["local-dns"] == nil {
 		t.Fatal("a provider whose delete was refused was closed")
 	}
-	del.Deletes = append(del.Deletes, key(ir.KindService, "api"))
-	if res := f.c.Apply(del); len(res.Rejected) > 0 {
-		t.Fatalf("deleting the service and its provider together: %v", res.Rejected)
+	// The service turns to fixed endpoints in the change that deletes the
+	// provider: its watch ends (or it would keep overwriting the fixed
+	// endpoints) and the provider goes.
+	static := &ir.Service{Name: "api", Endpoints: []ir.Endpoint{{Address: "127.0.0.1:9"}}}
+	ch := upserts(static)
+	ch.Deletes = del.Deletes
+	if res := f.c.Apply(ch); len(res.Rejected) > 0 {
+		t.Fatalf("a service leaving the provider and the provider's delete together: %v", res.Rejected)
 	}
 	if d.providers["local-dns"] != nil || d.watched["api"] != nil {
 		t.Fatalf("provider or watch left: %v %v", d.providers, d.watched)
+	}
+	if got := addresses(f.pools.Get("api")); !slices.Equal(got, []string{"127.0.0.1:9"}) {
+		t.Fatalf("pool endpoints = %v", got)
 	}
 }

@@ -75,8 +75,13 @@ func (c *Compiler) publishServices(b *batch) {
 	for o := range b.accepted(ir.KindService) {
 		s := o.Resource.(*ir.Service)
 		cfg := poolConfig(displayName(o.Key), s)
-		if s.Discovery != nil && c.d.Discovery != nil {
-			cfg.Endpoints = c.d.Discovery.Watch(cfg.Name, s.Discovery)
+		if c.d.Discovery != nil {
+			if s.Discovery != nil {
+				cfg.Endpoints = c.d.Discovery.Watch(cfg.Name, s.Discovery)
+			} else if _, was := c.discovered[o.Key]; was {
+				// Fixed endpoints now: the watch must not overwrite them.
+				c.d.Discovery.Forget(cfg.Name)
+			}
 		}
 		var err error
 		if _, live := c.objs[o.Key]; live {
