@@ -27,7 +27,15 @@ func StartWatch(t testing.TB, p discovery.Provider, q discovery.Query) *Watch {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &Watch{sets: make(chan discovery.Set, 64), done: make(chan error, 1)}
-	go func() { w.done <- p.Watch(ctx, q, func(s discovery.Set) { w.sets <- s }) }()
+	// A set the test no longer reads must not block the provider's
+	// return once the test ends.
+	send := func(s discovery.Set) {
+		select {
+		case w.sets <- s:
+		case <-ctx.Done():
+		}
+	}
+	go func() { w.done <- p.Watch(ctx, q, send) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-w.done; err != context.Canceled {
