@@ -73,6 +73,15 @@ func newDataPlane(o Options) (*dataPlane, error) {
 			}
 		})
 	})
+	metrics.SetLocalitySource(func(emit func(service, tier string, picks uint64)) {
+		pools.Each(func(p *upstream.Pool) {
+			if picks, ok := p.LocalityPicks(); ok {
+				for t, n := range picks {
+					emit(p.Name(), upstream.Tier(t).String(), n)
+				}
+			}
+		})
+	})
 	tel := &telemetryState{o: o, log: log, proxy: px, access: access}
 	if err := tel.apply(tcfg); err != nil {
 		disc.close()

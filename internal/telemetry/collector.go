@@ -43,6 +43,9 @@ var (
 	upstreamErrorsDesc = prometheus.NewDesc("pylon_upstream_errors_total",
 		"Failed attempts to reach an upstream, by service and kind (connect, timeout, reset).",
 		[]string{"service", "kind"}, nil)
+	localityPicksDesc = prometheus.NewDesc("pylon_upstream_locality_picks_total",
+		"Endpoints picked by a service that has endpoints near the gateway, by tier: node (on the gateway's node), zone (in its zone), other (spilled over to the whole service).",
+		[]string{"service", "tier"}, nil)
 )
 
 // codeLabels are the code label values, built once so that a scrape does
@@ -74,6 +77,7 @@ func (c *liveCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- serviceDurationDesc
 	ch <- endpointHealthyDesc
 	ch <- upstreamErrorsDesc
+	ch <- localityPicksDesc
 }
 
 func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
@@ -167,6 +171,11 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 				v = 1
 			}
 			ch <- constMetric(endpointHealthyDesc, prometheus.GaugeValue, v, service, endpoint)
+		})
+	}
+	if src := c.locality.Load(); src != nil {
+		(*src)(func(service, tier string, picks uint64) {
+			ch <- constMetric(localityPicksDesc, prometheus.CounterValue, float64(picks), service, tier)
 		})
 	}
 }

@@ -24,6 +24,11 @@ var configBuckets = []float64{
 // per endpoint. It is called at scrape time, possibly concurrently.
 type UpstreamSource func(emit func(service, endpoint string, healthy bool))
 
+// LocalitySource reports, for every service with endpoints near the
+// gateway, how many picks came from each tier (node, zone, other), by
+// calling emit once per service and tier. It is called at scrape time.
+type LocalitySource func(emit func(service, tier string, picks uint64))
+
 // Metrics is Pylon's set of Prometheus metrics, on a private registry so
 // that nothing registered by a library ends up on the gateway's endpoint.
 type Metrics struct {
@@ -35,6 +40,7 @@ type Metrics struct {
 	listeners map[string]*ListenerStats
 	upstreams map[string]*UpstreamStats
 	source    atomic.Pointer[UpstreamSource]
+	locality  atomic.Pointer[LocalitySource]
 	certs     atomic.Pointer[CertificateSource]
 
 	// routeSeries caps the routes that get series of their own, the busiest
@@ -217,6 +223,17 @@ func (m *Metrics) SetUpstreamSource(fn func(emit func(service, endpoint string, 
 	}
 	src := UpstreamSource(fn)
 	m.source.Store(&src)
+}
+
+// SetLocalitySource sets the callback behind
+// pylon_upstream_locality_picks_total; nil removes it.
+func (m *Metrics) SetLocalitySource(fn func(emit func(service, tier string, picks uint64))) {
+	if fn == nil {
+		m.locality.Store(nil)
+		return
+	}
+	src := LocalitySource(fn)
+	m.locality.Store(&src)
 }
 
 // CertificateSource reports the expiry of every live certificate by calling

@@ -84,6 +84,7 @@ var localityRecheck = time.Millisecond
 // of the snapshot's endpoints, whose load it is compared with.
 type locality struct {
 	tiers  []*snapshot
+	kinds  []Tier // of each tier: TierNode or TierZone
 	others [][]*Endpoint
 	za     ZoneAware
 	// state packs the time of the last decision (mono() >> 10, about
@@ -97,6 +98,29 @@ const (
 	onNode uint8 = 1 << iota
 	inZone
 )
+
+// Tier is where a pick of a pool with near endpoints came from, for
+// pylon_upstream_locality_picks_total.
+type Tier uint8
+
+const (
+	TierNode  Tier = iota // the endpoints on the gateway's node
+	TierZone              // those in its zone
+	TierOther             // the pool as a whole: nothing near was healthy and unloaded enough
+	tiers
+)
+
+func (t Tier) String() string {
+	switch t {
+	case TierNode:
+		return "node"
+	case TierZone:
+		return "zone"
+	case TierOther:
+		return "other"
+	}
+	return fmt.Sprintf("tier(%d)", uint8(t))
+}
 
 // placement decides which endpoints of cfg are on the gateway's node and in
 // its zone, as kube-proxy decides which are topologically available
@@ -182,7 +206,7 @@ func newLocality(cfg *Config, eps []*Endpoint, place []uint8, build func([]*Endp
 	if cfg.ZoneAware != nil {
 		l.za = *cfg.ZoneAware
 	}
-	for _, bit := range []uint8{onNode, inZone} {
+	for k, bit := range []uint8{onNode, inZone} {
 		var near, rest []*Endpoint
 		for i, e := range eps {
 			if place[i]&bit != 0 {
@@ -198,6 +222,7 @@ func newLocality(cfg *Config, eps []*Endpoint, place []uint8, build func([]*Endp
 			continue // the node holds the zone's only endpoints
 		}
 		l.tiers = append(l.tiers, build(near))
+		l.kinds = append(l.kinds, Tier(k))
 		l.others = append(l.others, rest)
 	}
 	if len(l.tiers) == 0 {
@@ -208,9 +233,9 @@ func newLocality(cfg *Config, eps []*Endpoint, place []uint8, build func([]*Endp
 	return l
 }
 
-// choose returns the tier to pick from, or nil for the whole snapshot. It
-// takes no lock and does not allocate.
-func (l *locality) choose() *snapshot {
+// choose returns the index of the tier to pick from, or len(l.tiers) for
+// the whole snapshot. It takes no lock and does not allocate.
+func (l *locality) choose() int {
 	now := mono()
 	v := l.state.Load()
 	if now>>10-v>>8 >= int64(localityRecheck>>10) && l.state.CompareAndSwap(v, now>>10<<8|v&0xff) {
@@ -220,10 +245,7 @@ func (l *locality) choose() *snapshot {
 		l.state.Store(now>>10<<8 | int64(c))
 		v = int64(c)
 	}
-	if i := int(v & 0xff); i < len(l.tiers) {
-		return l.tiers[i]
-	}
-	return nil
+	return int(v & 0xff)
 }
 
 // decide returns the first tier healthy and unloaded enough, or

@@ -202,6 +202,47 @@ func TestZoneSpillsOnHealthyShare(t *testing.T) {
 	}
 }
 
+// TestLocalityPicksByTier: pylon_upstream_locality_picks_total's counts
+// follow where the picks went, node then zone then the whole pool, and a
+// pool with nothing near counts nothing.
+func TestLocalityPicksByTier(t *testing.T) {
+	recheckEveryPick(t)
+	r := testRegistry(t)
+	r.SetLocality(Locality{Zone: "a", Node: "n1"})
+	p, err := r.Acquire(Config{Name: "tiers", Distribution: PreferSameNode,
+		Endpoints: []EndpointConfig{ep(1, "a", "n1"), ep(2, "a", "n2"), ep(3, "b", "n3")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eps := p.Endpoints()
+	want := [tiers]uint64{}
+	check := func(step string, n int, tier Tier) {
+		t.Helper()
+		picks(p, nil, n)
+		want[tier] += uint64(n)
+		if got, ok := p.LocalityPicks(); !ok || got != want {
+			t.Errorf("%s: picks by tier %v (ok %v), want %v", step, got, ok, want)
+		}
+	}
+	check("all healthy", 100, TierNode)
+	eps[0].activeDown.Store(true)
+	check("the node's endpoint down", 60, TierZone)
+	eps[1].activeDown.Store(true)
+	check("the zone down", 40, TierOther)
+	eps[0].activeDown.Store(false)
+	check("the node's endpoint back", 10, TierNode)
+
+	far, err := r.Acquire(Config{Name: "far", Distribution: PreferSameZone,
+		Endpoints: []EndpointConfig{ep(4, "b", ""), ep(5, "c", "")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	picks(far, nil, 50)
+	if got, ok := far.LocalityPicks(); ok {
+		t.Errorf("a pool with nothing near reports picks by tier: %v", got)
+	}
+}
+
 // TestZoneSpillsOnLoad: local endpoints holding more than maxLoadFactor
 // times the requests in flight of the rest (at least 1) spill over.
 func TestZoneSpillsOnLoad(t *testing.T) {

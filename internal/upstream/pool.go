@@ -18,6 +18,9 @@ type Pool struct {
 	snap atomic.Pointer[snapshot]
 	tr   atomic.Pointer[transport]
 	rr   atomic.Uint64 // shared cursor for the round-robin style policies
+	// picks counts, in a pool with near endpoints, where each pick came
+	// from (by Tier); the pools without any count nothing.
+	picks [tiers]atomic.Uint64
 	// loc is the gateway's locality, shared by the registry's pools.
 	loc *atomic.Pointer[Locality]
 	// budget bounds the retries in flight; it outlasts config changes.
@@ -277,14 +280,31 @@ func anyHealthy(eps []*Endpoint) bool {
 // pickNear picks a healthy endpoint of s other than exclude, from the
 // tier of near endpoints its locality chooses first, or nil.
 func (p *Pool) pickNear(s *snapshot, in HashInput, exclude *Endpoint) *Endpoint {
-	if l := s.local; l != nil {
-		if ts := l.choose(); ts != nil {
-			if e := ts.pick(&p.rr, in, filter{exclude: exclude}); e != nil {
-				return e
-			}
+	l := s.local
+	if l == nil {
+		return s.pick(&p.rr, in, filter{exclude: exclude})
+	}
+	if i := l.choose(); i < len(l.tiers) {
+		if e := l.tiers[i].pick(&p.rr, in, filter{exclude: exclude}); e != nil {
+			p.picks[l.kinds[i]].Add(1)
+			return e
 		}
 	}
-	return s.pick(&p.rr, in, filter{exclude: exclude})
+	e := s.pick(&p.rr, in, filter{exclude: exclude})
+	if e != nil {
+		p.picks[TierOther].Add(1)
+	}
+	return e
+}
+
+// LocalityPicks returns how many picks came from each Tier since the pool
+// was made, and false for a pool that has never had near endpoints.
+func (p *Pool) LocalityPicks() (picks [tiers]uint64, ok bool) {
+	for i := range p.picks {
+		picks[i] = p.picks[i].Load()
+		ok = ok || picks[i] > 0
+	}
+	return picks, ok || p.snap.Load().local != nil
 }
 
 // pickFrom is Pick over one snapshot, with the locality, exclusion and

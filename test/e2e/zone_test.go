@@ -54,13 +54,22 @@ routes:
 	}
 	gw := startGateway(t, config("2"), "--zone", "zone-a")
 
+	picks := func(tier string) float64 {
+		return metricValue(t, gw.get("/metrics"), `pylon_upstream_locality_picks_total{service="app",tier="`+tier+`"}`)
+	}
 	steadySpread(t, "zone-a's endpoints", listen, "a1 a2")
+	if zone, other := picks("zone"), picks("other"); zone == 0 || other != 0 {
+		t.Errorf("zone-a healthy: picks by tier zone %v, other %v; want all in the zone", zone, other)
+	}
 	a1.CloseClientConnections()
 	a1.Close()
 	steadySpread(t, "a1 killed: a2 (its failed try retried), then a2 alone", listen, "a2")
 	a2.CloseClientConnections()
 	a2.Close()
 	steadySpread(t, "zone-a all killed: zone-b", listen, "b1")
+	if other := picks("other"); other == 0 {
+		t.Errorf("zone-a all killed: no pick counted as spilled over (tier other)")
+	}
 
 	// Load: new zone-a endpoints, 12 slow requests at once.
 	a1, a2 = start("a1"), start("a2")
