@@ -90,11 +90,14 @@ func (s *discoveryState) SetProvider(p *ir.DiscoveryProvider) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	np, err := providers.OpenOne(c, s.log)
+	opened, err := providers.OpenOne(c, s.log)
 	if err != nil {
 		s.log.Error("discovery: provider not opened; its previous connection stays", "provider", p.Name, "error", err.Error())
 		return
 	}
+	// Services asking the same thing (the pools of every Ingress using one
+	// annotated Service) share one watch of the registry.
+	np := discovery.Share(opened)
 	old := s.providers[p.Name]
 	if r := s.retired[p.Name]; r != nil {
 		old = r // dropped and added again: its watches move to the new one

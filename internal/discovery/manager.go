@@ -239,6 +239,21 @@ func (m *Manager) Endpoints(pool string) []upstream.EndpointConfig {
 	return nil
 }
 
+// ProviderWatches returns, for each provider that shares its watches
+// (Share), how many run.
+func (m *Manager) ProviderWatches() map[string]int {
+	m.mu.Lock()
+	ps := maps.Clone(m.providers)
+	m.mu.Unlock()
+	out := map[string]int{}
+	for name, p := range ps {
+		if s, ok := p.(*Shared); ok {
+			out[name] = s.Watches()
+		}
+	}
+	return out
+}
+
 // Statuses returns every service's status, by pool name.
 func (m *Manager) Statuses() []Status {
 	m.mu.Lock()

@@ -19,17 +19,22 @@ var (
 	descEndpoint = prometheus.NewDesc("pylon_discovery_endpoints", "Endpoints in the service's current set.", labels, nil)
 	descUp       = prometheus.NewDesc("pylon_discovery_provider_up", "1 when the last poll or watch of the service succeeded, 0 while its provider is unreachable.", labels, nil)
 	descVersion  = prometheus.NewDesc("pylon_discovery_set_version", "Version of the service's current endpoint set.", labels, nil)
+	descWatches  = prometheus.NewDesc("pylon_discovery_provider_watches", "Watches the provider runs against its registry: one per distinct query, whatever the number of services asking it.", []string{"provider"}, nil)
 )
 
 // Describe sends the metric descriptions.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descApplied, descKept, descErrors, descEndpoint, descUp, descVersion} {
+	for _, d := range []*prometheus.Desc{descApplied, descKept, descErrors, descEndpoint, descUp, descVersion, descWatches} {
 		ch <- d
 	}
 }
 
-// Collect sends one sample per metric and discovered service.
+// Collect sends one sample per metric and discovered service, and the
+// watches of each provider that shares them.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	for name, n := range c.m.ProviderWatches() {
+		ch <- prometheus.MustNewConstMetric(descWatches, prometheus.GaugeValue, float64(n), name)
+	}
 	for _, s := range c.m.Statuses() {
 		up := 1.0
 		if s.Err != "" {

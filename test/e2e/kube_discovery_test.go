@@ -18,7 +18,9 @@ import (
 // ExternalName Service names a host outside the cluster. The provider's
 // changes move the traffic with no Kubernetes write; editing the
 // annotation points the backend elsewhere; a bad annotation is reported
-// on the Ingress, naming the annotation, and the route keeps serving.
+// on the Ingress, naming the annotation, and the route keeps serving. Two
+// Ingresses using the Service have a pool each and share one watch of the
+// provider.
 func TestKubeDiscoveryService(t *testing.T) {
 	t.Parallel()
 	env := startKubeEnv(t)
@@ -50,11 +52,34 @@ func TestKubeDiscoveryService(t *testing.T) {
 	env.create(t, ingress(ns, "orders", "orders.kube.test", "/", networkingv1.PathTypePrefix, "orders"))
 	soon(t, "the provider's endpoint served", func() string { return want(env.get("orders.kube.test", "/"), 200, "d1") })
 
+	env.create(t, ingress(ns, "orders-b", "orders-b.kube.test", "/", networkingv1.PathTypePrefix, "orders"))
+	soon(t, "a second Ingress on the Service served", func() string { return want(env.get("orders-b.kube.test", "/"), 200, "d1") })
+	shared := func(step string) {
+		t.Helper()
+		soon(t, step+": two pools, one watch of the provider", func() string {
+			m := env.gw.get("/metrics")
+			if !strings.Contains(m, `pylon_discovery_endpoints{provider="test-dns",service="`+ns+`/ingress/`+ns+`/orders/orders/80"} 1`) ||
+				!strings.Contains(m, `pylon_discovery_endpoints{provider="test-dns",service="`+ns+`/ingress/`+ns+`/orders-b/orders/80"} 1`) {
+				return "want a discovered pool per Ingress, each with 1 endpoint:\n" + grepLines(m, "pylon_discovery")
+			}
+			if w := grepLines(m, `pylon_discovery_provider_watches{provider="test-dns"}`); w != `pylon_discovery_provider_watches{provider="test-dns"} 1` {
+				return "provider watches: " + w
+			}
+			return ""
+		})
+	}
+	shared("one Service, two Ingresses")
+
 	env.dns.SetHosts("127.0.0.72 orders.service.test\n127.0.0.73 billing.service.test\n")
-	soon(t, "the provider's new endpoint served", func() string { return want(env.get("orders.kube.test", "/"), 200, "d2") })
+	for _, host := range []string{"orders.kube.test", "orders-b.kube.test"} {
+		soon(t, host+": the provider's new endpoint served", func() string { return want(env.get(host, "/"), 200, "d2") })
+	}
 
 	annotate(fmt.Sprintf("{provider: test-dns, name: billing.service.test, port: %d}", port))
-	soon(t, "the annotation's new query served", func() string { return want(env.get("orders.kube.test", "/"), 200, "d3") })
+	for _, host := range []string{"orders.kube.test", "orders-b.kube.test"} {
+		soon(t, host+": the annotation's new query served", func() string { return want(env.get(host, "/"), 200, "d3") })
+	}
+	shared("the annotation re-pointed")
 
 	annotate("{provider: test-dns, nmae: billing.service.test}")
 	soon(t, "the bad annotation reported on the Ingress", func() string {
