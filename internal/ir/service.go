@@ -103,6 +103,27 @@ type ZoneAware struct {
 	MaxLoadFactor *float64 `json:"maxLoadFactor,omitempty" yaml:"maxLoadFactor,omitempty"`
 }
 
+// problems returns each field of z out of range, and why.
+func (z *ZoneAware) problems() [][2]string {
+	var out [][2]string
+	// NaN fails every comparison, so it is refused too.
+	if v := z.MinHealthyShare; v != nil && !(*v >= 0 && *v <= 1) {
+		out = append(out, [2]string{"minHealthyShare", fmt.Sprintf("must be between 0 and 1 (got %v)", *v)})
+	}
+	if v := z.MaxLoadFactor; v != nil && !(*v == 0 || *v >= 1 && *v <= 1000) {
+		out = append(out, [2]string{"maxLoadFactor", fmt.Sprintf("must be 0 (off) or between 1 and 1000 (got %v)", *v)})
+	}
+	return out
+}
+
+// Check returns an error naming the first field of z out of range.
+func (z *ZoneAware) Check() error {
+	if f := z.problems(); len(f) > 0 {
+		return fmt.Errorf("%s: %s", f[0][0], f[0][1])
+	}
+	return nil
+}
+
 // MaxWeight bounds endpoint and backend weights, so schedules built from
 // them stay small and sums cannot overflow.
 const MaxWeight = 1_000_000
@@ -347,12 +368,8 @@ func (s *Service) Validate() error {
 		p.add("trafficDistribution", "must be PreferSameZone, PreferSameNode or PreferClose (got %q)", s.TrafficDistribution)
 	}
 	if z := s.ZoneAware; z != nil {
-		// NaN fails every comparison, so it is refused too.
-		if v := z.MinHealthyShare; v != nil && !(*v >= 0 && *v <= 1) {
-			p.add("zoneAware.minHealthyShare", "must be between 0 and 1 (got %v)", *v)
-		}
-		if v := z.MaxLoadFactor; v != nil && !(*v == 0 || *v >= 1 && *v <= 1000) {
-			p.add("zoneAware.maxLoadFactor", "must be 0 (off) or between 1 and 1000 (got %v)", *v)
+		for _, f := range z.problems() {
+			p.add("zoneAware."+f[0], "%s", f[1])
 		}
 	}
 	if b := s.RetryBudget; b != nil {

@@ -3,6 +3,8 @@ package annotations
 import (
 	"net/netip"
 	"time"
+
+	"pylon.io/pylon/internal/ir"
 )
 
 // Config is the parsed form of an Ingress's annotations. Zero values mean
@@ -56,6 +58,10 @@ type Config struct {
 	// TagHeader is tag-header: the request header holding the request's
 	// tag for full-link gray (ir.Route.TagHeader).
 	TagHeader string
+	// TagFallback is tag-fallback (ir.Service.TagFallback).
+	TagFallback bool
+	// ZoneAware is zone-aware (ir.Service.ZoneAware); nil: not set.
+	ZoneAware *ir.ZoneAware
 
 	p pending
 }

@@ -5,6 +5,10 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"sigs.k8s.io/yaml"
+
+	"pylon.io/pylon/internal/ir"
 )
 
 // Support is one row of the support table: an annotation (without prefix),
@@ -179,6 +183,32 @@ var routingSpecs = []spec{
 		c.TagHeader = v
 		return nil
 	}),
+	row("tag-fallback", Honoured, "Pylon's own: with tag-header, a request without a tag, or with one no Pod has, goes to the tagged endpoints when no untagged one is ready (the service's tagFallback); without it such a request never reaches a tagged endpoint", func(c *Config, v string) (err error) {
+		c.TagFallback, err = parseBool(v)
+		return
+	}),
+	row("zone-aware", Honoured, "Pylon's own: \"true\" keeps the services' traffic in the gateway's zone while enough of the endpoints there are healthy and unloaded (the service's zoneAware, with its defaults), or \"{minHealthyShare: 0.5, maxLoadFactor: 2}\" sets the bounds; a Service's trafficDistribution decides the same way without it", parseZoneAware),
+}
+
+// parseZoneAware reads zone-aware: a boolean, or a flow mapping of
+// ir.ZoneAware's fields, checked as a file's zoneAware is.
+func parseZoneAware(c *Config, v string) error {
+	if b, err := parseBool(v); err == nil {
+		c.ZoneAware = nil
+		if b {
+			c.ZoneAware = &ir.ZoneAware{}
+		}
+		return nil
+	}
+	var z ir.ZoneAware
+	if err := yaml.UnmarshalStrict([]byte(v), &z); err != nil || !strings.HasPrefix(strings.TrimSpace(v), "{") {
+		return fmt.Errorf("must be true, false or {minHealthyShare: 0-1, maxLoadFactor: 0 or 1-1000} (got %q)", v)
+	}
+	if err := z.Check(); err != nil {
+		return err
+	}
+	c.ZoneAware = &z
+	return nil
 }
 
 // setRedirect parses a redirect URL. temporal-redirect wins over

@@ -127,6 +127,8 @@ func (t *translator) shapeService(s *ir.Service) {
 	} else if ps := c.ProxySSL; ps.Secret != nil || ps.Verify != nil || ps.Name != "" || ps.ServerName != nil {
 		t.note("proxy-ssl-", annotations.Unsupported, "no effect: backend-protocol is not HTTPS or GRPCS")
 	}
+	s.TagFallback = c.TagFallback
+	s.ZoneAware = c.ZoneAware
 	switch c.LoadBalance {
 	case "round_robin":
 		s.LoadBalancer = ir.LBRoundRobin
