@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # rolling.sh: a rolling update of a 2,000-endpoint Service under load,
 # against a real kube-apiserver and etcd: pylon --kubernetes serves one
-# Ingress to it while LOAD_RPS (2000) requests a second arrive; after
-# STEADY_SECONDS (30) of steady state every endpoint is replaced over
-# ROLL_SECONDS (60), two EndpointSlice writes per endpoint. Reports pylon's
-# CPU per second and per request in both phases, the increase, failed
-# requests (must be zero) and p50/p99.
+# Ingress to it while LOAD_RPS (2000) requests a second arrive; every
+# endpoint is replaced at the pace of all of them over ROLL_SECONDS (60),
+# two EndpointSlice writes per endpoint, in CHUNKS (4) parts that alternate
+# with steady phases (2 × STEADY_SECONDS (30) in all), so that the machine's
+# drift falls on both alike. Reports pylon's CPU per second and per request
+# over the update and over steady state, the increase, every phase's CPU,
+# failed requests (must be zero) and p50/p99.
 #
 # pylon runs alone on CPU $PROXY_CPU (0) with GOMAXPROCS=1; the apiserver,
 # etcd, the load generator and the backend on CPU $LOAD_CPU (1).

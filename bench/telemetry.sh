@@ -14,6 +14,7 @@
 # reversed every other round; medians are reported.
 #
 # Usage: bench/telemetry.sh   (DURATION=10s WARMUP=2s ROUNDS=3 CONNS=64)
+#        VARIANTS="off trace-1%" ROUNDS=7 bench/telemetry.sh   (some variants, more rounds)
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -21,7 +22,10 @@ DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
 ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-64}
-VARIANTS=(off trace-1% trace-100% log-file log-kafka)
+read -ra VARIANTS <<<"${VARIANTS:-off trace-1% trace-100% log-file log-kafka}"
+for v in "${VARIANTS[@]}"; do
+	case $v in off | trace-1% | trace-100% | log-file | log-kafka) ;; *) die "unknown variant $v (off trace-1% trace-100% log-file log-kafka)" ;; esac
+done
 
 load_tools "" curl taskset procps wrk nginx haproxy jaeger
 CLK_TCK=$(getconf CLK_TCK)

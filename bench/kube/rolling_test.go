@@ -30,16 +30,17 @@ func rollAddr(gen, i int) string { return fmt.Sprintf("10.214.%d.%d", gen*8+i/25
 
 // TestRollingUpdate2000: a Service of ENDPOINTS (2000) endpoints in
 // EndpointSlices of 100, behind one Ingress of pylon --kubernetes, under
-// LOAD_RPS (2000) requests a second of bounded load. STEADY_SECONDS (30)
-// of steady state, then a rolling update that replaces every endpoint over
-// ROLL_SECONDS (60) as the EndpointSlice controller writes it: per
-// endpoint, one slice write adds the new endpoint ready and marks the old
-// one terminating, a second removes the old one; then STEADY_SECONDS of
-// steady state again. Reports pylon's CPU (utime+stime) per second and per
-// request in each phase, the update's against the mean of the steady
-// phases around it, failed requests, and p50/p99 in each phase. With PROXY_CPU set, pylon
-// runs on that CPU alone with GOMAXPROCS=1 (bench/rolling.sh runs the test
-// itself on the other).
+// LOAD_RPS (2000) requests a second of bounded load. A rolling update
+// replaces every endpoint at the pace of one over ROLL_SECONDS (60), as the
+// EndpointSlice controller writes it: per endpoint, one slice write adds the
+// new endpoint ready and marks the old one terminating, a second removes
+// the old one. The update runs in CHUNKS (4) parts, each between two steady
+// phases (2 × STEADY_SECONDS (30) of steady state in all), so that the
+// machine's drift over minutes falls on both alike. Reports pylon's CPU
+// (utime+stime) per second and per request over the update's phases and
+// over the steady ones, every phase's CPU in order, failed requests, and
+// p50/p99. With PROXY_CPU set, pylon runs on that CPU alone with
+// GOMAXPROCS=1 (bench/rolling.sh runs the test itself on the other).
 func TestRollingUpdate2000(t *testing.T) {
 	if os.Getenv("PYLON_BENCH_KUBE") != "1" {
 		t.Skip("benchmark: run bench/rolling.sh (PYLON_BENCH_KUBE=1)")
@@ -189,8 +190,9 @@ func TestRollingUpdate2000(t *testing.T) {
 		}()
 		return func() { <-done }
 	}
-	measure := func(name string, d time.Duration, f func()) (time.Duration, time.Duration, *phase) {
-		p := &phase{}
+	// measure runs f as one phase, recording its requests into p, and
+	// returns pylon's CPU over it and how long it took.
+	measure := func(name string, d time.Duration, p *phase, f func()) (time.Duration, time.Duration) {
 		cur.Store(p)
 		wait := profile(name, d)
 		defer wait()
@@ -199,11 +201,11 @@ func TestRollingUpdate2000(t *testing.T) {
 		c1, el := cpuTime(t, gw.proc.Pid()), time.Since(t0)
 		cur.Store(&phase{})
 		p.stats = gw.runtimeStats(t)
-		return c1 - c0, el, p
+		return c1 - c0, el
 	}
-	steadyCPU, steadyEl, steadyPh := measure("steady-before", steady, func() { time.Sleep(steady) })
 
-	// The rolling update: endpoint i moves to generation 1 at step i.
+	// The rolling update: endpoint i moves to generation 1 at step i, one
+	// step every roll/n.
 	var writes atomic.Int64
 	write := func(s int) {
 		sl, err := c.DiscoveryV1().EndpointSlices(ns).Update(ctx, slices[s], metav1.UpdateOptions{})
@@ -214,32 +216,49 @@ func TestRollingUpdate2000(t *testing.T) {
 		slices[s] = sl
 		writes.Add(1)
 	}
-	rollCPU, rollEl, rollPh := measure("rolling", roll, func() {
-		step := roll / time.Duration(n)
+	move := func(from, to int, d time.Duration) {
+		step := d / time.Duration(to-from)
 		start := time.Now()
-		for i := range n {
+		for i := from; i < to; i++ {
 			s, j := i/perSlice, i%perSlice
+			k := i - from
 			// The new endpoint ready, the old one terminating...
 			sl := slices[s]
 			sl.Endpoints[j].Conditions = leaving
 			sl.Endpoints = append(sl.Endpoints, discoveryv1.Endpoint{Addresses: []string{rollAddr(1, i)}, Conditions: ready})
 			write(s)
-			time.Sleep(time.Until(start.Add(time.Duration(2*i+1) * step / 2)))
-			// ...then gone.
+			time.Sleep(time.Until(start.Add(time.Duration(2*k+1) * step / 2)))
 			// ...then gone: the new endpoint takes its place in the list.
 			sl = slices[s]
 			last := len(sl.Endpoints) - 1
 			sl.Endpoints[j] = sl.Endpoints[last]
 			sl.Endpoints = sl.Endpoints[:last]
 			write(s)
-			time.Sleep(time.Until(start.Add(time.Duration(i+1) * step)))
+			time.Sleep(time.Until(start.Add(time.Duration(k+1) * step)))
 		}
-	})
-	// Every endpoint is of generation 1 now: the last slice's last write
-	// reaches pylon; then steady state again, so the update is compared
-	// with the mean of the phases around it.
-	time.Sleep(2 * time.Second)
-	afterCPU, afterEl, afterPh := measure("steady-after", steady, func() { time.Sleep(steady) })
+	}
+
+	// Steady and update phases alternate, CHUNKS (4) update phases of
+	// n/CHUNKS endpoints each (the update's pace is that of the whole
+	// update over ROLL_SECONDS) between CHUNKS+1 steady phases: this
+	// machine's CPU time per request drifts by up to 20% over minutes, and
+	// phases side by side see the same drift.
+	chunks := envInt("CHUNKS", 4)
+	steadyEach, rollEach := steady/time.Duration(chunks+1)*2, roll/time.Duration(chunks)
+	steadyPh, rollPh := &phase{}, &phase{}
+	var steadyCPU, steadyEl, rollCPU, rollEl time.Duration
+	var perPhase []string
+	for k := 0; ; k++ {
+		c, el := measure(fmt.Sprintf("steady-%d", k+1), steadyEach, steadyPh, func() { time.Sleep(steadyEach) })
+		steadyCPU, steadyEl = steadyCPU+c, steadyEl+el
+		perPhase = append(perPhase, fmt.Sprintf("steady %.0f", float64(c)/float64(el)*1000))
+		if k == chunks {
+			break
+		}
+		c, el = measure(fmt.Sprintf("rolling-%d", k+1), rollEach, rollPh, func() { move(k*n/chunks, (k+1)*n/chunks, rollEach) })
+		rollCPU, rollEl = rollCPU+c, rollEl+el
+		perPhase = append(perPhase, fmt.Sprintf("update %.0f", float64(c)/float64(el)*1000))
+	}
 	close(stop)
 	wg.Wait()
 	if gw.proc.Exited() {
@@ -247,7 +266,7 @@ func TestRollingUpdate2000(t *testing.T) {
 	}
 
 	line := func(name string, cpu, el time.Duration, p *phase) float64 {
-		name += " (at its end: " + p.stats + ")"
+		name += " (at the last one's end: " + p.stats + ")"
 		perSec := float64(cpu) / float64(el) * 1000 // ms of CPU per second
 		report("%s: %.1f s, %d requests (%d failed%s), pylon CPU %.1f ms/s, %.1f µs/request, p50 %.2f ms, p99 %.2f ms",
 			name, el.Seconds(), len(p.lat), p.failed, map[bool]string{true: ", first: " + p.first, false: ""}[p.failed > 0],
@@ -257,11 +276,11 @@ func TestRollingUpdate2000(t *testing.T) {
 		}
 		return perSec
 	}
-	s := line("steady before", steadyCPU, steadyEl, steadyPh)
-	r := line(fmt.Sprintf("rolling update (%d endpoints replaced, %d slice writes)", n, writes.Load()), rollCPU, rollEl, rollPh)
-	a := line("steady after", afterCPU, afterEl, afterPh)
-	report("rolling update CPU over steady state (the mean of before and after): %+.1f%% (%d endpoints, %d requests/s, proxy CPU %s, load average %s)",
-		(r/((s+a)/2)-1)*100, n, loadRPS, cpuLabel(os.Getenv("PROXY_CPU")), loadAvg())
+	s := line(fmt.Sprintf("steady state (%d phases)", chunks+1), steadyCPU, steadyEl, steadyPh)
+	r := line(fmt.Sprintf("rolling update (%d phases: %d endpoints replaced, %d slice writes)", chunks, n, writes.Load()), rollCPU, rollEl, rollPh)
+	report("pylon CPU per phase, in order (ms/s): %s", strings.Join(perPhase, ", "))
+	report("rolling update CPU over steady state: %+.1f%% (%+.1f ms/s; %d endpoints, %d requests/s, proxy CPU %s, load average %s)",
+		(r/s-1)*100, r-s, n, loadRPS, cpuLabel(os.Getenv("PROXY_CPU")), loadAvg())
 }
 
 // startPylonOn is startPylon with pylon pinned to cpu (when set) with
