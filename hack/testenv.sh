@@ -12,7 +12,9 @@
 #
 # Built components are cached under
 # ${PYLON_TESTENV_CACHE:-$HOME/.cache/pylon-testenv}/<name>-<version>/, so a
-# second run takes seconds. Debian packages are installed with apt-get, and
+# second run takes seconds; runs that start at once on a cold cache build
+# each component once (a lock file per component in the cache), the others
+# waiting for it. Debian packages are installed with apt-get, and
 # `apt-get update` runs only when something is missing.
 #
 # Adding a component: write a function `component_<name>` that makes the
@@ -133,6 +135,25 @@ check() {
 # ---------------------------------------------------------------------------
 # Go tools
 
+# build_lock NAME takes the lock on NAME's cold build, waiting while another
+# process holds it: test packages that start at once on a cold cache then
+# build each tool once, and the others find it built. The lock is a file in
+# the cache, released by build_unlock or when the process exits (a failed
+# build's die too).
+LOCK_FD=
+build_lock() {
+	mkdir -p "$CACHE"
+	exec {LOCK_FD}>"$CACHE/.lock-$1"
+	flock "$LOCK_FD"
+}
+
+build_unlock() {
+	if [ -n "$LOCK_FD" ]; then
+		exec {LOCK_FD}>&-
+		LOCK_FD=
+	fi
+}
+
 # go_tool builds a Go command into $CACHE/<name>-<version>/<binary> unless it
 # is already there, and prints the binary's path. $1 is the component name,
 # $2 the version, $3 the package path (without @version).
@@ -140,6 +161,9 @@ go_tool() {
 	local name=$1 version=$2 pkg=$3
 	local dir="$CACHE/$name-${version#v}" bin
 	bin="$dir/$(basename "$pkg")"
+	if [ ! -x "$bin" ]; then
+		build_lock "$name"
+	fi
 	if [ ! -x "$bin" ]; then
 		command -v go >/dev/null || die "$name: go is not on PATH"
 		log "$name: go install $pkg@$version (cold build)"
@@ -153,6 +177,7 @@ go_tool() {
 		mv "$tmp/bin/$(basename "$pkg")" "$bin"
 		rm -rf "$tmp"
 	fi
+	build_unlock
 	echo "$bin"
 }
 
@@ -168,6 +193,9 @@ go_module_tool() {
 	shift 3
 	local dir="$CACHE/$name-${version#v}" bin
 	bin="$dir/$name"
+	if [ ! -x "$bin" ]; then
+		build_lock "$name"
+	fi
 	if [ ! -x "$bin" ]; then
 		command -v go >/dev/null || die "$name: go is not on PATH"
 		log "$name: go build $pkg in a throwaway module (cold build)"
@@ -186,6 +214,7 @@ go_module_tool() {
 		mv "$tmp/bin/$name" "$bin"
 		rm -rf "$tmp"
 	fi
+	build_unlock
 	echo "$bin"
 }
 
@@ -309,6 +338,9 @@ consul_tool() {
 	local dir="$CACHE/consul-$v" bin
 	bin="$dir/consul"
 	if [ ! -x "$bin" ]; then
+		build_lock "consul"
+	fi
+	if [ ! -x "$bin" ]; then
 		command -v go >/dev/null || die "consul: go is not on PATH"
 		log "consul: go build github.com/hashicorp/consul@$CONSUL_VERSION in a throwaway module (cold build, ~5 min)"
 		local tmp
@@ -324,6 +356,7 @@ consul_tool() {
 		mv "$tmp/bin/consul" "$bin"
 		rm -rf "$tmp"
 	fi
+	build_unlock
 	echo "$bin"
 }
 
@@ -343,6 +376,9 @@ kube_tool() {
 	local name=$1 v=${KUBE_VERSION#v}
 	local dir="$CACHE/$name-$v" bin mod="$CACHE/kube-module-$v"
 	bin="$dir/$name"
+	if [ ! -x "$bin" ]; then
+		build_lock "kubernetes"
+	fi
 	if [ ! -x "$bin" ]; then
 		command -v go >/dev/null || die "$name: go is not on PATH"
 		if [ ! -f "$mod/.tidy" ]; then
@@ -376,6 +412,7 @@ kube_tool() {
 		mv "$bin.tmp.$$" "$bin"
 		rm -f "$dir/build.log.$$"
 	fi
+	build_unlock
 	echo "$bin"
 }
 
