@@ -89,6 +89,14 @@ type Ctx interface {
 	// from Body) as it goes upstream, up to max+1 bytes; the log phase
 	// reads it with CapturedBody.
 	CaptureBody(max int)
+	// ReadBody returns the request body before it goes upstream, for a
+	// plugin that must judge it first (a WAF, an authorization server that
+	// sees the body). A buffered body (HTTP/1.1) is returned whole and not
+	// copied; a streamed one (HTTP/2, HTTP/3) is read into memory up to
+	// max+1 bytes, and the upstream then gets those bytes followed by the
+	// rest. complete is false when the body is longer than what was read;
+	// err is the client's read error (the request cannot go on).
+	ReadBody(max int) (body []byte, complete bool, err error)
 	// CapturedBody returns what CaptureBody kept (at most max+1 bytes: more
 	// than max means the body was longer) and whether the body was read
 	// to its end. Buffered bodies are read with Body instead.
@@ -106,6 +114,10 @@ type Ctx interface {
 	Consumer() string
 	// SetConsumer records the authenticated client (auth plugins).
 	SetConsumer(name string)
+	// NoteSecurity adds a word to the request's "waf" access log field:
+	// the rule ids a WAF matched, a bypass WAF's fail-open. Words are
+	// joined with spaces; the gateway keeps a bounded number of bytes.
+	NoteSecurity(word string)
 	// SetTraceSampling sets the share (0-1) of this request's new traces
 	// that are sampled, in place of the telemetry config's; off makes the
 	// request untraced, its trace headers passed on as they came (the

@@ -45,6 +45,7 @@ const (
 	fRequestTime
 	fUpstreamTime
 	fConsumer
+	fWAF
 )
 
 // accessFields is the documented list (docs/configuration.md), in the order
@@ -69,6 +70,7 @@ var accessFields = []accessField{
 	{"upstream_tries", "", fTries},
 	{"error", "", fError},
 	{"trace_id", "", fTraceID},
+	{"waf", "", fWAF},
 	{"request", "", fRequest},
 	{"query", "args", fQuery},
 	{"time_local", "", fTimeLocal},
@@ -87,6 +89,8 @@ func omitted(id fieldID, e *AccessEntry) bool {
 		return e.Error == ""
 	case fTraceID:
 		return len(e.TraceID) == 0
+	case fWAF:
+		return len(e.WAF) == 0
 	}
 	return false
 }
@@ -149,6 +153,11 @@ func appendValue(b []byte, id fieldID, e *AccessEntry, json bool) []byte {
 		return strconv.AppendFloat(b, e.UpstreamTime.Seconds(), 'f', 3, 64)
 	case fConsumer:
 		return str(b, unsafeBytes(e.Consumer))
+	case fWAF:
+		if !json && len(e.WAF) == 0 {
+			return append(b, '-')
+		}
+		return str(b, e.WAF)
 	case fRoute:
 		return str(b, unsafeBytes(e.Route))
 	case fService:
@@ -193,7 +202,7 @@ func appendValue(b []byte, id fieldID, e *AccessEntry, json bool) []byte {
 func unsafeBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // defaultFields is the JSON line the log writes unless told otherwise.
-const defaultFields = 18
+const defaultFields = 19
 
 func appendTriesJSON(b []byte, e *AccessEntry) []byte {
 	b = append(b, '[')

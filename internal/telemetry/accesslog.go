@@ -46,6 +46,9 @@ type AccessEntry struct {
 	// TraceID is the request's trace id in hex when tracing is on, sampled
 	// or not (its upstream saw the same id).
 	TraceID []byte
+	// WAF is what the security plugins noted: the rule ids a WAF matched,
+	// a bypass WAF's fail-open (words joined with spaces).
+	WAF []byte
 	// Error says why the gateway answered itself, when it refused a request
 	// before routing (a malformed request, one over a limit).
 	Error string

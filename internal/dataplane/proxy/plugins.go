@@ -33,6 +33,8 @@ type pluginState struct {
 	querySet  bool
 	upHost    string
 	consumer  string
+	security  []byte      // the access log's "waf" field (NoteSecurity)
+	replay    *replayBody // a streamed body read ahead (ReadBody)
 	stdHeader http.Header    // the HTTP/2 engine's response header, once ready
 	logged    plugin.Outcome // what the log phase is told
 	bodyLimit bodyLimit      // for a streamed HTTP/2 request body
@@ -47,6 +49,8 @@ func (s *pluginState) reset() {
 	s.localBody = s.localBody[:0]
 	s.query = s.query[:0]
 	s.upHost, s.consumer = "", ""
+	s.security = s.security[:0]
+	s.replay = nil
 	s.stdHeader = nil
 	s.bodyLimit = bodyLimit{}
 	s.guard = nil
@@ -106,6 +110,41 @@ func (c *Ctx) Body() ([]byte, bool) {
 		return c.fast.Request.Body(), true
 	}
 	return nil, false
+}
+
+// ReadBody returns the request body before it goes upstream: the buffered
+// one as it is, a streamed one read ahead up to max+1 bytes (see
+// replayBody).
+func (c *Ctx) ReadBody(max int) ([]byte, bool, error) {
+	if c.fast != nil {
+		if c.fast.Request.IsBodyStream() {
+			return nil, false, nil
+		}
+		return c.fast.Request.Body(), true, nil
+	}
+	r := c.std
+	if r == nil || r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return nil, true, nil
+	}
+	if c.replay == nil {
+		c.replay = &replayBody{rest: r.Body}
+		r.Body = c.replay
+	}
+	return c.replay.fill(max + 1)
+}
+
+// maxSecurityNote bounds the access log's "waf" field.
+const maxSecurityNote = 512
+
+// NoteSecurity adds a word to the access log's "waf" field.
+func (c *Ctx) NoteSecurity(word string) {
+	if len(c.security)+1+len(word) > maxSecurityNote {
+		return
+	}
+	if len(c.security) > 0 {
+		c.security = append(c.security, ' ')
+	}
+	c.security = append(c.security, word...)
 }
 
 // LimitBody bounds a streamed request body (HTTP/2 without a declared

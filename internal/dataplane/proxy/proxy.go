@@ -183,6 +183,7 @@ func (p *Proxy) record(c *Ctx, o *outcome, bytesSent int) {
 		UpstreamStatus: o.upStatus,
 		UpstreamTime:   o.upTime,
 		Consumer:       c.consumer,
+		WAF:            c.security,
 	}
 	if c.trace.Active() {
 		c.traceHex = tracing.AppendHex(c.traceHex[:0], c.trace.TraceID[:])

@@ -34,6 +34,10 @@ func startUpstream(tb testing.TB) string {
 			ctx.Response.Header.Set("Keep-Alive", "timeout=5")
 			return
 		}
+		if string(ctx.Path()) == "/echo" {
+			ctx.SetBody(ctx.Request.Body())
+			return
+		}
 		ctx.SetStatusCode(200)
 	}}
 	go s.Serve(ln)

@@ -21,6 +21,10 @@ type Ctx struct {
 	Length                                               int64
 	Route                                                string
 	ConsumerV                                            string
+	// Security is what NoteSecurity was told, one entry per word.
+	Security []string
+	// ReadErr is the error ReadBody returns.
+	ReadErr error
 	// TraceRatio and TraceOff are what SetTraceSampling was told.
 	TraceRatio   float64
 	TraceOff     bool
@@ -102,6 +106,16 @@ func (c *Ctx) Cookie(name string) ([]byte, bool) {
 func (c *Ctx) ContentLength() int64  { return c.Length }
 func (c *Ctx) Body() ([]byte, bool)  { return c.BodyV, c.BodyBuffered }
 func (c *Ctx) CaptureBody(max int)   { c.CaptureMax = max }
+func (c *Ctx) NoteSecurity(w string) { c.Security = append(c.Security, w) }
+
+// ReadBody returns BodyV whole when it is buffered, cut to max+1 bytes
+// otherwise.
+func (c *Ctx) ReadBody(max int) ([]byte, bool, error) {
+	if c.BodyBuffered || len(c.BodyV) <= max {
+		return c.BodyV, true, c.ReadErr
+	}
+	return c.BodyV[:max+1], false, c.ReadErr
+}
 func (c *Ctx) Done() <-chan struct{} { return c.DoneV }
 func (c *Ctx) CapturedBody() ([]byte, bool) {
 	if c.CaptureMax == 0 {
