@@ -33,8 +33,8 @@ type pluginState struct {
 	querySet  bool
 	upHost    string
 	consumer  string
-	security  []byte      // the access log's "waf" field (NoteSecurity)
-	replay    *replayBody // a streamed body read ahead (ReadBody)
+	security  []byte         // the access log's "waf" field (NoteSecurity)
+	replay    *replayBody    // a streamed body read ahead (ReadBody)
 	stdHeader http.Header    // the HTTP/2 engine's response header, once ready
 	logged    plugin.Outcome // what the log phase is told
 	bodyLimit bodyLimit      // for a streamed HTTP/2 request body
