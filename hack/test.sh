@@ -6,7 +6,8 @@
 #   2. gofmt, go vet, and shellcheck on the scripts;
 #   3. go test -race for every package but the end-to-end tests, the
 #      allocation tests again without -race, then the end-to-end tests
-#      (test/e2e/...) against a pylon built with -race;
+#      (test/e2e/...) against a pylon built with -race, then the OWASP CRS
+#      regression suite (test/crs) through the waf plugin;
 #   4. a short fuzz smoke: every Fuzz* target for PYLON_FUZZTIME (5s),
 #      PYLON_FUZZ_JOBS (the CPU count) targets at a time.
 #
@@ -137,10 +138,11 @@ step "go vet ${PKGS[*]}" go vet "${PKGS[@]}"
 step "shellcheck" check_scripts
 
 mapfile -t pkgs < <(go list "${PKGS[@]}")
-unit=() e2e=()
+unit=() e2e=() crs=()
 for p in "${pkgs[@]}"; do
 	case $p in
 	*/test/e2e | */test/e2e/*) e2e+=("$p") ;;
+	*/test/crs) crs+=("$p") ;;
 	*) unit+=("$p") ;;
 	esac
 done
@@ -153,6 +155,15 @@ done
 # first data race, so races in the real process fail the suite.
 [ ${#e2e[@]} -eq 0 ] || step "go test, end to end (${#e2e[@]} packages, pylon built with -race)" \
 	env PYLON_TEST_RACE=1 GORACE=halt_on_error=1 go test -count=1 -timeout "$TIMEOUT" "${e2e[@]}"
+# The OWASP CRS regression suite (go-ftw, ~4,700 requests through the
+# gateway and its waf plugin) is a stage of its own, without -race: the
+# waf package's own tests run under it above.
+crs_suite() {
+	go test -count=1 -timeout "$TIMEOUT" -v -run 'CoreRuleSet' "${crs[@]}" 2>&1 |
+		grep -E '^(--- |ok|FAIL|panic|[[:space:]]+crs_test)' >&2
+	return "${PIPESTATUS[0]}"
+}
+[ ${#crs[@]} -eq 0 ] || step "CRS regression suite (go-ftw)" crs_suite
 step "fuzz smoke ($FUZZTIME per target)" fuzz_smoke
 
 if [ ${#FAILED[@]} -gt 0 ]; then

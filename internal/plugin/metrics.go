@@ -65,10 +65,21 @@ func (m *Metrics) Panicked(plugin string) {
 	c.Inc()
 }
 
+// collectors are plugins' own metric families (pylon_waf_*), added at
+// init() with RegisterCollector and scraped with the platform's.
+var collectors []prometheus.Collector
+
+// RegisterCollector adds a plugin's own metrics, at init(): for families
+// the per-instance event counters do not fit (a WAF's matches by rule id).
+func RegisterCollector(c prometheus.Collector) { collectors = append(collectors, c) }
+
 // Describe implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- eventsDesc
 	ch <- panicsDesc
+	for _, c := range collectors {
+		c.Describe(ch)
+	}
 }
 
 // Collect implements prometheus.Collector.
@@ -85,6 +96,9 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	for p, c := range m.panics {
 		ch <- constCounter(panicsDesc, c.Value(), p)
+	}
+	for _, c := range collectors {
+		c.Collect(ch)
 	}
 }
 

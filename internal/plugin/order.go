@@ -13,6 +13,7 @@ var order = []struct {
 	{"redirect", "before auth and limits, as nginx's ssl-redirect: a request that is only sent elsewhere needs no credentials and spends no quota", false},
 	{"cors", "before auth and limits: browsers send preflights without credentials, and a preflight must not spend the client's quota", false},
 	{"request-size", "before auth and limits: an oversized body is refused before any work is spent on it", false},
+	{"waf", "after request-size, before auth and limits: an attack is refused before credentials are checked or quota is spent, and an oversized body before the WAF reads it", false},
 	{"basic-auth", "auth before limits, so limits can key by the authenticated consumer", true},
 	{"key-auth", "auth before limits, so limits can key by the authenticated consumer", true},
 	{"jwt-auth", "auth before limits, so limits can key by the authenticated consumer", true},

@@ -55,6 +55,9 @@ type Ctx interface {
 	Path() []byte
 	// RawQuery is the query string as sent, without '?'.
 	RawQuery() []byte
+	// RequestURI is the request target as the client sent it: path and
+	// query, neither decoded nor normalized (what a WAF inspects).
+	RequestURI() []byte
 	// TLS reports whether the client connection is TLS.
 	TLS() bool
 	// Proto is "HTTP/1.1" or "HTTP/2.0".
@@ -65,6 +68,11 @@ type Ctx interface {
 	Header(name string) ([]byte, bool)
 	// VisitHeaders calls fn for every request header, in order.
 	VisitHeaders(fn func(name, value []byte))
+	// VisitClientHeaders calls fn for every request header as the client
+	// sent it, before any plugin's change: empty values, duplicates and
+	// hop-by-hop headers included, in the order received where the engine
+	// keeps it (HTTP/1.1). It is for inspecting the request (a WAF).
+	VisitClientHeaders(fn func(name, value []byte))
 	// VisitUpstreamHeaders calls fn for every header the request will
 	// carry upstream: the client's as the plugins left them, without
 	// hop-by-hop ones, and the gateway's own (X-Forwarded-*, X-Request-Id,
@@ -155,6 +163,9 @@ type Ctx interface {
 	// SetStatus changes the status sent to the client (response phase).
 	SetStatus(status int)
 	ResponseHeader(name string) ([]byte, bool)
+	// VisitResponseHeaders calls fn for every response header (response
+	// phase and later), in order.
+	VisitResponseHeaders(fn func(name, value []byte))
 	SetResponseHeader(name, value string)
 	AddResponseHeader(name, value string)
 	DelResponseHeader(name string)

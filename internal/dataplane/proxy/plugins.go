@@ -349,6 +349,52 @@ func (c *Ctx) ResponseHeader(name string) ([]byte, bool) {
 	return nil, false
 }
 
+// VisitClientHeaders calls fn for every request header as received.
+func (c *Ctx) VisitClientHeaders(fn func(name, value []byte)) {
+	if c.fast != nil {
+		h := &c.fast.Request.Header
+		if len(h.RawHeaders()) == 0 {
+			c.VisitHeaders(fn)
+			return
+		}
+		for k, v := range h.AllInOrder() {
+			fn(k, v)
+		}
+		return
+	}
+	c.VisitHeaders(fn)
+}
+
+// VisitResponseHeaders calls fn for every response header, once the
+// response is there.
+func (c *Ctx) VisitResponseHeaders(fn func(name, value []byte)) {
+	if !c.respReady {
+		return
+	}
+	if c.fast != nil {
+		for k, v := range c.fast.Response.Header.All() {
+			fn(k, v)
+		}
+		return
+	}
+	for k, vs := range c.stdHeader {
+		for _, v := range vs {
+			fn(unsafeBytes(k), unsafeBytes(v))
+		}
+	}
+}
+
+// RequestURI returns the request target as the client sent it.
+func (c *Ctx) RequestURI() []byte {
+	if c.fast != nil {
+		return c.fast.Request.Header.RequestURI()
+	}
+	if c.std.RequestURI != "" {
+		return unsafeBytes(c.std.RequestURI)
+	}
+	return unsafeBytes(c.std.URL.RequestURI())
+}
+
 // SetResponseHeader sets a response header.
 func (c *Ctx) SetResponseHeader(name, value string) { c.respOp('s', name, value) }
 

@@ -14,13 +14,15 @@ import (
 type Ctx struct {
 	MethodV, HostV, PathV, QueryV, ClientIPV, RequestIDV string
 	ProtoV                                               string
-	TLSV                                                 bool
-	ReqHeader                                            http.Header
-	BodyV                                                []byte
-	BodyBuffered                                         bool
-	Length                                               int64
-	Route                                                string
-	ConsumerV                                            string
+	// RawURI is what RequestURI returns ("": PathV and QueryV).
+	RawURI       string
+	TLSV         bool
+	ReqHeader    http.Header
+	BodyV        []byte
+	BodyBuffered bool
+	Length       int64
+	Route        string
+	ConsumerV    string
 	// Security is what NoteSecurity was told, one entry per word.
 	Security []string
 	// ReadErr is the error ReadBody returns.
@@ -55,10 +57,30 @@ func New() *Ctx {
 		ProtoV: "HTTP/1.1", ReqHeader: http.Header{}, RespHeader: http.Header{}, Length: -1, Route: "route"}
 }
 
-func (c *Ctx) Method() []byte    { return []byte(c.MethodV) }
-func (c *Ctx) Host() []byte      { return []byte(c.HostV) }
-func (c *Ctx) Path() []byte      { return []byte(c.PathV) }
-func (c *Ctx) RawQuery() []byte  { return []byte(c.QueryV) }
+func (c *Ctx) Method() []byte   { return []byte(c.MethodV) }
+func (c *Ctx) Host() []byte     { return []byte(c.HostV) }
+func (c *Ctx) Path() []byte     { return []byte(c.PathV) }
+func (c *Ctx) RawQuery() []byte { return []byte(c.QueryV) }
+
+// RequestURI is RawURI when set, else the path and query.
+func (c *Ctx) RequestURI() []byte {
+	switch {
+	case c.RawURI != "":
+		return []byte(c.RawURI)
+	case c.QueryV != "":
+		return []byte(c.PathV + "?" + c.QueryV)
+	}
+	return []byte(c.PathV)
+}
+
+// VisitResponseHeaders calls fn for every header of RespHeader.
+func (c *Ctx) VisitResponseHeaders(fn func(name, value []byte)) {
+	for k, vs := range c.RespHeader {
+		for _, v := range vs {
+			fn([]byte(k), []byte(v))
+		}
+	}
+}
 func (c *Ctx) TLS() bool         { return c.TLSV }
 func (c *Ctx) Proto() string     { return c.ProtoV }
 func (c *Ctx) ClientIP() []byte  { return []byte(c.ClientIPV) }
@@ -79,6 +101,9 @@ func (c *Ctx) VisitHeaders(fn func(name, value []byte)) {
 		}
 	}
 }
+
+// VisitClientHeaders is VisitHeaders: the fake keeps one set of headers.
+func (c *Ctx) VisitClientHeaders(fn func(name, value []byte)) { c.VisitHeaders(fn) }
 
 // VisitUpstreamHeaders is VisitHeaders: the fake prepares no upstream
 // request.
