@@ -13,6 +13,7 @@ var order = []struct {
 	{"redirect", "before auth and limits, as nginx's ssl-redirect: a request that is only sent elsewhere needs no credentials and spends no quota", false},
 	{"cors", "before auth and limits: browsers send preflights without credentials, and a preflight must not spend the client's quota", false},
 	{"request-size", "before auth and limits: an oversized body is refused before any work is spent on it", false},
+	{"waf-bypass", "first access check, before auth and limits: it judges the request as the client sent it, credentials included, as a WAF in front of the gateway would; the cheap local refusals of the request phase spare it a round trip", false},
 	{"basic-auth", "auth before limits, so limits can key by the authenticated consumer", true},
 	{"key-auth", "auth before limits, so limits can key by the authenticated consumer", true},
 	{"jwt-auth", "auth before limits, so limits can key by the authenticated consumer", true},

@@ -23,4 +23,5 @@ import (
 	_ "pylon.io/pylon/internal/plugins/sessionaffinity"
 	_ "pylon.io/pylon/internal/plugins/tracing"
 	_ "pylon.io/pylon/internal/plugins/trafficsplit"
+	_ "pylon.io/pylon/internal/plugins/wafbypass"
 )
