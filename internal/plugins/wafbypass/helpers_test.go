@@ -15,7 +15,6 @@ import (
 	"golang.org/x/net/http2/h2c"
 
 	"pylon.io/pylon/internal/plugin"
-	"pylon.io/pylon/internal/plugin/plugintest"
 	"pylon.io/pylon/internal/upstream"
 )
 
@@ -85,7 +84,7 @@ func newHarness(t testing.TB, addr string, proto upstream.Protocol, cfg map[stri
 
 // do runs the request and access phases for c and reports whether the
 // request goes on to the upstream.
-func (h *harness) do(c *plugintest.Ctx) bool {
+func (h *harness) do(c plugin.Ctx) bool {
 	h.r.Reset(h.ch, "default", h.rt.Metrics(), nil)
 	return h.r.Request(c) == plugin.Continue
 }

@@ -54,9 +54,8 @@ func (k *check) sendHTTP1(ep *upstream.Endpoint, timeout time.Duration) error {
 	k.ctype = append(k.ctype, resp.Header.ContentType()...)
 	k.location = append(k.location, resp.Header.Peek("Location")...)
 	if s := resp.BodyStream(); s != nil {
-		buf := bytes.NewBuffer(k.respBody)
-		_, err := io.Copy(buf, io.LimitReader(s, maxVerdictBody))
-		k.respBody = buf.Bytes()
+		var err error
+		k.respBody, err = readAtMost(k.respBody, s, maxVerdictBody)
 		if cerr := resp.CloseBodyStream(); err == nil {
 			err = cerr
 		}
@@ -88,8 +87,25 @@ func (k *check) sendHTTP2(p *upstream.Pool, ep *upstream.Endpoint, timeout time.
 	k.status = resp.StatusCode
 	k.ctype = append(k.ctype, resp.Header.Get("Content-Type")...)
 	k.location = append(k.location, resp.Header.Get("Location")...)
-	buf := bytes.NewBuffer(k.respBody)
-	_, err = io.Copy(buf, io.LimitReader(resp.Body, maxVerdictBody))
-	k.respBody = buf.Bytes()
+	k.respBody, err = readAtMost(k.respBody, resp.Body, maxVerdictBody)
 	return err
+}
+
+// readAtMost appends up to max bytes of r to dst, growing dst only when
+// its pooled capacity is not enough; the rest of r is left unread.
+func readAtMost(dst []byte, r io.Reader, max int) ([]byte, error) {
+	for len(dst) < max {
+		if len(dst) == cap(dst) {
+			dst = append(dst, 0)[:len(dst)]
+		}
+		n, err := r.Read(dst[len(dst):min(cap(dst), max)])
+		dst = dst[:len(dst)+n]
+		if err == io.EOF {
+			return dst, nil
+		}
+		if err != nil {
+			return dst, err
+		}
+	}
+	return dst, nil
 }

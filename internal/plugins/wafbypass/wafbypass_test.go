@@ -123,7 +123,9 @@ func TestTimeoutFailsOpenWithinTimeout(t *testing.T) {
 }
 
 // deadAddr is an address nothing listens on.
-func deadAddr(t *testing.T) string {
+func deadAddr(t *testing.T) string { return deadAddrB(t) }
+
+func deadAddrB(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
