@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -173,4 +174,90 @@ func assertNothingUpstream(t *testing.T, body string) {
 			t.Fatalf("the upstream got %s: %v", name, vs)
 		}
 	}
+}
+
+// Bad waf-bypass configs are refused one by one, each naming its route
+// and field, by `pylon validate` and by a running gateway, which serves
+// the good route beside them.
+func TestWAFBypassBadConfig(t *testing.T) {
+	t.Parallel()
+	app := backends.StartHTTP(t, "app")
+	listen := testenv.FreeAddr(t)
+	cfg := fmt.Sprintf(`
+listeners:
+  - { name: web, address: %s, protocol: http }
+services:
+  - name: app
+    endpoints: [%q]
+  - name: external-waf
+    endpoints: [%q]
+routes:
+  - name: good
+    hosts: ["good.test"]
+    backends: [{ service: app }]
+    plugins: [{ name: waf-bypass, config: { service: external-waf, timeout: 50ms } }]
+  - name: no-service
+    hosts: ["a.test"]
+    backends: [{ service: app }]
+    plugins: [{ name: waf-bypass, config: { timeout: 200ms } }]
+  - name: bad-failure
+    hosts: ["b.test"]
+    backends: [{ service: app }]
+    plugins: [{ name: waf-bypass, config: { service: external-waf, failure: maybe } }]
+  - name: negative-timeout
+    hosts: ["c.test"]
+    backends: [{ service: app }]
+    plugins: [{ name: waf-bypass, config: { service: external-waf, timeout: -200ms } }]
+  - name: unknown-waf
+    hosts: ["d.test"]
+    backends: [{ service: app }]
+    plugins: [{ name: waf-bypass, config: { service: no-such-waf } }]
+`, listen, app, testenv.FreeAddr(t))
+	path := filepath.Join(t.TempDir(), "pylon.yaml")
+	writeFile(t, path, cfg)
+	out, _ := exec.Command(testenv.BuildPylon(t), "validate", "--config", path).CombinedOutput()
+	want := map[string]string{
+		"no-service":       "plugins[0].config.service: waf-bypass: must name the WAF service",
+		"bad-failure":      `plugins[0].config.failure: waf-bypass: must be open or closed (got "maybe")`,
+		"negative-timeout": `plugins[0].config.timeout: waf-bypass: invalid duration "-200ms": negative`,
+		"unknown-waf":      `plugins[0].config: waf-bypass: unknown service "no-such-waf"`,
+	}
+	for route, msg := range want {
+		found := false
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.Contains(l, fmt.Sprintf("route %q", route)) && strings.Contains(l, msg) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("validate: no line for route %s with %q:\n%s", route, msg, out)
+		}
+	}
+	if strings.Contains(string(out), `route "good"`) {
+		t.Errorf("validate complains about the good route:\n%s", out)
+	}
+
+	gw := startGatewayAt(t, path)
+	rejected := map[string]string{}
+	for _, r := range gw.debugConfig().Rejected {
+		rejected[r.Object] = r.Error
+	}
+	for route, msg := range want {
+		if e := findRejected(rejected, route); !strings.Contains(e, msg) {
+			t.Errorf("gateway: route %s rejected with %q, want %q (all: %v)", route, e, msg, rejected)
+		}
+	}
+	// The good route serves (its WAF is down: it fails open).
+	if r := do(t, newClient(), "GET", "http://"+listen+"/", "good.test"); r.Status != 200 {
+		t.Fatalf("the good route: %d %q", r.Status, r.Body)
+	}
+}
+
+func findRejected(rejected map[string]string, route string) string {
+	for obj, err := range rejected {
+		if strings.HasSuffix(obj, "/"+route) || obj == route {
+			return err
+		}
+	}
+	return ""
 }
