@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -260,4 +261,73 @@ func findRejected(rejected map[string]string, route string) string {
 		}
 	}
 	return ""
+}
+
+// The added latency of the bypass with a healthy WAF (here a Go HTTP
+// server answering 200 on loopback): requests to a route with waf-bypass
+// and to one without are interleaved, so machine noise hits both alike,
+// and the p50 and p99 of each are logged. Every check must have been
+// answered by the WAF (no fail-open hides a slow one). bench/wafbypass.sh
+// runs it with more pairs (PYLON_WAF_BYPASS_PAIRS).
+//
+// It does not run in parallel with the package's other tests: a p99 of
+// sub-millisecond requests is at the mercy of whatever else runs.
+func TestWAFBypassLatency(t *testing.T) {
+	app := backends.StartHTTP(t, "app")
+	waf := backends.StartHTTP(t, "waf")
+	listen := testenv.FreeAddr(t)
+	gw := startTimedGateway(t, fmt.Sprintf(`
+listeners:
+  - { name: web, address: %s, protocol: http }
+services:
+  - name: app
+    endpoints: [%q]
+  - name: external-waf
+    endpoints: [%q]
+routes:
+  - name: plain
+    hosts: ["bypass.test"]
+    match: { path: { prefix: /plain } }
+    backends: [{ service: app }]
+  - name: checked
+    hosts: ["bypass.test"]
+    match: { path: { prefix: /checked } }
+    backends: [{ service: app }]
+    plugins: [{ name: waf-bypass, config: { service: external-waf, timeout: 200ms } }]
+`, listen, app, waf))
+	pairs := 2000
+	if s := os.Getenv("PYLON_WAF_BYPASS_PAIRS"); s != "" {
+		if n, err := strconv.Atoi(s); err == nil && n > 0 {
+			pairs = n
+		}
+	}
+	c := newClient()
+	measure := func(path string) time.Duration {
+		start := time.Now()
+		if r := do(t, c, "GET", "http://"+listen+path, "bypass.test", "User-Agent: bench", "Accept: */*"); r.Status != 200 {
+			t.Fatalf("%s: %d", path, r.Status)
+		}
+		return time.Since(start)
+	}
+	for range 200 {
+		measure("/plain")
+		measure("/checked")
+	}
+	plain, checked := make([]time.Duration, 0, pairs), make([]time.Duration, 0, pairs)
+	for range pairs {
+		plain = append(plain, measure("/plain"))
+		checked = append(checked, measure("/checked"))
+	}
+	slices.Sort(plain)
+	slices.Sort(checked)
+	p := func(d []time.Duration, q int) time.Duration { return d[len(d)*q/100] }
+	t.Logf("%d requests each: p50 %v without / %v with waf-bypass (+%v), p99 %v / %v (+%v), max %v / %v",
+		pairs, p(plain, 50), p(checked, 50), p(checked, 50)-p(plain, 50), p(plain, 99), p(checked, 99), p(checked, 99)-p(plain, 99),
+		plain[len(plain)-1], checked[len(checked)-1])
+	if n := gw.wafBypassEvents("requests", "outcome", "fail_open"); n != 0 {
+		t.Fatalf("%d checks failed open with a healthy WAF", n)
+	}
+	if n := gw.wafBypassEvents("requests", "outcome", "allowed"); n != int64(pairs+200) {
+		t.Fatalf("allowed %d, want %d", n, pairs+200)
+	}
 }
