@@ -26,19 +26,25 @@ type counterKey struct{ plugin, scope, event string }
 type Metrics struct {
 	mu       sync.Mutex
 	counters map[counterKey]*Counter
+	byFamily map[familyKey]*Counter
 	panics   map[string]*Counter
 }
 
+const (
+	eventsName = "pylon_plugin_events_total"
+	panicsName = "pylon_plugin_panics_total"
+)
+
 var (
-	eventsDesc = prometheus.NewDesc("pylon_plugin_events_total",
+	eventsDesc = prometheus.NewDesc(eventsName,
 		"Plugin events (rejected, admitted, opened, dropped, ...) by plugin, scope and event.",
 		[]string{"plugin", "scope", "event"}, nil)
-	panicsDesc = prometheus.NewDesc("pylon_plugin_panics_total",
+	panicsDesc = prometheus.NewDesc(panicsName,
 		"Panics recovered in plugin hooks; each request answered 500.", []string{"plugin"}, nil)
 )
 
 func newMetrics() *Metrics {
-	return &Metrics{counters: map[counterKey]*Counter{}, panics: map[string]*Counter{}}
+	return &Metrics{counters: map[counterKey]*Counter{}, byFamily: map[familyKey]*Counter{}, panics: map[string]*Counter{}}
 }
 
 func (m *Metrics) counter(plugin, scope, event string) *Counter {
@@ -80,6 +86,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, c := range collectors {
 		c.Describe(ch)
 	}
+	describeFamilies(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -100,6 +107,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	for _, c := range collectors {
 		c.Collect(ch)
 	}
+	m.collectFamilies(ch)
 }
 
 // constCounter reports a bad label value (invalid UTF-8 in a config name)

@@ -14,6 +14,7 @@ var order = []struct {
 	{"cors", "before auth and limits: browsers send preflights without credentials, and a preflight must not spend the client's quota", false},
 	{"request-size", "before auth and limits: an oversized body is refused before any work is spent on it", false},
 	{"waf", "after request-size, before auth and limits: an attack is refused before credentials are checked or quota is spent, and an oversized body before the WAF reads it", false},
+	{"waf-bypass", "after the local waf, before auth and limits: it judges the request as the client sent it, credentials included, as a WAF in front of the gateway would; the cheap local refusals (the request phase, the waf plugin) spare it a round trip", false},
 	{"basic-auth", "auth before limits, so limits can key by the authenticated consumer", true},
 	{"key-auth", "auth before limits, so limits can key by the authenticated consumer", true},
 	{"jwt-auth", "auth before limits, so limits can key by the authenticated consumer", true},

@@ -9,7 +9,7 @@
 // implementing the matching interface:
 //
 //	request   RequestHandler   address restriction, redirects, CORS preflights, body size
-//	access    AccessHandler    auth, limits, fault injection, then rewrite and request headers
+//	access    AccessHandler    an external WAF, auth, limits, fault injection, then rewrite and request headers
 //	upstream  UpstreamHandler  service selection (canary), breakers, mirroring
 //	response  ResponseHandler  response header changes, the compression decision
 //	body      BodyHandler      response body filters (compression)

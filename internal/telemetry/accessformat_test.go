@@ -24,6 +24,15 @@ func TestDefaultJSONFormatIsTheDefaultLine(t *testing.T) {
 	if got, want := f.append(nil, e), appendAccessEntry(nil, e); !bytes.Equal(got, want) {
 		t.Errorf("with tries and an error:\n%s\nthe default line:\n%s", got, want)
 	}
+	e.TraceID = []byte("4bf92f3577b34da6a3ce929d0e0e4736")
+	e.WAF = []byte("942100 waf-bypass:fail-open")
+	got, want := f.append(nil, e), appendAccessEntry(nil, e)
+	if !bytes.Equal(got, want) {
+		t.Errorf("with a trace and a waf note:\n%s\nthe default line:\n%s", got, want)
+	}
+	if !bytes.Contains(want, []byte(`,"waf":"942100 waf-bypass:fail-open"}`)) {
+		t.Errorf("the default line has no waf field:\n%s", want)
+	}
 }
 
 func TestChosenJSONFields(t *testing.T) {

@@ -397,5 +397,9 @@ func appendAccessEntry(b []byte, e *AccessEntry) []byte {
 		b = append(b, `,"trace_id":"`...)
 		b = append(append(b, e.TraceID...), '"')
 	}
+	if len(e.WAF) > 0 {
+		b = append(b, `,"waf":`...)
+		b = appendJSONString(b, e.WAF)
+	}
 	return append(b, "}\n"...)
 }

@@ -24,4 +24,5 @@ import (
 	_ "pylon.io/pylon/internal/plugins/tracing"
 	_ "pylon.io/pylon/internal/plugins/trafficsplit"
 	_ "pylon.io/pylon/internal/plugins/waf"
+	_ "pylon.io/pylon/internal/plugins/wafbypass"
 )

@@ -16,6 +16,7 @@ func FuzzPluginConfigs(f *testing.F) {
 		`{"allowOrigins": ["*"], "maxAge": "10m"}`, `{"level": 99}`, `{"request": {"set": {"a": "b"}}}`,
 		`{"allow": ["10.0.0.0/8", "::1/128"], "trustedProxies": ["bad"]}`, `{"regex": "(", "replacement": "$1"}`,
 		`{"failureRatio": 1.5, "window": "-1s"}`, `{"percentage": 101, "delay": "1h"}`, `{"service": ""}`,
+		`{"service": "w", "timeout": "-1s", "failure": "ajar", "blockStatuses": [200, 99999], "breaker": {"openFor": "x"}}`,
 	} {
 		f.Add(seed)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"pylon.io/pylon/internal/ir"
 	"pylon.io/pylon/internal/plugin"
+	"pylon.io/pylon/internal/plugins/internal/breaker"
 )
 
 // Config is the circuit-breaker's config.
@@ -84,8 +85,8 @@ func (c *Config) Validate() error {
 	if c.OpenFor.D() < 1e6 {
 		errs = append(errs, plugin.Errorf("openFor", "must be at least 1ms (got %s)", c.OpenFor))
 	}
-	if c.HalfOpenRequests < 1 || c.HalfOpenRequests > maxProbes {
-		errs = append(errs, plugin.Errorf("halfOpenRequests", "must be 1 to %d (got %d)", maxProbes, c.HalfOpenRequests))
+	if c.HalfOpenRequests < 1 || c.HalfOpenRequests > breaker.MaxProbes {
+		errs = append(errs, plugin.Errorf("halfOpenRequests", "must be 1 to %d (got %d)", breaker.MaxProbes, c.HalfOpenRequests))
 	}
 	for i, s := range c.FailureStatuses {
 		if _, err := parseStatus(s); err != nil {

@@ -7,25 +7,20 @@ package circuitbreaker
 import (
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"pylon.io/pylon/internal/plugin"
+	"pylon.io/pylon/internal/plugins/internal/breaker"
 )
 
 func init() {
 	plugin.Register("circuit-breaker", "Stops sending to a failing service; closed / open / half-open per service", build)
 }
 
-// epoch anchors the monotonic clock the breaker measures with.
-var epoch = time.Now()
-
-func mono() int64 { return int64(time.Since(epoch)) }
-
 // Breaker is one circuit-breaker instance: settings plus the per-service
 // breakers it has met, each taken from the state store on first use.
 type Breaker struct {
 	env      *plugin.Env
-	set      settings
+	set      breaker.Settings
 	statuses statusSet
 	failures uint8
 	status   int
@@ -52,22 +47,22 @@ func build(cfg *Config, env *plugin.Env) (*Breaker, error) {
 	}
 	b := &Breaker{
 		env: env,
-		set: settings{
-			failureRatio: cfg.FailureRatio, slowRatio: cfg.SlowCallRatio,
-			window: int64(cfg.Window), minRequests: int64(cfg.MinRequests),
-			openFor: int64(cfg.OpenFor), probes: uint64(cfg.HalfOpenRequests),
+		set: breaker.Settings{
+			FailureRatio: cfg.FailureRatio, SlowRatio: cfg.SlowCallRatio,
+			Window: int64(cfg.Window), MinRequests: int64(cfg.MinRequests),
+			OpenFor: int64(cfg.OpenFor), Probes: uint64(cfg.HalfOpenRequests),
 		},
 		statuses:   statuses,
 		status:     cfg.Fallback.Status,
 		body:       []byte(cfg.Fallback.Body),
-		clock:      mono,
+		clock:      breaker.Mono,
 		opened:     env.Counter("opened"),
 		halfOpened: env.Counter("half-open"),
 		closedC:    env.Counter("closed"),
 		rejected:   env.Counter("rejected"),
 	}
 	if cfg.SlowCallRatio > 0 {
-		b.set.slowAfter = int64(cfg.SlowCallDuration)
+		b.set.SlowAfter = int64(cfg.SlowCallDuration)
 	}
 	for _, f := range cfg.Failures {
 		b.failures |= failureBit(f)
@@ -81,22 +76,22 @@ func build(cfg *Config, env *plugin.Env) (*Breaker, error) {
 
 // forService returns the service's breaker, from the state store the first
 // time, so it outlives this instance when the next config keeps it.
-func (b *Breaker) forService(service string) *breaker {
+func (b *Breaker) forService(service string) *breaker.Breaker {
 	if v, ok := b.byService.Load(service); ok {
-		return v.(*breaker)
+		return v.(*breaker.Breaker)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if v, ok := b.byService.Load(service); ok {
-		return v.(*breaker)
+		return v.(*breaker.Breaker)
 	}
-	var br *breaker
+	var br *breaker.Breaker
 	if b.closed.Load() {
 		// A request still running on a dropped instance: a throwaway
 		// breaker, since taking state now would never be released.
-		br = &breaker{service: service}
+		br = &breaker.Breaker{Name: service}
 	} else {
-		br = b.env.State("service\x00"+service, func() any { return &breaker{service: service} }).(*breaker)
+		br = b.env.State("service\x00"+service, func() any { return &breaker.Breaker{Name: service} }).(*breaker.Breaker)
 	}
 	b.byService.Store(service, br)
 	return br
@@ -116,18 +111,18 @@ func (b *Breaker) Upstream(c plugin.Ctx, s *plugin.Slot) plugin.Action {
 		return plugin.Continue
 	}
 	br := b.forService(service)
-	v, gen := br.admit(&b.set, b.clock)
+	v, gen := br.Admit(&b.set, b.clock)
 	switch v {
-	case reject:
+	case breaker.Reject:
 		b.rejected.Inc()
 		c.Respond(b.status, b.body)
 		for _, h := range b.headers {
 			c.SetResponseHeader(h[0], h[1])
 		}
 		return plugin.Stop
-	case pass:
+	case breaker.Pass:
 		s.N = int64(gen<<2 | slotPass)
-	case halfOpened:
+	case breaker.HalfOpened:
 		b.halfOpened.Inc()
 		s.N = int64(gen<<2 | slotProbe)
 	default:
@@ -139,7 +134,7 @@ func (b *Breaker) Upstream(c plugin.Ctx, s *plugin.Slot) plugin.Action {
 
 // Log records the outcome of a request the breaker let through.
 func (b *Breaker) Log(c plugin.Ctx, s *plugin.Slot, o *plugin.Outcome) {
-	br, ok := s.P.(*breaker)
+	br, ok := s.P.(*breaker.Breaker)
 	if !ok {
 		return
 	}
@@ -148,7 +143,7 @@ func (b *Breaker) Log(c plugin.Ctx, s *plugin.Slot, o *plugin.Outcome) {
 		// No answer and no upstream failure (the client went away first):
 		// nothing learnt about the service.
 		if wasProbe {
-			br.release(gen)
+			br.Release(gen)
 		}
 		return
 	}
@@ -158,17 +153,17 @@ func (b *Breaker) Log(c plugin.Ctx, s *plugin.Slot, o *plugin.Outcome) {
 	} else {
 		failed = b.statuses.has(o.UpstreamStatus)
 	}
-	slow := b.set.slowAfter > 0 && int64(o.Duration) > b.set.slowAfter
-	to, moved := br.record(&b.set, gen, wasProbe, failed, slow, b.clock())
+	slow := b.set.SlowAfter > 0 && int64(o.Duration) > b.set.SlowAfter
+	to, moved := br.Record(&b.set, gen, wasProbe, failed, slow, b.clock())
 	if !moved {
 		return
 	}
 	switch to {
-	case open:
+	case breaker.Open:
 		b.opened.Inc()
-		b.env.Log.Warn("circuit-breaker: opened", "service", br.service)
-	case closed:
+		b.env.Log.Warn("circuit-breaker: opened", "service", br.Name)
+	case breaker.Closed:
 		b.closedC.Inc()
-		b.env.Log.Info("circuit-breaker: closed", "service", br.service)
+		b.env.Log.Info("circuit-breaker: closed", "service", br.Name)
 	}
 }
