@@ -4,6 +4,8 @@ import (
 	"io"
 
 	"github.com/corazawaf/coraza/v3/types"
+
+	"pylon.io/pylon/internal/plugin"
 )
 
 // replaced discards an upstream body whose headers the rules refused (the
@@ -22,6 +24,8 @@ func (r *replaced) Close() error {
 // (the connection ends early), and the access log names the rules.
 type respInspector struct {
 	w       *WAF
+	c       plugin.Ctx
+	s       *plugin.Slot
 	tx      types.Transaction
 	out     io.Writer
 	held    []byte
@@ -45,6 +49,7 @@ func (r *respInspector) Write(p []byte) (int, error) {
 		return r.out.Write(p)
 	}
 	if it != nil {
+		r.w.note(r.c, r.s, r.tx)
 		r.refuse()
 		return len(p), nil
 	}
@@ -62,6 +67,7 @@ func (r *respInspector) Write(p []byte) (int, error) {
 func (r *respInspector) judge() bool {
 	r.passed = true
 	it, err := r.tx.ProcessResponseBody()
+	r.w.note(r.c, r.s, r.tx)
 	if err == nil && it != nil {
 		r.refuse()
 		return true

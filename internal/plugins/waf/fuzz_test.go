@@ -28,6 +28,7 @@ func FuzzRequestFeeding(f *testing.F) {
 		"responseBody": map[string]any{"inspect": true}, "logMatches": false}
 	r := plugintest.Build(f, "waf", cfg, nil)
 	f.Fuzz(func(t *testing.T, method, target, headers, body string) {
+		clear(r.Slots[:])
 		c := plugintest.New()
 		c.MethodV, c.RawURI = method, target
 		c.PathV, c.QueryV, _ = strings.Cut(target, "?")

@@ -109,7 +109,7 @@ func (w *WAF) Access(c plugin.Ctx, s *plugin.Slot) plugin.Action {
 	}
 	tx.SetServerName(host)
 	if it := tx.ProcessRequestHeaders(); it != nil {
-		return w.interrupt(c, it)
+		return w.interrupt(c, s, tx, it)
 	}
 	if w.inspectReq && tx.IsRequestBodyAccessible() && c.ContentLength() != 0 {
 		body, complete, err := c.ReadBody(w.reqLimit)
@@ -128,7 +128,7 @@ func (w *WAF) Access(c plugin.Ctx, s *plugin.Slot) plugin.Action {
 				if it.Status == 413 {
 					w.tooLarge.Inc()
 				}
-				return w.interrupt(c, it)
+				return w.interrupt(c, s, tx, it)
 			}
 		}
 		_ = complete // a longer body: the engine applied its limit action to what it got
@@ -140,13 +140,31 @@ func (w *WAF) Access(c plugin.Ctx, s *plugin.Slot) plugin.Action {
 		return plugin.Stop
 	}
 	if it != nil {
-		return w.interrupt(c, it)
+		return w.interrupt(c, s, tx, it)
 	}
+	w.note(c, s, tx)
 	return plugin.Continue
 }
 
+// note adds the rules matched since the last call to the access log's waf
+// field and the metrics. The access log line is written before the log
+// phase, so each phase notes its own matches. s.N counts the matches
+// noted (above bit 0, which says the response body is replaced).
+func (w *WAF) note(c plugin.Ctx, s *plugin.Slot, tx types.Transaction) {
+	ms := tx.MatchedRules()
+	for _, m := range ms[min(int(s.N>>1), len(ms)):] {
+		if noted(m) {
+			id := m.Rule().ID()
+			c.NoteSecurity(strconv.Itoa(id))
+			w.rules.inc(id)
+		}
+	}
+	s.N = int64(len(ms))<<1 | s.N&1
+}
+
 // interrupt answers a disruptive match.
-func (w *WAF) interrupt(c plugin.Ctx, it *types.Interruption) plugin.Action {
+func (w *WAF) interrupt(c plugin.Ctx, s *plugin.Slot, tx types.Transaction, it *types.Interruption) plugin.Action {
+	w.note(c, s, tx)
 	status := it.Status
 	if status == 0 {
 		status = 403
@@ -197,7 +215,9 @@ func (w *WAF) Response(c plugin.Ctx, s *plugin.Slot) {
 		return
 	}
 	c.VisitResponseHeaders(func(name, value []byte) { tx.AddResponseHeader(string(name), string(value)) })
-	if it := tx.ProcessResponseHeaders(c.Status(), c.Proto()); it != nil {
+	it := tx.ProcessResponseHeaders(c.Status(), c.Proto())
+	w.note(c, s, tx)
+	if it != nil {
 		w.blocked.Inc()
 		status := it.Status
 		if status == 0 {
@@ -207,7 +227,7 @@ func (w *WAF) Response(c plugin.Ctx, s *plugin.Slot) {
 		c.DelResponseHeader("Content-Length")
 		c.DelResponseHeader("Content-Encoding")
 		c.SetResponseHeader("Content-Type", "text/plain; charset=utf-8")
-		s.N = 1 // the body is replaced
+		s.N |= 1 // the body is replaced
 	}
 }
 
@@ -218,13 +238,13 @@ func (w *WAF) ResponseBody(c plugin.Ctx, s *plugin.Slot, out io.Writer) io.Write
 	if tx == nil {
 		return nil
 	}
-	if s.N == 1 {
+	if s.N&1 == 1 {
 		return &replaced{out: out}
 	}
 	if !w.respBody || tx.IsRuleEngineOff() || tx.IsInterrupted() || !tx.IsResponseBodyProcessable() {
 		return nil
 	}
-	return &respInspector{w: w, tx: tx, out: out}
+	return &respInspector{w: w, tx: tx, out: out, c: c, s: s}
 }
 
 // Log runs the logging phase, counts and notes what matched, and ends the
@@ -236,17 +256,8 @@ func (w *WAF) Log(c plugin.Ctx, s *plugin.Slot, _ *plugin.Outcome) {
 	}
 	s.P = nil
 	tx.ProcessLogging()
-	matched := false
-	for _, m := range tx.MatchedRules() {
-		if !noted(m) {
-			continue
-		}
-		matched = true
-		id := m.Rule().ID()
-		c.NoteSecurity(strconv.Itoa(id))
-		w.rules.inc(id)
-	}
-	if matched && !tx.IsInterrupted() {
+	w.note(c, s, tx) // the logging phase's own matches reach the metrics only
+	if !tx.IsInterrupted() && slices.ContainsFunc(tx.MatchedRules(), noted) {
 		w.detected.Inc()
 	}
 	_ = tx.Close()

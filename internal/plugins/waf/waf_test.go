@@ -19,6 +19,7 @@ var crsPL1 = map[string]any{"crs": map[string]any{"enabled": true, "paranoiaLeve
 // run sends one request through a waf chain and returns the context.
 func run(t *testing.T, r *plugin.Runner, method, target, body string, hdr ...string) *plugintest.Ctx {
 	t.Helper()
+	clear(r.Slots[:]) // a new request: the proxy's Reset does this
 	c := plugintest.New()
 	c.MethodV, c.HostV = method, "app.test"
 	u, err := url.ParseRequestURI(target)

@@ -9,6 +9,8 @@
 package wafbypass
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -159,6 +161,12 @@ func (w *WAFBypass) Access(c plugin.Ctx, _ *plugin.Slot) plugin.Action {
 		return w.fail(c)
 	}
 	switch {
+	case k.err != nil && isTimeout(k.err):
+		// The exchange's own deadline (the same timeout) can fire just
+		// before the timer: a timeout all the same.
+		w.m.timeout.Inc()
+		w.record(gen, probe, true)
+		return w.fail(c)
 	case k.err != nil:
 		w.m.errored.Inc()
 		w.record(gen, probe, true)
@@ -216,4 +224,10 @@ func (w *WAFBypass) record(gen uint64, probe, failed bool) {
 		w.m.closedC.Inc()
 		w.env.Log.Info("waf-bypass: circuit closed", "service", w.service)
 	}
+}
+
+// isTimeout reports whether err is a deadline passing.
+func isTimeout(err error) bool {
+	var ne interface{ Timeout() bool }
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
