@@ -131,9 +131,6 @@ func (c *Config) Validate() error {
 	if c.CRS.OutboundAnomalyThreshold < 0 {
 		bad("crs.outboundAnomalyThreshold", "must not be negative (got %d)", c.CRS.OutboundAnomalyThreshold)
 	}
-	if !c.CRS.Enabled && strings.TrimSpace(c.Rules) == "" && strings.TrimSpace(c.RulesAfterCRS) == "" {
-		bad("crs.enabled", "the waf has no rules: turn the CRS on or give rules")
-	}
 	for i, x := range c.Exclusions {
 		f := fmt.Sprintf("exclusions[%d]", i)
 		if len(x.IDs) == 0 && len(x.Tags) == 0 {

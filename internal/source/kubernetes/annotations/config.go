@@ -55,6 +55,8 @@ type Config struct {
 
 	AccessLog *bool // enable-access-log; nil: the gateway's setting
 
+	WAF *WAF // the ModSecurity annotations; nil: none
+
 	// TagHeader is tag-header: the request header holding the request's
 	// tag for full-link gray (ir.Route.TagHeader).
 	TagHeader string

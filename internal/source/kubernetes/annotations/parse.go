@@ -106,6 +106,9 @@ func lookup(ann map[string]string, name string) (key, value string, ok bool) {
 // unknownNote reports an annotation Pylon does not implement. Snippets are
 // refused loudly: their whole point is injecting nginx configuration.
 func unknownNote(key, name string) Note {
+	if name == "modsecurity-snippet" {
+		return Note{Annotation: key, Status: Rejected, Message: modsecuritySnippetMessage}
+	}
 	if IsSnippet(name) {
 		return Note{Annotation: key, Status: Rejected, Message: SnippetMessage}
 	}

@@ -43,6 +43,8 @@ func TestEveryAnnotationValidates(t *testing.T) {
 		"proxy-ssl-server-name": {"on", "x"}, "limit-rps": {"10", "0"}, "limit-rpm": {"600", "x"}, "limit-connections": {"5", "-2"},
 		"default-backend": {"errors", "Errors!"}, "allowlist-source-range": {"10.0.0.0/8", "x"}, "server-alias": {"www.example.com, Example.org", "a b"}, "from-to-www-redirect": {"true", "yes"}, "limit-burst-multiplier": {"3", "0"}, "custom-http-errors": {"404,503", "200"},
 		"enable-access-log": {"false", "off-ish"}, "tag-header": {"x-pylon-tag", "x:tag"},
+		"enable-modsecurity": {"true", "on-ish"}, "enable-owasp-core-rules": {"true", "yes!"},
+		"modsecurity-transaction-id": {"$request_id", "a b"}, "waf-mode": {"block", "prevent"}, "waf-paranoia-level": {"2", "5"},
 		"tag-fallback": {"true", "maybe"}, "zone-aware": {"{minHealthyShare: 0.7, maxLoadFactor: 2}", "{maxLoadFactor: 0.5}"},
 	}
 	for _, s := range Table() {

@@ -49,7 +49,7 @@ func row(name string, st Status, how string, parse func(*Config, string) error) 
 }
 
 // specs is the one table of annotations Pylon reads.
-var specs = slices.Concat(routingSpecs, upstreamSpecs, accessSpecs)
+var specs = slices.Concat(routingSpecs, upstreamSpecs, accessSpecs, wafSpecs)
 
 // specIndex finds a spec by annotation name.
 var specIndex = func() map[string]int {

@@ -12,6 +12,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"pylon.io/pylon/internal/ir"
+	"pylon.io/pylon/internal/source/kubernetes/annotations"
 )
 
 // burstMultiplier is ingress-nginx's default limit-burst-multiplier.
@@ -51,6 +52,9 @@ func (t *translator) plugins(r *ir.Route) {
 			"maxAge": (time.Duration(cors.MaxAge) * time.Second).String(),
 		}})
 	}
+	if w := c.WAF; w != nil && (w.Enabled || w.CRS) {
+		r.Plugins = append(r.Plugins, ir.PluginRef{Name: "waf", Config: wafConfig(w)})
+	}
 	if c.BasicAuth != nil {
 		if cfg, ok := t.basicAuth(); ok {
 			r.Plugins = append(r.Plugins, ir.PluginRef{Name: "basic-auth", Config: cfg})
@@ -89,6 +93,20 @@ func (t *translator) plugins(r *ir.Route) {
 			"max": c.LimitConnections, "per": "ip", "status": 503,
 		}})
 	}
+}
+
+// wafConfig is the waf plugin's config for the ModSecurity annotations:
+// detection only unless waf-mode says block, the CRS when asked for.
+func wafConfig(w *annotations.WAF) map[string]any {
+	mode := w.Mode
+	if mode == "" {
+		mode = "detect"
+	}
+	crs := map[string]any{"enabled": w.CRS}
+	if w.ParanoiaLevel > 0 {
+		crs["paranoiaLevel"] = w.ParanoiaLevel
+	}
+	return map[string]any{"mode": mode, "crs": crs}
 }
 
 // rateLimit is ingress-nginx's limit-rps / limit-rpm: per client address,
